@@ -1,0 +1,261 @@
+//! The JSON API shared by native messaging, the control socket and the CLI.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Stable error codes (documented in PROTOCOL.md).
+pub mod code {
+    /// Frame with length 0.
+    pub const BAD_FRAME: &str = "bad_frame";
+    /// Frame longer than allowed.
+    pub const FRAME_TOO_LARGE: &str = "frame_too_large";
+    /// Not UTF-8 JSON.
+    pub const BAD_JSON: &str = "bad_json";
+    /// JSON of the wrong shape or with bad fields.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// `cmd` names no command.
+    pub const UNKNOWN_COMMAND: &str = "unknown_command";
+    /// This home has no identity yet.
+    pub const NOT_INITIALIZED: &str = "not_initialized";
+    /// This home already has an identity.
+    pub const ALREADY_INITIALIZED: &str = "already_initialized";
+    /// No node runs for this home.
+    pub const NO_NODE: &str = "no_node";
+    /// The calling add-on is not allowed.
+    pub const ADDON_NOT_ALLOWED: &str = "addon_not_allowed";
+    /// The link is not a Kith invite, or it was altered.
+    pub const INVITE_INVALID: &str = "invite_invalid";
+    /// The invite expired.
+    pub const INVITE_EXPIRED: &str = "invite_expired";
+    /// The invite was used already.
+    pub const INVITE_USED: &str = "invite_used";
+    /// The inviter refused the invite at the handshake.
+    pub const INVITE_REFUSED: &str = "invite_refused";
+    /// The invite is this node's own.
+    pub const INVITE_OWN: &str = "invite_own";
+    /// The peer could not be reached.
+    pub const PEER_UNREACHABLE: &str = "peer_unreachable";
+    /// No such friend.
+    pub const NOT_FOUND: &str = "not_found";
+    /// A name or prefix matches several friends.
+    pub const AMBIGUOUS: &str = "ambiguous";
+    /// The reply would exceed the 1 MiB native-messaging limit.
+    pub const REPLY_TOO_LARGE: &str = "reply_too_large";
+    /// A file could not be read or written.
+    pub const IO: &str = "io";
+    /// Wrong passphrase or damaged export.
+    pub const BAD_PASSPHRASE: &str = "bad_passphrase";
+    /// Something failed inside the node.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// An error reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// Stable code.
+    pub code: String,
+    /// Human-readable text.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+    /// An internal error from anything displayable.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::new(code::INTERNAL, e.to_string())
+    }
+}
+
+/// A command from a client.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Version exchange, first thing.
+    Hello {
+        /// The add-on's version.
+        #[serde(default)]
+        version: Option<String>,
+    },
+    /// The node's identity and state.
+    Status {},
+    /// Create the identity.
+    Init {
+        /// Display name.
+        name: String,
+    },
+    /// Make an invite link.
+    InviteCreate {
+        /// Lifetime in seconds (default 7 days, at most 30).
+        #[serde(default)]
+        expires_secs: Option<u64>,
+    },
+    /// Redeem a friend's invite link.
+    InviteAccept {
+        /// The link.
+        link: String,
+    },
+    /// List friends.
+    Friends {},
+    /// Remove a friend.
+    Unfriend {
+        /// Full ID, unique prefix or name.
+        peer: String,
+    },
+    /// Stop the node.
+    Stop {},
+    /// Write a passphrase-protected export of the identity and friends.
+    IdentityExport {
+        /// Absolute path of the file to write.
+        path: String,
+        /// Passphrase (at least 8 characters).
+        passphrase: String,
+    },
+}
+
+/// Names of every command, to tell an unknown command from a malformed one.
+pub const COMMANDS: &[&str] = &[
+    "hello",
+    "status",
+    "init",
+    "invite_create",
+    "invite_accept",
+    "friends",
+    "unfriend",
+    "stop",
+    "identity_export",
+];
+
+/// A request: its id and command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Client-chosen id echoed in the reply.
+    pub id: Value,
+    /// The command.
+    pub cmd: Command,
+}
+
+/// Parses one request frame; on error returns the id (if one could be read) and the error.
+pub fn parse_request(frame: &[u8]) -> Result<Request, (Value, ApiError)> {
+    let v: Value = serde_json::from_slice(frame).map_err(|e| {
+        let code = if std::str::from_utf8(frame).is_err() {
+            "not UTF-8"
+        } else {
+            "not JSON"
+        };
+        (
+            Value::Null,
+            ApiError::new(code::BAD_JSON, format!("request is {code}: {e}")),
+        )
+    })?;
+    let Value::Object(map) = &v else {
+        return Err((
+            Value::Null,
+            ApiError::new(code::BAD_REQUEST, "request must be a JSON object"),
+        ));
+    };
+    let id = map.get("id").cloned().unwrap_or(Value::Null);
+    if !(id.is_u64() || id.is_string()) {
+        return Err((
+            Value::Null,
+            ApiError::new(
+                code::BAD_REQUEST,
+                "request needs an \"id\" (number or string)",
+            ),
+        ));
+    }
+    let Some(name) = map.get("cmd").and_then(Value::as_str) else {
+        return Err((
+            id,
+            ApiError::new(code::BAD_REQUEST, "request needs a \"cmd\" string"),
+        ));
+    };
+    if !COMMANDS.contains(&name) {
+        return Err((
+            id,
+            ApiError::new(code::UNKNOWN_COMMAND, format!("unknown command {name:?}")),
+        ));
+    }
+    let cmd: Command = serde_json::from_value(v.clone()).map_err(|e| {
+        (
+            id.clone(),
+            ApiError::new(code::BAD_REQUEST, format!("{name}: {e}")),
+        )
+    })?;
+    Ok(Request { id, cmd })
+}
+
+/// A success reply.
+pub fn ok_reply(id: &Value, result: Value) -> Value {
+    json!({"id": id, "ok": true, "result": result})
+}
+
+/// An error reply.
+pub fn err_reply(id: &Value, e: &ApiError) -> Value {
+    json!({"id": id, "ok": false, "error": e})
+}
+
+/// A reply built from a result.
+pub fn reply(id: &Value, r: Result<Value, ApiError>) -> Value {
+    match r {
+        Ok(v) => ok_reply(id, v),
+        Err(e) => err_reply(id, &e),
+    }
+}
+
+/// An event pushed by the node.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A friend was added (invite made or accepted).
+    FriendAdded {
+        /// The friend.
+        friend: Value,
+    },
+    /// A friend was removed.
+    FriendRemoved {
+        /// Their ID.
+        id: String,
+    },
+    /// A friend connected.
+    FriendOnline {
+        /// Their ID.
+        id: String,
+    },
+    /// A friend's connection ended.
+    FriendOffline {
+        /// Their ID.
+        id: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_and_bad_ones_get_stable_codes() {
+        let r = parse_request(br#"{"id":1,"cmd":"status"}"#).unwrap();
+        assert_eq!(r.cmd, Command::Status {});
+        let r = parse_request(br#"{"id":"a","cmd":"init","name":"Ann"}"#).unwrap();
+        assert_eq!(r.cmd, Command::Init { name: "Ann".into() });
+        let code_of = |b: &[u8]| parse_request(b).unwrap_err().1.code;
+        assert_eq!(code_of(b"\xff\xfe"), code::BAD_JSON);
+        assert_eq!(code_of(b"nope"), code::BAD_JSON);
+        assert_eq!(code_of(b"[1]"), code::BAD_REQUEST);
+        assert_eq!(code_of(br#"{"cmd":"status"}"#), code::BAD_REQUEST);
+        assert_eq!(code_of(br#"{"id":2}"#), code::BAD_REQUEST);
+        assert_eq!(code_of(br#"{"id":2,"cmd":"fly"}"#), code::UNKNOWN_COMMAND);
+        assert_eq!(code_of(br#"{"id":2,"cmd":"init"}"#), code::BAD_REQUEST);
+        assert_eq!(
+            parse_request(br#"{"id":7,"cmd":"fly"}"#).unwrap_err().0,
+            json!(7)
+        );
+    }
+}

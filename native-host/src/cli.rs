@@ -1,0 +1,413 @@
+//! The command line: a thin front end over the JSON API.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::api::{code, ApiError};
+use crate::control::Client;
+use crate::home::Home;
+
+/// Kith: share photos, videos and files straight with friends.
+#[derive(Debug, Parser)]
+#[command(name = "kith", version, about)]
+pub struct Cli {
+    /// The Kith home (default: $KITH_HOME, else the OS data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create this home's identity (an Ed25519 key) and print the new peer ID.
+    Init {
+        /// Your name, as friends will see it.
+        #[arg(long)]
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print this home's peer ID.
+    Id,
+    /// Run the node in the foreground until Ctrl-C or SIGTERM.
+    Serve {
+        /// Address to listen on (default: all interfaces, the port chosen at init).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Stop the running node.
+    Stop,
+    /// Show the running node's state (exit 3 when none runs).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a one-time invite link for a friend.
+    Invite {
+        /// Also draw it as a QR code.
+        #[arg(long)]
+        qr: bool,
+        /// Days the invite stays valid (default 7, at most 30).
+        #[arg(long, default_value_t = 7)]
+        days: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a friend's invite link.
+    Accept {
+        /// The link (kith://invite/...).
+        link: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List friends.
+    Friends {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a friend (full ID, unique prefix or name).
+    Unfriend {
+        /// Who.
+        peer: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move an identity and its friends to another computer.
+    Identity {
+        /// export or import.
+        #[command(subcommand)]
+        op: IdentityOp,
+    },
+    /// Install the Firefox native-messaging manifest for this user.
+    Install,
+    /// Remove the Firefox native-messaging manifest.
+    Uninstall,
+    /// Explain what is wrong with this installation.
+    Doctor,
+    /// Start two local nodes in a temporary home, befriend them and show the handshake.
+    Demo {
+        /// Exit after showing the handshake instead of running until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+/// Identity export/import.
+#[derive(Debug, Subcommand)]
+pub enum IdentityOp {
+    /// Write a passphrase-protected file with the identity and friends.
+    Export {
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Make this (empty) home use an exported identity.
+    Import {
+        /// The export file.
+        file: PathBuf,
+    },
+}
+
+/// A CLI failure: message, exit code and JSON form.
+#[derive(Debug)]
+pub struct Failure {
+    /// The error.
+    pub error: ApiError,
+    /// Process exit code.
+    pub exit: i32,
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        let exit = if error.code == code::NO_NODE { 3 } else { 1 };
+        Failure { error, exit }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure {
+            error: ApiError::new("failed", format!("{e:#}")),
+            exit: 1,
+        }
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn call(home: &Home, cmd: Value) -> Result<Value, Failure> {
+    let mut c = Client::connect(home).await?;
+    Ok(c.call(cmd).await?)
+}
+
+fn passphrase(confirm: bool) -> Result<String, Failure> {
+    if let Ok(p) = std::env::var("KITH_PASSPHRASE") {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(ApiError::new(
+            code::BAD_PASSPHRASE,
+            "set KITH_PASSPHRASE or run in a terminal to type the passphrase",
+        )
+        .into());
+    }
+    let p = rpassword::prompt_password("Passphrase: ").map_err(anyhow::Error::from)?;
+    if confirm && rpassword::prompt_password("Again: ").map_err(anyhow::Error::from)? != p {
+        return Err(ApiError::new(code::BAD_PASSPHRASE, "the passphrases differ").into());
+    }
+    Ok(p)
+}
+
+/// Whether the command asked for JSON output.
+pub fn wants_json(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Init { json: true, .. }
+            | Cmd::Status { json: true }
+            | Cmd::Invite { json: true, .. }
+            | Cmd::Accept { json: true, .. }
+            | Cmd::Friends { json: true }
+            | Cmd::Unfriend { json: true, .. }
+    )
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let home = Home::resolve(cli.home)?;
+    match cli.cmd {
+        Cmd::Init { name, json } => {
+            let id = home.init(&name)?;
+            if json {
+                print_json(
+                    &json!({"peer_id": id.peer_id(), "name": name.trim(), "home": home.dir}),
+                );
+            } else {
+                eprintln!(
+                    "Created the identity of {} in {}",
+                    name.trim(),
+                    home.dir.display()
+                );
+                println!("{}", id.peer_id());
+            }
+        }
+        Cmd::Id => println!("{}", home.identity()?.peer_id()),
+        Cmd::Serve { listen } => crate::node::serve(home, listen).await?,
+        Cmd::Stop => {
+            let r = call(&home, json!({"cmd": "stop"})).await;
+            r?;
+            // Wait until the node has let go of its socket.
+            for _ in 0..100 {
+                if Client::connect(&home).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            eprintln!("Stopped the Kith node for {}", home.dir.display());
+        }
+        Cmd::Status { json } => {
+            let s = call(&home, json!({"cmd": "status"})).await?;
+            if json {
+                print_json(&s);
+            } else {
+                println!("Name:      {}", s["name"].as_str().unwrap_or(""));
+                println!("Peer ID:   {}", s["peer_id"].as_str().unwrap_or(""));
+                println!("Listening: {}", s["listen_addr"].as_str().unwrap_or(""));
+                println!("Friends:   {} ({} online)", s["friends"], s["online"]);
+                println!("Home:      {}", s["home"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Invite { qr, days, json } => {
+            let r = call(
+                &home,
+                json!({"cmd": "invite_create", "expires_secs": days.saturating_mul(86400)}),
+            )
+            .await?;
+            let link = r["link"].as_str().unwrap_or_default().to_string();
+            if json {
+                print_json(&r);
+                return Ok(());
+            }
+            if qr {
+                match qrcode::QrCode::new(link.as_bytes()) {
+                    Ok(code) => println!(
+                        "{}",
+                        code.render::<qrcode::render::unicode::Dense1x2>()
+                            .quiet_zone(true)
+                            .build()
+                    ),
+                    Err(e) => eprintln!("(no QR code: {e})"),
+                }
+            }
+            eprintln!("Send this link to one friend; it works once, for {days} days:");
+            println!("{link}");
+        }
+        Cmd::Accept { link, json } => {
+            let r = call(&home, json!({"cmd": "invite_accept", "link": link})).await?;
+            let f = &r["friend"];
+            if json {
+                print_json(&r);
+            } else {
+                eprintln!(
+                    "You and {} are now friends. Safety number: {} (compare it with theirs)",
+                    f["name"].as_str().unwrap_or("?"),
+                    f["safety_number"].as_str().unwrap_or("?")
+                );
+                println!("{}", f["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Friends { json } => {
+            let r = call(&home, json!({"cmd": "friends"})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let list = r.as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    eprintln!("No friends yet: make an invite with `kith invite`.");
+                }
+                for f in list {
+                    let state = if f["online"] == json!(true) {
+                        "online"
+                    } else {
+                        "offline"
+                    };
+                    println!(
+                        "{:<20} {:<8} {}  safety {}",
+                        f["name"].as_str().unwrap_or("?"),
+                        state,
+                        f["id"].as_str().unwrap_or(""),
+                        f["safety_number"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Cmd::Unfriend { peer, json } => {
+            let r = call(&home, json!({"cmd": "unfriend", "peer": peer})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                eprintln!(
+                    "Removed {} from your friends",
+                    r["name"].as_str().unwrap_or("?")
+                );
+                println!("{}", r["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Identity {
+            op: IdentityOp::Export { file },
+        } => {
+            let file = std::path::absolute(&file).map_err(anyhow::Error::from)?;
+            let pass = passphrase(true)?;
+            match Client::connect(&home).await {
+                Ok(mut c) => {
+                    c.call(json!({"cmd": "identity_export", "path": file, "passphrase": pass}))
+                        .await?;
+                }
+                Err(_) => {
+                    let id = home.identity()?;
+                    let store =
+                        crate::store::Store::open(&home.db_path()).map_err(anyhow::Error::from)?;
+                    let friends = store.friends().map_err(anyhow::Error::from)?;
+                    crate::export::write_export(&file, &id, &home.config()?, &friends, &pass)?;
+                }
+            }
+            eprintln!(
+                "Wrote {} (keep it safe: it holds your identity)",
+                file.display()
+            );
+        }
+        Cmd::Identity {
+            op: IdentityOp::Import { file },
+        } => {
+            if home.initialized() {
+                return Err(ApiError::new(
+                    code::ALREADY_INITIALIZED,
+                    format!(
+                        "{} already has an identity; import into a new home",
+                        home.dir.display()
+                    ),
+                )
+                .into());
+            }
+            let pass = passphrase(false)?;
+            let bundle = crate::export::read_export(&file, &pass)?;
+            let id = crate::identity::Identity::from_pkcs8(
+                rcgen::KeyPair::from_pem(&bundle.key_pem)
+                    .map_err(|e| {
+                        ApiError::new(
+                            code::BAD_PASSPHRASE,
+                            format!("the export's key is damaged: {e}"),
+                        )
+                    })?
+                    .serialize_der(),
+            )
+            .map_err(anyhow::Error::from)?;
+            home.install_identity(&id, &bundle.name)?;
+            let store = crate::store::Store::open(&home.db_path()).map_err(anyhow::Error::from)?;
+            for f in &bundle.friends {
+                store.put_friend(f).map_err(anyhow::Error::from)?;
+            }
+            eprintln!(
+                "Imported {} with {} friends into {}",
+                bundle.name,
+                bundle.friends.len(),
+                home.dir.display()
+            );
+            println!("{}", id.peer_id());
+        }
+        Cmd::Install => {
+            let p = crate::install::install()?;
+            eprintln!("Firefox can now start Kith: wrote {}", p.display());
+        }
+        Cmd::Uninstall => {
+            if crate::install::uninstall()? {
+                eprintln!("Removed the native-messaging manifest");
+            } else {
+                eprintln!("No native-messaging manifest was installed");
+            }
+        }
+        Cmd::Doctor => {
+            let mut findings = crate::install::doctor_offline(&home);
+            if home.initialized() {
+                match call(&home, json!({"cmd": "friends"})).await {
+                    Ok(friends) => {
+                        findings.push(crate::install::Finding {
+                            ok: true,
+                            text: "the node is running".into(),
+                        });
+                        findings.extend(crate::install::doctor_friends(&friends));
+                    }
+                    Err(_) => findings.push(crate::install::Finding {
+                        ok: false,
+                        text: format!(
+                            "no node is running: start one with `kith serve --home {}`",
+                            home.dir.display()
+                        ),
+                    }),
+                }
+            }
+            let bad = findings.iter().filter(|f| !f.ok).count();
+            for f in &findings {
+                println!("{} {}", if f.ok { "ok " } else { "!! " }, f.text);
+            }
+            if bad > 0 {
+                return Err(ApiError::new("doctor", format!("{bad} problem(s) found")).into());
+            }
+        }
+        Cmd::Demo { once } => crate::demo::run(once).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! Kith node library: identity, peer protocol, networking, store, node actor and front ends.
+
+pub mod api;
+pub mod cli;
+pub mod control;
+pub mod demo;
+pub mod export;
+pub mod hash;
+pub mod home;
+pub mod identity;
+pub mod install;
+pub mod native;
+pub mod net;
+pub mod node;
+pub mod proto;
+pub mod store;
+pub mod wire;
+
+/// Native-messaging host name, as Firefox knows it.
+pub const HOST_NAME: &str = "kith";
+/// The add-on id allowed to start the host.
+pub const ADDON_ID: &str = "kith@kith";
+/// Peer protocol version, agreed in the QUIC ALPN.
+pub const ALPN: &[u8] = b"kith/1";
+/// Version of this program.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

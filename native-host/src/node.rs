@@ -1,0 +1,948 @@
+//! The node: one actor task owns the state (store, friends, connections, invites) and receives
+//! commands; network tasks do the I/O and report back to it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::api::{code, ApiError, Command, Event};
+use crate::hash::random;
+use crate::home::{Config, Home};
+use crate::identity::{safety_number, Identity, PeerId};
+use crate::net::tls::{self, Admission, SharedAdmission};
+use crate::proto::invite::{make_proof, Invite, InviteBody, InviteError};
+use crate::proto::peer::{Hello, PeerMsg};
+use crate::store::{FriendRecord, InviteRecord, Store};
+use crate::wire::{read_frame, write_frame};
+
+/// Default invite lifetime: 7 days.
+pub const INVITE_TTL: u64 = 7 * 24 * 3600;
+/// Longest invite lifetime: 30 days.
+pub const INVITE_TTL_MAX: u64 = 30 * 24 * 3600;
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Application close codes on peer connections.
+pub mod close {
+    /// Node shutting down.
+    pub const BYE: u32 = 0;
+    /// A second connection to the same peer; this one lost.
+    pub const DUPLICATE: u32 = 1;
+    /// The peer is no longer a friend.
+    pub const UNFRIENDED: u32 = 2;
+    /// The hello exchange failed.
+    pub const REFUSED: u32 = 3;
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+type Reply = oneshot::Sender<Result<Value, ApiError>>;
+
+/// What the actor receives.
+enum Msg {
+    Api(Command, Reply),
+    /// A peer's hello arrived on an incoming connection; the reply is our hello or a refusal.
+    Incoming {
+        conn: quinn::Connection,
+        peer: PeerId,
+        invite: Option<[u8; 16]>,
+        hello: Hello,
+        reply: oneshot::Sender<PeerMsg>,
+    },
+    /// A dial finished its hello exchange.
+    Dialed {
+        conn: quinn::Connection,
+        peer: PeerId,
+        hello: Hello,
+        accept: Option<Reply>,
+    },
+    /// A dial failed.
+    DialFailed {
+        peer: PeerId,
+        error: ApiError,
+        accept: Option<Reply>,
+    },
+    /// A connection ended.
+    Closed {
+        peer: PeerId,
+        conn_id: usize,
+    },
+    Tick,
+}
+
+/// A way to talk to the node actor.
+#[derive(Clone)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Msg>,
+    events: broadcast::Sender<Event>,
+}
+
+impl NodeHandle {
+    /// Runs a command and waits for its result.
+    pub async fn call(&self, cmd: Command) -> Result<Value, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Api(cmd, tx))
+            .await
+            .map_err(|_| ApiError::new(code::NO_NODE, "the node is shutting down"))?;
+        rx.await
+            .map_err(|_| ApiError::new(code::NO_NODE, "the node is shutting down"))?
+    }
+
+    /// Receives the node's events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+struct Link {
+    conn: quinn::Connection,
+    boot: u64,
+    dialed_by_me: bool,
+}
+
+#[derive(Default)]
+struct DialState {
+    next: Option<Instant>,
+    backoff: Duration,
+    in_flight: bool,
+    last_error: Option<String>,
+}
+
+/// Everything the actor owns.
+struct Node {
+    home: Home,
+    config: Config,
+    me: PeerId,
+    identity: Arc<Identity>,
+    store: Store,
+    admission: SharedAdmission,
+    endpoint: quinn::Endpoint,
+    listen: SocketAddr,
+    boot: u64,
+    links: HashMap<PeerId, Link>,
+    dials: HashMap<PeerId, DialState>,
+    tx: mpsc::Sender<Msg>,
+    events: broadcast::Sender<Event>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// Runs the node for a home in the foreground until a signal or `stop`.
+pub async fn serve(home: Home, listen: Option<SocketAddr>) -> Result<()> {
+    let identity = Arc::new(home.identity()?);
+    let config = home.config()?;
+    let _lock = lock_home(&home)?;
+    let store = Store::open(&home.db_path()).context("opening the store")?;
+    let t = now();
+    store.prune_invites(t)?;
+    let mut admission = Admission::default();
+    for f in store.friends()? {
+        admission.friends.insert(f.id);
+    }
+    for inv in store.invites()? {
+        admission.invites.insert(inv.invite_id, inv.secret);
+    }
+    let admission: SharedAdmission = Arc::new(RwLock::new(admission));
+
+    let (cert, key) = identity.certificate(None)?;
+    let verifier = Arc::new(tls::ClientVerifier::new(admission.clone()));
+    let server = tls::server_config(cert, key, verifier)?;
+    let bind = listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], config.port)));
+    let endpoint = crate::net::endpoint(bind, server)?;
+    let listen = endpoint.local_addr()?;
+
+    let sock_path = home.socket_path();
+    if let Some(parent) = sock_path.parent() {
+        crate::home::create_private_dir(parent)?;
+    }
+    let _ = std::fs::remove_file(&sock_path); // stale: we hold the lock, so no node uses it
+    let listener = {
+        // The umask makes the socket 0600 from the moment it exists.
+        // SAFETY: umask only changes this process's file-creation mask.
+        let old = unsafe { libc::umask(0o177) };
+        let l = tokio::net::UnixListener::bind(&sock_path);
+        unsafe { libc::umask(old) };
+        l.with_context(|| format!("cannot create the control socket {}", sock_path.display()))?
+    };
+
+    let (tx, rx) = mpsc::channel(256);
+    let (events, _) = broadcast::channel(256);
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let handle = NodeHandle {
+        tx: tx.clone(),
+        events: events.clone(),
+    };
+    let node = Node {
+        me: identity.peer_id(),
+        home: home.clone(),
+        config,
+        identity,
+        store,
+        admission,
+        endpoint: endpoint.clone(),
+        listen,
+        boot: rand::random(),
+        links: HashMap::new(),
+        dials: HashMap::new(),
+        tx: tx.clone(),
+        events,
+        shutdown: Some(shutdown_tx),
+    };
+    tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
+    eprintln!("kith node {} listening on {listen}", node.me);
+
+    let accept = tokio::spawn(accept_loop(endpoint.clone(), tx.clone()));
+    let control = tokio::spawn(crate::control::serve(listener, handle));
+    let ticker = tokio::spawn({
+        let tx = tx.clone();
+        async move {
+            let mut iv = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                iv.tick().await;
+                if tx.send(Msg::Tick).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let actor = tokio::spawn(node.run(rx));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+        _ = term.recv() => tracing::info!("terminated"),
+        _ = shutdown_rx => tracing::info!("stop requested"),
+    }
+    control.abort();
+    ticker.abort();
+    accept.abort();
+    endpoint.close(close::BYE.into(), b"node stopping");
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    drop(tx);
+    actor.abort();
+    let _ = actor.await; // the store is flushed on every write and dropped here
+    let _ = std::fs::remove_file(&sock_path);
+    eprintln!("kith node stopped");
+    Ok(())
+}
+
+/// Takes the home's lock so only one node runs for it; the lock file names the holder's pid.
+fn lock_home(home: &Home) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = home.lock_path();
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if f.try_lock().is_err() {
+        let mut pid = String::new();
+        let _ = f.read_to_string(&mut pid);
+        bail!(
+            "a Kith node is already running for {} (pid {}); stop it with `kith stop --home {}`",
+            home.dir.display(),
+            pid.trim(),
+            home.dir.display()
+        );
+    }
+    f.set_len(0)?;
+    f.rewind()?;
+    write!(f, "{}", std::process::id())?;
+    f.flush()?;
+    Ok(f)
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::Sender<Msg>) {
+    while let Some(incoming) = endpoint.accept().await {
+        if endpoint.open_connections() >= crate::net::MAX_CONNECTIONS {
+            incoming.refuse();
+            continue;
+        }
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle_incoming(incoming, tx).await {
+                tracing::debug!("incoming connection ended: {e:#}");
+            }
+        });
+    }
+}
+
+async fn handle_incoming(incoming: quinn::Incoming, tx: mpsc::Sender<Msg>) -> Result<()> {
+    let remote = incoming.remote_address();
+    let conn = tokio::time::timeout(HELLO_TIMEOUT, incoming.accept()?)
+        .await
+        .context("handshake timed out")?
+        .with_context(|| format!("handshake with {remote} failed"))?;
+    let info = tls::peer_of(&conn).context("no peer certificate")?;
+    let exchange = async {
+        let (mut send, mut recv) = conn.accept_bi().await?;
+        let frame = read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER)
+            .await?
+            .context("stream ended before hello")?;
+        let PeerMsg::Hello(hello) = PeerMsg::from_bytes(&frame)? else {
+            bail!("first message was not a hello");
+        };
+        let (rtx, rrx) = oneshot::channel();
+        let invite = info
+            .invite_proof
+            .as_deref()
+            .and_then(crate::proto::invite::split_proof)
+            .map(|(iid, _)| iid);
+        tx.send(Msg::Incoming {
+            conn: conn.clone(),
+            peer: info.peer,
+            invite,
+            hello,
+            reply: rtx,
+        })
+        .await
+        .ok()
+        .context("node stopping")?;
+        let answer = rrx.await.context("node stopping")?;
+        write_frame(&mut send, &answer.to_bytes()).await?;
+        send.finish()?;
+        anyhow::Ok(answer)
+    };
+    match tokio::time::timeout(HELLO_TIMEOUT, exchange).await {
+        Ok(Ok(PeerMsg::Hello(_))) => Ok(()),
+        Ok(Ok(_)) => {
+            // Give the refusal time to arrive before closing.
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+            conn.close(close::REFUSED.into(), b"refused");
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            conn.close(close::REFUSED.into(), b"bad hello");
+            Err(e)
+        }
+        Err(_) => {
+            conn.close(close::REFUSED.into(), b"hello timed out");
+            bail!("hello timed out")
+        }
+    }
+}
+
+/// Serves a friend's requests on a connection until it closes, then tells the actor.
+async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>) {
+    loop {
+        let (mut send, mut recv) = match conn.accept_bi().await {
+            Ok(s) => s,
+            Err(_) => break,
+        };
+        tokio::spawn(async move {
+            let frame = match read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER).await {
+                Ok(Some(f)) => f,
+                _ => return,
+            };
+            let answer = match PeerMsg::from_bytes(&frame) {
+                Ok(PeerMsg::Ping) => PeerMsg::Pong,
+                Ok(_) => PeerMsg::Error {
+                    code: "unexpected".into(),
+                    message: "not expected here".into(),
+                },
+                Err(e) => PeerMsg::Error {
+                    code: "malformed".into(),
+                    message: e.to_string(),
+                },
+            };
+            let _ = write_frame(&mut send, &answer.to_bytes()).await;
+            let _ = send.finish();
+        });
+    }
+    let _ = tx
+        .send(Msg::Closed {
+            peer,
+            conn_id: conn.stable_id(),
+        })
+        .await;
+}
+
+/// Dials `peer` at each address in turn and exchanges hellos.
+async fn dial(
+    endpoint: quinn::Endpoint,
+    client: quinn::ClientConfig,
+    peer: PeerId,
+    addrs: Vec<SocketAddr>,
+    my_hello: impl Fn(SocketAddr) -> Hello,
+) -> Result<(quinn::Connection, Hello), ApiError> {
+    if addrs.is_empty() {
+        return Err(ApiError::new(
+            code::PEER_UNREACHABLE,
+            "no address is known for this friend",
+        ));
+    }
+    let mut errors = Vec::new();
+    for addr in addrs {
+        let attempt = async {
+            let conn = endpoint
+                .connect_with(client.clone(), addr, "kith")
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())?;
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+            write_frame(&mut send, &PeerMsg::Hello(my_hello(addr)).to_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = send.finish();
+            let frame = read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the peer closed the stream")?;
+            match PeerMsg::from_bytes(&frame).map_err(|e| e.to_string())? {
+                PeerMsg::Hello(h) => Ok((conn, h)),
+                PeerMsg::Error { code, message } => {
+                    conn.close(close::REFUSED.into(), b"refused");
+                    Err(format!("{code}: {message}"))
+                }
+                _ => Err("unexpected answer to hello".to_string()),
+            }
+        };
+        match tokio::time::timeout(DIAL_TIMEOUT, attempt).await {
+            Ok(Ok(r)) => return Ok(r),
+            Ok(Err(e)) => errors.push(format!("{addr}: {e}")),
+            Err(_) => errors.push(format!(
+                "{addr}: no answer within {}s",
+                DIAL_TIMEOUT.as_secs()
+            )),
+        }
+    }
+    let text = errors.join("; ");
+    for c in [
+        code::INVITE_USED,
+        code::INVITE_EXPIRED,
+        code::INVITE_INVALID,
+    ] {
+        if let Some(pos) = text.find(&format!("{c}: ")) {
+            let msg = text[pos + c.len() + 2..]
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            return Err(ApiError::new(c, msg));
+        }
+    }
+    if text.contains("ApplicationVerificationFailure") || text.contains("certificate") {
+        return Err(ApiError::new(
+            code::INVITE_REFUSED,
+            format!("the node refused us at the handshake ({text})"),
+        ));
+    }
+    Err(ApiError::new(
+        code::PEER_UNREACHABLE,
+        format!("could not reach {}: {text}", peer.short()),
+    ))
+}
+
+fn merge_addrs(told: &[SocketAddr], seen: SocketAddr) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = told.to_vec();
+    if !out.contains(&seen) {
+        out.push(seen);
+    }
+    out.truncate(crate::proto::peer::MAX_ADDRS);
+    out
+}
+
+impl Node {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        self.dial_due(); // reach every friend at start
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Api(cmd, reply) => self.command(cmd, reply),
+                Msg::Incoming {
+                    conn,
+                    peer,
+                    invite,
+                    hello,
+                    reply,
+                } => {
+                    let answer = self.incoming(conn, peer, invite, hello);
+                    let _ = reply.send(answer);
+                }
+                Msg::Dialed {
+                    conn,
+                    peer,
+                    hello,
+                    accept,
+                } => self.dialed(conn, peer, hello, accept),
+                Msg::DialFailed {
+                    peer,
+                    error,
+                    accept,
+                } => {
+                    let d = self.dials.entry(peer).or_default();
+                    d.in_flight = false;
+                    d.backoff = (d.backoff * 2).clamp(Duration::from_secs(1), BACKOFF_MAX);
+                    d.next = Some(Instant::now() + d.backoff);
+                    d.last_error = Some(error.message.clone());
+                    if let Some(r) = accept {
+                        let _ = r.send(Err(error));
+                    }
+                }
+                Msg::Closed { peer, conn_id } => {
+                    if self
+                        .links
+                        .get(&peer)
+                        .is_some_and(|l| l.conn.stable_id() == conn_id)
+                    {
+                        self.links.remove(&peer);
+                        let d = self.dials.entry(peer).or_default();
+                        d.backoff = Duration::from_secs(1);
+                        d.next = Some(Instant::now() + d.backoff);
+                        tracing::info!(peer = %peer.short(), "friend offline");
+                        let _ = self.events.send(Event::FriendOffline {
+                            id: peer.to_string(),
+                        });
+                    }
+                }
+                Msg::Tick => self.dial_due(),
+            }
+        }
+    }
+
+    fn hello_for(&self, observed: SocketAddr) -> Hello {
+        Hello {
+            name: self.config.name.clone(),
+            addrs: crate::net::announce_addrs(self.listen),
+            observed,
+            boot: self.boot,
+        }
+    }
+
+    fn is_online(&self, peer: &PeerId) -> bool {
+        self.links
+            .get(peer)
+            .is_some_and(|l| l.conn.close_reason().is_none())
+    }
+
+    fn command(&mut self, cmd: Command, reply: Reply) {
+        let r = match cmd {
+            Command::Hello { .. } => Ok(json!({"node_version": crate::VERSION, "protocol": 1})),
+            Command::Status {} => self.status(),
+            Command::Init { .. } => Err(ApiError::new(
+                code::ALREADY_INITIALIZED,
+                "this home already has an identity",
+            )),
+            Command::InviteCreate { expires_secs } => self.invite_create(expires_secs),
+            Command::InviteAccept { link } => return self.invite_accept(&link, reply),
+            Command::Friends {} => self.friends_json(),
+            Command::Unfriend { peer } => self.unfriend(&peer),
+            Command::Stop {} => {
+                if let Some(s) = self.shutdown.take() {
+                    let _ = s.send(());
+                }
+                Ok(json!({}))
+            }
+            Command::IdentityExport { path, passphrase } => self.export(&path, &passphrase),
+        };
+        let _ = reply.send(r);
+    }
+
+    fn status(&self) -> Result<Value, ApiError> {
+        let friends = self.store.friends().map_err(ApiError::internal)?;
+        let online = friends.iter().filter(|f| self.is_online(&f.id)).count();
+        Ok(json!({
+            "initialized": true,
+            "peer_id": self.me,
+            "name": self.config.name,
+            "friends": friends.len(),
+            "online": online,
+            "listen_addr": self.listen,
+            "addrs": crate::net::announce_addrs(self.listen),
+            "home": self.home.dir,
+            "version": crate::VERSION,
+            "pid": std::process::id(),
+        }))
+    }
+
+    fn friend_json(&self, f: &FriendRecord) -> Value {
+        let d = self.dials.get(&f.id);
+        json!({
+            "id": f.id,
+            "name": f.name,
+            "safety_number": safety_number(&self.me, &f.id),
+            "online": self.is_online(&f.id),
+            "addrs": f.addrs,
+            "added_at": f.added_at,
+            "last_seen": f.last_seen,
+            "last_error": d.and_then(|d| d.last_error.clone()),
+        })
+    }
+
+    fn friends_json(&self) -> Result<Value, ApiError> {
+        let friends = self.store.friends().map_err(ApiError::internal)?;
+        Ok(Value::Array(
+            friends.iter().map(|f| self.friend_json(f)).collect(),
+        ))
+    }
+
+    fn invite_create(&mut self, expires_secs: Option<u64>) -> Result<Value, ApiError> {
+        let ttl = expires_secs.unwrap_or(INVITE_TTL);
+        if ttl == 0 || ttl > INVITE_TTL_MAX {
+            return Err(ApiError::new(
+                code::BAD_REQUEST,
+                "an invite lasts between 1 second and 30 days",
+            ));
+        }
+        let rec = InviteRecord {
+            invite_id: random(),
+            secret: random(),
+            expires: now() + ttl,
+            used_by: None,
+        };
+        self.store.put_invite(&rec).map_err(ApiError::internal)?;
+        if let Ok(mut a) = self.admission.write() {
+            a.invites.insert(rec.invite_id, rec.secret);
+        }
+        let body = InviteBody {
+            v: 1,
+            peer: self.me,
+            name: self.config.name.clone(),
+            addrs: crate::net::announce_addrs(self.listen),
+            iid: data_encoding::HEXLOWER.encode(&rec.invite_id),
+            secret: data_encoding::HEXLOWER.encode(&rec.secret),
+            exp: rec.expires,
+        };
+        Ok(json!({"link": Invite::link(&self.identity, &body), "expires": rec.expires}))
+    }
+
+    fn client_config(
+        &self,
+        peer: PeerId,
+        proof: Option<Vec<u8>>,
+    ) -> Result<quinn::ClientConfig, ApiError> {
+        let (cert, key) = self
+            .identity
+            .certificate(proof)
+            .map_err(ApiError::internal)?;
+        tls::client_config(cert, key, peer).map_err(ApiError::internal)
+    }
+
+    fn invite_accept(&mut self, link: &str, reply: Reply) {
+        let inv = match Invite::parse(link, now()) {
+            Ok(i) => i,
+            Err(e) => {
+                let c = match e {
+                    InviteError::Expired => code::INVITE_EXPIRED,
+                    _ => code::INVITE_INVALID,
+                };
+                let _ = reply.send(Err(ApiError::new(c, e.to_string())));
+                return;
+            }
+        };
+        let peer = inv.body.peer;
+        if peer == self.me {
+            let _ = reply.send(Err(ApiError::new(
+                code::INVITE_OWN,
+                "this is your own invite; send it to a friend",
+            )));
+            return;
+        }
+        let proof = make_proof(&inv.invite_id, &inv.secret, &self.me);
+        let client = match self.client_config(peer, Some(proof)) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        self.spawn_dial(peer, inv.body.addrs.clone(), client, Some(reply));
+    }
+
+    fn spawn_dial(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<SocketAddr>,
+        client: quinn::ClientConfig,
+        accept: Option<Reply>,
+    ) {
+        self.dials.entry(peer).or_default().in_flight = true;
+        let endpoint = self.endpoint.clone();
+        let tx = self.tx.clone();
+        let base = self.hello_for(self.listen);
+        tokio::spawn(async move {
+            let mk = move |observed| Hello {
+                observed,
+                ..base.clone()
+            };
+            let msg = match dial(endpoint, client, peer, addrs, mk).await {
+                Ok((conn, hello)) => Msg::Dialed {
+                    conn,
+                    peer,
+                    hello,
+                    accept,
+                },
+                Err(error) => Msg::DialFailed {
+                    peer,
+                    error,
+                    accept,
+                },
+            };
+            let _ = tx.send(msg).await;
+        });
+    }
+
+    fn dial_due(&mut self) {
+        let friends = match self.store.friends() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("reading friends: {e}");
+                return;
+            }
+        };
+        let t = Instant::now();
+        for f in friends {
+            if self.is_online(&f.id) {
+                continue;
+            }
+            let d = self.dials.entry(f.id).or_default();
+            if d.in_flight || d.next.is_some_and(|n| n > t) {
+                continue;
+            }
+            match self.client_config(f.id, None) {
+                Ok(c) => self.spawn_dial(f.id, f.addrs.clone(), c, None),
+                Err(e) => tracing::error!("client config: {e}"),
+            }
+        }
+    }
+
+    /// Registers a connection to a friend; false when it lost to an existing one.
+    fn register(
+        &mut self,
+        peer: PeerId,
+        conn: quinn::Connection,
+        boot: u64,
+        dialed_by_me: bool,
+    ) -> bool {
+        if let Some(old) = self.links.get(&peer) {
+            let same_run = old.conn.close_reason().is_none() && old.boot == boot;
+            if same_run && old.dialed_by_me != dialed_by_me {
+                // Both sides dialled at once: both keep the one dialled by the smaller key.
+                let dialer = |by_me: bool| if by_me { self.me } else { peer };
+                if dialer(old.dialed_by_me) < dialer(dialed_by_me) {
+                    conn.close(close::DUPLICATE.into(), b"duplicate");
+                    return false;
+                }
+            }
+            old.conn.close(close::DUPLICATE.into(), b"duplicate");
+        }
+        let was_online = self.is_online(&peer);
+        self.links.insert(
+            peer,
+            Link {
+                conn: conn.clone(),
+                boot,
+                dialed_by_me,
+            },
+        );
+        let d = self.dials.entry(peer).or_default();
+        d.backoff = Duration::from_secs(1);
+        d.last_error = None;
+        tokio::spawn(serve_conn(conn, peer, self.tx.clone()));
+        if !was_online {
+            tracing::info!(peer = %peer.short(), "friend online");
+            let _ = self.events.send(Event::FriendOnline {
+                id: peer.to_string(),
+            });
+        }
+        true
+    }
+
+    /// Stores what a friend told us in its hello.
+    fn update_friend(&self, peer: PeerId, hello: &Hello, seen: SocketAddr) -> Result<(), ApiError> {
+        if let Some(mut f) = self.store.friend(&peer).map_err(ApiError::internal)? {
+            f.addrs = merge_addrs(&hello.addrs, seen);
+            f.name = hello.name.clone();
+            f.last_seen = now();
+            self.store.put_friend(&f).map_err(ApiError::internal)?;
+        }
+        Ok(())
+    }
+
+    fn add_friend(
+        &mut self,
+        peer: PeerId,
+        hello: &Hello,
+        seen: SocketAddr,
+    ) -> Result<FriendRecord, ApiError> {
+        let f = FriendRecord {
+            id: peer,
+            name: hello.name.clone(),
+            addrs: merge_addrs(&hello.addrs, seen),
+            added_at: now(),
+            last_seen: now(),
+        };
+        self.store.put_friend(&f).map_err(ApiError::internal)?;
+        if let Ok(mut a) = self.admission.write() {
+            a.friends.insert(peer);
+        }
+        tracing::info!(peer = %peer.short(), name = %f.name, "new friend");
+        let _ = self.events.send(Event::FriendAdded {
+            friend: self.friend_json(&f),
+        });
+        Ok(f)
+    }
+
+    fn incoming(
+        &mut self,
+        conn: quinn::Connection,
+        peer: PeerId,
+        invite: Option<[u8; 16]>,
+        hello: Hello,
+    ) -> PeerMsg {
+        let refuse = |code: &str, message: &str| PeerMsg::Error {
+            code: code.into(),
+            message: message.into(),
+        };
+        let seen = conn.remote_address();
+        let is_friend = matches!(self.store.friend(&peer), Ok(Some(_)));
+        if let Some(iid) = invite {
+            // An invite works once, whoever presents it again (even the friend who used it).
+            let mut rec = match self.store.invite(&iid) {
+                Ok(Some(r)) => r,
+                _ => return refuse(code::INVITE_INVALID, "this invite is unknown here"),
+            };
+            if rec.used_by.is_some() {
+                return refuse(code::INVITE_USED, "this invite was already used; ask for a new one");
+            }
+            if rec.expires < now() {
+                return refuse(code::INVITE_EXPIRED, "this invite expired; ask for a new one");
+            }
+            rec.used_by = Some(peer);
+            if let Err(e) = self.store.put_invite(&rec) {
+                return refuse(code::INTERNAL, &e.to_string());
+            }
+        } else if !is_friend {
+            return refuse("not_friend", "not a friend");
+        }
+        let stored = if is_friend {
+            self.update_friend(peer, &hello, seen)
+        } else {
+            self.add_friend(peer, &hello, seen).map(|_| ())
+        };
+        if let Err(e) = stored {
+            return refuse(&e.code, &e.message);
+        }
+        self.register(peer, conn, hello.boot, false);
+        PeerMsg::Hello(self.hello_for(seen))
+    }
+
+    fn dialed(
+        &mut self,
+        conn: quinn::Connection,
+        peer: PeerId,
+        hello: Hello,
+        accept: Option<Reply>,
+    ) {
+        if let Some(d) = self.dials.get_mut(&peer) {
+            d.in_flight = false;
+        }
+        let seen = conn.remote_address();
+        let result = match self.store.friend(&peer) {
+            Ok(Some(_)) => self.update_friend(peer, &hello, seen),
+            Ok(None) if accept.is_some() => self.add_friend(peer, &hello, seen).map(|_| ()),
+            Ok(None) => {
+                // Unfriended while the dial was under way.
+                conn.close(close::UNFRIENDED.into(), b"not a friend");
+                return;
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        };
+        match result {
+            Ok(()) => {
+                self.register(peer, conn, hello.boot, true);
+                if let Some(r) = accept {
+                    let f = self.store.friend(&peer).ok().flatten();
+                    let _ = r.send(Ok(json!({"friend": f.map(|f| self.friend_json(&f))})));
+                }
+            }
+            Err(e) => {
+                conn.close(close::REFUSED.into(), b"store error");
+                if let Some(r) = accept {
+                    let _ = r.send(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Finds a friend by full ID, unique ID prefix or name.
+    fn resolve_friend(&self, key: &str) -> Result<FriendRecord, ApiError> {
+        let friends = self.store.friends().map_err(ApiError::internal)?;
+        let key_lc = key.trim().to_ascii_lowercase();
+        if key_lc.len() == 53 {
+            let id: PeerId = key_lc
+                .parse()
+                .map_err(|e: crate::identity::IdentityError| {
+                    ApiError::new(code::BAD_REQUEST, e.to_string())
+                })?;
+            return friends
+                .into_iter()
+                .find(|f| f.id == id)
+                .ok_or_else(|| ApiError::new(code::NOT_FOUND, "no friend has this ID"));
+        }
+        let by_name: Vec<_> = friends.iter().filter(|f| f.name == key.trim()).collect();
+        let matches: Vec<_> = if by_name.is_empty() && !key_lc.is_empty() {
+            friends
+                .iter()
+                .filter(|f| f.id.to_string().starts_with(&key_lc))
+                .collect()
+        } else {
+            by_name
+        };
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ApiError::new(
+                code::NOT_FOUND,
+                format!("no friend matches {key:?}"),
+            )),
+            _ => Err(ApiError::new(
+                code::AMBIGUOUS,
+                format!("{key:?} matches several friends; use the full ID"),
+            )),
+        }
+    }
+
+    fn unfriend(&mut self, key: &str) -> Result<Value, ApiError> {
+        let f = self.resolve_friend(key)?;
+        if let Ok(mut a) = self.admission.write() {
+            a.friends.remove(&f.id);
+        }
+        self.store
+            .remove_friend(&f.id)
+            .map_err(ApiError::internal)?;
+        if let Some(link) = self.links.remove(&f.id) {
+            link.conn.close(close::UNFRIENDED.into(), b"unfriended");
+        }
+        self.dials.remove(&f.id);
+        tracing::info!(peer = %f.id.short(), "unfriended");
+        let _ = self.events.send(Event::FriendRemoved {
+            id: f.id.to_string(),
+        });
+        Ok(json!({"id": f.id, "name": f.name}))
+    }
+
+    fn export(&self, path: &str, passphrase: &str) -> Result<Value, ApiError> {
+        let friends = self.store.friends().map_err(ApiError::internal)?;
+        crate::export::write_export(
+            std::path::Path::new(path),
+            &self.identity,
+            &self.config,
+            &friends,
+            passphrase,
+        )?;
+        Ok(json!({"path": path, "friends": friends.len()}))
+    }
+}

@@ -1,0 +1,5 @@
+//! Sans-IO protocol code: frames, peer messages and invite links. Nothing here touches a socket.
+
+pub mod frame;
+pub mod invite;
+pub mod peer;

@@ -1,0 +1,108 @@
+//! Messages between nodes. Each request is one frame on a new bidirectional stream, answered
+//! by one frame. The first stream of a connection carries the `hello` exchange.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::home::validate_name;
+
+/// Most addresses a peer may announce.
+pub const MAX_ADDRS: usize = 16;
+
+/// A message on a peer stream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PeerMsg {
+    /// First message each way: who I am and where I can be reached.
+    Hello(Hello),
+    /// A request was refused.
+    Error {
+        /// Stable code (see PROTOCOL.md).
+        code: String,
+        /// Human-readable text.
+        message: String,
+    },
+    /// Liveness check.
+    Ping,
+    /// Answer to `ping`.
+    Pong,
+}
+
+/// Contents of a hello.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Hello {
+    /// Sender's display name.
+    pub name: String,
+    /// Addresses the sender listens on.
+    pub addrs: Vec<SocketAddr>,
+    /// The address the sender sees the receiver at.
+    pub observed: SocketAddr,
+    /// Random per process start: tells a restarted peer from a duplicate connection.
+    pub boot: u64,
+}
+
+/// Why a peer message was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerMsgError {
+    /// Not valid JSON of a known message.
+    #[error("malformed peer message: {0}")]
+    Malformed(String),
+    /// Fields out of bounds.
+    #[error("invalid peer message: {0}")]
+    Invalid(String),
+}
+
+impl PeerMsg {
+    /// Encodes the message as frame payload.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes and validates a frame payload.
+    pub fn from_bytes(b: &[u8]) -> Result<PeerMsg, PeerMsgError> {
+        let msg: PeerMsg =
+            serde_json::from_slice(b).map_err(|e| PeerMsgError::Malformed(e.to_string()))?;
+        if let PeerMsg::Hello(h) = &msg {
+            validate_name(&h.name).map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
+            if h.addrs.len() > MAX_ADDRS {
+                return Err(PeerMsgError::Invalid(format!(
+                    "more than {MAX_ADDRS} addresses"
+                )));
+            }
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips_and_bad_ones_are_refused() {
+        let h = PeerMsg::Hello(Hello {
+            name: "Bo".into(),
+            addrs: vec!["10.0.0.1:5".parse().unwrap()],
+            observed: "1.2.3.4:5".parse().unwrap(),
+            boot: 7,
+        });
+        assert_eq!(PeerMsg::from_bytes(&h.to_bytes()).unwrap(), h);
+        assert!(PeerMsg::from_bytes(b"not json").is_err());
+        assert!(PeerMsg::from_bytes(br#"{"type":"nope"}"#).is_err());
+        let bad_name = br#"{"type":"hello","name":"","addrs":[],"observed":"1.2.3.4:5","boot":1}"#;
+        assert!(matches!(
+            PeerMsg::from_bytes(bad_name),
+            Err(PeerMsgError::Invalid(_))
+        ));
+        let many: Vec<String> = (0..17).map(|i| format!("\"1.1.1.1:{}\"", i + 1)).collect();
+        let too_many = format!(
+            r#"{{"type":"hello","name":"x","addrs":[{}],"observed":"1.2.3.4:5","boot":1}}"#,
+            many.join(",")
+        );
+        assert!(matches!(
+            PeerMsg::from_bytes(too_many.as_bytes()),
+            Err(PeerMsgError::Invalid(_))
+        ));
+    }
+}

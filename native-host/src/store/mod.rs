@@ -1,0 +1,212 @@
+//! The metadata store: a small key-value interface (sled today) and typed records over it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::identity::PeerId;
+
+mod sled_kv;
+pub use sled_kv::SledKv;
+
+/// Current schema version of the store.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Errors from the store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database engine failed.
+    #[error("store: {0}")]
+    Db(String),
+    /// A record could not be decoded.
+    #[error("store record is damaged: {0}")]
+    Corrupt(String),
+    /// The store was written by a newer Kith.
+    #[error("the store has schema {0}, newer than this Kith understands ({SCHEMA_VERSION}); update Kith")]
+    TooNew(u32),
+}
+
+/// One key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A key-value database with named trees: the seam where sled could be swapped for redb.
+pub trait Kv: Send + Sync {
+    /// Reads a value.
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes a value.
+    fn put(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Deletes a value; true when it existed.
+    fn delete(&self, tree: &str, key: &[u8]) -> Result<bool, StoreError>;
+    /// All entries of a tree in key order.
+    fn scan(&self, tree: &str) -> Result<Vec<Entry>, StoreError>;
+    /// Makes every write so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// A friend as the store keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FriendRecord {
+    /// The friend's key.
+    pub id: PeerId,
+    /// The friend's display name as they gave it.
+    pub name: String,
+    /// Addresses the friend last told us (newest first).
+    pub addrs: Vec<SocketAddr>,
+    /// When the friendship began (Unix seconds).
+    pub added_at: u64,
+    /// When we last had a connection (Unix seconds), 0 for never.
+    #[serde(default)]
+    pub last_seen: u64,
+}
+
+/// An invite this node handed out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteRecord {
+    /// Random invite ID (public part of the link).
+    pub invite_id: [u8; 16],
+    /// One-time secret.
+    pub secret: [u8; 32],
+    /// Expiry (Unix seconds).
+    pub expires: u64,
+    /// Who used it, once used.
+    pub used_by: Option<PeerId>,
+}
+
+const FRIENDS: &str = "friends";
+const INVITES: &str = "invites";
+const META: &str = "meta";
+
+/// Typed access to the node's records.
+pub struct Store {
+    kv: Box<dyn Kv>,
+}
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Store {
+    /// Opens (or creates) the store at a path, checking the schema version.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::with_kv(Box::new(SledKv::open(path)?))
+    }
+
+    /// Wraps a key-value database, checking or setting its schema version.
+    pub fn with_kv(kv: Box<dyn Kv>) -> Result<Store, StoreError> {
+        let store = Store { kv };
+        match store.kv.get(META, b"schema")? {
+            None => {
+                store.kv.put(META, b"schema", &enc(&SCHEMA_VERSION)?)?;
+                store.kv.flush()?;
+            }
+            Some(v) => {
+                let found: u32 = dec(&v)?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew(found));
+                }
+                // Migrations from older schemas go here, one step at a time.
+            }
+        }
+        Ok(store)
+    }
+
+    /// All friends.
+    pub fn friends(&self) -> Result<Vec<FriendRecord>, StoreError> {
+        self.kv.scan(FRIENDS)?.iter().map(|(_, v)| dec(v)).collect()
+    }
+
+    /// One friend.
+    pub fn friend(&self, id: &PeerId) -> Result<Option<FriendRecord>, StoreError> {
+        self.kv
+            .get(FRIENDS, id.as_bytes())?
+            .map(|v| dec(&v))
+            .transpose()
+    }
+
+    /// Adds or updates a friend, durably.
+    pub fn put_friend(&self, f: &FriendRecord) -> Result<(), StoreError> {
+        self.kv.put(FRIENDS, f.id.as_bytes(), &enc(f)?)?;
+        self.kv.flush()
+    }
+
+    /// Removes a friend, durably; true when it was one.
+    pub fn remove_friend(&self, id: &PeerId) -> Result<bool, StoreError> {
+        let had = self.kv.delete(FRIENDS, id.as_bytes())?;
+        self.kv.flush()?;
+        Ok(had)
+    }
+
+    /// One invite.
+    pub fn invite(&self, invite_id: &[u8; 16]) -> Result<Option<InviteRecord>, StoreError> {
+        self.kv
+            .get(INVITES, invite_id)?
+            .map(|v| dec(&v))
+            .transpose()
+    }
+
+    /// All invites.
+    pub fn invites(&self) -> Result<Vec<InviteRecord>, StoreError> {
+        self.kv.scan(INVITES)?.iter().map(|(_, v)| dec(v)).collect()
+    }
+
+    /// Writes an invite, durably.
+    pub fn put_invite(&self, inv: &InviteRecord) -> Result<(), StoreError> {
+        self.kv.put(INVITES, &inv.invite_id, &enc(inv)?)?;
+        self.kv.flush()
+    }
+
+    /// Drops invites that expired before `now` (keeping nothing that could be replayed).
+    pub fn prune_invites(&self, now: u64) -> Result<(), StoreError> {
+        for inv in self.invites()? {
+            if inv.expires < now && inv.used_by.is_none() {
+                self.kv.delete(INVITES, &inv.invite_id)?;
+            }
+        }
+        self.kv.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+
+    #[test]
+    fn friends_survive_reopening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::generate().unwrap().peer_id();
+        {
+            let s = Store::open(&dir.path().join("db")).unwrap();
+            s.put_friend(&FriendRecord {
+                id,
+                name: "Ann".into(),
+                addrs: vec!["127.0.0.1:5000".parse().unwrap()],
+                added_at: 1,
+                last_seen: 0,
+            })
+            .unwrap();
+        }
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        assert_eq!(s.friend(&id).unwrap().unwrap().name, "Ann");
+        assert!(s.remove_friend(&id).unwrap());
+        assert!(s.friends().unwrap().is_empty());
+    }
+
+    #[test]
+    fn store_from_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let kv = SledKv::open(&dir.path().join("db")).unwrap();
+            kv.put(META, b"schema", b"99").unwrap();
+            kv.flush().unwrap();
+        }
+        let err = Store::open(&dir.path().join("db")).err().unwrap();
+        assert!(matches!(err, StoreError::TooNew(99)));
+    }
+}
