@@ -816,10 +816,16 @@ impl Node {
                 _ => return refuse(code::INVITE_INVALID, "this invite is unknown here"),
             };
             if rec.used_by.is_some() {
-                return refuse(code::INVITE_USED, "this invite was already used; ask for a new one");
+                return refuse(
+                    code::INVITE_USED,
+                    "this invite was already used; ask for a new one",
+                );
             }
             if rec.expires < now() {
-                return refuse(code::INVITE_EXPIRED, "this invite expired; ask for a new one");
+                return refuse(
+                    code::INVITE_EXPIRED,
+                    "this invite expired; ask for a new one",
+                );
             }
             rec.used_by = Some(peer);
             if let Err(e) = self.store.put_invite(&rec) {

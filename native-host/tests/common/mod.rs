@@ -1,0 +1,213 @@
+//! Helpers for tests that start real `kith` processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The kith binary under test.
+pub fn kith_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kith"))
+}
+
+/// Runs `kith` with a home and arguments; returns the output.
+pub fn kith(home: &Path, args: &[&str]) -> Output {
+    Command::new(kith_bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env("KITH_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kith")
+}
+
+/// Stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The last non-empty line of stdout.
+pub fn last_line(o: &Output) -> String {
+    stdout(o)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Polls `f` until it is true or the time is up.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+/// A node in its own temporary home.
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub name: String,
+}
+
+impl Node {
+    /// Makes a home with an identity (no node running yet).
+    pub fn new(name: &str) -> Node {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = Node {
+            dir,
+            child: None,
+            name: name.to_string(),
+        };
+        let o = kith(n.home(), &["init", "--name", name]);
+        assert!(
+            o.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        n
+    }
+
+    /// Makes a home with an identity and starts its node on a loopback port.
+    pub fn started(name: &str) -> Node {
+        let mut n = Node::new(name);
+        n.start();
+        n
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts `kith serve` on 127.0.0.1 with a fresh port and waits until it answers.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home().join("test-node.log"))
+            .expect("log");
+        let child = Command::new(kith_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--home"])
+            .arg(self.home())
+            .env("KITH_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn serve");
+        self.child = Some(child);
+        assert!(
+            wait_until(Duration::from_secs(10), || self
+                .cli(&["status"])
+                .status
+                .success()),
+            "node {} did not start",
+            self.name
+        );
+    }
+
+    /// Stops the node with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = wait_child(&mut c, Duration::from_secs(5));
+        }
+    }
+
+    /// Kills the node with SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        kith(self.home(), args)
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let o = self.cli(args);
+        assert!(
+            o.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).expect("json output")
+    }
+
+    pub fn id(&self) -> String {
+        last_line(&self.cli(&["id"]))
+    }
+
+    pub fn friends(&self) -> Vec<Value> {
+        self.json(&["friends", "--json"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn friend(&self, id: &str) -> Option<Value> {
+        self.friends().into_iter().find(|f| f["id"] == id)
+    }
+
+    pub fn online_with(&self, id: &str) -> bool {
+        self.friend(id).is_some_and(|f| f["online"] == true)
+    }
+
+    pub fn invite(&self) -> String {
+        let o = self.cli(&["invite"]);
+        assert!(
+            o.status.success(),
+            "invite failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        last_line(&o)
+    }
+
+    /// Makes `other` a friend through an invite from `self`.
+    pub fn befriend(&self, other: &Node) {
+        let link = self.invite();
+        let o = other.cli(&["accept", &link]);
+        assert!(
+            o.status.success(),
+            "accept failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(last_line(&o), self.id());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home().join("test-node.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Waits for a child to exit, up to a limit; kills it past the limit.
+pub fn wait_child(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(s)) = c.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    None
+}
