@@ -1,0 +1,318 @@
+//! TLS admission: strangers, stolen certificates, wrong servers and clock skew.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use kith::identity::Identity;
+use kith::net::tls::{self, Admission, ClientVerifier};
+use rustls::client::ResolvesClientCert;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::sign::CertifiedKey;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A server that admits the keys in `admission`.
+fn server(id: &Identity, admission: Admission) -> quinn::Endpoint {
+    let (cert, key) = id.certificate(None).unwrap();
+    let v = Arc::new(ClientVerifier::new(Arc::new(RwLock::new(admission))));
+    kith::net::endpoint(loopback(), tls::server_config(cert, key, v).unwrap()).unwrap()
+}
+
+fn client_endpoint() -> quinn::Endpoint {
+    quinn::Endpoint::client(loopback()).unwrap()
+}
+
+/// Connects and holds the connection for a second: in TLS 1.3 the client finishes its side of
+/// the handshake before the server has checked the client's certificate, so a refusal arrives
+/// just after `connect` returns.
+async fn connect(
+    ep: &quinn::Endpoint,
+    cfg: quinn::ClientConfig,
+    to: SocketAddr,
+) -> Result<quinn::Connection, String> {
+    let c = ep
+        .connect_with(cfg, to, "kith")
+        .map_err(|e| e.to_string())?;
+    let conn = match tokio::time::timeout(Duration::from_secs(5), c).await {
+        Ok(r) => r.map_err(|e| e.to_string())?,
+        Err(_) => return Err("timeout".into()),
+    };
+    match tokio::time::timeout(Duration::from_secs(1), conn.closed()).await {
+        Ok(reason) => Err(reason.to_string()),
+        Err(_) => Ok(conn),
+    }
+}
+
+/// Presents any certificate with any key, unchecked: what a thief would do.
+#[derive(Debug)]
+struct Presents(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for Presents {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+fn thief_config(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    server: kith::identity::PeerId,
+) -> quinn::ClientConfig {
+    let provider = tls::provider();
+    let signing = provider.key_provider.load_private_key(key).unwrap();
+    let ck = Arc::new(CertifiedKey::new(vec![cert], signing));
+    let mut c = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(tls::ServerVerifier::new(server)))
+        .with_client_cert_resolver(Arc::new(Presents(ck)));
+    c.alpn_protocols = vec![kith::ALPN.to_vec()];
+    quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(c).unwrap(),
+    ))
+}
+
+#[test]
+fn a_friend_connects_and_a_stolen_certificate_with_another_key_is_refused() {
+    rt().block_on(async {
+        let srv_id = Identity::generate().unwrap();
+        let victim = Identity::generate().unwrap();
+        let thief = Identity::generate().unwrap();
+        let mut adm = Admission::default();
+        adm.friends.insert(victim.peer_id());
+        let srv = server(&srv_id, adm);
+        let addr = srv.local_addr().unwrap();
+        tokio::spawn({
+            let srv = srv.clone();
+            async move {
+                while let Some(inc) = srv.accept().await {
+                    tokio::spawn(async move {
+                        if let Ok(c) = inc.await {
+                            c.closed().await;
+                        }
+                    });
+                }
+            }
+        });
+        let ep = client_endpoint();
+        // The real friend, with its own key: admitted.
+        let (vc, vk) = victim.certificate(None).unwrap();
+        let ok = connect(
+            &ep,
+            tls::client_config(vc.clone(), vk, srv_id.peer_id()).unwrap(),
+            addr,
+        )
+        .await;
+        assert!(ok.is_ok(), "friend refused: {:?}", ok.err());
+        assert_eq!(tls::peer_of(&ok.unwrap()).unwrap().peer, srv_id.peer_id());
+        // The same unchecked presenter with the right key works, so the refusal below is the key's.
+        let (vc2, vk2) = victim.certificate(None).unwrap();
+        assert!(connect(&ep, thief_config(vc2, vk2, srv_id.peer_id()), addr)
+            .await
+            .is_ok());
+        // The victim's certificate with the thief's key: refused at the handshake.
+        let (_, tk) = thief.certificate(None).unwrap();
+        let stolen = connect(&ep, thief_config(vc, tk, srv_id.peer_id()), addr).await;
+        assert!(stolen.is_err(), "stolen certificate admitted");
+        // The thief's own certificate: a stranger, refused.
+        let (tc, tk) = thief.certificate(None).unwrap();
+        assert!(connect(
+            &ep,
+            tls::client_config(tc, tk, srv_id.peer_id()).unwrap(),
+            addr
+        )
+        .await
+        .is_err());
+    });
+}
+
+#[test]
+fn a_client_without_a_certificate_is_refused() {
+    rt().block_on(async {
+        let srv_id = Identity::generate().unwrap();
+        let srv = server(&srv_id, Admission::default());
+        let addr = srv.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Some(inc) = srv.accept().await {
+                let _ = inc.await;
+            }
+        });
+        let mut c = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(tls::ServerVerifier::new(srv_id.peer_id())))
+            .with_no_client_auth();
+        c.alpn_protocols = vec![kith::ALPN.to_vec()];
+        let cfg = quinn::ClientConfig::new(Arc::new(
+            quinn::crypto::rustls::QuicClientConfig::try_from(c).unwrap(),
+        ));
+        let r = connect(&client_endpoint(), cfg, addr).await;
+        assert!(r.is_err(), "client without certificate kept its connection");
+    });
+}
+
+#[test]
+fn a_stranger_is_refused_by_a_running_node() {
+    let a = common::Node::started("Ann");
+    let addr: SocketAddr = a.json(&["status", "--json"])["listen_addr"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let a_id: kith::identity::PeerId = a.id().parse().unwrap();
+    rt().block_on(async {
+        let stranger = Identity::generate().unwrap();
+        let (c, k) = stranger.certificate(None).unwrap();
+        let r = connect(
+            &client_endpoint(),
+            tls::client_config(c, k, a_id).unwrap(),
+            addr,
+        )
+        .await;
+        assert!(r.is_err(), "the node admitted a stranger");
+    });
+    assert!(common::wait_until(Duration::from_secs(5), || a
+        .log()
+        .contains("refused a connection from a stranger")));
+}
+
+/// Admits any client key: an impostor that wants to be dialled.
+#[derive(Debug)]
+struct AdmitsAnyone(ClientVerifier);
+
+impl ClientCertVerifier for AdmitsAnyone {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[test]
+fn a_node_refuses_a_server_that_is_not_the_friend_it_dialled() {
+    let a = common::Node::started("Ann");
+    let mut c = common::Node::started("Cy");
+    c.befriend(&a);
+    let (ci, ai) = (c.id(), a.id());
+    assert!(common::wait_until(Duration::from_secs(10), || a.online_with(&ci)));
+    let c_addr: SocketAddr = c.json(&["status", "--json"])["listen_addr"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    c.stop();
+    rt().block_on(async {
+        // An impostor takes over C's address and lets anyone in.
+        let impostor = Identity::generate().unwrap();
+        let (cert, key) = impostor.certificate(None).unwrap();
+        let v = Arc::new(AdmitsAnyone(ClientVerifier::new(Default::default())));
+        let ep = kith::net::endpoint(c_addr, tls::server_config(cert, key, v).unwrap()).unwrap();
+        let (mut attempts, mut completed) = (0, 0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        while attempts < 2 && tokio::time::Instant::now() < deadline {
+            if let Ok(Some(inc)) = tokio::time::timeout(Duration::from_secs(1), ep.accept()).await {
+                attempts += 1;
+                if let Ok(conn) = inc.await {
+                    // The handshake may finish on this side; A must refuse it straight away.
+                    if tokio::time::timeout(Duration::from_secs(2), conn.closed())
+                        .await
+                        .is_err()
+                    {
+                        completed += 1;
+                    }
+                }
+            }
+        }
+        assert!(attempts >= 1, "A never dialled C's old address");
+        assert_eq!(completed, 0, "A kept a connection to an impostor");
+    });
+    assert!(!a.online_with(&ci));
+    let f = a.friend(&ci).unwrap();
+    assert!(f["last_error"].is_string(), "no reason recorded: {f}");
+    assert!(
+        a.log().contains("not the one dialled"),
+        "A did not log the impostor"
+    );
+    let _ = ai;
+}
+
+#[test]
+fn certificates_are_accepted_across_a_day_of_clock_skew_either_way() {
+    let srv_id = Identity::generate().unwrap();
+    let friend = Identity::generate().unwrap();
+    let mut adm = Admission::default();
+    adm.friends.insert(friend.peer_id());
+    let v = ClientVerifier::new(Arc::new(RwLock::new(adm)));
+    let (cert, _) = friend.certificate(None).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for skew in [-86_400i64, 0, 86_400, -3 * 86_400, 3 * 86_400] {
+        let t = UnixTime::since_unix_epoch(Duration::from_secs((now as i64 + skew) as u64));
+        assert!(
+            v.verify_client_cert(&cert, &[], t).is_ok(),
+            "refused at skew {skew}"
+        );
+    }
+    // A certificate whose validity starts tomorrow (made by a peer whose clock runs a day ahead).
+    let kp = rcgen::KeyPair::try_from(friend.pkcs8()).unwrap();
+    let mut p = rcgen::CertificateParams::new(vec!["kith".into()]).unwrap();
+    let tomorrow = time_from_unix(now + 86_400);
+    p.not_before = tomorrow;
+    p.not_after = time_from_unix(now + 2 * 86_400);
+    let ahead = p.self_signed(&kp).unwrap();
+    let t = UnixTime::since_unix_epoch(Duration::from_secs(now));
+    assert!(v.verify_client_cert(ahead.der(), &[], t).is_ok());
+    let sv = tls::ServerVerifier::new(friend.peer_id());
+    use rustls::client::danger::ServerCertVerifier;
+    let name = rustls::pki_types::ServerName::try_from("kith").unwrap();
+    assert!(sv
+        .verify_server_cert(ahead.der(), &[], &name, &[], t)
+        .is_ok());
+    let _ = srv_id;
+}
+
+fn time_from_unix(secs: u64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap()
+}
