@@ -1,0 +1,122 @@
+//! The command line's contract: install, doctor, demo, usage errors.
+
+mod common;
+
+use std::process::Command;
+
+fn with_home_env(
+    user_home: &std::path::Path,
+    kith_home: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(common::kith_bin())
+        .args(args)
+        .env("HOME", user_home)
+        .env("KITH_HOME", kith_home)
+        .env("KITH_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn install_writes_the_firefox_manifest_for_this_binary_and_uninstall_removes_it() {
+    let user = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let o = with_home_env(user.path(), home.path(), &["install"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let path = user
+        .path()
+        .join(".mozilla/native-messaging-hosts/kith.json");
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(m["name"], "kith");
+    assert_eq!(m["type"], "stdio");
+    assert_eq!(m["allowed_extensions"], serde_json::json!(["kith@kith"]));
+    let bin = std::fs::canonicalize(common::kith_bin()).unwrap();
+    assert_eq!(m["path"], bin.to_str().unwrap());
+    let o = with_home_env(user.path(), home.path(), &["uninstall"]);
+    assert!(o.status.success());
+    assert!(!path.exists());
+}
+
+#[test]
+fn doctor_names_each_problem_and_passes_when_all_is_well() {
+    let user = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let o = with_home_env(user.path(), home.path(), &["doctor"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("kith install"), "{text}");
+    assert!(text.contains("kith init"), "{text}");
+    assert!(with_home_env(user.path(), home.path(), &["install"])
+        .status
+        .success());
+    assert!(
+        with_home_env(user.path(), home.path(), &["init", "--name", "Ann"])
+            .status
+            .success()
+    );
+    let o = with_home_env(user.path(), home.path(), &["doctor"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("no node is running"), "{text}");
+    let mut node = common::Node {
+        dir: home,
+        child: None,
+        name: "Ann".into(),
+    };
+    node.start();
+    let o = with_home_env(user.path(), node.home(), &["doctor"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    // A friend that went away is explained.
+    let mut b = common::Node::started("Bo");
+    node.befriend(&b);
+    b.stop();
+    let bi = b.id();
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(10),
+        || !node.online_with(&bi)
+    ));
+    let o = with_home_env(user.path(), node.home(), &["doctor"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text.contains("friend Bo is unreachable"), "{text}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_id_prints_the_peer_id_alone() {
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(
+        common::kith(home.path(), &["frobnicate"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(common::kith(home.path(), &["init"]).status.code(), Some(2));
+    assert_eq!(common::kith(home.path(), &["id"]).status.code(), Some(1));
+    let o = common::kith(home.path(), &["init", "--name", "Ann"]);
+    let id = common::last_line(&o);
+    assert_eq!(id.len(), 53);
+    assert_eq!(
+        common::stdout(&common::kith(home.path(), &["id"])).trim(),
+        id
+    );
+    // KITH_HOME is the same as --home.
+    let o = Command::new(common::kith_bin())
+        .arg("id")
+        .env("KITH_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(common::last_line(&o), id);
+}
+
+#[test]
+fn demo_starts_two_nodes_befriends_them_and_cleans_up() {
+    let o = Command::new(common::kith_bin())
+        .args(["demo", "--once"])
+        .env("KITH_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("Bob accepted"), "{err}");
+    assert!(err.contains("Alice sees Bob (online)"), "{err}");
+}

@@ -1,0 +1,275 @@
+//! The native-messaging host as Firefox starts it: `kith <manifest.json> <addon-id>`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Host {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: mpsc::Receiver<Value>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Host {
+    fn start(home: &std::path::Path, addon: &str) -> Host {
+        let mut child = Command::new(common::kith_bin())
+            .arg(home.join("kith.json"))
+            .arg(addon)
+            .env("KITH_HOME", home)
+            .env("KITH_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || loop {
+            let mut len = [0u8; 4];
+            if out.read_exact(&mut len).is_err() {
+                return;
+            }
+            let len = u32::from_ne_bytes(len) as usize;
+            assert!(len <= 1024 * 1024, "host sent a frame over 1 MiB");
+            let mut buf = vec![0; len];
+            if out.read_exact(&mut buf).is_err() {
+                return;
+            }
+            if tx
+                .send(serde_json::from_slice(&buf).expect("host sent JSON"))
+                .is_err()
+            {
+                return;
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            sink.lock().unwrap().push_str(&s);
+        });
+        let stdin = child.stdin.take();
+        Host {
+            child,
+            stdin,
+            rx,
+            stderr,
+        }
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        let s = self.stdin.as_mut().unwrap();
+        s.write_all(bytes).unwrap();
+        s.flush().unwrap();
+    }
+
+    fn frame(&mut self, payload: &[u8]) {
+        let mut b = (payload.len() as u32).to_ne_bytes().to_vec();
+        b.extend_from_slice(payload);
+        self.raw(&b);
+    }
+
+    fn send(&mut self, v: Value) {
+        self.frame(&serde_json::to_vec(&v).unwrap());
+    }
+
+    /// The next reply (skipping events).
+    fn reply(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self.rx.recv_timeout(left).expect("no reply from the host");
+            if v.get("event").is_none() {
+                return v;
+            }
+        }
+    }
+
+    fn call(&mut self, v: Value) -> Value {
+        self.send(v);
+        self.reply()
+    }
+
+    /// Closes stdin and waits for the exit; returns the code and how long it took.
+    fn close(mut self) -> (Option<i32>, Duration, String) {
+        drop(self.stdin.take());
+        let t = Instant::now();
+        let status = common::wait_child(&mut self.child, Duration::from_secs(5));
+        let took = t.elapsed();
+        std::thread::sleep(Duration::from_millis(100));
+        let err = self.stderr.lock().unwrap().clone();
+        (status.and_then(|s| s.code()), took, err)
+    }
+}
+
+fn empty_home() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Stops a detached node when a test ends, even when it fails.
+struct StopNode<'a>(&'a std::path::Path);
+
+impl Drop for StopNode<'_> {
+    fn drop(&mut self) {
+        let _ = common::kith(self.0, &["stop"]);
+    }
+}
+
+#[test]
+fn hello_and_status_work_before_any_identity_exists() {
+    let home = empty_home();
+    let mut h = Host::start(home.path(), "kith@kith");
+    let r = h.call(json!({"id": 1, "cmd": "hello", "version": "0.1.0"}));
+    assert_eq!(r["id"], 1);
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["result"]["host_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(r["result"]["initialized"], false);
+    let r = h.call(json!({"id": 2, "cmd": "status"}));
+    assert_eq!(r["result"]["initialized"], false);
+    let r = h.call(json!({"id": 3, "cmd": "friends"}));
+    assert_eq!(r["error"]["code"], "not_initialized");
+    let (code, took, err) = h.close();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(2), "exit took {took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn malformed_frames_get_error_replies_and_the_host_keeps_serving() {
+    let home = empty_home();
+    let mut h = Host::start(home.path(), "kith@kith");
+    // Zero length.
+    h.raw(&0u32.to_ne_bytes());
+    assert_eq!(h.reply()["error"]["code"], "bad_frame");
+    // Not UTF-8.
+    h.frame(b"\xff\xfe\xfd");
+    assert_eq!(h.reply()["error"]["code"], "bad_json");
+    // UTF-8 but not JSON.
+    h.frame(b"hello there");
+    assert_eq!(h.reply()["error"]["code"], "bad_json");
+    // JSON but not an object; no id; unknown command; missing field.
+    h.frame(b"[1,2,3]");
+    assert_eq!(h.reply()["error"]["code"], "bad_request");
+    h.frame(br#"{"cmd":"status"}"#);
+    assert_eq!(h.reply()["error"]["code"], "bad_request");
+    let r = h.call(json!({"id": 9, "cmd": "teleport"}));
+    assert_eq!(
+        (r["id"].clone(), r["error"]["code"].clone()),
+        (json!(9), json!("unknown_command"))
+    );
+    let r = h.call(json!({"id": 10, "cmd": "init"}));
+    assert_eq!(r["error"]["code"], "bad_request");
+    // Declared length over the limit: refused, its body skipped, the stream stays in step.
+    let big = 9 * 1024 * 1024;
+    let mut b = (big as u32).to_ne_bytes().to_vec();
+    b.extend(std::iter::repeat_n(b'x', big));
+    h.raw(&b);
+    assert_eq!(h.reply()["error"]["code"], "frame_too_large");
+    // Still serving.
+    let r = h.call(json!({"id": 11, "cmd": "hello"}));
+    assert_eq!(r["ok"], true);
+    let (code, _, err) = h.close();
+    assert_eq!(code, Some(0));
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_huge_declared_length_then_eof_exits_cleanly() {
+    let home = empty_home();
+    let mut h = Host::start(home.path(), "kith@kith");
+    h.raw(&u32::MAX.to_ne_bytes());
+    h.raw(b"a little");
+    let (code, took, err) = h.close();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(2));
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_truncated_frame_then_eof_exits_cleanly() {
+    let home = empty_home();
+    let mut h = Host::start(home.path(), "kith@kith");
+    h.raw(&100u32.to_ne_bytes());
+    h.raw(br#"{"id":1,"#);
+    let (code, _, err) = h.close();
+    assert_eq!(code, Some(0));
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_wrong_addon_id_is_refused() {
+    let home = empty_home();
+    let mut h = Host::start(home.path(), "evil@example.com");
+    let r = h.reply();
+    assert_eq!(r["error"]["code"], "addon_not_allowed");
+    let (code, _, _) = h.close();
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn init_through_the_host_starts_a_detached_node_that_outlives_the_host() {
+    let home = empty_home();
+    let _stop = StopNode(home.path());
+    let mut h = Host::start(home.path(), "kith@kith");
+    let r = h.call(json!({"id": 1, "cmd": "init", "name": "Firefox User"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let id = r["result"]["peer_id"].as_str().unwrap().to_string();
+    let s = h.call(json!({"id": 2, "cmd": "status"}));
+    assert_eq!(s["result"]["initialized"], true);
+    assert_eq!(s["result"]["peer_id"], id.as_str());
+    assert_eq!(s["result"]["name"], "Firefox User");
+    assert_eq!(s["result"]["friends"], 0);
+    assert!(s["result"]["listen_addr"].is_string());
+    let r = h.call(json!({"id": 3, "cmd": "init", "name": "Again"}));
+    assert_eq!(r["error"]["code"], "already_initialized");
+    let r = h.call(json!({"id": 4, "cmd": "invite_create"}));
+    assert!(r["result"]["link"]
+        .as_str()
+        .unwrap()
+        .starts_with("kith://invite/"));
+    let (code, _, _) = h.close();
+    assert_eq!(code, Some(0));
+    // Closing Firefox does not stop sharing: the node still runs.
+    let st = common::kith(home.path(), &["status"]);
+    assert!(st.status.success());
+    // A new host attaches to the running node.
+    let mut h2 = Host::start(home.path(), "kith@kith");
+    let s = h2.call(json!({"id": 1, "cmd": "status"}));
+    assert_eq!(s["result"]["peer_id"], id.as_str());
+    h2.close();
+    assert!(common::kith(home.path(), &["stop"]).status.success());
+}
+
+#[test]
+fn the_host_reports_when_its_node_goes_away_and_restarts_it_on_demand() {
+    let home = empty_home();
+    let _stop = StopNode(home.path());
+    let o = common::kith(home.path(), &["init", "--name", "Ann"]);
+    assert!(o.status.success());
+    let mut h = Host::start(home.path(), "kith@kith");
+    let s = h.call(json!({"id": 1, "cmd": "status"}));
+    let pid = s["result"]["pid"].as_u64().unwrap();
+    assert!(common::kith(home.path(), &["stop"]).status.success());
+    // The add-on learns that the node went down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut saw_down = false;
+    while Instant::now() < deadline && !saw_down {
+        if let Ok(v) = h.rx.recv_timeout(Duration::from_millis(200)) {
+            saw_down = v["event"] == "node_down";
+        }
+    }
+    assert!(saw_down, "no node_down event");
+    let s = h.call(json!({"id": 2, "cmd": "status"}));
+    assert_eq!(s["ok"], true, "{s}");
+    assert_ne!(s["result"]["pid"].as_u64().unwrap(), pid, "not a new node");
+    h.close();
+    assert!(common::kith(home.path(), &["stop"]).status.success());
+}
