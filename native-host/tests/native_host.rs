@@ -207,7 +207,7 @@ fn a_truncated_frame_then_eof_exits_cleanly() {
 #[test]
 fn a_wrong_addon_id_is_refused() {
     let home = empty_home();
-    let mut h = Host::start(home.path(), "evil@example.com");
+    let h = Host::start(home.path(), "evil@example.com");
     let r = h.reply();
     assert_eq!(r["error"]["code"], "addon_not_allowed");
     let (code, _, _) = h.close();
