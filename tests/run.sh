@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what the tests need (skipping what is already there) and runs every test.
+# Usage: ./tests/run.sh          Each stage prints how long it took.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+declare -a SUMMARY=()
+stage() { # stage NAME COMMAND...
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "==> $name"
+  if "$@"; then
+    SUMMARY+=("$(printf '%-28s %4ss  ok' "$name" $((SECONDS - t0)))")
+  else
+    local rc=$?
+    SUMMARY+=("$(printf '%-28s %4ss  FAILED' "$name" $((SECONDS - t0)))")
+    printf '%s\n' "${SUMMARY[@]}"
+    echo "stage '$name' failed (exit $rc)" >&2
+    exit "$rc"
+  fi
+}
+
+need_tools() {
+  command -v cargo >/dev/null || { echo "cargo is missing: install Rust from https://rustup.rs" >&2; return 1; }
+  cargo --version
+  if ! cargo fmt --version >/dev/null 2>&1; then
+    rustup component add rustfmt 2>/dev/null || { echo "rustfmt is missing and could not be installed" >&2; return 1; }
+  fi
+  if ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add clippy 2>/dev/null || { echo "clippy is missing and could not be installed" >&2; return 1; }
+  fi
+}
+
+stage "tools" need_tools
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "build" cargo build --workspace --all-targets --locked
+stage "cargo test" cargo test --workspace --locked
+
+echo
+echo "All stages passed:"
+printf '%s\n' "${SUMMARY[@]}"
