@@ -45,6 +45,8 @@ pub mod code {
     pub const IO: &str = "io";
     /// Wrong passphrase or damaged export.
     pub const BAD_PASSPHRASE: &str = "bad_passphrase";
+    /// The node did not answer in time.
+    pub const TIMEOUT: &str = "timeout";
     /// Something failed inside the node.
     pub const INTERNAL: &str = "internal";
 }

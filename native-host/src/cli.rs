@@ -149,9 +149,23 @@ fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
+/// Longest wait for the node's answer (accepting an invite tries several addresses).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn call(home: &Home, cmd: Value) -> Result<Value, Failure> {
     let mut c = Client::connect(home).await?;
-    Ok(c.call(cmd).await?)
+    match tokio::time::timeout(CALL_TIMEOUT, c.call(cmd)).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ApiError::new(
+            code::TIMEOUT,
+            format!(
+                "the node for {} did not answer within {}s",
+                home.dir.display(),
+                CALL_TIMEOUT.as_secs()
+            ),
+        )
+        .into()),
+    }
 }
 
 fn passphrase(confirm: bool) -> Result<String, Failure> {

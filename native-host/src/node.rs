@@ -15,7 +15,7 @@ use crate::hash::random;
 use crate::home::{Config, Home};
 use crate::identity::{safety_number, Identity, PeerId};
 use crate::net::tls::{self, Admission, SharedAdmission};
-use crate::proto::invite::{make_proof, Invite, InviteBody, InviteError};
+use crate::proto::invite::{self, make_proof, InviteBody, InviteError};
 use crate::proto::peer::{Hello, PeerMsg};
 use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
@@ -608,15 +608,14 @@ impl Node {
             a.invites.insert(rec.invite_id, rec.secret);
         }
         let body = InviteBody {
-            v: 1,
             peer: self.me,
             name: self.config.name.clone(),
             addrs: crate::net::announce_addrs(self.listen),
-            iid: data_encoding::HEXLOWER.encode(&rec.invite_id),
-            secret: data_encoding::HEXLOWER.encode(&rec.secret),
+            invite_id: rec.invite_id,
+            secret: rec.secret,
             exp: rec.expires,
         };
-        Ok(json!({"link": Invite::link(&self.identity, &body), "expires": rec.expires}))
+        Ok(json!({"link": invite::link(&self.identity, &body), "expires": rec.expires}))
     }
 
     fn client_config(
@@ -632,7 +631,7 @@ impl Node {
     }
 
     fn invite_accept(&mut self, link: &str, reply: Reply) {
-        let inv = match Invite::parse(link, now()) {
+        let inv = match invite::parse(link, now()) {
             Ok(i) => i,
             Err(e) => {
                 let c = match e {
@@ -643,7 +642,7 @@ impl Node {
                 return;
             }
         };
-        let peer = inv.body.peer;
+        let peer = inv.peer;
         if peer == self.me {
             let _ = reply.send(Err(ApiError::new(
                 code::INVITE_OWN,
@@ -659,7 +658,7 @@ impl Node {
                 return;
             }
         };
-        self.spawn_dial(peer, inv.body.addrs.clone(), client, Some(reply));
+        self.spawn_dial(peer, inv.addrs.clone(), client, Some(reply));
     }
 
     fn spawn_dial(

@@ -1,11 +1,10 @@
-//! Invite links: `kith://invite/<base64url JSON>`, signed by the inviter, and the proof of the
-//! invite's secret that the acceptor carries in its TLS certificate.
+//! Invite links: `kith://invite/<base64url of a compact binary body and its signature>`, signed by
+//! the inviter, and the proof of the invite secret that the acceptor carries in its TLS certificate.
 
 use std::net::SocketAddr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::hash::{hmac, hmac_verify};
@@ -33,92 +32,155 @@ pub enum InviteError {
 }
 
 /// The signed part of an invite.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InviteBody {
-    /// Format version.
-    pub v: u32,
     /// The inviter's key.
     pub peer: PeerId,
     /// The inviter's name.
     pub name: String,
     /// Where the inviter listens.
     pub addrs: Vec<SocketAddr>,
-    /// Invite ID, hex.
-    pub iid: String,
-    /// One-time secret, hex.
-    pub secret: String,
+    /// Invite ID.
+    pub invite_id: [u8; 16],
+    /// One-time secret.
+    pub secret: [u8; 32],
     /// Expiry, Unix seconds.
     pub exp: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Signed {
-    body: InviteBody,
-    sig: String,
+/// Format version byte.
+const VERSION: u8 = 1;
+const SIG_LEN: usize = 64;
+
+/// Compact binary form (short links make small QR codes):
+/// `1 | peer 32 | invite id 16 | secret 32 | expiry u64 BE | name len u8 | name UTF-8 |
+/// addr count u8 | (4 ipv4 4 | 6 ipv6 16) port u16 BE ...`; the signature (64) follows.
+fn encode_body(b: &InviteBody) -> Vec<u8> {
+    let mut out = vec![VERSION];
+    out.extend_from_slice(b.peer.as_bytes());
+    out.extend_from_slice(&b.invite_id);
+    out.extend_from_slice(&b.secret);
+    out.extend_from_slice(&b.exp.to_be_bytes());
+    // At most 255 bytes, cut on a character boundary.
+    let mut name = String::new();
+    for c in b.name.chars() {
+        if name.len() + c.len_utf8() > 255 {
+            break;
+        }
+        name.push(c);
+    }
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+    let addrs = &b.addrs[..b.addrs.len().min(crate::proto::peer::MAX_ADDRS)];
+    out.push(addrs.len() as u8);
+    for a in addrs {
+        match a.ip() {
+            std::net::IpAddr::V4(ip) => {
+                out.push(4);
+                out.extend_from_slice(&ip.octets());
+            }
+            std::net::IpAddr::V6(ip) => {
+                out.push(6);
+                out.extend_from_slice(&ip.octets());
+            }
+        }
+        out.extend_from_slice(&a.port().to_be_bytes());
+    }
+    out
 }
 
-fn signing_input(body: &InviteBody) -> Vec<u8> {
+/// A cursor that refuses to read past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], InviteError> {
+        if self.0.len() < n {
+            return Err(InviteError::Tampered);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], InviteError> {
+        self.take(N)?.try_into().map_err(|_| InviteError::Tampered)
+    }
+    fn byte(&mut self) -> Result<u8, InviteError> {
+        Ok(self.take(1)?[0])
+    }
+}
+
+fn decode_body(bytes: &[u8]) -> Result<InviteBody, InviteError> {
+    let mut r = Reader(bytes);
+    if r.byte()? != VERSION {
+        return Err(InviteError::Tampered);
+    }
+    let peer = PeerId(r.array()?);
+    let invite_id = r.array()?;
+    let secret = r.array()?;
+    let exp = u64::from_be_bytes(r.array()?);
+    let name_len = r.byte()? as usize;
+    let name = std::str::from_utf8(r.take(name_len)?).map_err(|_| InviteError::Tampered)?;
+    let name = crate::home::validate_name(name).map_err(|_| InviteError::Tampered)?;
+    let count = r.byte()? as usize;
+    if count > crate::proto::peer::MAX_ADDRS {
+        return Err(InviteError::Tampered);
+    }
+    let mut addrs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let ip = match r.byte()? {
+            4 => std::net::IpAddr::from(r.array::<4>()?),
+            6 => std::net::IpAddr::from(r.array::<16>()?),
+            _ => return Err(InviteError::Tampered),
+        };
+        addrs.push(SocketAddr::new(ip, u16::from_be_bytes(r.array()?)));
+    }
+    if !r.0.is_empty() {
+        return Err(InviteError::Tampered);
+    }
+    Ok(InviteBody {
+        peer,
+        name,
+        addrs,
+        invite_id,
+        secret,
+        exp,
+    })
+}
+
+fn signing_input(body: &[u8]) -> Vec<u8> {
     let mut m = b"kith invite v1\0".to_vec();
-    m.extend(serde_json::to_vec(body).unwrap_or_default());
+    m.extend_from_slice(body);
     m
 }
 
-/// A parsed, signature-checked invite.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Invite {
-    /// The signed contents.
-    pub body: InviteBody,
-    /// Invite ID.
-    pub invite_id: [u8; 16],
-    /// Secret.
-    pub secret: [u8; 32],
+/// Makes and signs the link text for an invite.
+pub fn link(id: &Identity, body: &InviteBody) -> String {
+    let mut bytes = encode_body(body);
+    let sig = id.sign(&signing_input(&bytes));
+    bytes.extend_from_slice(&sig);
+    format!("{PREFIX}{}", B64.encode(bytes))
 }
 
-fn hex_array<const N: usize>(s: &str) -> Result<[u8; N], InviteError> {
-    let v = data_encoding::HEXLOWER
-        .decode(s.as_bytes())
-        .map_err(|_| InviteError::Tampered)?;
-    v.try_into().map_err(|_| InviteError::Tampered)
-}
-
-impl Invite {
-    /// Makes and signs the link text for an invite.
-    pub fn link(id: &Identity, body: &InviteBody) -> String {
-        let sig = id.sign(&signing_input(body));
-        let signed = Signed {
-            body: body.clone(),
-            sig: B64.encode(sig),
-        };
-        format!(
-            "{PREFIX}{}",
-            B64.encode(serde_json::to_vec(&signed).unwrap_or_default())
-        )
+/// Parses a link and checks its signature and expiry against `now`.
+pub fn parse(link: &str, now: u64) -> Result<InviteBody, InviteError> {
+    let link = link.trim();
+    if link.len() > MAX_LINK {
+        return Err(InviteError::Tampered);
     }
-
-    /// Parses a link and checks its signature and expiry against `now`.
-    pub fn parse(link: &str, now: u64) -> Result<Invite, InviteError> {
-        let link = link.trim();
-        if link.len() > MAX_LINK {
-            return Err(InviteError::Tampered);
-        }
-        let data = link.strip_prefix(PREFIX).ok_or(InviteError::NotInvite)?;
-        let raw = B64.decode(data).map_err(|_| InviteError::Tampered)?;
-        let signed: Signed = serde_json::from_slice(&raw).map_err(|_| InviteError::Tampered)?;
-        let sig = B64.decode(&signed.sig).map_err(|_| InviteError::Tampered)?;
-        if signed.body.v != 1 || !signed.body.peer.verify(&signing_input(&signed.body), &sig) {
-            return Err(InviteError::Tampered);
-        }
-        let invite_id = hex_array(&signed.body.iid)?;
-        let secret = hex_array(&signed.body.secret)?;
-        if signed.body.exp < now {
-            return Err(InviteError::Expired);
-        }
-        Ok(Invite {
-            body: signed.body,
-            invite_id,
-            secret,
-        })
+    let data = link.strip_prefix(PREFIX).ok_or(InviteError::NotInvite)?;
+    let raw = B64.decode(data).map_err(|_| InviteError::Tampered)?;
+    if raw.len() < SIG_LEN {
+        return Err(InviteError::Tampered);
     }
+    let (body_bytes, sig) = raw.split_at(raw.len() - SIG_LEN);
+    let body = decode_body(body_bytes)?;
+    if !body.peer.verify(&signing_input(body_bytes), sig) {
+        return Err(InviteError::Tampered);
+    }
+    if body.exp < now {
+        return Err(InviteError::Expired);
+    }
+    Ok(body)
 }
 
 fn proof_input(acceptor: &PeerId) -> Vec<u8> {
@@ -153,28 +215,39 @@ pub fn check_proof(secret: &[u8; 32], acceptor: &PeerId, tag: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn sample() -> (Identity, String, Invite) {
+    fn sample() -> (Identity, String, InviteBody) {
         let id = Identity::generate().unwrap();
         let body = InviteBody {
-            v: 1,
             peer: id.peer_id(),
-            name: "Ann".into(),
-            addrs: vec!["127.0.0.1:4000".parse().unwrap()],
-            iid: data_encoding::HEXLOWER.encode(&[7u8; 16]),
-            secret: data_encoding::HEXLOWER.encode(&[9u8; 32]),
+            name: "Ann ✓".into(),
+            addrs: vec![
+                "127.0.0.1:4000".parse().unwrap(),
+                "[2001:db8::1]:5".parse().unwrap(),
+            ],
+            invite_id: [7u8; 16],
+            secret: [9u8; 32],
             exp: 2_000,
         };
-        let link = Invite::link(&id, &body);
-        let inv = Invite::parse(&link, 1_000).unwrap();
+        let link = link(&id, &body);
+        let inv = parse(&link, 1_000).unwrap();
         (id, link, inv)
     }
 
     #[test]
-    fn invite_link_round_trips() {
-        let (id, _, inv) = sample();
-        assert_eq!(inv.body.peer, id.peer_id());
+    fn invite_link_round_trips_and_is_short() {
+        let (id, l, inv) = sample();
+        assert_eq!(inv.peer, id.peer_id());
         assert_eq!(inv.invite_id, [7u8; 16]);
         assert_eq!(inv.secret, [9u8; 32]);
+        assert_eq!(inv.name, "Ann ✓");
+        assert_eq!(inv.addrs.len(), 2);
+        assert!(l.len() < 300, "link of {} characters", l.len());
+        // The longest name (64 four-byte characters) still makes a valid link.
+        let long = InviteBody {
+            name: "😀".repeat(64),
+            ..inv
+        };
+        assert!(parse(&link(&id, &long), 1_000).is_ok());
     }
 
     #[test]
@@ -189,10 +262,10 @@ mod tests {
                 }
                 b[pos] = c;
                 let t = String::from_utf8(b).unwrap();
-                match Invite::parse(&t, 1_000) {
+                match parse(&t, 1_000) {
                     Err(_) => {}
                     // base64 padding bits at the very end may not change the decoded bytes
-                    Ok(inv) => assert_eq!(Invite::parse(&link, 1_000).unwrap(), inv),
+                    Ok(inv) => assert_eq!(parse(&link, 1_000).unwrap(), inv),
                 }
             }
         }
@@ -201,17 +274,11 @@ mod tests {
     #[test]
     fn invite_past_expiry_is_refused_and_junk_is_not_an_invite() {
         let (_, link, _) = sample();
-        assert_eq!(Invite::parse(&link, 3_000), Err(InviteError::Expired));
-        assert_eq!(
-            Invite::parse("https://example.com", 0),
-            Err(InviteError::NotInvite)
-        );
-        assert_eq!(
-            Invite::parse("kith://invite/!!!", 0),
-            Err(InviteError::Tampered)
-        );
+        assert_eq!(parse(&link, 3_000), Err(InviteError::Expired));
+        assert_eq!(parse("https://example.com", 0), Err(InviteError::NotInvite));
+        assert_eq!(parse("kith://invite/!!!", 0), Err(InviteError::Tampered));
         let long = format!("{PREFIX}{}", "A".repeat(10_000));
-        assert_eq!(Invite::parse(&long, 0), Err(InviteError::Tampered));
+        assert_eq!(parse(&long, 0), Err(InviteError::Tampered));
     }
 
     #[test]
