@@ -322,3 +322,26 @@ fn identity_export_and_import_move_the_identity_with_its_friends() {
         Some(1)
     );
 }
+
+#[test]
+fn serve_without_listen_uses_the_stable_port_chosen_at_init() {
+    let n = Node::new("Ann");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(n.home().join("config.json")).unwrap()).unwrap();
+    let port = cfg["port"].as_u64().unwrap();
+    let mut child = std::process::Command::new(common::kith_bin())
+        .arg("--home")
+        .arg(n.home())
+        .arg("serve")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(SOON, || n.cli(&["status"]).status.success()));
+    let listen = n.json(&["status", "--json"])["listen_addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(listen, format!("0.0.0.0:{port}"));
+    assert!(n.cli(&["stop"]).status.success());
+    assert!(common::wait_child(&mut child, SOON).is_some_and(|s| s.success()));
+}
