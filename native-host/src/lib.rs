@@ -14,6 +14,7 @@ pub mod net;
 pub mod node;
 pub mod proto;
 pub mod store;
+pub mod transfer;
 pub mod wire;
 
 /// Native-messaging host name, as Firefox knows it.
