@@ -1,0 +1,1 @@
+//! Safe file names for downloads (being written).
