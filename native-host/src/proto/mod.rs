@@ -1,5 +1,6 @@
 //! Sans-IO protocol code: frames, peer messages and invite links. Nothing here touches a socket.
 
+pub mod album;
 pub mod frame;
 pub mod invite;
 pub mod peer;

@@ -1,0 +1,215 @@
+//! Albums: what an owner shares (items, title, audience), signed by the owner so that any
+//! member can check it and nobody can forge or alter it.
+
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::identity::{Identity, PeerId};
+use crate::transfer::manifest::{Hash, MAX_FILE_SIZE};
+
+/// Longest title, in characters.
+pub const MAX_TITLE: usize = 200;
+/// Most items in one album.
+pub const MAX_ITEMS: usize = 5_000;
+/// Most audience members.
+pub const MAX_AUDIENCE: usize = 1_000;
+/// Longest item path inside an album, in bytes.
+pub const MAX_NAME: usize = 1_024;
+/// Largest encoded signed album.
+pub const MAX_ALBUM_BYTES: usize = 1024 * 1024 - 1024;
+
+/// What is wrong with an album.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AlbumError {
+    /// Not valid album JSON.
+    #[error("malformed album: {0}")]
+    Malformed(String),
+    /// Fields out of bounds.
+    #[error("invalid album: {0}")]
+    Invalid(String),
+    /// The owner's signature does not check out.
+    #[error("the album's signature is not its owner's")]
+    BadSignature,
+}
+
+/// Hex text of a hash.
+pub fn hex(h: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(h)
+}
+
+/// A hash from hex text.
+pub fn unhex32(s: &str) -> Option<Hash> {
+    data_encoding::HEXLOWER.decode(s.as_bytes()).ok()?.try_into().ok()
+}
+
+/// One file in an album.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AlbumItem {
+    /// Item ID (hex SHA-256 of its manifest).
+    pub id: String,
+    /// Path inside the album, `/`-separated (sanitised again by every receiver).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// An album as its owner made it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Album {
+    /// Album ID (hex, 16 random bytes).
+    pub id: String,
+    /// Who shared it.
+    pub owner: PeerId,
+    /// Increases with every change; a receiver keeps the highest.
+    pub version: u64,
+    /// Title.
+    pub title: String,
+    /// When it was first shared (Unix seconds).
+    pub created: u64,
+    /// Files.
+    pub items: Vec<AlbumItem>,
+    /// Who may see it (besides the owner).
+    pub audience: Vec<PeerId>,
+    /// True once the owner unshared it.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// An album with its owner's signature.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignedAlbum {
+    /// The album.
+    pub album: Album,
+    /// Ed25519 signature (base64) by `album.owner` over `"kith album v1\0" || JSON(album)`.
+    pub sig: String,
+}
+
+fn signing_input(a: &Album) -> Vec<u8> {
+    let mut m = b"kith album v1\0".to_vec();
+    m.extend(serde_json::to_vec(a).unwrap_or_default());
+    m
+}
+
+impl Album {
+    /// Checks every bound.
+    pub fn validate(&self) -> Result<(), AlbumError> {
+        let bad = |m: &str| Err(AlbumError::Invalid(m.to_string()));
+        let id_ok = data_encoding::HEXLOWER.decode(self.id.as_bytes()).is_ok_and(|v| v.len() == 16);
+        if !id_ok {
+            return bad("album id");
+        }
+        if self.title.chars().count() > MAX_TITLE || self.title.chars().any(char::is_control) {
+            return bad("title too long or with control characters");
+        }
+        if self.items.len() > MAX_ITEMS {
+            return bad("too many items");
+        }
+        if self.audience.len() > MAX_AUDIENCE {
+            return bad("audience too large");
+        }
+        for it in &self.items {
+            if unhex32(&it.id).is_none() {
+                return bad("item id");
+            }
+            if it.name.is_empty() || it.name.len() > MAX_NAME {
+                return bad("item name");
+            }
+            if it.size > MAX_FILE_SIZE {
+                return bad("item size");
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs the album with the owner's identity.
+    pub fn sign(self, id: &Identity) -> SignedAlbum {
+        let sig = B64.encode(id.sign(&signing_input(&self)));
+        SignedAlbum { album: self, sig }
+    }
+
+    /// Whether `peer` may see this album.
+    pub fn admits(&self, peer: &PeerId) -> bool {
+        !self.deleted && (self.owner == *peer || self.audience.contains(peer))
+    }
+
+    /// Total size of its items.
+    pub fn total_size(&self) -> u64 {
+        self.items.iter().map(|i| i.size).sum()
+    }
+}
+
+impl SignedAlbum {
+    /// Checks bounds and the owner's signature.
+    pub fn verify(&self) -> Result<(), AlbumError> {
+        self.album.validate()?;
+        let sig = B64.decode(&self.sig).map_err(|_| AlbumError::BadSignature)?;
+        if !self.album.owner.verify(&signing_input(&self.album), &sig) {
+            return Err(AlbumError::BadSignature);
+        }
+        Ok(())
+    }
+
+    /// Decodes bytes into a verified album, refusing oversized input first.
+    pub fn from_bytes(b: &[u8]) -> Result<SignedAlbum, AlbumError> {
+        if b.len() > MAX_ALBUM_BYTES {
+            return Err(AlbumError::Invalid("album over the size limit".into()));
+        }
+        let s: SignedAlbum = serde_json::from_slice(b).map_err(|e| AlbumError::Malformed(e.to_string()))?;
+        s.verify()?;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(owner: &Identity) -> Album {
+        Album {
+            id: hex(&[1; 16]),
+            owner: owner.peer_id(),
+            version: 1,
+            title: "Beach 2026".into(),
+            created: 5,
+            items: vec![AlbumItem { id: hex(&[2; 32]), name: "a/b.jpg".into(), size: 10 }],
+            audience: vec![Identity::generate().unwrap().peer_id()],
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn a_signed_album_verifies_and_any_change_breaks_it() {
+        let owner = Identity::generate().unwrap();
+        let s = sample(&owner).sign(&owner);
+        let bytes = serde_json::to_vec(&s).unwrap();
+        assert_eq!(SignedAlbum::from_bytes(&bytes).unwrap(), s);
+        let mut t = s.clone();
+        t.album.title = "Altered".into();
+        assert_eq!(t.verify(), Err(AlbumError::BadSignature));
+        let mut t = s.clone();
+        t.album.audience.push(Identity::generate().unwrap().peer_id());
+        assert_eq!(t.verify(), Err(AlbumError::BadSignature));
+        // Someone else re-signing under the owner's name fails too.
+        let other = Identity::generate().unwrap();
+        let forged = sample(&owner).sign(&other);
+        assert_eq!(forged.verify(), Err(AlbumError::BadSignature));
+    }
+
+    #[test]
+    fn absurd_albums_are_refused() {
+        let owner = Identity::generate().unwrap();
+        let mut a = sample(&owner);
+        a.title = "x".repeat(MAX_TITLE + 1);
+        assert!(a.clone().sign(&owner).verify().is_err());
+        let mut a = sample(&owner);
+        a.items = vec![a.items[0].clone(); MAX_ITEMS + 1];
+        assert!(a.sign(&owner).verify().is_err());
+        let mut a = sample(&owner);
+        a.items[0].size = u64::MAX;
+        assert!(a.sign(&owner).verify().is_err());
+        assert!(SignedAlbum::from_bytes(&vec![b' '; MAX_ALBUM_BYTES + 1]).is_err());
+        assert!(SignedAlbum::from_bytes(b"{}").is_err());
+    }
+}
