@@ -41,7 +41,11 @@ pub fn hex(h: &[u8]) -> String {
 
 /// A hash from hex text.
 pub fn unhex32(s: &str) -> Option<Hash> {
-    data_encoding::HEXLOWER.decode(s.as_bytes()).ok()?.try_into().ok()
+    data_encoding::HEXLOWER
+        .decode(s.as_bytes())
+        .ok()?
+        .try_into()
+        .ok()
 }
 
 /// One file in an album.
@@ -96,7 +100,9 @@ impl Album {
     /// Checks every bound.
     pub fn validate(&self) -> Result<(), AlbumError> {
         let bad = |m: &str| Err(AlbumError::Invalid(m.to_string()));
-        let id_ok = data_encoding::HEXLOWER.decode(self.id.as_bytes()).is_ok_and(|v| v.len() == 16);
+        let id_ok = data_encoding::HEXLOWER
+            .decode(self.id.as_bytes())
+            .is_ok_and(|v| v.len() == 16);
         if !id_ok {
             return bad("album id");
         }
@@ -144,7 +150,9 @@ impl SignedAlbum {
     /// Checks bounds and the owner's signature.
     pub fn verify(&self) -> Result<(), AlbumError> {
         self.album.validate()?;
-        let sig = B64.decode(&self.sig).map_err(|_| AlbumError::BadSignature)?;
+        let sig = B64
+            .decode(&self.sig)
+            .map_err(|_| AlbumError::BadSignature)?;
         if !self.album.owner.verify(&signing_input(&self.album), &sig) {
             return Err(AlbumError::BadSignature);
         }
@@ -156,7 +164,8 @@ impl SignedAlbum {
         if b.len() > MAX_ALBUM_BYTES {
             return Err(AlbumError::Invalid("album over the size limit".into()));
         }
-        let s: SignedAlbum = serde_json::from_slice(b).map_err(|e| AlbumError::Malformed(e.to_string()))?;
+        let s: SignedAlbum =
+            serde_json::from_slice(b).map_err(|e| AlbumError::Malformed(e.to_string()))?;
         s.verify()?;
         Ok(s)
     }
@@ -173,7 +182,11 @@ mod tests {
             version: 1,
             title: "Beach 2026".into(),
             created: 5,
-            items: vec![AlbumItem { id: hex(&[2; 32]), name: "a/b.jpg".into(), size: 10 }],
+            items: vec![AlbumItem {
+                id: hex(&[2; 32]),
+                name: "a/b.jpg".into(),
+                size: 10,
+            }],
             audience: vec![Identity::generate().unwrap().peer_id()],
             deleted: false,
         }
@@ -189,7 +202,9 @@ mod tests {
         t.album.title = "Altered".into();
         assert_eq!(t.verify(), Err(AlbumError::BadSignature));
         let mut t = s.clone();
-        t.album.audience.push(Identity::generate().unwrap().peer_id());
+        t.album
+            .audience
+            .push(Identity::generate().unwrap().peer_id());
         assert_eq!(t.verify(), Err(AlbumError::BadSignature));
         // Someone else re-signing under the owner's name fails too.
         let other = Identity::generate().unwrap();

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::home::validate_name;
+use crate::proto::album::{unhex32, SignedAlbum};
 
 /// Most addresses a peer may announce.
 pub const MAX_ADDRS: usize = 16;
@@ -27,7 +28,43 @@ pub enum PeerMsg {
     Ping,
     /// Answer to `ping`.
     Pong,
+    /// The owner delivers an album (new, changed or unshared) to a member.
+    AlbumPush {
+        /// The signed album.
+        album: SignedAlbum,
+    },
+    /// A request was done.
+    Ok,
+    /// Ask for an item's manifest.
+    GetManifest {
+        /// Item ID, hex.
+        item: String,
+    },
+    /// Ask for one segment (chunk hashes) of an item.
+    GetSegment {
+        /// Item ID, hex.
+        item: String,
+        /// Segment index.
+        seg: u64,
+    },
+    /// Ask for consecutive chunks of an item.
+    GetChunks {
+        /// Item ID, hex.
+        item: String,
+        /// First chunk index.
+        from: u64,
+        /// Number of chunks (at most [`MAX_CHUNKS_PER_REQUEST`]).
+        count: u64,
+    },
+    /// `len` raw bytes follow this frame on the stream.
+    Data {
+        /// Number of bytes that follow.
+        len: u64,
+    },
 }
+
+/// Most chunks one `get_chunks` may ask for.
+pub const MAX_CHUNKS_PER_REQUEST: u64 = 64;
 
 /// Contents of a hello.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -63,13 +100,28 @@ impl PeerMsg {
     pub fn from_bytes(b: &[u8]) -> Result<PeerMsg, PeerMsgError> {
         let msg: PeerMsg =
             serde_json::from_slice(b).map_err(|e| PeerMsgError::Malformed(e.to_string()))?;
-        if let PeerMsg::Hello(h) = &msg {
-            validate_name(&h.name).map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
-            if h.addrs.len() > MAX_ADDRS {
-                return Err(PeerMsgError::Invalid(format!(
-                    "more than {MAX_ADDRS} addresses"
-                )));
+        let invalid = |m: String| Err(PeerMsgError::Invalid(m));
+        match &msg {
+            PeerMsg::Hello(h) => {
+                validate_name(&h.name).map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
+                if h.addrs.len() > MAX_ADDRS {
+                    return invalid(format!("more than {MAX_ADDRS} addresses"));
+                }
             }
+            PeerMsg::AlbumPush { album } => album
+                .verify()
+                .map_err(|e| PeerMsgError::Invalid(e.to_string()))?,
+            PeerMsg::GetManifest { item } | PeerMsg::GetSegment { item, .. }
+                if unhex32(item).is_none() =>
+            {
+                return invalid("bad item id".into())
+            }
+            PeerMsg::GetChunks { item, count, .. }
+                if unhex32(item).is_none() || *count == 0 || *count > MAX_CHUNKS_PER_REQUEST =>
+            {
+                return invalid("bad chunk request".into())
+            }
+            _ => {}
         }
         Ok(msg)
     }

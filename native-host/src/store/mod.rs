@@ -74,6 +74,25 @@ pub struct InviteRecord {
     pub used_by: Option<PeerId>,
 }
 
+/// A file this node can serve: where it is and what it was when hashed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LocalItem {
+    /// Item ID, hex.
+    pub id: String,
+    /// Absolute path of the file.
+    pub path: std::path::PathBuf,
+    /// Size when hashed.
+    pub size: u64,
+    /// Modification time when hashed (nanoseconds since the epoch).
+    pub mtime_ns: u128,
+    /// The encoded manifest (base64).
+    pub manifest: String,
+}
+
+const ALBUMS: &str = "albums";
+const ITEMS: &str = "items";
+const SEGMENTS: &str = "segments";
+const OUTBOX: &str = "outbox";
 const FRIENDS: &str = "friends";
 const INVITES: &str = "invites";
 const META: &str = "meta";
@@ -170,6 +189,91 @@ impl Store {
         }
         self.kv.flush()
     }
+}
+
+impl Store {
+    /// Writes an album (mine or received), durably.
+    pub fn put_album(&self, a: &crate::proto::album::SignedAlbum) -> Result<(), StoreError> {
+        self.kv.put(ALBUMS, a.album.id.as_bytes(), &enc(a)?)?;
+        self.kv.flush()
+    }
+
+    /// One album.
+    pub fn album(&self, id: &str) -> Result<Option<crate::proto::album::SignedAlbum>, StoreError> {
+        self.kv
+            .get(ALBUMS, id.as_bytes())?
+            .map(|v| dec(&v))
+            .transpose()
+    }
+
+    /// All albums.
+    pub fn albums(&self) -> Result<Vec<crate::proto::album::SignedAlbum>, StoreError> {
+        self.kv.scan(ALBUMS)?.iter().map(|(_, v)| dec(v)).collect()
+    }
+
+    /// Forgets an album, durably.
+    pub fn remove_album(&self, id: &str) -> Result<(), StoreError> {
+        self.kv.delete(ALBUMS, id.as_bytes())?;
+        self.kv.flush()
+    }
+
+    /// Records a file this node can serve, with its segments, durably.
+    pub fn put_item(&self, item: &LocalItem, segments: &[Vec<u8>]) -> Result<(), StoreError> {
+        for (i, s) in segments.iter().enumerate() {
+            self.kv.put(SEGMENTS, &segment_key(&item.id, i as u64), s)?;
+        }
+        self.kv.put(ITEMS, item.id.as_bytes(), &enc(item)?)?;
+        self.kv.flush()
+    }
+
+    /// A file this node can serve.
+    pub fn item(&self, id: &str) -> Result<Option<LocalItem>, StoreError> {
+        self.kv
+            .get(ITEMS, id.as_bytes())?
+            .map(|v| dec(&v))
+            .transpose()
+    }
+
+    /// One segment of a local item.
+    pub fn segment(&self, id: &str, seg: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(SEGMENTS, &segment_key(id, seg))
+    }
+
+    /// Queues an album for delivery to a peer (kept until delivered, across restarts).
+    pub fn outbox_add(&self, peer: &PeerId, album: &str) -> Result<(), StoreError> {
+        self.kv.put(OUTBOX, &outbox_key(peer, album), b"")?;
+        self.kv.flush()
+    }
+
+    /// Albums waiting for a peer.
+    pub fn outbox_for(&self, peer: &PeerId) -> Result<Vec<String>, StoreError> {
+        let prefix = peer.as_bytes();
+        Ok(self
+            .kv
+            .scan(OUTBOX)?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| String::from_utf8_lossy(&k[32..]).into_owned())
+            .collect())
+    }
+
+    /// Marks an album delivered to a peer.
+    pub fn outbox_remove(&self, peer: &PeerId, album: &str) -> Result<(), StoreError> {
+        self.kv.delete(OUTBOX, &outbox_key(peer, album))?;
+        self.kv.flush()
+    }
+}
+
+fn segment_key(id: &str, seg: u64) -> Vec<u8> {
+    let mut k = id.as_bytes().to_vec();
+    k.extend_from_slice(&seg.to_be_bytes());
+    k
+}
+
+fn outbox_key(peer: &PeerId, album: &str) -> Vec<u8> {
+    let mut k = peer.as_bytes().to_vec();
+    k.extend_from_slice(album.as_bytes());
+    k
 }
 
 #[cfg(test)]

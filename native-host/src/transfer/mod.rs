@@ -1,4 +1,5 @@
-//! Transfers: content addressing, safe names in the download folder.
+//! Transfers: content addressing, fetching, safe names in the download folder.
 
+pub mod fetch;
 pub mod manifest;
 pub mod names;
