@@ -47,6 +47,10 @@ pub mod code {
     pub const BAD_PASSPHRASE: &str = "bad_passphrase";
     /// The node did not answer in time.
     pub const TIMEOUT: &str = "timeout";
+    /// Not enough room on the disk.
+    pub const DISK_FULL: &str = "disk_full";
+    /// A shared file changed or vanished since it was shared.
+    pub const CHANGED: &str = "changed";
     /// Something failed inside the node.
     pub const INTERNAL: &str = "internal";
 }
@@ -112,6 +116,35 @@ pub enum Command {
     },
     /// Stop the node.
     Stop {},
+    /// Share files or folders as a new album.
+    Share {
+        /// Absolute paths of files or folders.
+        paths: Vec<String>,
+        /// Friends to share with (ID, prefix or name); all friends when empty.
+        #[serde(default)]
+        to: Vec<String>,
+        /// Album title (default: the first file's or folder's name).
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// List albums shared with me and by me.
+    Albums {},
+    /// Stop sharing an album of mine.
+    Unshare {
+        /// Album ID (`id` is the request's own).
+        album: String,
+    },
+    /// Download an album or one item of it.
+    Fetch {
+        /// Album ID or item ID (`id` is the request's own).
+        target: String,
+        /// Absolute download folder (default: the user's download folder, `Kith/` inside it).
+        #[serde(default)]
+        out: Option<String>,
+        /// Seconds to wait for a source (default 30).
+        #[serde(default)]
+        timeout_secs: Option<u64>,
+    },
     /// Write a passphrase-protected export of the identity and friends.
     IdentityExport {
         /// Absolute path of the file to write.
@@ -132,6 +165,10 @@ pub const COMMANDS: &[&str] = &[
     "unfriend",
     "stop",
     "identity_export",
+    "share",
+    "albums",
+    "unshare",
+    "fetch",
 ];
 
 /// A request: its id and command.
@@ -234,6 +271,32 @@ pub enum Event {
     FriendOffline {
         /// Their ID.
         id: String,
+    },
+    /// Hashing files for a new album.
+    ShareProgress {
+        /// Bytes hashed so far.
+        bytes: u64,
+        /// Bytes to hash.
+        total: u64,
+    },
+    /// An album was shared with me, or changed.
+    AlbumReceived {
+        /// The album, as `albums` lists it.
+        album: Value,
+    },
+    /// An album shared with me was unshared, or I was removed from its audience.
+    AlbumRemoved {
+        /// Album ID.
+        id: String,
+    },
+    /// A fetch made progress.
+    FetchProgress {
+        /// Album or item ID being fetched.
+        id: String,
+        /// Bytes in place so far.
+        bytes: u64,
+        /// Total bytes.
+        total: u64,
     },
 }
 

@@ -85,6 +85,49 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Share files or folders with friends as a new album; prints its ID.
+    Share {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A friend to share with (repeat for several); all friends when none is named.
+        #[arg(long = "to", value_name = "PEER")]
+        to: Vec<String>,
+        /// Album title.
+        #[arg(long)]
+        title: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List albums shared with me and by me.
+    Albums {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sharing an album of mine.
+    Unshare {
+        /// Album ID.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download an album (or one item of it) shared with me.
+    Fetch {
+        /// Album ID or item ID.
+        id: String,
+        /// Download folder (default: your download folder, Kith/ inside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seconds to wait for someone who has it (default 30).
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Move an identity and its friends to another computer.
     Identity {
         /// export or import.
@@ -168,6 +211,48 @@ async fn call(home: &Home, cmd: Value) -> Result<Value, Failure> {
     }
 }
 
+/// Calls the node and draws a progress bar on a terminal from the given event.
+async fn call_with_progress(
+    home: &Home,
+    cmd: Value,
+    event: &str,
+    label: &str,
+) -> Result<Value, Failure> {
+    let tty = std::io::stderr().is_terminal();
+    let mut c = Client::connect(home).await?;
+    let mut drawn = false;
+    let r = c
+        .call_with_events(cmd, |ev| {
+            if !tty || ev["event"] != event {
+                return;
+            }
+            let (done, total) = (
+                ev["bytes"].as_u64().unwrap_or(0),
+                ev["total"].as_u64().unwrap_or(0),
+            );
+            let frac = if total == 0 {
+                1.0
+            } else {
+                done as f64 / total as f64
+            };
+            let bar: String = (0..30)
+                .map(|i| if (i as f64) < frac * 30.0 { '#' } else { '-' })
+                .collect();
+            eprint!(
+                "\r{label} [{bar}] {:>5.1}%  {:.1}/{:.1} MB",
+                frac * 100.0,
+                done as f64 / 1e6,
+                total as f64 / 1e6
+            );
+            drawn = true;
+        })
+        .await;
+    if drawn {
+        eprintln!();
+    }
+    Ok(r?)
+}
+
 fn passphrase(confirm: bool) -> Result<String, Failure> {
     if let Ok(p) = std::env::var("KITH_PASSPHRASE") {
         return Ok(p);
@@ -196,6 +281,10 @@ pub fn wants_json(cmd: &Cmd) -> bool {
             | Cmd::Accept { json: true, .. }
             | Cmd::Friends { json: true }
             | Cmd::Unfriend { json: true, .. }
+            | Cmd::Share { json: true, .. }
+            | Cmd::Albums { json: true }
+            | Cmd::Unshare { json: true, .. }
+            | Cmd::Fetch { json: true, .. }
     )
 }
 
@@ -318,6 +407,88 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     r["name"].as_str().unwrap_or("?")
                 );
                 println!("{}", r["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Share {
+            paths,
+            to,
+            title,
+            json,
+        } => {
+            let paths: Vec<PathBuf> = paths
+                .iter()
+                .map(std::path::absolute)
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::from)?;
+            let cmd = json!({"cmd": "share", "paths": paths, "to": to, "title": title});
+            let r = call_with_progress(&home, cmd, "share_progress", "Hashing").await?;
+            if json {
+                print_json(&r);
+            } else {
+                eprintln!("Shared {} files ({} bytes)", r["items"], r["bytes"]);
+                println!("{}", r["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Albums { json } => {
+            let r = call(&home, json!({"cmd": "albums"})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let list = r.as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    eprintln!("No albums yet: share files with `kith share FILE...`.");
+                }
+                for a in list {
+                    let who = if a["mine"] == json!(true) {
+                        "by me".to_string()
+                    } else {
+                        format!("from {}", a["owner_name"].as_str().unwrap_or("?"))
+                    };
+                    println!(
+                        "{}  {:<30} {:<16} {} files, {} bytes",
+                        a["id"].as_str().unwrap_or(""),
+                        a["title"].as_str().unwrap_or(""),
+                        who,
+                        a["item_count"],
+                        a["bytes"]
+                    );
+                }
+            }
+        }
+        Cmd::Unshare { id, json } => {
+            let r = call(&home, json!({"cmd": "unshare", "album": id})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                eprintln!("Unshared {id}");
+            }
+        }
+        Cmd::Fetch {
+            id,
+            out,
+            timeout,
+            json,
+        } => {
+            let out = out
+                .map(|o| std::path::absolute(&o))
+                .transpose()
+                .map_err(anyhow::Error::from)?;
+            let cmd = json!({"cmd": "fetch", "target": id, "out": out, "timeout_secs": timeout});
+            let r = call_with_progress(&home, cmd, "fetch_progress", "Fetching").await?;
+            if json {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            } else {
+                let secs = r["secs"].as_f64().unwrap_or(0.0);
+                let got = r["received_bytes"].as_u64().unwrap_or(0);
+                eprintln!(
+                    "Fetched {} bytes in {:.1}s ({:.1} MB/s)",
+                    got,
+                    secs,
+                    got as f64 / 1e6 / secs.max(1e-3)
+                );
+                for p in r["paths"].as_array().into_iter().flatten() {
+                    println!("{}", p.as_str().unwrap_or(""));
+                }
             }
         }
         Cmd::Identity {

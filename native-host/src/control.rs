@@ -123,7 +123,16 @@ impl Client {
     }
 
     /// Sends a command (a JSON object with `cmd`) and waits for its reply, skipping events.
-    pub async fn call(&mut self, mut cmd: Value) -> Result<Value, ApiError> {
+    pub async fn call(&mut self, cmd: Value) -> Result<Value, ApiError> {
+        self.call_with_events(cmd, |_| {}).await
+    }
+
+    /// Sends a command and waits for its reply, passing every event that arrives meanwhile.
+    pub async fn call_with_events(
+        &mut self,
+        mut cmd: Value,
+        mut on_event: impl FnMut(&Value),
+    ) -> Result<Value, ApiError> {
         let id = self.next_id;
         self.next_id += 1;
         cmd["id"] = json!(id);
@@ -140,6 +149,10 @@ impl Client {
                 .map_err(|_| lost())?
                 .ok_or_else(lost)?;
             let v: Value = serde_json::from_slice(&frame).map_err(ApiError::internal)?;
+            if v.get("event").is_some() {
+                on_event(&v);
+                continue;
+            }
             if v.get("id") != Some(&json!(id)) {
                 continue;
             }

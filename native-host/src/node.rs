@@ -20,6 +20,9 @@ use crate::proto::peer::{Hello, PeerMsg};
 use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
 
+mod sharing;
+pub use sharing::PeerReply;
+
 /// Default invite lifetime: 7 days.
 pub const INVITE_TTL: u64 = 7 * 24 * 3600;
 /// Longest invite lifetime: 30 days.
@@ -80,6 +83,29 @@ enum Msg {
         conn_id: usize,
     },
     Tick,
+    /// A friend's request on a stream (album push, manifest, segment, chunks).
+    PeerRequest {
+        peer: PeerId,
+        msg: PeerMsg,
+        reply: oneshot::Sender<PeerReply>,
+    },
+    /// Files for a new album were hashed.
+    Hashed {
+        share: sharing::ShareJob,
+        result: Result<Vec<sharing::Hashed>, ApiError>,
+        reply: Reply,
+    },
+    /// An album reached a member.
+    Delivered {
+        peer: PeerId,
+        album: String,
+        version: u64,
+    },
+    /// A fetch asks who can serve an album now.
+    Sources {
+        album: String,
+        reply: oneshot::Sender<Vec<quinn::Connection>>,
+    },
 }
 
 /// A way to talk to the node actor.
@@ -343,23 +369,43 @@ async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>
             Ok(s) => s,
             Err(_) => break,
         };
+        let tx = tx.clone();
         tokio::spawn(async move {
             let frame = match read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER).await {
                 Ok(Some(f)) => f,
                 _ => return,
             };
             let answer = match PeerMsg::from_bytes(&frame) {
-                Ok(PeerMsg::Ping) => PeerMsg::Pong,
-                Ok(_) => PeerMsg::Error {
-                    code: "unexpected".into(),
-                    message: "not expected here".into(),
-                },
-                Err(e) => PeerMsg::Error {
-                    code: "malformed".into(),
-                    message: e.to_string(),
-                },
+                Ok(PeerMsg::Ping) => PeerReply::Answer(PeerMsg::Pong),
+                Ok(msg) => {
+                    let (rtx, rrx) = oneshot::channel();
+                    if tx
+                        .send(Msg::PeerRequest {
+                            peer,
+                            msg,
+                            reply: rtx,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    match rrx.await {
+                        Ok(a) => a,
+                        Err(_) => return,
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(peer = %peer.short(), "malformed request: {e}");
+                    PeerReply::Answer(PeerMsg::Error {
+                        code: "malformed".into(),
+                        message: e.to_string(),
+                    })
+                }
             };
-            let _ = write_frame(&mut send, &answer.to_bytes()).await;
+            if let Err(e) = sharing::answer(&mut send, answer).await {
+                tracing::debug!(peer = %peer.short(), "answer not sent: {e}");
+            }
             let _ = send.finish();
         });
     }
@@ -509,6 +555,24 @@ impl Node {
                     }
                 }
                 Msg::Tick => self.dial_due(),
+                Msg::PeerRequest { peer, msg, reply } => {
+                    let _ = reply.send(self.peer_request(peer, msg));
+                }
+                Msg::Hashed {
+                    share,
+                    result,
+                    reply,
+                } => {
+                    let _ = reply.send(result.and_then(|h| self.hashed(share, h)));
+                }
+                Msg::Delivered {
+                    peer,
+                    album,
+                    version,
+                } => self.delivered(peer, &album, version),
+                Msg::Sources { album, reply } => {
+                    let _ = reply.send(self.sources(&album));
+                }
             }
         }
     }
@@ -547,6 +611,14 @@ impl Node {
                 Ok(json!({}))
             }
             Command::IdentityExport { path, passphrase } => self.export(&path, &passphrase),
+            Command::Share { paths, to, title } => return self.share(paths, to, title, reply),
+            Command::Albums {} => self.albums_json(),
+            Command::Unshare { album } => self.unshare(&album),
+            Command::Fetch {
+                target,
+                out,
+                timeout_secs,
+            } => return self.fetch(&target, out, timeout_secs, reply),
         };
         let _ = reply.send(r);
     }
@@ -751,6 +823,7 @@ impl Node {
         d.backoff = Duration::from_secs(1);
         d.last_error = None;
         tokio::spawn(serve_conn(conn, peer, self.tx.clone()));
+        self.deliver(peer);
         if !was_online {
             tracing::info!(peer = %peer.short(), "friend online");
             let _ = self.events.send(Event::FriendOnline {

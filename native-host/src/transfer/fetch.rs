@@ -20,6 +20,9 @@ use crate::transfer::manifest::{
 use crate::transfer::names;
 use crate::wire::{read_frame, write_frame};
 
+/// A chunk run's result: (first chunk, bytes) or (first chunk, count, why it failed).
+type RunResult = Result<(u64, u64), (u64, u64, String)>;
+
 /// Chunks asked for in one request.
 const RUN: u64 = 16;
 /// Requests in flight at once.
@@ -308,7 +311,7 @@ async fn finish_or_resume(
     let hashes = Arc::new(hashes);
     let mut received = 0u64;
     let mut pending = runs.into_iter();
-    let mut tasks: JoinSet<Result<(u64, u64), (u64, u64, String)>> = JoinSet::new();
+    let mut tasks: JoinSet<RunResult> = JoinSet::new();
     let mut conns: Vec<quinn::Connection> = Vec::new();
     let mut turn = 0usize;
     let mut retry: Vec<(u64, u64)> = Vec::new();

@@ -1,0 +1,688 @@
+//! The node's sharing side: albums, the outbox that delivers them, serving verified chunks
+//! to an album's audience, and starting fetches.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use super::*;
+use crate::proto::album::{hex, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
+use crate::store::LocalItem;
+use crate::transfer::fetch::{self, FetchItem};
+use crate::transfer::manifest::{
+    self, chunk_len, join_hashes, split_hashes, Hash, CHUNK_SIZE, SEGMENT_CHUNKS,
+};
+
+/// What the actor answers to a peer's request; the connection task does the I/O.
+pub enum PeerReply {
+    /// One frame.
+    Answer(PeerMsg),
+    /// A `data` frame and these bytes.
+    Blob(Vec<u8>),
+    /// A `data` frame and the chunks read from the shared file, each checked against its hash.
+    Chunks {
+        /// The file.
+        item: LocalItem,
+        /// First chunk index.
+        from: u64,
+        /// Hashes of the chunks to send.
+        hashes: Vec<Hash>,
+    },
+}
+
+/// A share waiting for its files to be hashed.
+pub struct ShareJob {
+    audience: Vec<PeerId>,
+    title: String,
+}
+
+/// One hashed file.
+pub struct Hashed {
+    name: String,
+    item: LocalItem,
+    segments: Vec<Vec<u8>>,
+}
+
+fn refuse(code: &str, message: &str) -> PeerReply {
+    PeerReply::Answer(PeerMsg::Error {
+        code: code.into(),
+        message: message.into(),
+    })
+}
+
+fn mtime_ns(md: &std::fs::Metadata) -> u128 {
+    md.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Sends an answer on a stream.
+pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Result<()> {
+    match a {
+        PeerReply::Answer(m) => write_frame(send, &m.to_bytes()).await?,
+        PeerReply::Blob(b) => {
+            write_frame(
+                send,
+                &PeerMsg::Data {
+                    len: b.len() as u64,
+                }
+                .to_bytes(),
+            )
+            .await?;
+            send.write_all(&b).await?;
+        }
+        PeerReply::Chunks { item, from, hashes } => {
+            let file = std::fs::File::open(&item.path)?;
+            let md = file.metadata()?;
+            if md.len() != item.size || mtime_ns(&md) != item.mtime_ns {
+                tracing::warn!(path = %item.path.display(), "shared file changed since it was shared; not serving it");
+                let e = PeerMsg::Error {
+                    code: code::CHANGED.into(),
+                    message: "the file changed since it was shared".into(),
+                };
+                write_frame(send, &e.to_bytes()).await?;
+                return Ok(());
+            }
+            let total: u64 = (0..hashes.len() as u64)
+                .map(|i| chunk_len(item.size, from + i))
+                .sum();
+            write_frame(send, &PeerMsg::Data { len: total }.to_bytes()).await?;
+            let file = Arc::new(file);
+            for (k, want) in hashes.into_iter().enumerate() {
+                let i = from + k as u64;
+                let len = chunk_len(item.size, i) as usize;
+                let f = file.clone();
+                let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+                    let mut buf = vec![0u8; len];
+                    f.read_exact_at(&mut buf, i * CHUNK_SIZE)?;
+                    Ok(buf)
+                })
+                .await??;
+                if crate::hash::sha256(&buf) != want {
+                    // Changed in place since it was shared: never serve it as the old content.
+                    tracing::warn!(path = %item.path.display(), chunk = i, "shared file changed; stopping");
+                    let _ = send.reset(quinn::VarInt::from_u32(1));
+                    return Ok(());
+                }
+                send.write_all(&buf).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lists the files of the paths given to `share`, with their names inside the album.
+fn expand(paths: &[String]) -> Result<Vec<(PathBuf, String)>, ApiError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let path = PathBuf::from(p);
+        let md =
+            std::fs::metadata(&path).map_err(|e| ApiError::new(code::IO, format!("{p}: {e}")))?;
+        let base = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        if md.is_dir() {
+            walk(&path, &base, &mut out)?;
+        } else if md.is_file() {
+            out.push((
+                path.canonicalize()
+                    .map_err(|e| ApiError::new(code::IO, format!("{p}: {e}")))?,
+                base,
+            ));
+        } else {
+            return Err(ApiError::new(
+                code::BAD_REQUEST,
+                format!("{p} is not a file or folder"),
+            ));
+        }
+        if out.len() > MAX_ITEMS {
+            return Err(ApiError::new(
+                code::BAD_REQUEST,
+                format!("an album holds at most {MAX_ITEMS} files"),
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::new(
+            code::BAD_REQUEST,
+            "nothing to share: no files found",
+        ));
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<(PathBuf, String)>) -> Result<(), ApiError> {
+    let io = |e: std::io::Error| ApiError::new(code::IO, format!("{}: {e}", dir.display()));
+    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let ft = e.file_type().map_err(io)?;
+        let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
+        if ft.is_dir() {
+            walk(&e.path(), &name, out)?;
+        } else if ft.is_file() {
+            out.push((e.path().canonicalize().map_err(io)?, name));
+        }
+        if out.len() > MAX_ITEMS {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Hashes files (blocking), reporting progress through `progress`.
+fn hash_all(
+    files: Vec<(PathBuf, String)>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Vec<Hashed>, ApiError> {
+    let total: u64 = files
+        .iter()
+        .map(|(p, _)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let mut done = 0u64;
+    let mut out = Vec::new();
+    for (path, name) in files {
+        let io = |e: std::io::Error| ApiError::new(code::IO, format!("{}: {e}", path.display()));
+        let before = std::fs::metadata(&path).map_err(io)?;
+        let (size, hashes) =
+            manifest::hash_file(&path, |d| progress(done + d, total)).map_err(io)?;
+        let after = std::fs::metadata(&path).map_err(io)?;
+        if size != after.len() || mtime_ns(&before) != mtime_ns(&after) {
+            return Err(ApiError::new(
+                code::CHANGED,
+                format!(
+                    "{} changed while it was hashed; share it again",
+                    path.display()
+                ),
+            ));
+        }
+        done += size;
+        let m = manifest::build(size, &hashes);
+        let segments = hashes
+            .chunks(SEGMENT_CHUNKS as usize)
+            .map(join_hashes)
+            .collect();
+        let item = LocalItem {
+            id: hex(&m.id()),
+            path,
+            size,
+            mtime_ns: mtime_ns(&after),
+            manifest: B64.encode(m.encode()),
+        };
+        out.push(Hashed {
+            name,
+            item,
+            segments,
+        });
+    }
+    Ok(out)
+}
+
+/// The user's download folder for Kith.
+pub fn default_download_dir() -> PathBuf {
+    let base = directories::UserDirs::new()
+        .and_then(|u| u.download_dir().map(Path::to_path_buf))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Downloads")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("Kith")
+}
+
+impl Node {
+    pub(super) fn share(
+        &mut self,
+        paths: Vec<String>,
+        to: Vec<String>,
+        title: Option<String>,
+        reply: Reply,
+    ) {
+        let prepared = (|| {
+            let audience = if to.is_empty() {
+                self.store
+                    .friends()
+                    .map_err(ApiError::internal)?
+                    .into_iter()
+                    .map(|f| f.id)
+                    .collect()
+            } else {
+                to.iter()
+                    .map(|k| self.resolve_friend(k).map(|f| f.id))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let files = expand(&paths)?;
+            let title = title
+                .unwrap_or_else(|| files[0].1.split('/').next().unwrap_or("Album").to_string());
+            if title.chars().count() > crate::proto::album::MAX_TITLE
+                || title.chars().any(char::is_control)
+            {
+                return Err(ApiError::new(
+                    code::BAD_REQUEST,
+                    "a title has at most 200 characters, none of them control characters",
+                ));
+            }
+            Ok((ShareJob { audience, title }, files))
+        })();
+        let (share, files) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let tx = self.tx.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || {
+                let mut last = std::time::Instant::now();
+                hash_all(files, |bytes, total| {
+                    if last.elapsed() > Duration::from_millis(200) || bytes == total {
+                        last = std::time::Instant::now();
+                        let _ = events.send(Event::ShareProgress { bytes, total });
+                    }
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(e)));
+            let _ = tx
+                .send(Msg::Hashed {
+                    share,
+                    result,
+                    reply,
+                })
+                .await;
+        });
+    }
+
+    pub(super) fn hashed(
+        &mut self,
+        share: ShareJob,
+        files: Vec<Hashed>,
+    ) -> Result<Value, ApiError> {
+        let album = Album {
+            id: hex(&random::<16>()),
+            owner: self.me,
+            version: 1,
+            title: share.title,
+            created: now(),
+            items: files
+                .iter()
+                .map(|h| AlbumItem {
+                    id: h.item.id.clone(),
+                    name: h.name.clone(),
+                    size: h.item.size,
+                })
+                .collect(),
+            audience: share.audience,
+            deleted: false,
+        };
+        album
+            .validate()
+            .map_err(|e| ApiError::new(code::BAD_REQUEST, e.to_string()))?;
+        for h in &files {
+            self.store
+                .put_item(&h.item, &h.segments)
+                .map_err(ApiError::internal)?;
+        }
+        let signed = album.sign(&self.identity);
+        self.publish(&signed)?;
+        tracing::info!(album = %signed.album.id, items = files.len(), "shared");
+        Ok(json!({
+            "id": signed.album.id,
+            "items": signed.album.items.len(),
+            "bytes": signed.album.total_size(),
+            "audience": signed.album.audience,
+        }))
+    }
+
+    /// Stores an album of mine and queues it for everyone who should get this version.
+    fn publish(&mut self, signed: &SignedAlbum) -> Result<(), ApiError> {
+        let previous = self
+            .store
+            .album(&signed.album.id)
+            .map_err(ApiError::internal)?;
+        self.store.put_album(signed).map_err(ApiError::internal)?;
+        let mut to: Vec<PeerId> = signed.album.audience.clone();
+        if let Some(p) = previous {
+            to.extend(
+                p.album
+                    .audience
+                    .iter()
+                    .filter(|x| !to.contains(x))
+                    .copied()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        for peer in to {
+            self.store
+                .outbox_add(&peer, &signed.album.id)
+                .map_err(ApiError::internal)?;
+            if self.is_online(&peer) {
+                self.deliver(peer);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn album_json(&self, a: &Album) -> Value {
+        let owner_name = if a.owner == self.me {
+            self.config.name.clone()
+        } else {
+            self.store
+                .friend(&a.owner)
+                .ok()
+                .flatten()
+                .map(|f| f.name)
+                .unwrap_or_default()
+        };
+        json!({
+            "id": a.id,
+            "title": a.title,
+            "owner": a.owner,
+            "owner_name": owner_name,
+            "mine": a.owner == self.me,
+            "created": a.created,
+            "version": a.version,
+            "items": a.items,
+            "item_count": a.items.len(),
+            "bytes": a.total_size(),
+            "audience": a.audience,
+        })
+    }
+
+    pub(super) fn albums_json(&self) -> Result<Value, ApiError> {
+        let mut list: Vec<_> = self
+            .store
+            .albums()
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .filter(|s| !s.album.deleted)
+            .collect();
+        list.sort_by_key(|a| std::cmp::Reverse(a.album.created));
+        Ok(Value::Array(
+            list.iter().map(|s| self.album_json(&s.album)).collect(),
+        ))
+    }
+
+    pub(super) fn unshare(&mut self, id: &str) -> Result<Value, ApiError> {
+        let mut s = self
+            .store
+            .album(id)
+            .map_err(ApiError::internal)?
+            .filter(|s| !s.album.deleted)
+            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
+        if s.album.owner != self.me {
+            return Err(ApiError::new(
+                code::BAD_REQUEST,
+                "only the owner can unshare an album",
+            ));
+        }
+        s.album.deleted = true;
+        s.album.version += 1;
+        let signed = s.album.sign(&self.identity);
+        self.publish(&signed)?;
+        Ok(json!({"id": id}))
+    }
+
+    /// Sends every queued album to a peer that is online.
+    pub(super) fn deliver(&mut self, peer: PeerId) {
+        let Some(link) = self.links.get(&peer) else {
+            return;
+        };
+        let ids = match self.store.outbox_for(&peer) {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!("outbox: {e}");
+                return;
+            }
+        };
+        for id in ids {
+            let Ok(Some(album)) = self.store.album(&id) else {
+                let _ = self.store.outbox_remove(&peer, &id);
+                continue;
+            };
+            let (conn, tx) = (link.conn.clone(), self.tx.clone());
+            tokio::spawn(async move {
+                let version = album.album.version;
+                let sent = async {
+                    let (mut send, mut recv) = conn.open_bi().await.ok()?;
+                    write_frame(&mut send, &PeerMsg::AlbumPush { album }.to_bytes())
+                        .await
+                        .ok()?;
+                    let _ = send.finish();
+                    let f = read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER)
+                        .await
+                        .ok()??;
+                    matches!(PeerMsg::from_bytes(&f), Ok(PeerMsg::Ok)).then_some(())
+                };
+                if tokio::time::timeout(Duration::from_secs(30), sent)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
+                    let _ = tx
+                        .send(Msg::Delivered {
+                            peer,
+                            album: id,
+                            version,
+                        })
+                        .await;
+                }
+            });
+        }
+    }
+
+    pub(super) fn delivered(&mut self, peer: PeerId, album: &str, version: u64) {
+        let current = self
+            .store
+            .album(album)
+            .ok()
+            .flatten()
+            .map(|a| a.album.version);
+        if current.is_none_or(|v| v <= version) {
+            let _ = self.store.outbox_remove(&peer, album);
+        }
+    }
+
+    pub(super) fn sources(&self, album: &str) -> Vec<quinn::Connection> {
+        let Ok(Some(a)) = self.store.album(album) else {
+            return vec![];
+        };
+        self.links
+            .iter()
+            .filter(|(p, l)| a.album.admits(p) && **p != self.me && l.conn.close_reason().is_none())
+            .map(|(_, l)| l.conn.clone())
+            .collect()
+    }
+
+    /// The album and item a local item may be served from to `peer`, if any.
+    fn servable(&self, peer: &PeerId, item: &str) -> Option<LocalItem> {
+        let local = self.store.item(item).ok().flatten()?;
+        let albums = self.store.albums().ok()?;
+        albums
+            .iter()
+            .any(|a| a.album.admits(peer) && a.album.items.iter().any(|i| i.id == item))
+            .then_some(local)
+    }
+
+    pub(super) fn peer_request(&mut self, peer: PeerId, msg: PeerMsg) -> PeerReply {
+        match msg {
+            PeerMsg::AlbumPush { album } => self.album_pushed(peer, album),
+            PeerMsg::GetManifest { item } => match self.servable(&peer, &item) {
+                Some(local) => match B64.decode(&local.manifest) {
+                    Ok(b) => PeerReply::Blob(b),
+                    Err(_) => refuse(code::INTERNAL, "damaged record"),
+                },
+                None => self.not_shared(peer, &item),
+            },
+            PeerMsg::GetSegment { item, seg } => match self.servable(&peer, &item) {
+                Some(_) => match self.store.segment(&item, seg) {
+                    Ok(Some(b)) => PeerReply::Blob(b),
+                    _ => refuse("out_of_range", "no such segment"),
+                },
+                None => self.not_shared(peer, &item),
+            },
+            PeerMsg::GetChunks { item, from, count } => {
+                let Some(local) = self.servable(&peer, &item) else {
+                    return self.not_shared(peer, &item);
+                };
+                let chunks = manifest::chunk_count(local.size);
+                if from >= chunks || count > chunks - from {
+                    tracing::info!(peer = %peer.short(), "chunk request out of range");
+                    return refuse("out_of_range", "chunks out of range");
+                }
+                let mut hashes = Vec::with_capacity(count as usize);
+                for i in from..from + count {
+                    let seg = i / SEGMENT_CHUNKS;
+                    let Ok(Some(b)) = self.store.segment(&item, seg) else {
+                        return refuse(code::INTERNAL, "missing segment");
+                    };
+                    match split_hashes(&b).get((i % SEGMENT_CHUNKS) as usize) {
+                        Some(h) => hashes.push(*h),
+                        None => return refuse(code::INTERNAL, "damaged segment"),
+                    }
+                }
+                PeerReply::Chunks {
+                    item: local,
+                    from,
+                    hashes,
+                }
+            }
+            _ => refuse("unexpected", "not expected here"),
+        }
+    }
+
+    fn not_shared(&self, peer: PeerId, item: &str) -> PeerReply {
+        tracing::info!(peer = %peer.short(), item, "refused a request for content not shared with this peer");
+        refuse("not_shared", "nothing with this ID is shared with you")
+    }
+
+    fn album_pushed(&mut self, peer: PeerId, signed: SignedAlbum) -> PeerReply {
+        let a = &signed.album;
+        if a.owner != peer {
+            return refuse("not_owner", "only an album's owner may send it");
+        }
+        let current = self.store.album(&a.id).ok().flatten();
+        if current
+            .as_ref()
+            .is_some_and(|c| c.album.version >= a.version)
+        {
+            return PeerReply::Answer(PeerMsg::Ok);
+        }
+        if a.admits(&self.me) {
+            if let Err(e) = self.store.put_album(&signed) {
+                return refuse(code::INTERNAL, &e.to_string());
+            }
+            tracing::info!(album = %a.id, from = %peer.short(), "album received");
+            let _ = self.events.send(Event::AlbumReceived {
+                album: self.album_json(a),
+            });
+        } else if current.is_some() {
+            let _ = self.store.remove_album(&a.id);
+            tracing::info!(album = %a.id, "album withdrawn");
+            let _ = self.events.send(Event::AlbumRemoved { id: a.id.clone() });
+        }
+        PeerReply::Answer(PeerMsg::Ok)
+    }
+
+    pub(super) fn fetch(
+        &mut self,
+        id: &str,
+        out: Option<String>,
+        timeout: Option<u64>,
+        reply: Reply,
+    ) {
+        let found = (|| {
+            let albums = self.store.albums().map_err(ApiError::internal)?;
+            let id = id.trim().to_ascii_lowercase();
+            for s in albums.iter().filter(|s| !s.album.deleted) {
+                let items: Vec<&AlbumItem> = if s.album.id == id {
+                    s.album.items.iter().collect()
+                } else {
+                    s.album
+                        .items
+                        .iter()
+                        .filter(|i| i.id == id)
+                        .take(1)
+                        .collect()
+                };
+                if items.is_empty() {
+                    continue;
+                }
+                if s.album.owner == self.me {
+                    return Err(ApiError::new(
+                        code::BAD_REQUEST,
+                        "this album is yours: its files are already here",
+                    ));
+                }
+                let list = items
+                    .iter()
+                    .filter_map(|i| {
+                        Some(FetchItem {
+                            id: unhex32(&i.id)?,
+                            name: i.name.clone(),
+                            size: i.size,
+                        })
+                    })
+                    .collect();
+                return Ok((s.album.id.clone(), list));
+            }
+            Err(ApiError::new(
+                code::NOT_FOUND,
+                format!("no album or item {id} is shared with you"),
+            ))
+        })();
+        let (album, items) = match found {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let out = out.map(PathBuf::from).unwrap_or_else(default_download_dir);
+        let timeout = Duration::from_secs(timeout.unwrap_or(30));
+        let tx = self.tx.clone();
+        let sources: fetch::Sources = Arc::new(move || {
+            let (rtx, rrx) = oneshot::channel();
+            let (tx, album) = (tx.clone(), album.clone());
+            tokio::spawn(async move {
+                let _ = tx.send(Msg::Sources { album, reply: rtx }).await;
+            });
+            rrx
+        });
+        let (events, fid) = (self.events.clone(), id.to_string());
+        let last = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        let progress: fetch::Progress = Arc::new(move |bytes, total| {
+            let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
+            if l.elapsed() > Duration::from_millis(200) || bytes == total {
+                *l = std::time::Instant::now();
+                let _ = events.send(Event::FetchProgress {
+                    id: fid.clone(),
+                    bytes,
+                    total,
+                });
+            }
+        });
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            let r = fetch::run(items, out, timeout, sources, progress)
+                .await
+                .map(|o| {
+                    json!({
+                        "id": id,
+                        "paths": o.paths,
+                        "bytes": o.bytes,
+                        "received_bytes": o.received,
+                        "secs": start.elapsed().as_secs_f64(),
+                    })
+                });
+            let _ = reply.send(r);
+        });
+    }
+}
