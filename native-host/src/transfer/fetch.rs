@@ -373,6 +373,15 @@ async fn finish_or_resume(
                 last_error = e;
                 conns.clear();
                 retry.push((from, n));
+                if Instant::now() >= deadline {
+                    tasks.abort_all();
+                    return Err(err(
+                        code::PEER_UNREACHABLE,
+                        format!("no source could serve {}: {last_error}", item.name),
+                    ));
+                }
+                // Give the sources a moment before asking again.
+                tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
     }

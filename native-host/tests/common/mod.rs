@@ -90,6 +90,19 @@ impl Node {
 
     /// Starts `kith serve` on 127.0.0.1 with a fresh port and waits until it answers.
     pub fn start(&mut self) {
+        self.start_at("127.0.0.1:0");
+    }
+
+    /// The address the running node listens on.
+    pub fn listen_addr(&self) -> String {
+        self.json(&["status", "--json"])["listen_addr"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Starts `kith serve` on a given address and waits until it answers.
+    pub fn start_at(&mut self, listen: &str) {
         assert!(self.child.is_none());
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -97,7 +110,7 @@ impl Node {
             .open(self.home().join("test-node.log"))
             .expect("log");
         let child = Command::new(kith_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--home"])
+            .args(["serve", "--listen", listen, "--home"])
             .arg(self.home())
             .env("KITH_LOG", "debug")
             .stdin(Stdio::null())
