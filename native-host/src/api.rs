@@ -145,6 +145,29 @@ pub enum Command {
         #[serde(default)]
         timeout_secs: Option<u64>,
     },
+    /// Change an album of mine: add or remove audience members, or retitle it.
+    AlbumUpdate {
+        /// Album ID.
+        album: String,
+        /// Friends to add (ID, prefix or name).
+        #[serde(default)]
+        add: Vec<String>,
+        /// Members to remove (ID, prefix or friend's name).
+        #[serde(default)]
+        remove: Vec<String>,
+        /// New title.
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Read or change settings (rates in bytes per second, 0 for no limit); saved in the home.
+    Settings {
+        /// New upload limit.
+        #[serde(default)]
+        upload_rate: Option<u64>,
+        /// New download limit.
+        #[serde(default)]
+        download_rate: Option<u64>,
+    },
     /// Write a passphrase-protected export of the identity and friends.
     IdentityExport {
         /// Absolute path of the file to write.
@@ -169,6 +192,8 @@ pub const COMMANDS: &[&str] = &[
     "albums",
     "unshare",
     "fetch",
+    "album_update",
+    "settings",
 ];
 
 /// A request: its id and command.

@@ -42,6 +42,15 @@ pub enum Cmd {
         /// Address to listen on (default: all interfaces, the port chosen at init).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Limit uploads and downloads to this many bytes per second (500K, 2M; 0: none).
+        #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
+        rate: Option<u64>,
+        /// Limit uploads (overrides --rate and the saved setting for this run).
+        #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
+        upload_rate: Option<u64>,
+        /// Limit downloads (overrides --rate and the saved setting for this run).
+        #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
+        download_rate: Option<u64>,
     },
     /// Stop the running node.
     Stop,
@@ -110,6 +119,35 @@ pub enum Cmd {
     Unshare {
         /// Album ID.
         id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove members of an album of mine, or retitle it.
+    Audience {
+        /// Album ID.
+        id: String,
+        /// A friend to add (repeat for several).
+        #[arg(long)]
+        add: Vec<String>,
+        /// A member to remove (repeat for several).
+        #[arg(long)]
+        remove: Vec<String>,
+        /// A new title.
+        #[arg(long)]
+        title: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change settings (rate limits, in bytes per second; 500K, 2M; 0 for none).
+    Settings {
+        /// Upload limit.
+        #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
+        upload_rate: Option<u64>,
+        /// Download limit.
+        #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
+        download_rate: Option<u64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -285,6 +323,8 @@ pub fn wants_json(cmd: &Cmd) -> bool {
             | Cmd::Albums { json: true }
             | Cmd::Unshare { json: true, .. }
             | Cmd::Fetch { json: true, .. }
+            | Cmd::Audience { json: true, .. }
+            | Cmd::Settings { json: true, .. }
     )
 }
 
@@ -308,7 +348,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Id => println!("{}", home.identity()?.peer_id()),
-        Cmd::Serve { listen } => crate::node::serve(home, listen).await?,
+        Cmd::Serve {
+            listen,
+            rate,
+            upload_rate,
+            download_rate,
+        } => {
+            let rates = crate::node::Rates {
+                upload: upload_rate.or(rate),
+                download: download_rate.or(rate),
+            };
+            crate::node::serve(home, listen, rates).await?
+        }
         Cmd::Stop => {
             let r = call(&home, json!({"cmd": "stop"})).await;
             r?;
@@ -489,6 +540,51 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 for p in r["paths"].as_array().into_iter().flatten() {
                     println!("{}", p.as_str().unwrap_or(""));
                 }
+            }
+        }
+        Cmd::Audience {
+            id,
+            add,
+            remove,
+            title,
+            json,
+        } => {
+            let cmd = json!({"cmd": "album_update", "album": id, "add": add, "remove": remove, "title": title});
+            let r = call(&home, cmd).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let names: Vec<String> = r["audience"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(String::from))
+                    .collect();
+                eprintln!(
+                    "{} is now shared with {} people",
+                    r["title"].as_str().unwrap_or(""),
+                    names.len()
+                );
+                for n in names {
+                    println!("{n}");
+                }
+            }
+        }
+        Cmd::Settings {
+            upload_rate,
+            download_rate,
+            json,
+        } => {
+            let r = call(&home, json!({"cmd": "settings", "upload_rate": upload_rate, "download_rate": download_rate})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let show = |v: &Value| match v.as_u64() {
+                    Some(0) | None => "no limit".to_string(),
+                    Some(b) => format!("{} bytes/s", b),
+                };
+                println!("upload:   {}", show(&r["upload_rate"]));
+                println!("download: {}", show(&r["download_rate"]));
             }
         }
         Cmd::Identity {

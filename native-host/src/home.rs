@@ -23,6 +23,12 @@ pub struct Config {
     pub name: String,
     /// The stable UDP port chosen at init.
     pub port: u16,
+    /// Upload limit in bytes per second (0: none).
+    #[serde(default)]
+    pub upload_rate: u64,
+    /// Download limit in bytes per second (0: none).
+    #[serde(default)]
+    pub download_rate: u64,
 }
 
 impl Home {
@@ -138,7 +144,12 @@ impl Home {
         }
         create_private_dir(&self.dir)?;
         let port = pick_port()?;
-        self.save_config(&Config { name, port })?;
+        self.save_config(&Config {
+            name,
+            port,
+            upload_rate: 0,
+            download_rate: 0,
+        })?;
         write_atomic(&self.key_path(), id.to_pem()?.as_bytes(), 0o600)?;
         Ok(())
     }

@@ -101,6 +101,19 @@ enum Msg {
         album: String,
         version: u64,
     },
+    /// A fetch ended.
+    FetchDone {
+        key: String,
+        target: String,
+        result: Result<
+            (
+                crate::transfer::fetch::Outcome,
+                Vec<crate::transfer::fetch::Fetched>,
+            ),
+            ApiError,
+        >,
+        secs: f64,
+    },
     /// A fetch asks who can serve an album now.
     Sources {
         album: String,
@@ -163,12 +176,31 @@ struct Node {
     tx: mpsc::Sender<Msg>,
     events: broadcast::Sender<Event>,
     shutdown: Option<oneshot::Sender<()>>,
+    up: Arc<crate::transfer::rate::Limiter>,
+    down: Arc<crate::transfer::rate::Limiter>,
+    /// Fetches under way, by target and folder, with the requests waiting for each.
+    fetching: HashMap<String, Vec<Reply>>,
+}
+
+/// Rate limits for one run of the node (None: the home's settings).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Rates {
+    /// Upload bytes per second.
+    pub upload: Option<u64>,
+    /// Download bytes per second.
+    pub download: Option<u64>,
 }
 
 /// Runs the node for a home in the foreground until a signal or `stop`.
-pub async fn serve(home: Home, listen: Option<SocketAddr>) -> Result<()> {
+pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Result<()> {
     let identity = Arc::new(home.identity()?);
     let config = home.config()?;
+    let up = Arc::new(crate::transfer::rate::Limiter::new(
+        rates.upload.unwrap_or(config.upload_rate),
+    ));
+    let down = Arc::new(crate::transfer::rate::Limiter::new(
+        rates.download.unwrap_or(config.download_rate),
+    ));
     let _lock = lock_home(&home)?;
     let store = Store::open(&home.db_path()).context("opening the store")?;
     let t = now();
@@ -225,6 +257,9 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>) -> Result<()> {
         tx: tx.clone(),
         events,
         shutdown: Some(shutdown_tx),
+        up,
+        down,
+        fetching: HashMap::new(),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -505,6 +540,7 @@ fn merge_addrs(told: &[SocketAddr], seen: SocketAddr) -> Vec<SocketAddr> {
 impl Node {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         self.dial_due(); // reach every friend at start
+        self.resume_fetches();
         while let Some(msg) = rx.recv().await {
             match msg {
                 Msg::Api(cmd, reply) => self.command(cmd, reply),
@@ -565,6 +601,12 @@ impl Node {
                 } => {
                     let _ = reply.send(result.and_then(|h| self.hashed(share, h)));
                 }
+                Msg::FetchDone {
+                    key,
+                    target,
+                    result,
+                    secs,
+                } => self.fetch_done(key, target, result, secs),
                 Msg::Delivered {
                     peer,
                     album,
@@ -614,11 +656,21 @@ impl Node {
             Command::Share { paths, to, title } => return self.share(paths, to, title, reply),
             Command::Albums {} => self.albums_json(),
             Command::Unshare { album } => self.unshare(&album),
+            Command::AlbumUpdate {
+                album,
+                add,
+                remove,
+                title,
+            } => self.album_update(&album, &add, &remove, title),
+            Command::Settings {
+                upload_rate,
+                download_rate,
+            } => self.settings(upload_rate, download_rate),
             Command::Fetch {
                 target,
                 out,
                 timeout_secs,
-            } => return self.fetch(&target, out, timeout_secs, reply),
+            } => return self.fetch(&target, out, timeout_secs, Some(reply)),
         };
         let _ = reply.send(r);
     }

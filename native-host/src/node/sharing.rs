@@ -10,7 +10,10 @@ use base64::Engine;
 
 use super::*;
 use crate::proto::album::{hex, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
-use crate::store::LocalItem;
+use crate::store::{LocalItem, PendingFetch};
+
+/// How long a fetch resumed at start-up waits for a source (seconds).
+const RESUME_TIMEOUT: u64 = 600;
 use crate::transfer::fetch::{self, FetchItem};
 use crate::transfer::manifest::{
     self, chunk_len, join_hashes, split_hashes, Hash, CHUNK_SIZE, SEGMENT_CHUNKS,
@@ -30,6 +33,8 @@ pub enum PeerReply {
         from: u64,
         /// Hashes of the chunks to send.
         hashes: Vec<Hash>,
+        /// The node's upload limit.
+        limit: Arc<crate::transfer::rate::Limiter>,
     },
 }
 
@@ -76,7 +81,12 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
             .await?;
             send.write_all(&b).await?;
         }
-        PeerReply::Chunks { item, from, hashes } => {
+        PeerReply::Chunks {
+            item,
+            from,
+            hashes,
+            limit,
+        } => {
             let file = std::fs::File::open(&item.path)?;
             let md = file.metadata()?;
             if md.len() != item.size || mtime_ns(&md) != item.mtime_ns {
@@ -109,6 +119,7 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
                     let _ = send.reset(quinn::VarInt::from_u32(1));
                     return Ok(());
                 }
+                limit.take(buf.len() as u64).await;
                 send.write_all(&buf).await?;
             }
         }
@@ -429,6 +440,79 @@ impl Node {
     }
 
     /// Sends every queued album to a peer that is online.
+    pub(super) fn album_update(
+        &mut self,
+        id: &str,
+        add: &[String],
+        remove: &[String],
+        title: Option<String>,
+    ) -> Result<Value, ApiError> {
+        let mut s = self
+            .store
+            .album(id)
+            .map_err(ApiError::internal)?
+            .filter(|s| !s.album.deleted)
+            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
+        if s.album.owner != self.me {
+            return Err(ApiError::new(
+                code::BAD_REQUEST,
+                "only the owner can change an album",
+            ));
+        }
+        for k in add {
+            let f = self.resolve_friend(k)?;
+            if !s.album.audience.contains(&f.id) {
+                s.album.audience.push(f.id);
+            }
+        }
+        for k in remove {
+            let who = match k.trim().parse::<PeerId>() {
+                Ok(p) => p,
+                Err(_) => self.resolve_friend(k)?.id,
+            };
+            if !s.album.audience.contains(&who) {
+                return Err(ApiError::new(
+                    code::NOT_FOUND,
+                    format!("{k} is not in this album's audience"),
+                ));
+            }
+            s.album.audience.retain(|p| *p != who);
+        }
+        if let Some(t) = title {
+            s.album.title = t;
+        }
+        s.album.version += 1;
+        s.album
+            .validate()
+            .map_err(|e| ApiError::new(code::BAD_REQUEST, e.to_string()))?;
+        let signed = s.album.sign(&self.identity);
+        self.publish(&signed)?;
+        Ok(self.album_json(&signed.album))
+    }
+
+    pub(super) fn settings(
+        &mut self,
+        upload: Option<u64>,
+        download: Option<u64>,
+    ) -> Result<Value, ApiError> {
+        if upload.is_some() || download.is_some() {
+            if let Some(u) = upload {
+                self.config.upload_rate = u;
+                self.up.set_rate(u);
+            }
+            if let Some(d) = download {
+                self.config.download_rate = d;
+                self.down.set_rate(d);
+            }
+            self.home
+                .save_config(&self.config)
+                .map_err(|e| ApiError::new(code::IO, format!("{e:#}")))?;
+        }
+        Ok(
+            json!({"upload_rate": self.config.upload_rate, "download_rate": self.config.download_rate}),
+        )
+    }
+
     pub(super) fn deliver(&mut self, peer: PeerId) {
         let Some(link) = self.links.get(&peer) else {
             return;
@@ -551,6 +635,7 @@ impl Node {
                     item: local,
                     from,
                     hashes,
+                    limit: self.up.clone(),
                 }
             }
             _ => refuse("unexpected", "not expected here"),
@@ -595,7 +680,7 @@ impl Node {
         id: &str,
         out: Option<String>,
         timeout: Option<u64>,
-        reply: Reply,
+        reply: Option<Reply>,
     ) {
         let found = (|| {
             let albums = self.store.albums().map_err(ApiError::internal)?;
@@ -640,12 +725,33 @@ impl Node {
         let (album, items) = match found {
             Ok(f) => f,
             Err(e) => {
-                let _ = reply.send(Err(e));
+                if let Some(r) = reply {
+                    let _ = r.send(Err(e));
+                }
                 return;
             }
         };
         let out = out.map(PathBuf::from).unwrap_or_else(default_download_dir);
-        let timeout = Duration::from_secs(timeout.unwrap_or(30));
+        let key = format!("{id}\0{}", out.display());
+        if let Some(waiters) = self.fetching.get_mut(&key) {
+            // Already under way (a resumed fetch, or a second request): share its result.
+            waiters.extend(reply);
+            return;
+        }
+        let timeout_secs = timeout.unwrap_or(30);
+        let pending = PendingFetch {
+            target: id.to_string(),
+            out: out.clone(),
+            timeout_secs,
+        };
+        if let Err(e) = self.store.put_fetch(&key, &pending) {
+            if let Some(r) = reply {
+                let _ = r.send(Err(ApiError::internal(e)));
+            }
+            return;
+        }
+        self.fetching
+            .insert(key.clone(), reply.into_iter().collect());
         let tx = self.tx.clone();
         let sources: fetch::Sources = Arc::new(move || {
             let (rtx, rrx) = oneshot::channel();
@@ -668,21 +774,102 @@ impl Node {
                 });
             }
         });
-        let id = id.to_string();
+        let job = fetch::Job {
+            out,
+            deadline: std::time::Instant::now() + Duration::from_secs(timeout_secs),
+            sources,
+            progress,
+            limit: self.down.clone(),
+        };
+        let (tx, target) = (self.tx.clone(), id.to_string());
         tokio::spawn(async move {
             let start = std::time::Instant::now();
-            let r = fetch::run(items, out, timeout, sources, progress)
-                .await
-                .map(|o| {
-                    json!({
-                        "id": id,
-                        "paths": o.paths,
-                        "bytes": o.bytes,
-                        "received_bytes": o.received,
-                        "secs": start.elapsed().as_secs_f64(),
-                    })
-                });
-            let _ = reply.send(r);
+            let result = fetch::run(items, job).await;
+            let secs = start.elapsed().as_secs_f64();
+            let _ = tx
+                .send(Msg::FetchDone {
+                    key,
+                    target,
+                    result,
+                    secs,
+                })
+                .await;
         });
+    }
+
+    /// Records what a fetch brought (so this node can serve it too) and answers its waiters.
+    pub(super) fn fetch_done(
+        &mut self,
+        key: String,
+        target: String,
+        result: Result<(fetch::Outcome, Vec<fetch::Fetched>), ApiError>,
+        secs: f64,
+    ) {
+        let waiters = self.fetching.remove(&key).unwrap_or_default();
+        let reply = match result {
+            Ok((o, fetched)) => {
+                for f in fetched {
+                    let Ok(md) = std::fs::metadata(&f.path) else {
+                        continue;
+                    };
+                    let item = LocalItem {
+                        id: hex(&f.manifest.id()),
+                        path: f.path.clone(),
+                        size: f.manifest.size,
+                        mtime_ns: mtime_ns(&md),
+                        manifest: B64.encode(f.manifest.encode()),
+                    };
+                    let segments: Vec<Vec<u8>> = f
+                        .hashes
+                        .chunks(SEGMENT_CHUNKS as usize)
+                        .map(join_hashes)
+                        .collect();
+                    if let Err(e) = self.store.put_item(&item, &segments) {
+                        tracing::error!("recording a fetched item: {e}");
+                    }
+                }
+                if let Err(e) = self.store.remove_fetch(&key) {
+                    tracing::error!("forgetting a finished fetch: {e}");
+                }
+                tracing::info!(target = %target, received = o.received, secs, "fetch complete");
+                Ok(json!({
+                    "id": target,
+                    "paths": o.paths,
+                    "bytes": o.bytes,
+                    "received_bytes": o.received,
+                    "secs": secs,
+                }))
+            }
+            Err(e) => {
+                if e.code == code::NOT_FOUND || e.code == code::BAD_REQUEST {
+                    let _ = self.store.remove_fetch(&key);
+                }
+                tracing::info!(target = %target, "fetch stopped: {}", e.message);
+                Err(e)
+            }
+        };
+        for w in waiters {
+            let _ = w.send(reply.clone());
+        }
+    }
+
+    /// Restarts the fetches that were under way when the node stopped.
+    pub(super) fn resume_fetches(&mut self) {
+        let pending = match self.store.fetches() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("reading pending fetches: {e}");
+                return;
+            }
+        };
+        for p in pending {
+            tracing::info!(target = %p.target, "resuming a fetch");
+            self.fetch(
+                &p.target,
+                Some(p.out.to_string_lossy().into_owned()),
+                Some(RESUME_TIMEOUT.max(p.timeout_secs)),
+                None,
+            );
+        }
     }
 }

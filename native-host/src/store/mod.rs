@@ -89,6 +89,18 @@ pub struct LocalItem {
     pub manifest: String,
 }
 
+/// A fetch under way, kept so a restarted node resumes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PendingFetch {
+    /// Album or item ID.
+    pub target: String,
+    /// Download folder.
+    pub out: std::path::PathBuf,
+    /// Seconds to wait for a source.
+    pub timeout_secs: u64,
+}
+
+const FETCHES: &str = "fetches";
 const ALBUMS: &str = "albums";
 const ITEMS: &str = "items";
 const SEGMENTS: &str = "segments";
@@ -261,6 +273,25 @@ impl Store {
     pub fn outbox_remove(&self, peer: &PeerId, album: &str) -> Result<(), StoreError> {
         self.kv.delete(OUTBOX, &outbox_key(peer, album))?;
         self.kv.flush()
+    }
+}
+
+impl Store {
+    /// Remembers a fetch under way, durably.
+    pub fn put_fetch(&self, key: &str, f: &PendingFetch) -> Result<(), StoreError> {
+        self.kv.put(FETCHES, key.as_bytes(), &enc(f)?)?;
+        self.kv.flush()
+    }
+
+    /// Forgets a fetch.
+    pub fn remove_fetch(&self, key: &str) -> Result<(), StoreError> {
+        self.kv.delete(FETCHES, key.as_bytes())?;
+        self.kv.flush()
+    }
+
+    /// Fetches under way when the node stopped.
+    pub fn fetches(&self) -> Result<Vec<PendingFetch>, StoreError> {
+        self.kv.scan(FETCHES)?.iter().map(|(_, v)| dec(v)).collect()
     }
 }
 

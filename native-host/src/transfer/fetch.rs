@@ -18,10 +18,8 @@ use crate::transfer::manifest::{
     self, chunk_count, chunk_len, Hash, Manifest, CHUNK_SIZE, MAX_MANIFEST,
 };
 use crate::transfer::names;
+use crate::transfer::rate::Limiter;
 use crate::wire::{read_frame, write_frame};
-
-/// A chunk run's result: (first chunk, bytes) or (first chunk, count, why it failed).
-type RunResult = Result<(u64, u64), (u64, u64, String)>;
 
 /// Chunks asked for in one request.
 const RUN: u64 = 16;
@@ -133,71 +131,111 @@ fn verified_chunks(file: &std::fs::File, size: u64, hashes: &[Hash]) -> Vec<bool
         .collect()
 }
 
-/// Fetches every item into `out`, waiting up to `timeout` for a source.
-pub async fn run(
-    items: Vec<FetchItem>,
-    out: PathBuf,
-    timeout: Duration,
-    sources: Sources,
-    progress: Progress,
-) -> Result<Outcome, ApiError> {
-    std::fs::create_dir_all(&out).map_err(|e| io_err(&out.display().to_string(), e))?;
-    let out = out
+/// What every item of one fetch shares.
+pub struct Job {
+    /// The download folder.
+    pub out: PathBuf,
+    /// When to give up waiting for sources.
+    pub deadline: Instant,
+    /// Who can serve now.
+    pub sources: Sources,
+    /// Progress callback.
+    pub progress: Progress,
+    /// Download rate limit.
+    pub limit: Arc<Limiter>,
+}
+
+/// What one fetched item left: where it is and its verified manifest and chunk hashes.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Final path.
+    pub path: PathBuf,
+    /// Verified manifest.
+    pub manifest: Manifest,
+    /// Verified chunk hashes.
+    pub hashes: Vec<Hash>,
+    /// Bytes pulled over the network.
+    pub received: u64,
+}
+
+/// Fetches every item into the job's folder; stops at the first item that fails.
+pub async fn run(items: Vec<FetchItem>, mut job: Job) -> Result<(Outcome, Vec<Fetched>), ApiError> {
+    std::fs::create_dir_all(&job.out).map_err(|e| io_err(&job.out.display().to_string(), e))?;
+    job.out = job
+        .out
         .canonicalize()
-        .map_err(|e| io_err(&out.display().to_string(), e))?;
+        .map_err(|e| io_err(&job.out.display().to_string(), e))?;
     let total: u64 = items.iter().map(|i| i.size).sum();
-    let deadline = Instant::now() + timeout;
+    // A fetch that cannot fit says so before it starts (bytes already in place count as done).
+    let present: u64 = items.iter().map(|i| already_present(&job.out, i)).sum();
+    let free = free_space(&job.out).map_err(|e| io_err("checking free space", e))?;
+    if total.saturating_sub(present) > free {
+        return Err(err(
+            code::DISK_FULL,
+            format!(
+                "this needs {} MB but only {} MB are free in {}",
+                total.saturating_sub(present).div_ceil(1_000_000),
+                free / 1_000_000,
+                job.out.display()
+            ),
+        ));
+    }
     let mut outcome = Outcome {
         bytes: total,
         ..Default::default()
     };
-    let mut done_before = 0u64;
+    let mut fetched = Vec::new();
+    let mut base = 0u64;
     for item in &items {
-        let (path, received) = fetch_item(
-            item,
-            &out,
-            deadline,
-            &sources,
-            &progress,
-            done_before,
-            total,
-        )
-        .await?;
-        outcome.paths.push(path);
-        outcome.received += received;
-        done_before += item.size;
+        let f = fetch_item(item, &job, base, total).await?;
+        outcome.paths.push(f.path.clone());
+        outcome.received += f.received;
+        base += item.size;
+        fetched.push(f);
     }
-    Ok(outcome)
+    Ok((outcome, fetched))
+}
+
+/// Bytes of an item already on disk (a finished file of the right size, or a part file).
+fn already_present(out: &Path, item: &FetchItem) -> u64 {
+    let rel = names::sanitize_relative(&item.name).unwrap_or_else(|| PathBuf::from(hex(&item.id)));
+    let done = std::fs::metadata(out.join(rel))
+        .map(|m| m.len() == item.size)
+        .unwrap_or(false);
+    if done {
+        return item.size;
+    }
+    std::fs::metadata(part_path(out, &item.id))
+        .map(|m| m.len().min(item.size))
+        .unwrap_or(0)
+}
+
+/// The hidden file a download grows in, inside the download folder.
+pub fn part_path(out: &Path, id: &Hash) -> PathBuf {
+    out.join(format!(".kith-{}.part", &hex(id)[..32]))
 }
 
 async fn fetch_item(
     item: &FetchItem,
-    out: &Path,
-    deadline: Instant,
-    sources: &Sources,
-    progress: &Progress,
+    job: &Job,
     base: u64,
     total: u64,
-) -> Result<(PathBuf, u64), ApiError> {
-    let id_hex = hex(&item.id);
-    let rel = names::sanitize_relative(&item.name).unwrap_or_else(|| PathBuf::from(&id_hex));
+) -> Result<Fetched, ApiError> {
+    let rel = names::sanitize_relative(&item.name).unwrap_or_else(|| PathBuf::from(hex(&item.id)));
     // Find a source that gives the verified manifest and chunk hashes.
     loop {
-        let conns = (sources)().await.unwrap_or_default();
+        let conns = (job.sources)().await.unwrap_or_default();
         let mut last = String::from("no member of the album is online");
         for c in &conns {
             match hashes_from(c, &item.id).await {
-                Ok(r) if r.0.size == item.size => {
-                    return finish_or_resume(
-                        item, out, &rel, r, deadline, sources, progress, base, total,
-                    )
-                    .await;
+                Ok((m, h)) if m.size == item.size => {
+                    return place_item(item, job, &rel, m, h, base, total).await
                 }
                 Ok(_) => last = "the manifest's size differs from the album's".into(),
                 Err(e) => last = e,
             }
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= job.deadline {
             return Err(err(
                 code::PEER_UNREACHABLE,
                 format!("could not get {}: {last}", item.name),
@@ -218,33 +256,30 @@ async fn hashes_from(conn: &quinn::Connection, id: &Hash) -> Result<(Manifest, V
     let m = Manifest::decode_verified(&mb, id).map_err(|e| e.to_string())?;
     let mut hashes = Vec::with_capacity(chunk_count(m.size) as usize);
     for seg in 0..m.segments.len() as u64 {
-        let sb = blob(
-            conn,
-            &PeerMsg::GetSegment {
-                item: item.clone(),
-                seg,
-            },
-            32 * manifest::SEGMENT_CHUNKS as usize,
-        )
-        .await?;
+        let msg = PeerMsg::GetSegment {
+            item: item.clone(),
+            seg,
+        };
+        let sb = blob(conn, &msg, 32 * manifest::SEGMENT_CHUNKS as usize).await?;
         hashes.extend(m.verify_segment(seg, &sb).map_err(|e| e.to_string())?);
     }
     Ok((m, hashes))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn finish_or_resume(
+/// Bad chunks a source may send before it is dropped.
+const STRIKES: u32 = 3;
+
+async fn place_item(
     item: &FetchItem,
-    out: &Path,
+    job: &Job,
     rel: &Path,
-    (m, hashes): (Manifest, Vec<Hash>),
-    deadline: Instant,
-    sources: &Sources,
-    progress: &Progress,
+    m: Manifest,
+    hashes: Vec<Hash>,
     base: u64,
     total: u64,
-) -> Result<(PathBuf, u64), ApiError> {
+) -> Result<Fetched, ApiError> {
     let size = m.size;
+    let out = job.out.as_path();
     let target = out.join(rel);
     // Already complete there? Report it and move nothing.
     if let Ok(f) = std::fs::File::open(&target) {
@@ -259,12 +294,17 @@ async fn finish_or_resume(
             .await
             .unwrap_or(false);
             if same {
-                progress(base + size, total);
-                return Ok((target, 0));
+                (job.progress)(base + size, total);
+                return Ok(Fetched {
+                    path: target,
+                    manifest: m,
+                    hashes,
+                    received: 0,
+                });
             }
         }
     }
-    let part = out.join(format!(".kith-{}.part", &hex(&item.id)[..32]));
+    let part = part_path(out, &item.id);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -282,65 +322,63 @@ async fn finish_or_resume(
     let missing: Vec<u64> = (0..hashes.len() as u64)
         .filter(|i| !have[*i as usize])
         .collect();
-    let missing_bytes: u64 = missing.iter().map(|i| chunk_len(size, *i)).sum();
-    let on_disk = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let needed = size.saturating_sub(on_disk);
-    let free = free_space(out).map_err(|e| io_err("checking free space", e))?;
-    if needed > free {
-        return Err(err(
-            "disk_full",
-            format!(
-                "{} needs {} more bytes but only {} are free in {}",
-                item.name,
-                needed,
-                free,
-                out.display()
-            ),
-        ));
-    }
-    let mut done = size - missing_bytes;
-    progress(base + done, total);
+    let mut done = size - missing.iter().map(|i| chunk_len(size, *i)).sum::<u64>();
+    (job.progress)(base + done, total);
     // Runs of consecutive missing chunks, at most RUN long.
-    let mut runs: Vec<(u64, u64)> = Vec::new();
+    let mut pending: Vec<(u64, u64)> = Vec::new();
     for &i in &missing {
-        match runs.last_mut() {
+        match pending.last_mut() {
             Some((from, n)) if *from + *n == i && *n < RUN.min(MAX_CHUNKS_PER_REQUEST) => *n += 1,
-            _ => runs.push((i, 1)),
+            _ => pending.push((i, 1)),
         }
     }
+    pending.reverse(); // popped from the end: lowest chunks first
     let hashes = Arc::new(hashes);
     let mut received = 0u64;
-    let mut pending = runs.into_iter();
     let mut tasks: JoinSet<RunResult> = JoinSet::new();
     let mut conns: Vec<quinn::Connection> = Vec::new();
+    let mut strikes: std::collections::HashMap<usize, u32> = Default::default();
     let mut turn = 0usize;
-    let mut retry: Vec<(u64, u64)> = Vec::new();
     let mut last_error = String::new();
     loop {
-        while tasks.len() < IN_FLIGHT {
-            let Some((from, n)) = retry.pop().or_else(|| pending.next()) else {
-                break;
-            };
+        while tasks.len() < IN_FLIGHT && !pending.is_empty() {
             if conns.is_empty() {
-                conns = (sources)().await.unwrap_or_default();
+                conns = (job.sources)().await.unwrap_or_default();
+                conns.retain(|c| strikes.get(&c.stable_id()).copied().unwrap_or(0) < STRIKES);
             }
-            let Some(conn) = conns.get(turn % conns.len().max(1)).cloned() else {
-                retry.push((from, n));
+            if conns.is_empty() {
+                break;
+            }
+            let Some((from, n)) = pending.pop() else {
                 break;
             };
+            let conn = conns[turn % conns.len()].clone();
             turn += 1;
-            let (file, hashes, id) = (file.clone(), hashes.clone(), hex(&item.id));
+            let (file, hashes, id, limit) = (
+                file.clone(),
+                hashes.clone(),
+                hex(&item.id),
+                job.limit.clone(),
+            );
             tasks.spawn(async move {
-                get_run(&conn, &id, from, n, size, &hashes, &file)
+                let sid = conn.stable_id();
+                get_run(&conn, &id, from, n, size, &hashes, &file, &limit)
                     .await
-                    .map_err(|e| (from, n, e))
+                    .map_err(|(k, bytes, e)| RunFailure {
+                        conn: conn.clone(),
+                        sid,
+                        from: from + k,
+                        n: n - k,
+                        bytes,
+                        error: e,
+                    })
             });
         }
         let Some(joined) = tasks.join_next().await else {
-            if retry.is_empty() {
+            if pending.is_empty() {
                 break;
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= job.deadline {
                 return Err(err(
                     code::PEER_UNREACHABLE,
                     format!("no source could serve {}: {last_error}", item.name),
@@ -351,29 +389,43 @@ async fn finish_or_resume(
             continue;
         };
         match joined.map_err(ApiError::internal)? {
-            Ok((_, bytes)) => {
+            Ok(bytes) => {
                 received += bytes;
                 done += bytes;
-                progress(base + done, total);
+                (job.progress)(base + done, total);
             }
-            Err((from, n, e)) => {
-                if e.starts_with("io:") {
-                    return Err(io_err(
-                        &part.display().to_string(),
-                        std::io::Error::other(e),
-                    ));
-                }
-                if e.starts_with("disk_full") {
+            Err(f) => {
+                received += f.bytes;
+                done += f.bytes;
+                pending.push((f.from, f.n));
+                if f.error.starts_with("disk_full") {
+                    tasks.abort_all();
                     return Err(err(
-                        "disk_full",
+                        code::DISK_FULL,
                         "the disk is full; the partial download is kept",
                     ));
                 }
-                tracing::info!("chunk request failed: {e}");
-                last_error = e;
+                if f.error.starts_with("io:") {
+                    tasks.abort_all();
+                    return Err(err(code::IO, format!("{}: {}", part.display(), f.error)));
+                }
+                if f.error == BAD_CHUNK {
+                    let s = strikes.entry(f.sid).or_insert(0);
+                    *s += 1;
+                    tracing::warn!(
+                        strikes = *s,
+                        "a source sent a chunk that does not match its hash"
+                    );
+                    if *s >= STRIKES {
+                        tracing::warn!("source struck out after {STRIKES} bad chunks; dropping it");
+                        f.conn.close(quinn::VarInt::from_u32(4), b"bad chunks");
+                    }
+                } else {
+                    tracing::info!("chunk request failed: {}", f.error);
+                }
+                last_error = f.error;
                 conns.clear();
-                retry.push((from, n));
-                if Instant::now() >= deadline {
+                if Instant::now() >= job.deadline {
                     tasks.abort_all();
                     return Err(err(
                         code::PEER_UNREACHABLE,
@@ -381,7 +433,7 @@ async fn finish_or_resume(
                     ));
                 }
                 // Give the sources a moment before asking again.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
@@ -391,16 +443,37 @@ async fn finish_or_resume(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| io_err(&part.display().to_string(), e))?;
-    let final_path = names::prepare_target(out, rel)
+    let wanted = names::prepare_target(out, rel)
         .map_err(|e| io_err(&out.join(rel).display().to_string(), e))?;
-    let final_path = place(&part, &final_path)?;
-    if let Some(parent) = final_path.parent() {
+    let path = place(&part, &wanted)?;
+    if let Some(parent) = path.parent() {
         if let Ok(d) = std::fs::File::open(parent) {
             let _ = d.sync_all();
         }
     }
-    Ok((final_path, received))
+    let hashes = Arc::try_unwrap(hashes).unwrap_or_else(|a| (*a).clone());
+    Ok(Fetched {
+        path,
+        manifest: m,
+        hashes,
+        received,
+    })
 }
+
+/// Why a run of chunks stopped, and what is left of it.
+struct RunFailure {
+    conn: quinn::Connection,
+    sid: usize,
+    from: u64,
+    n: u64,
+    bytes: u64,
+    error: String,
+}
+
+/// A chunk run's result: bytes written, or where and why it stopped.
+type RunResult = Result<u64, RunFailure>;
+
+const BAD_CHUNK: &str = "bad_chunk";
 
 /// Gives the finished part file its name without ever replacing an existing file: a hard link
 /// fails when the name is taken (then the next ` (n)` name is tried); rename is the fallback
@@ -427,7 +500,9 @@ fn place(part: &Path, wanted: &Path) -> Result<PathBuf, ApiError> {
     ))
 }
 
-/// Fetches `n` chunks from `from`, verifying each before writing it.
+/// Fetches `n` chunks from `from`, verifying each before writing it. On failure gives how
+/// many chunks were written, the bytes they held, and why it stopped.
+#[allow(clippy::too_many_arguments)]
 async fn get_run(
     conn: &quinn::Connection,
     item: &str,
@@ -436,34 +511,36 @@ async fn get_run(
     size: u64,
     hashes: &[Hash],
     file: &Arc<std::fs::File>,
-) -> Result<(u64, u64), String> {
-    let (answer, mut recv) = request(
-        conn,
-        &PeerMsg::GetChunks {
-            item: item.to_string(),
-            from,
-            count: n,
-        },
-    )
-    .await?;
+    limit: &Limiter,
+) -> Result<u64, (u64, u64, String)> {
+    let msg = PeerMsg::GetChunks {
+        item: item.to_string(),
+        from,
+        count: n,
+    };
+    let (answer, mut recv) = request(conn, &msg).await.map_err(|e| (0, 0, e))?;
     let expected: u64 = (from..from + n).map(|i| chunk_len(size, i)).sum();
     match answer {
         PeerMsg::Data { len } if len == expected => {}
-        _ => return Err("bad answer to get_chunks".into()),
+        _ => return Err((0, 0, "bad answer to get_chunks".into())),
     }
     let mut bytes = 0;
-    for i in from..from + n {
+    for (k, i) in (from..from + n).enumerate() {
+        let fail = |e: String| (k as u64, bytes, e);
         let len = chunk_len(size, i) as usize;
+        limit.take(len as u64).await;
         let mut buf = vec![0u8; len];
-        recv.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+        recv.read_exact(&mut buf)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let want = hashes
             .get(i as usize)
             .copied()
-            .ok_or("chunk out of range")?;
+            .ok_or_else(|| fail("chunk out of range".into()))?;
         let f = file.clone();
         let wrote = tokio::task::spawn_blocking(move || {
             if sha256(&buf) != want {
-                return Err("bad_chunk".to_string());
+                return Err(BAD_CHUNK.to_string());
             }
             f.write_all_at(&buf, i * CHUNK_SIZE).map_err(|e| {
                 if e.raw_os_error() == Some(libc::ENOSPC) {
@@ -474,9 +551,9 @@ async fn get_run(
             })
         })
         .await
-        .map_err(|e| e.to_string())?;
-        wrote?;
+        .map_err(|e| fail(e.to_string()))?;
+        wrote.map_err(fail)?;
         bytes += len as u64;
     }
-    Ok((from, bytes))
+    Ok(bytes)
 }

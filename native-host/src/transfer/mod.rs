@@ -3,3 +3,4 @@
 pub mod fetch;
 pub mod manifest;
 pub mod names;
+pub mod rate;
