@@ -539,6 +539,7 @@ fn merge_addrs(told: &[SocketAddr], seen: SocketAddr) -> Vec<SocketAddr> {
 
 impl Node {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        self.refresh_members();
         self.dial_due(); // reach every friend at start
         self.resume_fetches();
         while let Some(msg) = rx.recv().await {
@@ -584,10 +585,12 @@ impl Node {
                         let d = self.dials.entry(peer).or_default();
                         d.backoff = Duration::from_secs(1);
                         d.next = Some(Instant::now() + d.backoff);
-                        tracing::info!(peer = %peer.short(), "friend offline");
-                        let _ = self.events.send(Event::FriendOffline {
-                            id: peer.to_string(),
-                        });
+                        if self.is_friend(&peer) {
+                            tracing::info!(peer = %peer.short(), "friend offline");
+                            let _ = self.events.send(Event::FriendOffline {
+                                id: peer.to_string(),
+                            });
+                        }
                     }
                 }
                 Msg::Tick => self.dial_due(),
@@ -876,13 +879,26 @@ impl Node {
         d.last_error = None;
         tokio::spawn(serve_conn(conn, peer, self.tx.clone()));
         self.deliver(peer);
-        if !was_online {
+        if !was_online && self.is_friend(&peer) {
             tracing::info!(peer = %peer.short(), "friend online");
             let _ = self.events.send(Event::FriendOnline {
                 id: peer.to_string(),
             });
         }
         true
+    }
+
+    /// Whether a key is a friend's.
+    fn is_friend(&self, peer: &PeerId) -> bool {
+        matches!(self.store.friend(peer), Ok(Some(_)))
+    }
+
+    /// Whether a key is admitted only as a member of an album this node holds.
+    fn is_member(&self, peer: &PeerId) -> bool {
+        self.admission
+            .read()
+            .map(|a| a.members.contains(peer))
+            .unwrap_or(false)
     }
 
     /// Stores what a friend told us in its hello.
@@ -956,6 +972,12 @@ impl Node {
                 return refuse(code::INTERNAL, &e.to_string());
             }
         } else if !is_friend {
+            if self.is_member(&peer) {
+                // Not a friend, but in the audience of an album held here: it may swarm.
+                self.remember_member(peer, merge_addrs(&hello.addrs, seen));
+                self.register(peer, conn, hello.boot, false);
+                return PeerMsg::Hello(self.hello_for(seen));
+            }
             return refuse("not_friend", "not a friend");
         }
         let stored = if is_friend {
@@ -984,6 +1006,10 @@ impl Node {
         let result = match self.store.friend(&peer) {
             Ok(Some(_)) => self.update_friend(peer, &hello, seen),
             Ok(None) if accept.is_some() => self.add_friend(peer, &hello, seen).map(|_| ()),
+            Ok(None) if self.is_member(&peer) => {
+                self.remember_member(peer, merge_addrs(&hello.addrs, seen));
+                Ok(())
+            }
             Ok(None) => {
                 // Unfriended while the dial was under way.
                 conn.close(close::UNFRIENDED.into(), b"not a friend");

@@ -260,3 +260,136 @@ fn unshare_removes_the_album_from_members_and_stops_serving_it() {
     let (code, _) = fetch(&b, &id, out.path(), "2");
     assert_eq!(code, Some(1));
 }
+
+/// A (owner) shares with B and C, who are A's friends but not each other's. B has a copy.
+type Swarm = (
+    Node,
+    Node,
+    Node,
+    String,
+    Vec<u8>,
+    (tempfile::TempDir, tempfile::TempDir),
+);
+
+fn swarm_setup(c_args: &[&str], b_env: &[(&str, &str)]) -> Swarm {
+    let a = Node::started("Ann");
+    let mut b = Node::new("Bo");
+    b.start_with("127.0.0.1:0", &[], b_env);
+    let mut c = Node::new("Cy");
+    c.start_with("127.0.0.1:0", c_args, &[]);
+    a.befriend(&b);
+    a.befriend(&c);
+    let (bi, ci) = (b.id(), c.id());
+    assert!(wait_until(SOON, || a.online_with(&bi) && a.online_with(&ci)));
+    let src = tempfile::tempdir().unwrap();
+    let data = random_file(&src.path().join("film.bin"), 16 * 1024 * 1024 + 4321);
+    let id = share(
+        &a,
+        &[
+            src.path().join("film.bin").to_str().unwrap(),
+            "--to",
+            &bi,
+            "--to",
+            &ci,
+        ],
+    );
+    assert!(wait_until(SOON, || albums(&b).len() == 1 && albums(&c).len() == 1));
+    let out_b = tempfile::tempdir().unwrap();
+    let (code, v) = fetch(&b, &id, out_b.path(), "20");
+    assert_eq!(code, Some(0), "{v}");
+    (a, b, c, id, data, (src, out_b))
+}
+
+#[test]
+fn members_who_are_not_friends_swarm_and_the_fetch_completes_after_the_owner_stops() {
+    // C downloads at 2 MB/s so the owner can stop midway.
+    let (mut a, b, c, id, data, _keep) = swarm_setup(&["--download-rate", "2M"], &[]);
+    let out = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(common::kith_bin())
+        .arg("--home")
+        .arg(c.home())
+        .args([
+            "fetch",
+            &id,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--timeout",
+            "60",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    a.stop();
+    let status = common::wait_child(&mut child, Duration::from_secs(60)).expect("fetch hung");
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    assert!(status.success(), "fetch failed: {text}");
+    assert_eq!(std::fs::read(out.path().join("film.bin")).unwrap(), data);
+    // B and C are not friends, yet they were connected through the album.
+    assert!(b.friends().iter().all(|f| f["id"] != c.id().as_str()));
+    assert!(b.log().contains("get_chunks") || c.log().contains("fetch complete"));
+}
+
+#[test]
+fn a_peer_serving_corrupt_chunks_is_struck_out_and_the_file_is_still_correct() {
+    // C downloads at 4 MB/s so that B, once connected, serves part of the file.
+    let (a, b, c, id, data, _keep) = swarm_setup(
+        &["--download-rate", "4M"],
+        &[("KITH_FAULT_CORRUPT_CHUNKS", "1")],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (code, v) = fetch(&c, &id, out.path(), "30");
+    let logs = |n: &Node| {
+        n.log()
+            .lines()
+            .filter(|l| l.contains("kith::"))
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        code,
+        Some(0),
+        "{v}\nA:\n{}\nB:\n{}\nC:\n{}",
+        logs(&a),
+        logs(&b),
+        logs(&c)
+    );
+    assert_eq!(std::fs::read(out.path().join("film.bin")).unwrap(), data);
+    assert!(
+        c.log().contains("does not match its hash"),
+        "no bad chunk seen"
+    );
+    assert!(
+        c.log().contains("struck out"),
+        "the lying peer was not struck out"
+    );
+    drop(a);
+}
+
+#[test]
+fn a_removed_audience_member_gets_nothing_more() {
+    let (a, b, _c) = trio();
+    let src = tempfile::tempdir().unwrap();
+    random_file(&src.path().join("x.bin"), 100_000);
+    let bi = b.id();
+    let id = share(
+        &a,
+        &[src.path().join("x.bin").to_str().unwrap(), "--to", &bi],
+    );
+    assert!(wait_until(SOON, || albums(&b).len() == 1));
+    let o = a.cli(&["audience", &id, "--remove", &bi]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        wait_until(SOON, || albums(&b).is_empty()),
+        "the removed member still lists it"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (code, _) = fetch(&b, &id, out.path(), "2");
+    assert_eq!(code, Some(1));
+    assert!(std::fs::read_dir(out.path())
+        .map(|d| d.count() == 0)
+        .unwrap_or(true));
+}

@@ -77,6 +77,8 @@ pub struct Admission {
     pub friends: HashSet<PeerId>,
     /// Invites this node made that may still be redeemed: ID → secret.
     pub invites: HashMap<[u8; 16], [u8; 32]>,
+    /// Keys named in albums this node holds (owner or audience), admitted for those albums only.
+    pub members: HashSet<PeerId>,
 }
 
 /// Shared, updatable admission list.
@@ -85,7 +87,7 @@ pub type SharedAdmission = Arc<RwLock<Admission>>;
 impl Admission {
     /// Whether a certificate's holder may complete a handshake.
     pub fn admits(&self, info: &CertInfo) -> bool {
-        if self.friends.contains(&info.peer) {
+        if self.friends.contains(&info.peer) || self.members.contains(&info.peer) {
             return true;
         }
         let Some(proof) = &info.invite_proof else {

@@ -10,6 +10,7 @@ use base64::Engine;
 
 use super::*;
 use crate::proto::album::{hex, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
+use crate::proto::peer::MemberHint;
 use crate::store::{LocalItem, PendingFetch};
 
 /// How long a fetch resumed at start-up waits for a source (seconds).
@@ -18,6 +19,12 @@ use crate::transfer::fetch::{self, FetchItem};
 use crate::transfer::manifest::{
     self, chunk_len, join_hashes, split_hashes, Hash, CHUNK_SIZE, SEGMENT_CHUNKS,
 };
+
+/// Test-only fault injection: with `KITH_FAULT_CORRUPT_CHUNKS=1` this node serves corrupt
+/// chunks, so tests can show that receivers refuse them and strike the sender out.
+static FAULT_CORRUPT_CHUNKS: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    std::env::var_os("KITH_FAULT_CORRUPT_CHUNKS").is_some_and(|v| v == "1")
+});
 
 /// What the actor answers to a peer's request; the connection task does the I/O.
 pub enum PeerReply {
@@ -87,8 +94,20 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
             hashes,
             limit,
         } => {
-            let file = std::fs::File::open(&item.path)?;
-            let md = file.metadata()?;
+            let opened =
+                std::fs::File::open(&item.path).and_then(|f| f.metadata().map(|md| (f, md)));
+            let (file, md) = match opened {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(path = %item.path.display(), "shared file unreadable: {e}");
+                    let e = PeerMsg::Error {
+                        code: code::CHANGED.into(),
+                        message: "the shared file is gone".into(),
+                    };
+                    write_frame(send, &e.to_bytes()).await?;
+                    return Ok(());
+                }
+            };
             if md.len() != item.size || mtime_ns(&md) != item.mtime_ns {
                 tracing::warn!(path = %item.path.display(), "shared file changed since it was shared; not serving it");
                 let e = PeerMsg::Error {
@@ -118,6 +137,10 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
                     tracing::warn!(path = %item.path.display(), chunk = i, "shared file changed; stopping");
                     let _ = send.reset(quinn::VarInt::from_u32(1));
                     return Ok(());
+                }
+                let mut buf = buf;
+                if *FAULT_CORRUPT_CHUNKS && !buf.is_empty() {
+                    buf[0] ^= 0xff; // test-only: play a peer that lies
                 }
                 limit.take(buf.len() as u64).await;
                 send.write_all(&buf).await?;
@@ -357,6 +380,7 @@ impl Node {
             .album(&signed.album.id)
             .map_err(ApiError::internal)?;
         self.store.put_album(signed).map_err(ApiError::internal)?;
+        self.refresh_members();
         let mut to: Vec<PeerId> = signed.album.audience.clone();
         if let Some(p) = previous {
             to.extend(
@@ -529,12 +553,13 @@ impl Node {
                 let _ = self.store.outbox_remove(&peer, &id);
                 continue;
             };
+            let members = self.member_hints(&album.album, &peer);
             let (conn, tx) = (link.conn.clone(), self.tx.clone());
             tokio::spawn(async move {
                 let version = album.album.version;
                 let sent = async {
                     let (mut send, mut recv) = conn.open_bi().await.ok()?;
-                    write_frame(&mut send, &PeerMsg::AlbumPush { album }.to_bytes())
+                    write_frame(&mut send, &PeerMsg::AlbumPush { album, members }.to_bytes())
                         .await
                         .ok()?;
                     let _ = send.finish();
@@ -573,10 +598,28 @@ impl Node {
         }
     }
 
-    pub(super) fn sources(&self, album: &str) -> Vec<quinn::Connection> {
+    pub(super) fn sources(&mut self, album: &str) -> Vec<quinn::Connection> {
         let Ok(Some(a)) = self.store.album(album) else {
             return vec![];
         };
+        // Reach the members that are not connected yet (friends are dialled anyway).
+        let t = Instant::now();
+        let mut everyone = a.album.audience.clone();
+        everyone.push(a.album.owner);
+        for p in everyone {
+            if p == self.me || self.is_online(&p) || self.is_friend(&p) {
+                continue;
+            }
+            let d = self.dials.entry(p).or_default();
+            if d.in_flight || d.next.is_some_and(|n| n > t) {
+                continue;
+            }
+            let addrs = self.addrs_of(&p);
+            tracing::debug!(peer = %p.short(), ?addrs, "dialling an album member");
+            if let Ok(c) = self.client_config(p, None) {
+                self.spawn_dial(p, addrs, c, None);
+            }
+        }
         self.links
             .iter()
             .filter(|(p, l)| a.album.admits(p) && **p != self.me && l.conn.close_reason().is_none())
@@ -596,7 +639,7 @@ impl Node {
 
     pub(super) fn peer_request(&mut self, peer: PeerId, msg: PeerMsg) -> PeerReply {
         match msg {
-            PeerMsg::AlbumPush { album } => self.album_pushed(peer, album),
+            PeerMsg::AlbumPush { album, members } => self.album_pushed(peer, album, members),
             PeerMsg::GetManifest { item } => match self.servable(&peer, &item) {
                 Some(local) => match B64.decode(&local.manifest) {
                     Ok(b) => PeerReply::Blob(b),
@@ -647,7 +690,70 @@ impl Node {
         refuse("not_shared", "nothing with this ID is shared with you")
     }
 
-    fn album_pushed(&mut self, peer: PeerId, signed: SignedAlbum) -> PeerReply {
+    /// Where the other members of an album can be reached, as far as this node knows.
+    fn member_hints(&self, a: &Album, to: &PeerId) -> Vec<MemberHint> {
+        a.audience
+            .iter()
+            .filter(|m| *m != to && **m != self.me)
+            .filter_map(|m| {
+                let addrs = self.addrs_of(m);
+                (!addrs.is_empty()).then(|| MemberHint { id: *m, addrs })
+            })
+            .collect()
+    }
+
+    /// Known addresses of a friend or album member.
+    fn addrs_of(&self, peer: &PeerId) -> Vec<SocketAddr> {
+        match self.store.friend(peer) {
+            Ok(Some(f)) => f.addrs,
+            _ => self.store.hint(peer).unwrap_or_default(),
+        }
+    }
+
+    pub(super) fn remember_member(&self, peer: PeerId, addrs: Vec<SocketAddr>) {
+        if let Err(e) = self.store.put_hint(&peer, &addrs) {
+            tracing::error!("storing a member's address: {e}");
+        }
+    }
+
+    /// Recomputes which non-friend keys are admitted (members of albums held here) and drops
+    /// connections of keys that are neither friends nor members any more.
+    pub(super) fn refresh_members(&mut self) {
+        let mut members = std::collections::HashSet::new();
+        for s in self
+            .store
+            .albums()
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| !s.album.deleted)
+        {
+            members.insert(s.album.owner);
+            members.extend(s.album.audience.iter().copied());
+        }
+        members.remove(&self.me);
+        if let Ok(mut a) = self.admission.write() {
+            a.members = members.clone();
+        }
+        let gone: Vec<PeerId> = self
+            .links
+            .keys()
+            .filter(|p| !members.contains(p) && !self.is_friend(p))
+            .copied()
+            .collect();
+        for p in gone {
+            if let Some(l) = self.links.remove(&p) {
+                l.conn
+                    .close(close::UNFRIENDED.into(), b"no longer a member");
+            }
+        }
+    }
+
+    fn album_pushed(
+        &mut self,
+        peer: PeerId,
+        signed: SignedAlbum,
+        members: Vec<MemberHint>,
+    ) -> PeerReply {
         let a = &signed.album;
         if a.owner != peer {
             return refuse("not_owner", "only an album's owner may send it");
@@ -663,12 +769,22 @@ impl Node {
             if let Err(e) = self.store.put_album(&signed) {
                 return refuse(code::INTERNAL, &e.to_string());
             }
+            for m in members
+                .iter()
+                .filter(|m| m.id != self.me && a.audience.contains(&m.id))
+            {
+                if !self.is_friend(&m.id) {
+                    self.remember_member(m.id, m.addrs.clone());
+                }
+            }
+            self.refresh_members();
             tracing::info!(album = %a.id, from = %peer.short(), "album received");
             let _ = self.events.send(Event::AlbumReceived {
                 album: self.album_json(a),
             });
         } else if current.is_some() {
             let _ = self.store.remove_album(&a.id);
+            self.refresh_members();
             tracing::info!(album = %a.id, "album withdrawn");
             let _ = self.events.send(Event::AlbumRemoved { id: a.id.clone() });
         }

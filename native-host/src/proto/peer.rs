@@ -32,6 +32,9 @@ pub enum PeerMsg {
     AlbumPush {
         /// The signed album.
         album: SignedAlbum,
+        /// Where the owner last reached other members (a hint, checked by their keys on use).
+        #[serde(default)]
+        members: Vec<MemberHint>,
     },
     /// A request was done.
     Ok,
@@ -61,6 +64,15 @@ pub enum PeerMsg {
         /// Number of bytes that follow.
         len: u64,
     },
+}
+
+/// Addresses of an album member, as the owner knows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberHint {
+    /// The member's key.
+    pub id: crate::identity::PeerId,
+    /// Its addresses.
+    pub addrs: Vec<SocketAddr>,
 }
 
 /// Most chunks one `get_chunks` may ask for.
@@ -108,9 +120,16 @@ impl PeerMsg {
                     return invalid(format!("more than {MAX_ADDRS} addresses"));
                 }
             }
-            PeerMsg::AlbumPush { album } => album
-                .verify()
-                .map_err(|e| PeerMsgError::Invalid(e.to_string()))?,
+            PeerMsg::AlbumPush { album, members } => {
+                album
+                    .verify()
+                    .map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
+                if members.len() > crate::proto::album::MAX_AUDIENCE + 1
+                    || members.iter().any(|m| m.addrs.len() > MAX_ADDRS)
+                {
+                    return invalid("too many member hints".into());
+                }
+            }
             PeerMsg::GetManifest { item } | PeerMsg::GetSegment { item, .. }
                 if unhex32(item).is_none() =>
             {

@@ -100,6 +100,7 @@ pub struct PendingFetch {
     pub timeout_secs: u64,
 }
 
+const HINTS: &str = "hints";
 const FETCHES: &str = "fetches";
 const ALBUMS: &str = "albums";
 const ITEMS: &str = "items";
@@ -287,6 +288,22 @@ impl Store {
     pub fn remove_fetch(&self, key: &str) -> Result<(), StoreError> {
         self.kv.delete(FETCHES, key.as_bytes())?;
         self.kv.flush()
+    }
+
+    /// Remembers where an album member (not a friend) can be reached.
+    pub fn put_hint(&self, peer: &PeerId, addrs: &[SocketAddr]) -> Result<(), StoreError> {
+        self.kv.put(HINTS, peer.as_bytes(), &enc(&addrs)?)?;
+        self.kv.flush()
+    }
+
+    /// Where an album member was last reached.
+    pub fn hint(&self, peer: &PeerId) -> Result<Vec<SocketAddr>, StoreError> {
+        Ok(self
+            .kv
+            .get(HINTS, peer.as_bytes())?
+            .map(|v| dec(&v))
+            .transpose()?
+            .unwrap_or_default())
     }
 
     /// Fetches under way when the node stopped.

@@ -22,7 +22,7 @@ use crate::transfer::rate::Limiter;
 use crate::wire::{read_frame, write_frame};
 
 /// Chunks asked for in one request.
-const RUN: u64 = 16;
+const RUN: u64 = 4;
 /// Requests in flight at once.
 const IN_FLIGHT: usize = 4;
 

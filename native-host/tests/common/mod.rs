@@ -103,6 +103,11 @@ impl Node {
 
     /// Starts `kith serve` on a given address and waits until it answers.
     pub fn start_at(&mut self, listen: &str) {
+        self.start_with(listen, &[], &[]);
+    }
+
+    /// Starts `kith serve` with extra arguments and environment, and waits until it answers.
+    pub fn start_with(&mut self, listen: &str, args: &[&str], env: &[(&str, &str)]) {
         assert!(self.child.is_none());
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -112,6 +117,8 @@ impl Node {
         let child = Command::new(kith_bin())
             .args(["serve", "--listen", listen, "--home"])
             .arg(self.home())
+            .args(args)
+            .envs(env.iter().copied())
             .env("KITH_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
