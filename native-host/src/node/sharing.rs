@@ -697,7 +697,7 @@ impl Node {
             .filter(|m| *m != to && **m != self.me)
             .filter_map(|m| {
                 let addrs = self.addrs_of(m);
-                (!addrs.is_empty()).then(|| MemberHint { id: *m, addrs })
+                (!addrs.is_empty()).then_some(MemberHint { id: *m, addrs })
             })
             .collect()
     }
