@@ -168,6 +168,8 @@ pub enum Command {
         #[serde(default)]
         download_rate: Option<u64>,
     },
+    /// Fetches under way or waiting to resume.
+    Transfers {},
     /// Write a passphrase-protected export of the identity and friends.
     IdentityExport {
         /// Absolute path of the file to write.
@@ -194,6 +196,7 @@ pub const COMMANDS: &[&str] = &[
     "fetch",
     "album_update",
     "settings",
+    "transfers",
 ];
 
 /// A request: its id and command.

@@ -123,6 +123,12 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// List fetches under way or waiting to resume.
+    Transfers {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add or remove members of an album of mine, or retitle it.
     Audience {
         /// Album ID.
@@ -324,6 +330,7 @@ pub fn wants_json(cmd: &Cmd) -> bool {
             | Cmd::Unshare { json: true, .. }
             | Cmd::Fetch { json: true, .. }
             | Cmd::Audience { json: true, .. }
+            | Cmd::Transfers { json: true }
             | Cmd::Settings { json: true, .. }
     )
 }
@@ -585,6 +592,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 };
                 println!("upload:   {}", show(&r["upload_rate"]));
                 println!("download: {}", show(&r["download_rate"]));
+            }
+        }
+        Cmd::Transfers { json } => {
+            let r = call(&home, json!({"cmd": "transfers"})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                for t in r.as_array().into_iter().flatten() {
+                    let state = if t["running"] == json!(true) {
+                        "running"
+                    } else {
+                        "waiting"
+                    };
+                    println!(
+                        "{}  {}  {}",
+                        t["target"].as_str().unwrap_or(""),
+                        state,
+                        t["out"].as_str().unwrap_or("")
+                    );
+                }
             }
         }
         Cmd::Identity {

@@ -658,6 +658,7 @@ impl Node {
             Command::IdentityExport { path, passphrase } => self.export(&path, &passphrase),
             Command::Share { paths, to, title } => return self.share(paths, to, title, reply),
             Command::Albums {} => self.albums_json(),
+            Command::Transfers {} => self.transfers_json(),
             Command::Unshare { album } => self.unshare(&album),
             Command::AlbumUpdate {
                 album,

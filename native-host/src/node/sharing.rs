@@ -969,6 +969,20 @@ impl Node {
         }
     }
 
+    /// Fetches under way (`running`) or waiting to be resumed.
+    pub(super) fn transfers_json(&self) -> Result<Value, ApiError> {
+        let pending = self.store.fetches().map_err(ApiError::internal)?;
+        Ok(Value::Array(
+            pending
+                .iter()
+                .map(|p| {
+                    let key = format!("{}\0{}", p.target, p.out.display());
+                    json!({"target": p.target, "out": p.out, "running": self.fetching.contains_key(&key)})
+                })
+                .collect(),
+        ))
+    }
+
     /// Restarts the fetches that were under way when the node stopped.
     pub(super) fn resume_fetches(&mut self) {
         let pending = match self.store.fetches() {
