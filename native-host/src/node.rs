@@ -180,6 +180,9 @@ struct Node {
     down: Arc<crate::transfer::rate::Limiter>,
     /// Fetches under way, by target and folder, with the requests waiting for each.
     fetching: HashMap<String, Vec<Reply>>,
+    /// Who may get each item (owner and audience of the albums holding it); derived from the
+    /// store by `refresh_access`.
+    item_audience: HashMap<String, std::collections::HashSet<PeerId>>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -260,6 +263,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         up,
         down,
         fetching: HashMap::new(),
+        item_audience: HashMap::new(),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -539,7 +543,7 @@ fn merge_addrs(told: &[SocketAddr], seen: SocketAddr) -> Vec<SocketAddr> {
 
 impl Node {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        self.refresh_members();
+        self.refresh_access();
         self.dial_due(); // reach every friend at start
         self.resume_fetches();
         while let Some(msg) = rx.recv().await {

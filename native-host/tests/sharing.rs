@@ -207,11 +207,9 @@ fn a_fetch_resumes_from_the_verified_part_already_on_disk() {
     let out = tempfile::tempdir().unwrap();
     let mut part = data[..3 * 1024 * 1024].to_vec();
     part.extend(vec![0xAB; 1024 * 1024]);
-    std::fs::write(
-        out.path().join(format!(".kith-{}.part", &item[..32])),
-        &part,
-    )
-    .unwrap();
+    let id: [u8; 32] = kith::proto::album::unhex32(&item).unwrap();
+    let part_file = kith::transfer::fetch::part_path(out.path(), &id, Path::new("big.bin"));
+    std::fs::write(part_file, &part).unwrap();
     let (code, v) = fetch(&b, &item, out.path(), "20");
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["received_bytes"], (data.len() - 3 * 1024 * 1024) as u64);

@@ -380,7 +380,7 @@ impl Node {
             .album(&signed.album.id)
             .map_err(ApiError::internal)?;
         self.store.put_album(signed).map_err(ApiError::internal)?;
-        self.refresh_members();
+        self.refresh_access();
         let mut to: Vec<PeerId> = signed.album.audience.clone();
         if let Some(p) = previous {
             to.extend(
@@ -627,14 +627,16 @@ impl Node {
             .collect()
     }
 
-    /// The album and item a local item may be served from to `peer`, if any.
+    /// The local file for `item` when an album holding it admits `peer`.
     fn servable(&self, peer: &PeerId, item: &str) -> Option<LocalItem> {
-        let local = self.store.item(item).ok().flatten()?;
-        let albums = self.store.albums().ok()?;
-        albums
-            .iter()
-            .any(|a| a.album.admits(peer) && a.album.items.iter().any(|i| i.id == item))
-            .then_some(local)
+        let admitted = self
+            .item_audience
+            .get(item)
+            .is_some_and(|who| who.contains(peer));
+        if !admitted {
+            return None;
+        }
+        self.store.item(item).ok().flatten()
     }
 
     pub(super) fn peer_request(&mut self, peer: PeerId, msg: PeerMsg) -> PeerReply {
@@ -718,8 +720,10 @@ impl Node {
 
     /// Recomputes which non-friend keys are admitted (members of albums held here) and drops
     /// connections of keys that are neither friends nor members any more.
-    pub(super) fn refresh_members(&mut self) {
+    /// Also rebuilds the index of who may get each item, so serving a request costs no scan.
+    pub(super) fn refresh_access(&mut self) {
         let mut members = std::collections::HashSet::new();
+        let mut item_audience: HashMap<String, std::collections::HashSet<PeerId>> = HashMap::new();
         for s in self
             .store
             .albums()
@@ -727,9 +731,17 @@ impl Node {
             .iter()
             .filter(|s| !s.album.deleted)
         {
-            members.insert(s.album.owner);
-            members.extend(s.album.audience.iter().copied());
+            let mut who: Vec<PeerId> = s.album.audience.clone();
+            who.push(s.album.owner);
+            for it in &s.album.items {
+                item_audience
+                    .entry(it.id.clone())
+                    .or_default()
+                    .extend(who.iter().copied());
+            }
+            members.extend(who);
         }
+        self.item_audience = item_audience;
         members.remove(&self.me);
         if let Ok(mut a) = self.admission.write() {
             a.members = members.clone();
@@ -777,14 +789,14 @@ impl Node {
                     self.remember_member(m.id, m.addrs.clone());
                 }
             }
-            self.refresh_members();
+            self.refresh_access();
             tracing::info!(album = %a.id, from = %peer.short(), "album received");
             let _ = self.events.send(Event::AlbumReceived {
                 album: self.album_json(a),
             });
         } else if current.is_some() {
             let _ = self.store.remove_album(&a.id);
-            self.refresh_members();
+            self.refresh_access();
             tracing::info!(album = %a.id, "album withdrawn");
             let _ = self.events.send(Event::AlbumRemoved { id: a.id.clone() });
         }

@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -184,43 +185,88 @@ pub async fn run(items: Vec<FetchItem>, mut job: Job) -> Result<(Outcome, Vec<Fe
         bytes: total,
         ..Default::default()
     };
-    let mut fetched = Vec::new();
-    let mut base = 0u64;
-    for item in &items {
-        let f = fetch_item(item, &job, base, total).await?;
+    let job = Arc::new(Shared {
+        job,
+        done: AtomicU64::new(0),
+        total,
+    });
+    // Several items at once (small files are round trips, not bandwidth); chunks of one
+    // large item are spread over sources inside `place_item`.
+    let mut tasks: JoinSet<(usize, Result<Fetched, ApiError>)> = JoinSet::new();
+    let mut queue = items.into_iter().enumerate();
+    let mut results: Vec<Option<Fetched>> = Vec::new();
+    loop {
+        while tasks.len() < ITEMS_IN_FLIGHT {
+            let Some((i, item)) = queue.next() else { break };
+            results.push(None);
+            let job = job.clone();
+            tasks.spawn(async move { (i, fetch_item(&item, &job).await) });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (i, r) = joined.map_err(ApiError::internal)?;
+        match r {
+            Ok(f) => results[i] = Some(f),
+            Err(e) => {
+                tasks.abort_all();
+                return Err(e);
+            }
+        }
+    }
+    let fetched: Vec<Fetched> = results.into_iter().flatten().collect();
+    for f in &fetched {
         outcome.paths.push(f.path.clone());
         outcome.received += f.received;
-        base += item.size;
-        fetched.push(f);
     }
     Ok((outcome, fetched))
+}
+
+/// Items fetched at once.
+const ITEMS_IN_FLIGHT: usize = 8;
+
+/// A job with its running byte count.
+struct Shared {
+    job: Job,
+    done: AtomicU64,
+    total: u64,
+}
+
+impl Shared {
+    /// Counts bytes now in place and reports progress.
+    fn advance(&self, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        (self.job.progress)(done, self.total);
+    }
 }
 
 /// Bytes of an item already on disk (a finished file of the right size, or a part file).
 fn already_present(out: &Path, item: &FetchItem) -> u64 {
     let rel = names::sanitize_relative(&item.name).unwrap_or_else(|| PathBuf::from(hex(&item.id)));
-    let done = std::fs::metadata(out.join(rel))
+    let done = std::fs::metadata(out.join(&rel))
         .map(|m| m.len() == item.size)
         .unwrap_or(false);
     if done {
         return item.size;
     }
-    std::fs::metadata(part_path(out, &item.id))
+    std::fs::metadata(part_path(out, &item.id, &rel))
         .map(|m| m.len().min(item.size))
         .unwrap_or(0)
 }
 
-/// The hidden file a download grows in, inside the download folder.
-pub fn part_path(out: &Path, id: &Hash) -> PathBuf {
-    out.join(format!(".kith-{}.part", &hex(id)[..32]))
+/// The hidden file a download grows in, inside the download folder (named by the item and
+/// its place, so two copies of one file in an album never share one).
+pub fn part_path(out: &Path, id: &Hash, rel: &Path) -> PathBuf {
+    let place = sha256(rel.as_os_str().as_encoded_bytes());
+    out.join(format!(
+        ".kith-{}-{}.part",
+        &hex(id)[..24],
+        &hex(&place)[..8]
+    ))
 }
 
-async fn fetch_item(
-    item: &FetchItem,
-    job: &Job,
-    base: u64,
-    total: u64,
-) -> Result<Fetched, ApiError> {
+async fn fetch_item(item: &FetchItem, shared: &Shared) -> Result<Fetched, ApiError> {
+    let job = &shared.job;
     let rel = names::sanitize_relative(&item.name).unwrap_or_else(|| PathBuf::from(hex(&item.id)));
     // Find a source that gives the verified manifest and chunk hashes.
     loop {
@@ -229,7 +275,7 @@ async fn fetch_item(
         for c in &conns {
             match hashes_from(c, &item.id).await {
                 Ok((m, h)) if m.size == item.size => {
-                    return place_item(item, job, &rel, m, h, base, total).await
+                    return place_item(item, shared, &rel, m, h).await
                 }
                 Ok(_) => last = "the manifest's size differs from the album's".into(),
                 Err(e) => last = e,
@@ -271,13 +317,12 @@ const STRIKES: u32 = 3;
 
 async fn place_item(
     item: &FetchItem,
-    job: &Job,
+    shared: &Shared,
     rel: &Path,
     m: Manifest,
     hashes: Vec<Hash>,
-    base: u64,
-    total: u64,
 ) -> Result<Fetched, ApiError> {
+    let job = &shared.job;
     let size = m.size;
     let out = job.out.as_path();
     let target = out.join(rel);
@@ -294,7 +339,7 @@ async fn place_item(
             .await
             .unwrap_or(false);
             if same {
-                (job.progress)(base + size, total);
+                shared.advance(size);
                 return Ok(Fetched {
                     path: target,
                     manifest: m,
@@ -304,7 +349,7 @@ async fn place_item(
             }
         }
     }
-    let part = part_path(out, &item.id);
+    let part = part_path(out, &item.id, rel);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -322,8 +367,7 @@ async fn place_item(
     let missing: Vec<u64> = (0..hashes.len() as u64)
         .filter(|i| !have[*i as usize])
         .collect();
-    let mut done = size - missing.iter().map(|i| chunk_len(size, *i)).sum::<u64>();
-    (job.progress)(base + done, total);
+    shared.advance(size - missing.iter().map(|i| chunk_len(size, *i)).sum::<u64>());
     // Runs of consecutive missing chunks, at most RUN long.
     let mut pending: Vec<(u64, u64)> = Vec::new();
     for &i in &missing {
@@ -391,12 +435,11 @@ async fn place_item(
         match joined.map_err(ApiError::internal)? {
             Ok(bytes) => {
                 received += bytes;
-                done += bytes;
-                (job.progress)(base + done, total);
+                shared.advance(bytes);
             }
             Err(f) => {
                 received += f.bytes;
-                done += f.bytes;
+                shared.advance(f.bytes);
                 pending.push((f.from, f.n));
                 if f.error.starts_with("disk_full") {
                     tasks.abort_all();
