@@ -1088,6 +1088,8 @@ impl Node {
             link.conn.close(close::UNFRIENDED.into(), b"unfriended");
         }
         self.dials.remove(&f.id);
+        // An old friend is no longer in the audience of my albums either.
+        self.drop_from_my_albums(&f.id)?;
         tracing::info!(peer = %f.id.short(), "unfriended");
         let _ = self.events.send(Event::FriendRemoved {
             id: f.id.to_string(),

@@ -391,3 +391,27 @@ fn a_removed_audience_member_gets_nothing_more() {
         .map(|d| d.count() == 0)
         .unwrap_or(true));
 }
+
+#[test]
+fn an_unfriended_member_leaves_my_albums_and_cannot_fetch_or_reconnect() {
+    let (a, b, _c) = trio();
+    let src = tempfile::tempdir().unwrap();
+    random_file(&src.path().join("x.bin"), 100_000);
+    let bi = b.id();
+    let id = share(
+        &a,
+        &[src.path().join("x.bin").to_str().unwrap(), "--to", &bi],
+    );
+    assert!(wait_until(SOON, || albums(&b).len() == 1));
+    assert!(a.cli(&["unfriend", &bi]).status.success());
+    let mine = albums(&a);
+    assert!(
+        mine[0]["audience"].as_array().unwrap().is_empty(),
+        "still in the audience: {}",
+        mine[0]
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (code, _) = fetch(&b, &id, out.path(), "3");
+    assert_eq!(code, Some(1));
+    assert!(!b.online_with(&a.id()));
+}

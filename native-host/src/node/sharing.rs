@@ -121,29 +121,41 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
                 .map(|i| chunk_len(item.size, from + i))
                 .sum();
             write_frame(send, &PeerMsg::Data { len: total }.to_bytes()).await?;
-            let file = Arc::new(file);
-            for (k, want) in hashes.into_iter().enumerate() {
-                let i = from + k as u64;
-                let len = chunk_len(item.size, i) as usize;
-                let f = file.clone();
-                let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-                    let mut buf = vec![0u8; len];
-                    f.read_exact_at(&mut buf, i * CHUNK_SIZE)?;
-                    Ok(buf)
-                })
-                .await??;
-                if crate::hash::sha256(&buf) != want {
-                    // Changed in place since it was shared: never serve it as the old content.
-                    tracing::warn!(path = %item.path.display(), chunk = i, "shared file changed; stopping");
-                    let _ = send.reset(quinn::VarInt::from_u32(1));
-                    return Ok(());
+            // Read and check chunks on a blocking thread while earlier ones go out.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, String>>(2);
+            let size = item.size;
+            tokio::task::spawn_blocking(move || {
+                for (k, want) in hashes.into_iter().enumerate() {
+                    let i = from + k as u64;
+                    let mut buf = vec![0u8; chunk_len(size, i) as usize];
+                    let r = match file.read_exact_at(&mut buf, i * CHUNK_SIZE) {
+                        Err(e) => Err(e.to_string()),
+                        // Changed in place since it was shared: never serve it as the old content.
+                        Ok(()) if crate::hash::sha256(&buf) != want => {
+                            Err(format!("chunk {i} changed"))
+                        }
+                        Ok(()) => Ok(buf),
+                    };
+                    let stop = r.is_err();
+                    if tx.blocking_send(r).is_err() || stop {
+                        return;
+                    }
                 }
-                let mut buf = buf;
+            });
+            while let Some(r) = rx.recv().await {
+                let mut buf = match r {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(path = %item.path.display(), "shared file changed or unreadable ({e}); stopping");
+                        let _ = send.reset(quinn::VarInt::from_u32(1));
+                        return Ok(());
+                    }
+                };
                 if *FAULT_CORRUPT_CHUNKS && !buf.is_empty() {
                     buf[0] ^= 0xff; // test-only: play a peer that lies
                 }
                 limit.take(buf.len() as u64).await;
-                send.write_all(&buf).await?;
+                send.write_chunk(bytes::Bytes::from(buf)).await?; // hands the buffer over, no copy
             }
         }
     }
@@ -373,6 +385,22 @@ impl Node {
         }))
     }
 
+    /// Removes a peer from the audience of every album of mine (new signed versions).
+    pub(super) fn drop_from_my_albums(&mut self, peer: &PeerId) -> Result<(), ApiError> {
+        let mine = self.store.albums().map_err(ApiError::internal)?;
+        for mut s in mine {
+            if s.album.owner != self.me || s.album.deleted || !s.album.audience.contains(peer) {
+                continue;
+            }
+            s.album.audience.retain(|p| p != peer);
+            s.album.version += 1;
+            let signed = s.album.sign(&self.identity);
+            self.publish(&signed)?;
+        }
+        self.refresh_access();
+        Ok(())
+    }
+
     /// Stores an album of mine and queues it for everyone who should get this version.
     fn publish(&mut self, signed: &SignedAlbum) -> Result<(), ApiError> {
         let previous = self
@@ -393,6 +421,9 @@ impl Node {
             );
         }
         for peer in to {
+            if !self.is_friend(&peer) {
+                continue; // only friends can be reached with albums
+            }
             self.store
                 .outbox_add(&peer, &signed.album.id)
                 .map_err(ApiError::internal)?;
@@ -850,17 +881,19 @@ impl Node {
                 format!("no album or item {id} is shared with you"),
             ))
         })();
+        let out = out.map(PathBuf::from).unwrap_or_else(default_download_dir);
+        let key = format!("{id}\0{}", out.display());
         let (album, items) = match found {
             Ok(f) => f,
             Err(e) => {
+                // Nothing to resume any more (unshared, or no longer shared with me).
+                let _ = self.store.remove_fetch(&key);
                 if let Some(r) = reply {
                     let _ = r.send(Err(e));
                 }
                 return;
             }
         };
-        let out = out.map(PathBuf::from).unwrap_or_else(default_download_dir);
-        let key = format!("{id}\0{}", out.display());
         if let Some(waiters) = self.fetching.get_mut(&key) {
             // Already under way (a resumed fetch, or a second request): share its result.
             waiters.extend(reply);
