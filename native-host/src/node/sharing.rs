@@ -403,6 +403,15 @@ impl Node {
 
     /// Stores an album of mine and queues it for everyone who should get this version.
     fn publish(&mut self, signed: &SignedAlbum) -> Result<(), ApiError> {
+        let encoded = serde_json::to_vec(signed)
+            .map_err(ApiError::internal)?
+            .len();
+        if encoded > crate::proto::album::MAX_ALBUM_BYTES {
+            return Err(ApiError::new(
+                code::BAD_REQUEST,
+                format!("this album's description is {encoded} bytes, over the limit; share fewer files per album"),
+            ));
+        }
         let previous = self
             .store
             .album(&signed.album.id)

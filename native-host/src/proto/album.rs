@@ -12,13 +12,13 @@ use crate::transfer::manifest::{Hash, MAX_FILE_SIZE};
 /// Longest title, in characters.
 pub const MAX_TITLE: usize = 200;
 /// Most items in one album.
-pub const MAX_ITEMS: usize = 5_000;
+pub const MAX_ITEMS: usize = 20_000;
 /// Most audience members.
 pub const MAX_AUDIENCE: usize = 1_000;
 /// Longest item path inside an album, in bytes.
 pub const MAX_NAME: usize = 1_024;
 /// Largest encoded signed album.
-pub const MAX_ALBUM_BYTES: usize = 1024 * 1024 - 1024;
+pub const MAX_ALBUM_BYTES: usize = 4 * 1024 * 1024 - 1024;
 
 /// What is wrong with an album.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -9,7 +9,7 @@ pub const MAX_TO_BROWSER: usize = 1024 * 1024;
 /// Largest frame accepted from the browser or a control client.
 pub const MAX_FROM_CLIENT: usize = 8 * 1024 * 1024;
 /// Largest frame accepted from a peer.
-pub const MAX_FROM_PEER: usize = 1024 * 1024;
+pub const MAX_FROM_PEER: usize = 4 * 1024 * 1024;
 
 /// What can be wrong with a frame.
 #[derive(Debug, Error, PartialEq, Eq)]
