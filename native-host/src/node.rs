@@ -183,6 +183,8 @@ struct Node {
     /// Who may get each item (owner and audience of the albums holding it); derived from the
     /// store by `refresh_access`.
     item_audience: HashMap<String, std::collections::HashSet<PeerId>>,
+    /// Who may get each album, this node left out; derived likewise.
+    album_audience: HashMap<String, std::collections::HashSet<PeerId>>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -264,6 +266,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         down,
         fetching: HashMap::new(),
         item_audience: HashMap::new(),
+        album_audience: HashMap::new(),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);

@@ -639,15 +639,13 @@ impl Node {
     }
 
     pub(super) fn sources(&mut self, album: &str) -> Vec<quinn::Connection> {
-        let Ok(Some(a)) = self.store.album(album) else {
+        let Some(everyone) = self.album_audience.get(album).cloned() else {
             return vec![];
         };
         // Reach the members that are not connected yet (friends are dialled anyway).
         let t = Instant::now();
-        let mut everyone = a.album.audience.clone();
-        everyone.push(a.album.owner);
-        for p in everyone {
-            if p == self.me || self.is_online(&p) || self.is_friend(&p) {
+        for &p in &everyone {
+            if self.is_online(&p) || self.is_friend(&p) {
                 continue;
             }
             let d = self.dials.entry(p).or_default();
@@ -662,7 +660,7 @@ impl Node {
         }
         self.links
             .iter()
-            .filter(|(p, l)| a.album.admits(p) && **p != self.me && l.conn.close_reason().is_none())
+            .filter(|(p, l)| everyone.contains(p) && l.conn.close_reason().is_none())
             .map(|(_, l)| l.conn.clone())
             .collect()
     }
@@ -764,6 +762,7 @@ impl Node {
     pub(super) fn refresh_access(&mut self) {
         let mut members = std::collections::HashSet::new();
         let mut item_audience: HashMap<String, std::collections::HashSet<PeerId>> = HashMap::new();
+        let mut album_audience: HashMap<String, std::collections::HashSet<PeerId>> = HashMap::new();
         for s in self
             .store
             .albums()
@@ -773,6 +772,8 @@ impl Node {
         {
             let mut who: Vec<PeerId> = s.album.audience.clone();
             who.push(s.album.owner);
+            who.retain(|p| *p != self.me);
+            album_audience.insert(s.album.id.clone(), who.iter().copied().collect());
             for it in &s.album.items {
                 item_audience
                     .entry(it.id.clone())
@@ -782,6 +783,7 @@ impl Node {
             members.extend(who);
         }
         self.item_audience = item_audience;
+        self.album_audience = album_audience;
         members.remove(&self.me);
         if let Ok(mut a) = self.admission.write() {
             a.members = members.clone();
