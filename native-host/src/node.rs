@@ -481,16 +481,10 @@ async fn dial(
                 .map_err(|e| e.to_string())?
                 .await
                 .map_err(|e| e.to_string())?;
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-            write_frame(&mut send, &PeerMsg::Hello(my_hello(addr)).to_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            let _ = send.finish();
-            let frame = read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("the peer closed the stream")?;
-            match PeerMsg::from_bytes(&frame).map_err(|e| e.to_string())? {
+            match crate::wire::ask(&conn, &PeerMsg::Hello(my_hello(addr)))
+                .await?
+                .0
+            {
                 PeerMsg::Hello(h) => Ok((conn, h)),
                 PeerMsg::Error { code, message } => {
                     conn.close(close::REFUSED.into(), b"refused");

@@ -61,3 +61,22 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, json: &[u8]) -> std::
     w.write_all(&encode(json)).await?;
     w.flush().await
 }
+
+/// Opens a stream on a peer connection, sends one message and reads the one-frame answer;
+/// the stream stays open for any bytes that follow the answer.
+pub async fn ask(
+    conn: &quinn::Connection,
+    msg: &crate::proto::peer::PeerMsg,
+) -> Result<(crate::proto::peer::PeerMsg, quinn::RecvStream), String> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    write_frame(&mut send, &msg.to_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = send.finish();
+    let frame = read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the peer closed the stream")?;
+    let answer = crate::proto::peer::PeerMsg::from_bytes(&frame).map_err(|e| e.to_string())?;
+    Ok((answer, recv))
+}

@@ -483,8 +483,9 @@ impl Node {
         ))
     }
 
-    pub(super) fn unshare(&mut self, id: &str) -> Result<Value, ApiError> {
-        let mut s = self
+    /// One of my albums (not unshared), or a clear error.
+    fn my_album(&self, id: &str) -> Result<SignedAlbum, ApiError> {
+        let s = self
             .store
             .album(id)
             .map_err(ApiError::internal)?
@@ -493,9 +494,14 @@ impl Node {
         if s.album.owner != self.me {
             return Err(ApiError::new(
                 code::BAD_REQUEST,
-                "only the owner can unshare an album",
+                "only an album's owner can change it",
             ));
         }
+        Ok(s)
+    }
+
+    pub(super) fn unshare(&mut self, id: &str) -> Result<Value, ApiError> {
+        let mut s = self.my_album(id)?;
         s.album.deleted = true;
         s.album.version += 1;
         let signed = s.album.sign(&self.identity);
@@ -503,7 +509,7 @@ impl Node {
         Ok(json!({"id": id}))
     }
 
-    /// Sends every queued album to a peer that is online.
+    /// Adds or removes audience members of an album of mine, or retitles it.
     pub(super) fn album_update(
         &mut self,
         id: &str,
@@ -511,18 +517,7 @@ impl Node {
         remove: &[String],
         title: Option<String>,
     ) -> Result<Value, ApiError> {
-        let mut s = self
-            .store
-            .album(id)
-            .map_err(ApiError::internal)?
-            .filter(|s| !s.album.deleted)
-            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
-        if s.album.owner != self.me {
-            return Err(ApiError::new(
-                code::BAD_REQUEST,
-                "only the owner can change an album",
-            ));
-        }
+        let mut s = self.my_album(id)?;
         for k in add {
             let f = self.resolve_friend(k)?;
             if !s.album.audience.contains(&f.id) {
@@ -598,15 +593,9 @@ impl Node {
             tokio::spawn(async move {
                 let version = album.album.version;
                 let sent = async {
-                    let (mut send, mut recv) = conn.open_bi().await.ok()?;
-                    write_frame(&mut send, &PeerMsg::AlbumPush { album, members }.to_bytes())
-                        .await
-                        .ok()?;
-                    let _ = send.finish();
-                    let f = read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER)
-                        .await
-                        .ok()??;
-                    matches!(PeerMsg::from_bytes(&f), Ok(PeerMsg::Ok)).then_some(())
+                    let push = PeerMsg::AlbumPush { album, members };
+                    let (answer, _) = crate::wire::ask(&conn, &push).await.ok()?;
+                    matches!(answer, PeerMsg::Ok).then_some(())
                 };
                 if tokio::time::timeout(Duration::from_secs(30), sent)
                     .await

@@ -20,7 +20,6 @@ use crate::transfer::manifest::{
 };
 use crate::transfer::names;
 use crate::transfer::rate::Limiter;
-use crate::wire::{read_frame, write_frame};
 
 /// Chunks asked for in one request.
 const RUN: u64 = 4;
@@ -68,21 +67,12 @@ fn io_err(what: &str, e: std::io::Error) -> ApiError {
     err(code::IO, format!("{what}: {e}"))
 }
 
-/// Sends one request and reads the answer frame.
+/// Sends one request and reads the answer frame; a refusal becomes an error.
 async fn request(
     conn: &quinn::Connection,
     msg: &PeerMsg,
 ) -> Result<(PeerMsg, quinn::RecvStream), String> {
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-    write_frame(&mut send, &msg.to_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = send.finish();
-    let frame = read_frame(&mut recv, crate::proto::frame::MAX_FROM_PEER)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("stream closed")?;
-    let answer = PeerMsg::from_bytes(&frame).map_err(|e| e.to_string())?;
+    let (answer, recv) = crate::wire::ask(conn, msg).await?;
     if let PeerMsg::Error { code, message } = &answer {
         return Err(format!("{code}: {message}"));
     }
