@@ -102,6 +102,46 @@ async fn demo(root: &std::path::Path, once: bool) -> Result<()> {
             f["safety_number"].as_str().unwrap_or("?")
         );
     }
+    // Alice shares a photo folder; Bob fetches it, every chunk verified.
+    let photos = root.join("alice-photos");
+    std::fs::create_dir_all(&photos)?;
+    for (i, size) in [(1, 3_000_000usize), (2, 5_000_000), (3, 60_000_000)] {
+        let bytes: Vec<u8> = (0..size)
+            .map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8 ^ i as u8)
+            .collect();
+        std::fs::write(photos.join(format!("beach-{i}.raw")), bytes)?;
+    }
+    let shared = call(
+        &alice.home,
+        json!({"cmd": "share", "paths": [photos], "title": "Beach 2026"}),
+    )
+    .await?;
+    let album = shared["id"].as_str().unwrap_or_default().to_string();
+    eprintln!(
+        "Alice shares the album \"Beach 2026\" ({} files, {} MB) with Bob",
+        shared["items"],
+        shared["bytes"].as_u64().unwrap_or(0) / 1_000_000
+    );
+    let bob_out = root.join("bob-downloads");
+    for _ in 0..100 {
+        let albums = call(&bob.home, json!({"cmd": "albums"})).await?;
+        if albums.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = call(
+        &bob.home,
+        json!({"cmd": "fetch", "target": album, "out": bob_out}),
+    )
+    .await?;
+    let secs = got["secs"].as_f64().unwrap_or(0.0);
+    eprintln!(
+        "Bob fetched it, verified, in {:.2}s ({:.0} MB/s) into {}",
+        secs,
+        got["bytes"].as_u64().unwrap_or(0) as f64 / 1e6 / secs.max(1e-3),
+        bob_out.display()
+    );
     if once {
         eprintln!("Demo done.");
         return Ok(());
@@ -109,6 +149,7 @@ async fn demo(root: &std::path::Path, once: bool) -> Result<()> {
     eprintln!("\nBoth nodes keep running. Try, in another terminal:");
     eprintln!("  kith --home {} friends", alice.home.dir.display());
     eprintln!("  kith --home {} status", bob.home.dir.display());
+    eprintln!("  kith --home {} albums", bob.home.dir.display());
     eprintln!("Press Ctrl-C to stop the demo.");
     tokio::signal::ctrl_c().await?;
     eprintln!("Stopping the demo nodes.");

@@ -109,7 +109,7 @@ fn usage_errors_exit_2_and_id_prints_the_peer_id_alone() {
 }
 
 #[test]
-fn demo_starts_two_nodes_befriends_them_and_cleans_up() {
+fn demo_starts_two_nodes_befriends_them_shares_an_album_and_cleans_up() {
     let o = Command::new(common::kith_bin())
         .args(["demo", "--once"])
         .env("KITH_LOG", "warn")
@@ -119,4 +119,5 @@ fn demo_starts_two_nodes_befriends_them_and_cleans_up() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("Bob accepted"), "{err}");
     assert!(err.contains("Alice sees Bob (online)"), "{err}");
+    assert!(err.contains("Bob fetched it, verified"), "{err}");
 }
