@@ -43,6 +43,7 @@ die() { printf '!!! %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 fmt2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
+fmt3() { if [[ -n ${1:-} ]]; then awk -v x="$1" 'BEGIN { printf "%.3f", x }'; else echo n/a; fi; }
 # Reads one field of a JSON document on stdin (jq, else python3).
 jfield() {
   if command -v jq >/dev/null; then
@@ -292,6 +293,9 @@ kith_one() {
   fi
   t1=$(now)
   echo "$out" >>"$logs/fetch-$kind.json"
+  # to set against the nodes' log times (UTC)
+  printf '%s fetch %s: command from %s to %s\n' "$kind" "$id" "$(date -u -d "@$t0" +%T.%N)" \
+    "$(date -u -d "@$t1" +%T.%N)" >>"$logs/fetch-times.txt"
   local secs bytes recv
   secs=$(jfield .secs <<<"$out")
   bytes=$(jfield .bytes <<<"$out")
@@ -511,7 +515,7 @@ ratio() { # speed ratio: mbps(key) / mbps(ref)
 row() { # row KIND KEY LABEL
   local kind=$1 key=$1/$2 label=$3 nfiles=${4:-}
   if [[ -z ${R_SECS[$key]:-} || ${R_NOTE[$key]:-} == FAILED ]]; then
-    printf '%-34s %10s %10s %s\n' "$label" "${R_NOTE[$key]:-n/a}" "" "" 
+    printf '%-34s %10s\n' "$label" "${R_NOTE[$key]:-n/a}"
     return
   fi
   local extra=""
@@ -536,7 +540,7 @@ row big kith-wall "kith fetch (command wall)"
 row big sendme "sendme receive + sync"
 row big cp "cp + sync"
 echo
-echo "Preparation, not in the table: kith share (hashing) ${R_NOTE[big/kith-share]:-n/a} s," \
+echo "Preparation, not in the table: kith share (hashing) $(fmt3 "${R_NOTE[big/kith-share]:-}") s," \
   "sendme send (import) ${R_NOTE[big/sendme-send]:-n/a} s"
 echo "Peak RSS (VmHWM) of the kith nodes: after the big file: a (sender) ${RSS_A_BIG:-?} MiB," \
   "b (receiver) ${RSS_B_BIG:-?} MiB; at the end: a $RSS_A_END MiB, b $RSS_B_END MiB"
@@ -551,7 +555,7 @@ if ((SMALL_N > 0)); then
   row small sendme "sendme receive + sync" "$SMALL_N"
   row small cp "cp -r + sync" "$SMALL_N"
   echo
-  echo "Preparation, not in the table: kith share (hashing) ${R_NOTE[small/kith-share]:-n/a} s," \
+  echo "Preparation, not in the table: kith share (hashing) $(fmt3 "${R_NOTE[small/kith-share]:-}") s," \
     "sendme send (import) ${R_NOTE[small/sendme-send]:-n/a} s"
   echo "Peak RSS of sendme: send ${R_NOTE[small/sendme-send-rss]:-?} MiB, receive ${R_NOTE[small/sendme-recv-rss]:-?} MiB"
   if [[ -n $albums ]]; then
