@@ -368,8 +368,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             crate::node::serve(home, listen, rates).await?
         }
         Cmd::Stop => {
-            let r = call(&home, json!({"cmd": "stop"})).await;
-            r?;
+            let mut client = Client::connect(&home).await?;
+            match client.call(json!({"cmd": "stop"})).await {
+                Ok(_) => {}
+                // The node may close the socket before its answer is out: it is stopping.
+                Err(e) if e.code == code::NO_NODE => {}
+                Err(e) => return Err(e.into()),
+            }
             // Wait until the node has let go of its socket.
             for _ in 0..100 {
                 if Client::connect(&home).await.is_err() {

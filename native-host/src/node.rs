@@ -291,7 +291,11 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
         _ = term.recv() => tracing::info!("terminated"),
-        _ = shutdown_rx => tracing::info!("stop requested"),
+        _ = shutdown_rx => {
+            tracing::info!("stop requested");
+            // Let the answer to `stop` reach its client.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     control.abort();
     ticker.abort();

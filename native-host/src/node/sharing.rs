@@ -369,11 +369,11 @@ impl Node {
         album
             .validate()
             .map_err(|e| ApiError::new(code::BAD_REQUEST, e.to_string()))?;
-        for h in &files {
-            self.store
-                .put_item(&h.item, &h.segments)
-                .map_err(ApiError::internal)?;
-        }
+        let records: Vec<_> = files
+            .iter()
+            .map(|h| (h.item.clone(), h.segments.clone()))
+            .collect();
+        self.store.put_items(&records).map_err(ApiError::internal)?;
         let signed = album.sign(&self.identity);
         self.publish(&signed)?;
         tracing::info!(album = %signed.album.id, items = files.len(), "shared");
@@ -841,6 +841,8 @@ impl Node {
         timeout: Option<u64>,
         reply: Option<Reply>,
     ) {
+        // `secs` counts from the request to the last file fsynced and in place.
+        let start = std::time::Instant::now();
         let found = (|| {
             let albums = self.store.albums().map_err(ApiError::internal)?;
             let id = id.trim().to_ascii_lowercase();
@@ -944,7 +946,6 @@ impl Node {
         };
         let (tx, target) = (self.tx.clone(), id.to_string());
         tokio::spawn(async move {
-            let start = std::time::Instant::now();
             let result = fetch::run(items, job).await;
             let secs = start.elapsed().as_secs_f64();
             let _ = tx
@@ -969,6 +970,7 @@ impl Node {
         let waiters = self.fetching.remove(&key).unwrap_or_default();
         let reply = match result {
             Ok((o, fetched)) => {
+                let mut records = Vec::with_capacity(fetched.len());
                 for f in fetched {
                     let Ok(md) = std::fs::metadata(&f.path) else {
                         continue;
@@ -985,9 +987,10 @@ impl Node {
                         .chunks(SEGMENT_CHUNKS as usize)
                         .map(join_hashes)
                         .collect();
-                    if let Err(e) = self.store.put_item(&item, &segments) {
-                        tracing::error!("recording a fetched item: {e}");
-                    }
+                    records.push((item, segments));
+                }
+                if let Err(e) = self.store.put_items(&records) {
+                    tracing::error!("recording fetched items: {e}");
                 }
                 if let Err(e) = self.store.remove_fetch(&key) {
                     tracing::error!("forgetting a finished fetch: {e}");

@@ -230,12 +230,14 @@ impl Store {
         self.kv.flush()
     }
 
-    /// Records a file this node can serve, with its segments, durably.
-    pub fn put_item(&self, item: &LocalItem, segments: &[Vec<u8>]) -> Result<(), StoreError> {
-        for (i, s) in segments.iter().enumerate() {
-            self.kv.put(SEGMENTS, &segment_key(&item.id, i as u64), s)?;
+    /// Records many files with their segments, with one flush at the end.
+    pub fn put_items(&self, items: &[(LocalItem, Vec<Vec<u8>>)]) -> Result<(), StoreError> {
+        for (item, segments) in items {
+            for (i, s) in segments.iter().enumerate() {
+                self.kv.put(SEGMENTS, &segment_key(&item.id, i as u64), s)?;
+            }
+            self.kv.put(ITEMS, item.id.as_bytes(), &enc(item)?)?;
         }
-        self.kv.put(ITEMS, item.id.as_bytes(), &enc(item)?)?;
         self.kv.flush()
     }
 
