@@ -415,3 +415,23 @@ fn an_unfriended_member_leaves_my_albums_and_cannot_fetch_or_reconnect() {
     assert_eq!(code, Some(1));
     assert!(!b.online_with(&a.id()));
 }
+
+#[test]
+fn a_shared_file_deleted_after_sharing_is_refused_and_nothing_is_placed() {
+    let (a, b, _c) = trio();
+    let src = tempfile::tempdir().unwrap();
+    let f = src.path().join("gone.bin");
+    random_file(&f, 1024 * 1024 + 5);
+    let id = share(&a, &[f.to_str().unwrap()]);
+    assert!(wait_until(SOON, || albums(&b)
+        .iter()
+        .any(|x| x["id"] == id.as_str())));
+    std::fs::remove_file(&f).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (code, v) = fetch(&b, &id, out.path(), "3");
+    assert_eq!(code, Some(1), "{v}");
+    assert!(!out.path().join("gone.bin").exists());
+    assert!(wait_until(SOON, || a
+        .log()
+        .contains("shared file unreadable")));
+}
