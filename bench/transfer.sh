@@ -515,14 +515,14 @@ ratio() { # speed ratio: mbps(key) / mbps(ref)
 row() { # row KIND KEY LABEL
   local kind=$1 key=$1/$2 label=$3 nfiles=${4:-}
   if [[ -z ${R_SECS[$key]:-} || ${R_NOTE[$key]:-} == FAILED ]]; then
-    printf '%-34s %10s\n' "$label" "${R_NOTE[$key]:-n/a}"
+    printf '%-38s %10s\n' "$label" "${R_NOTE[$key]:-n/a}"
     return
   fi
   local extra=""
   if [[ -n $nfiles ]]; then
     extra=$(awk -v n="$nfiles" -v s="${R_SECS[$key]}" 'BEGIN { printf "%10.0f", n / s }')
   fi
-  printf '%-34s %10s %10s %s%12s %12s\n' "$label" "$(fmt2 "${R_SECS[$key]}")" \
+  printf '%-38s %10s %10s %s%12s %12s\n' "$label" "$(fmt2 "${R_SECS[$key]}")" \
     "$(mbps "${R_BYTES[$key]}" "${R_SECS[$key]}")" "${extra:+$extra }" \
     "$(ratio "$key" "$kind/sendme")" "$(ratio "$key" "$kind/cp")"
 }
@@ -534,7 +534,7 @@ echo "Load average (1/5/15 min) at the start: $load_start, at the end: $(cut -d'
 echo "MB = 10^6 bytes; 'x sendme' and 'x cp+sync' are speed ratios (MB/s over theirs; >1 is faster)"
 echo
 echo "Big file: $SIZE_MB MiB ($size_bytes bytes), loopback"
-printf '%-34s %10s %10s %12s %12s\n' tool seconds MB/s "x sendme" "x cp+sync"
+printf '%-38s %10s %10s %12s %12s\n' tool seconds MB/s "x sendme" "x cp+sync"
 row big kith "kith fetch (node secs)"
 row big kith-wall "kith fetch (command wall)"
 row big sendme "sendme receive + sync"
@@ -548,7 +548,7 @@ echo "Peak RSS of sendme: send ${R_NOTE[big/sendme-send-rss]:-?} MiB, receive ${
 if ((SMALL_N > 0)); then
   echo
   echo "Small files: $SMALL_N files of 4-64 KiB in one folder ($small_bytes bytes)"
-  printf '%-34s %10s %10s %10s %12s %12s\n' tool seconds MB/s files/s "x sendme" "x cp+sync"
+  printf '%-38s %10s %10s %10s %12s %12s\n' tool seconds MB/s files/s "x sendme" "x cp+sync"
   albums=${R_NOTE[small/kith-albums]:-}
   row small kith "kith fetch (node secs)${albums:+ [$albums albums]}" "$SMALL_N"
   row small kith-wall "kith fetch (command wall)${albums:+ [$albums albums]}" "$SMALL_N"
