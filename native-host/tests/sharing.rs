@@ -56,6 +56,18 @@ fn fetch(n: &Node, id: &str, out: &Path, timeout: &str) -> (Option<i32>, Value) 
     (o.status.code(), v)
 }
 
+/// A shares one small file with B only and waits until B lists the album.
+fn share_one_file_with(a: &Node, b: &Node) -> (String, tempfile::TempDir) {
+    let src = tempfile::tempdir().unwrap();
+    random_file(&src.path().join("x.bin"), 100_000);
+    let id = share(
+        a,
+        &[src.path().join("x.bin").to_str().unwrap(), "--to", &b.id()],
+    );
+    assert!(wait_until(SOON, || albums(b).len() == 1));
+    (id, src)
+}
+
 /// A and two friends B and C, all connected.
 fn trio() -> (Node, Node, Node) {
     let a = Node::started("Ann");
@@ -370,14 +382,8 @@ fn a_peer_serving_corrupt_chunks_is_struck_out_and_the_file_is_still_correct() {
 #[test]
 fn a_removed_audience_member_gets_nothing_more() {
     let (a, b, _c) = trio();
-    let src = tempfile::tempdir().unwrap();
-    random_file(&src.path().join("x.bin"), 100_000);
+    let (id, _src) = share_one_file_with(&a, &b);
     let bi = b.id();
-    let id = share(
-        &a,
-        &[src.path().join("x.bin").to_str().unwrap(), "--to", &bi],
-    );
-    assert!(wait_until(SOON, || albums(&b).len() == 1));
     let o = a.cli(&["audience", &id, "--remove", &bi]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
@@ -395,14 +401,8 @@ fn a_removed_audience_member_gets_nothing_more() {
 #[test]
 fn an_unfriended_member_leaves_my_albums_and_cannot_fetch_or_reconnect() {
     let (a, b, _c) = trio();
-    let src = tempfile::tempdir().unwrap();
-    random_file(&src.path().join("x.bin"), 100_000);
+    let (id, _src) = share_one_file_with(&a, &b);
     let bi = b.id();
-    let id = share(
-        &a,
-        &[src.path().join("x.bin").to_str().unwrap(), "--to", &bi],
-    );
-    assert!(wait_until(SOON, || albums(&b).len() == 1));
     assert!(a.cli(&["unfriend", &bi]).status.success());
     let mine = albums(&a);
     assert!(
@@ -433,5 +433,5 @@ fn a_shared_file_deleted_after_sharing_is_refused_and_nothing_is_placed() {
     assert!(!out.path().join("gone.bin").exists());
     assert!(wait_until(SOON, || a
         .log()
-        .contains("shared file unreadable")));
+        .contains("the shared file is gone")));
 }

@@ -96,27 +96,26 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
         } => {
             let opened =
                 std::fs::File::open(&item.path).and_then(|f| f.metadata().map(|md| (f, md)));
-            let (file, md) = match opened {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(path = %item.path.display(), "shared file unreadable: {e}");
+            let why_not = match &opened {
+                Err(e) => Some(format!("the shared file is gone ({e})")),
+                Ok((_, md)) if md.len() != item.size || mtime_ns(md) != item.mtime_ns => {
+                    Some("the file changed since it was shared".to_string())
+                }
+                Ok(_) => None,
+            };
+            let file = match (opened, why_not) {
+                (Ok((file, _)), None) => file,
+                (_, why) => {
+                    let message = why.unwrap_or_default();
+                    tracing::warn!(path = %item.path.display(), "not serving: {message}");
                     let e = PeerMsg::Error {
                         code: code::CHANGED.into(),
-                        message: "the shared file is gone".into(),
+                        message,
                     };
                     write_frame(send, &e.to_bytes()).await?;
                     return Ok(());
                 }
             };
-            if md.len() != item.size || mtime_ns(&md) != item.mtime_ns {
-                tracing::warn!(path = %item.path.display(), "shared file changed since it was shared; not serving it");
-                let e = PeerMsg::Error {
-                    code: code::CHANGED.into(),
-                    message: "the file changed since it was shared".into(),
-                };
-                write_frame(send, &e.to_bytes()).await?;
-                return Ok(());
-            }
             let total: u64 = (0..hashes.len() as u64)
                 .map(|i| chunk_len(item.size, from + i))
                 .sum();
