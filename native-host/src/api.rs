@@ -51,6 +51,8 @@ pub mod code {
     pub const DISK_FULL: &str = "disk_full";
     /// A shared file changed or vanished since it was shared.
     pub const CHANGED: &str = "changed";
+    /// The transfer was paused or cancelled.
+    pub const CANCELLED: &str = "cancelled";
     /// Something failed inside the node.
     pub const INTERNAL: &str = "internal";
 }
@@ -126,9 +128,68 @@ pub enum Command {
         /// Album title (default: the first file's or folder's name).
         #[serde(default)]
         title: Option<String>,
+        /// A web page the album is about (`http`/`https`); with it, `paths` may be empty.
+        #[serde(default)]
+        link: Option<String>,
     },
-    /// List albums shared with me and by me.
+    /// List albums shared with me and by me (without their items: see `album`).
     Albums {},
+    /// One album with a page of its items.
+    Album {
+        /// Album ID.
+        album: String,
+        /// First item to list (default 0).
+        #[serde(default)]
+        offset: usize,
+        /// Most items to list (default and maximum 1000).
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Start receiving a file from the add-on, kept in the home's `uploads/` folder.
+    UploadBegin {
+        /// Suggested file name (sanitised).
+        name: String,
+        /// Expected size in bytes, when known.
+        #[serde(default)]
+        size: Option<u64>,
+    },
+    /// Append bytes to an upload.
+    UploadChunk {
+        /// Upload ID from `upload_begin`.
+        upload: String,
+        /// Base64 bytes (at most 4 MiB decoded).
+        data: String,
+    },
+    /// Finish an upload; replies with the file's path, ready for `share`.
+    UploadEnd {
+        /// Upload ID.
+        upload: String,
+    },
+    /// Drop an unfinished upload and its bytes.
+    UploadAbort {
+        /// Upload ID.
+        upload: String,
+    },
+    /// Pause a fetch (its verified part stays; it is not resumed at restart).
+    TransferPause {
+        /// The fetch's target (album or item ID).
+        target: String,
+    },
+    /// Resume a paused fetch.
+    TransferResume {
+        /// The fetch's target.
+        target: String,
+    },
+    /// Cancel a fetch and delete its partial files.
+    TransferCancel {
+        /// The fetch's target.
+        target: String,
+    },
+    /// Open a file this node has (fetched or shared) with the desktop's default program.
+    Open {
+        /// Item ID.
+        item: String,
+    },
     /// Stop sharing an album of mine.
     Unshare {
         /// Album ID (`id` is the request's own).
@@ -167,6 +228,9 @@ pub enum Command {
         /// New download limit.
         #[serde(default)]
         download_rate: Option<u64>,
+        /// New default download folder (absolute).
+        #[serde(default)]
+        download_dir: Option<String>,
     },
     /// Fetches under way or waiting to resume.
     Transfers {},
@@ -197,6 +261,15 @@ pub const COMMANDS: &[&str] = &[
     "album_update",
     "settings",
     "transfers",
+    "album",
+    "upload_begin",
+    "upload_chunk",
+    "upload_end",
+    "upload_abort",
+    "transfer_pause",
+    "transfer_resume",
+    "transfer_cancel",
+    "open",
 ];
 
 /// A request: its id and command.
@@ -325,6 +398,22 @@ pub enum Event {
         bytes: u64,
         /// Total bytes.
         total: u64,
+    },
+    /// A fetch completed: every file verified and in place.
+    FetchDone {
+        /// Album or item ID fetched.
+        id: String,
+        /// Where the files are.
+        paths: Vec<String>,
+        /// Total bytes.
+        bytes: u64,
+    },
+    /// A fetch stopped without completing (it may resume later).
+    FetchFailed {
+        /// Album or item ID.
+        id: String,
+        /// Why.
+        error: ApiError,
     },
 }
 

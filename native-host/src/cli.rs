@@ -115,6 +115,20 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// List the files of one album.
+    Album {
+        /// Album ID.
+        id: String,
+        /// First file to list.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Most files to list (at most 1000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop sharing an album of mine.
     Unshare {
         /// Album ID.
@@ -327,6 +341,7 @@ pub fn wants_json(cmd: &Cmd) -> bool {
             | Cmd::Unfriend { json: true, .. }
             | Cmd::Share { json: true, .. }
             | Cmd::Albums { json: true }
+            | Cmd::Album { json: true, .. }
             | Cmd::Unshare { json: true, .. }
             | Cmd::Fetch { json: true, .. }
             | Cmd::Audience { json: true, .. }
@@ -514,6 +529,40 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         who,
                         a["item_count"],
                         a["bytes"]
+                    );
+                }
+            }
+        }
+        Cmd::Album {
+            id,
+            offset,
+            limit,
+            json,
+        } => {
+            let r = call(
+                &home,
+                json!({"cmd": "album", "album": id, "offset": offset, "limit": limit}),
+            )
+            .await?;
+            if json {
+                print_json(&r);
+            } else {
+                println!(
+                    "{}  ({} files, {} bytes)",
+                    r["title"].as_str().unwrap_or(""),
+                    r["item_count"],
+                    r["bytes"]
+                );
+                if let Some(link) = r["link"].as_str() {
+                    println!("link: {link}");
+                }
+                for i in r["items"].as_array().cloned().unwrap_or_default() {
+                    let here = if i["path"].is_null() { " " } else { "*" };
+                    println!(
+                        "{here} {}  {:>12}  {}",
+                        i["id"].as_str().unwrap_or(""),
+                        i["size"],
+                        i["name"].as_str().unwrap_or("")
                     );
                 }
             }

@@ -29,6 +29,9 @@ pub struct Config {
     /// Download limit in bytes per second (0: none).
     #[serde(default)]
     pub download_rate: u64,
+    /// Default download folder (None: the user's download folder, `Kith/` inside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_dir: Option<std::path::PathBuf>,
 }
 
 impl Home {
@@ -149,6 +152,7 @@ impl Home {
             port,
             upload_rate: 0,
             download_rate: 0,
+            download_dir: None,
         })?;
         write_atomic(&self.key_path(), id.to_pem()?.as_bytes(), 0o600)?;
         Ok(())

@@ -21,6 +21,7 @@ use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
 
 mod sharing;
+mod uploads;
 pub use sharing::PeerReply;
 
 /// Default invite lifetime: 7 days.
@@ -179,7 +180,9 @@ struct Node {
     up: Arc<crate::transfer::rate::Limiter>,
     down: Arc<crate::transfer::rate::Limiter>,
     /// Fetches under way, by target and folder, with the requests waiting for each.
-    fetching: HashMap<String, Vec<Reply>>,
+    fetching: HashMap<String, sharing::Running>,
+    /// Files arriving from the add-on, by upload ID.
+    uploads: HashMap<String, uploads::Upload>,
     /// Who may get each item (owner and audience of the albums holding it); derived from the
     /// store by `refresh_access`.
     item_audience: HashMap<String, std::collections::HashSet<PeerId>>,
@@ -194,6 +197,22 @@ pub struct Rates {
     pub upload: Option<u64>,
     /// Download bytes per second.
     pub download: Option<u64>,
+}
+
+/// A QR code of the text as rows of `0` (light) and `1` (dark), for the add-on to draw.
+fn qr_rows(text: &str) -> Vec<String> {
+    let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
+        return Vec::new();
+    };
+    let w = code.width();
+    code.to_colors()
+        .chunks(w)
+        .map(|row| {
+            row.iter()
+                .map(|c| if *c == qrcode::Color::Dark { '1' } else { '0' })
+                .collect()
+        })
+        .collect()
 }
 
 /// Runs the node for a home in the foreground until a signal or `stop`.
@@ -265,6 +284,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         up,
         down,
         fetching: HashMap::new(),
+        uploads: HashMap::new(),
         item_audience: HashMap::new(),
         album_audience: HashMap::new(),
     };
@@ -546,6 +566,7 @@ impl Node {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         self.refresh_access();
         self.dial_due(); // reach every friend at start
+        uploads::clean_stale(&self.home);
         self.resume_fetches();
         while let Some(msg) = rx.recv().await {
             match msg {
@@ -661,8 +682,26 @@ impl Node {
                 Ok(json!({}))
             }
             Command::IdentityExport { path, passphrase } => self.export(&path, &passphrase),
-            Command::Share { paths, to, title } => return self.share(paths, to, title, reply),
+            Command::Share {
+                paths,
+                to,
+                title,
+                link,
+            } => return self.share(paths, to, title, link, reply),
             Command::Albums {} => self.albums_json(),
+            Command::Album {
+                album,
+                offset,
+                limit,
+            } => self.album_page(&album, offset, limit),
+            Command::UploadBegin { name, size } => self.upload_begin(&name, size),
+            Command::UploadChunk { upload, data } => self.upload_chunk(&upload, &data),
+            Command::UploadEnd { upload } => self.upload_end(&upload),
+            Command::UploadAbort { upload } => self.upload_abort(&upload),
+            Command::TransferPause { target } => self.transfer_pause(&target),
+            Command::TransferResume { target } => self.transfer_resume(&target),
+            Command::TransferCancel { target } => self.transfer_cancel(&target),
+            Command::Open { item } => self.open(&item),
             Command::Transfers {} => self.transfers_json(),
             Command::Unshare { album } => self.unshare(&album),
             Command::AlbumUpdate {
@@ -674,7 +713,8 @@ impl Node {
             Command::Settings {
                 upload_rate,
                 download_rate,
-            } => self.settings(upload_rate, download_rate),
+                download_dir,
+            } => self.settings(upload_rate, download_rate, download_dir),
             Command::Fetch {
                 target,
                 out,
@@ -696,6 +736,7 @@ impl Node {
             "listen_addr": self.listen,
             "addrs": crate::net::announce_addrs(self.listen),
             "home": self.home.dir,
+            "download_dir": self.download_dir(),
             "version": crate::VERSION,
             "pid": std::process::id(),
         }))
@@ -748,7 +789,8 @@ impl Node {
             secret: rec.secret,
             exp: rec.expires,
         };
-        Ok(json!({"link": invite::link(&self.identity, &body), "expires": rec.expires}))
+        let link = invite::link(&self.identity, &body);
+        Ok(json!({"qr": qr_rows(&link), "link": link, "expires": rec.expires}))
     }
 
     fn client_config(

@@ -211,10 +211,8 @@ fn a_fetch_resumes_from_the_verified_part_already_on_disk() {
     assert!(wait_until(SOON, || albums(&b)
         .iter()
         .any(|x| x["id"] == id.as_str())));
-    let item = albums(&b)[0]["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let listed = b.json(&["album", &id, "--json"]);
+    let item = listed["items"][0]["id"].as_str().unwrap().to_string();
     // A stopped earlier fetch left the first 3 MiB in place (and garbage after it).
     let out = tempfile::tempdir().unwrap();
     let mut part = data[..3 * 1024 * 1024].to_vec();

@@ -49,7 +49,11 @@ pub enum PeerReply {
 pub struct ShareJob {
     audience: Vec<PeerId>,
     title: String,
+    link: Option<String>,
 }
+
+/// Most items one `album` reply lists.
+const PAGE_MAX: usize = 1000;
 
 /// One hashed file.
 pub struct Hashed {
@@ -284,9 +288,18 @@ impl Node {
         paths: Vec<String>,
         to: Vec<String>,
         title: Option<String>,
+        link: Option<String>,
         reply: Reply,
     ) {
         let prepared = (|| {
+            if let Some(l) = &link {
+                if !crate::proto::album::link_ok(l) {
+                    return Err(ApiError::new(
+                        code::BAD_REQUEST,
+                        "a link must be an http:// or https:// address of at most 2048 bytes",
+                    ));
+                }
+            }
             let audience = if to.is_empty() {
                 self.store
                     .friends()
@@ -299,9 +312,17 @@ impl Node {
                     .map(|k| self.resolve_friend(k).map(|f| f.id))
                     .collect::<Result<Vec<_>, _>>()?
             };
-            let files = expand(&paths)?;
+            let files = if paths.is_empty() && link.is_some() {
+                Vec::new()
+            } else {
+                expand(&paths)?
+            };
             let title = title
-                .unwrap_or_else(|| files[0].1.split('/').next().unwrap_or("Album").to_string());
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| t.trim().to_string())
+                .or_else(|| Some(files.first()?.1.split('/').next()?.to_string()))
+                .or_else(|| link.clone())
+                .unwrap_or_else(|| "Album".into());
             if title.chars().count() > crate::proto::album::MAX_TITLE
                 || title.chars().any(char::is_control)
             {
@@ -310,7 +331,14 @@ impl Node {
                     "a title has at most 200 characters, none of them control characters",
                 ));
             }
-            Ok((ShareJob { audience, title }, files))
+            Ok((
+                ShareJob {
+                    audience,
+                    title,
+                    link,
+                },
+                files,
+            ))
         })();
         let (share, files) = match prepared {
             Ok(p) => p,
@@ -364,6 +392,7 @@ impl Node {
                 .collect(),
             audience: share.audience,
             deleted: false,
+            link: share.link,
         };
         album
             .validate()
@@ -461,11 +490,47 @@ impl Node {
             "mine": a.owner == self.me,
             "created": a.created,
             "version": a.version,
-            "items": a.items,
             "item_count": a.items.len(),
             "bytes": a.total_size(),
             "audience": a.audience,
+            "link": a.link,
         })
+    }
+
+    /// One album (mine or shared with me) with a page of its items, each marked when a copy is here.
+    pub(super) fn album_page(
+        &self,
+        id: &str,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<Value, ApiError> {
+        let s = self
+            .store
+            .album(id.trim())
+            .map_err(ApiError::internal)?
+            .filter(|s| !s.album.deleted)
+            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
+        let limit = limit.unwrap_or(PAGE_MAX).min(PAGE_MAX);
+        let items: Vec<Value> = s
+            .album
+            .items
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|i| {
+                let local = self.store.item(&i.id).ok().flatten();
+                json!({
+                    "id": i.id,
+                    "name": i.name,
+                    "size": i.size,
+                    "path": local.map(|l| l.path),
+                })
+            })
+            .collect();
+        let mut v = self.album_json(&s.album);
+        v["offset"] = json!(offset);
+        v["items"] = Value::Array(items);
+        Ok(v)
     }
 
     pub(super) fn albums_json(&self) -> Result<Value, ApiError> {
@@ -552,8 +617,21 @@ impl Node {
         &mut self,
         upload: Option<u64>,
         download: Option<u64>,
+        download_dir: Option<String>,
     ) -> Result<Value, ApiError> {
-        if upload.is_some() || download.is_some() {
+        if let Some(d) = &download_dir {
+            let p = PathBuf::from(d.trim());
+            if !p.is_absolute() {
+                return Err(ApiError::new(
+                    code::BAD_REQUEST,
+                    "the download folder must be an absolute path",
+                ));
+            }
+            std::fs::create_dir_all(&p)
+                .map_err(|e| ApiError::new(code::IO, format!("{}: {e}", p.display())))?;
+            self.config.download_dir = Some(p);
+        }
+        if upload.is_some() || download.is_some() || download_dir.is_some() {
             if let Some(u) = upload {
                 self.config.upload_rate = u;
                 self.up.set_rate(u);
@@ -566,9 +644,11 @@ impl Node {
                 .save_config(&self.config)
                 .map_err(|e| ApiError::new(code::IO, format!("{e:#}")))?;
         }
-        Ok(
-            json!({"upload_rate": self.config.upload_rate, "download_rate": self.config.download_rate}),
-        )
+        Ok(json!({
+            "upload_rate": self.config.upload_rate,
+            "download_rate": self.config.download_rate,
+            "download_dir": self.download_dir(),
+        }))
     }
 
     pub(super) fn deliver(&mut self, peer: PeerId) {
@@ -833,6 +913,55 @@ impl Node {
         PeerReply::Answer(PeerMsg::Ok)
     }
 
+    /// The album holding a target and the items to fetch for it.
+    fn fetch_items(&self, id: &str) -> Result<(String, Vec<FetchItem>), ApiError> {
+        let albums = self.store.albums().map_err(ApiError::internal)?;
+        for s in albums.iter().filter(|s| !s.album.deleted) {
+            let items: Vec<&AlbumItem> = if s.album.id == id {
+                s.album.items.iter().collect()
+            } else {
+                s.album
+                    .items
+                    .iter()
+                    .filter(|i| i.id == id)
+                    .take(1)
+                    .collect()
+            };
+            if items.is_empty() {
+                continue;
+            }
+            if s.album.owner == self.me {
+                return Err(ApiError::new(
+                    code::BAD_REQUEST,
+                    "this album is yours: its files are already here",
+                ));
+            }
+            let list = items
+                .iter()
+                .filter_map(|i| {
+                    Some(FetchItem {
+                        id: unhex32(&i.id)?,
+                        name: i.name.clone(),
+                        size: i.size,
+                    })
+                })
+                .collect();
+            return Ok((s.album.id.clone(), list));
+        }
+        Err(ApiError::new(
+            code::NOT_FOUND,
+            format!("no album or item {id} is shared with you"),
+        ))
+    }
+
+    /// The download folder when a request names none.
+    pub(super) fn download_dir(&self) -> PathBuf {
+        self.config
+            .download_dir
+            .clone()
+            .unwrap_or_else(default_download_dir)
+    }
+
     pub(super) fn fetch(
         &mut self,
         id: &str,
@@ -842,48 +971,12 @@ impl Node {
     ) {
         // `secs` counts from the request to the last file fsynced and in place.
         let start = std::time::Instant::now();
-        let found = (|| {
-            let albums = self.store.albums().map_err(ApiError::internal)?;
-            let id = id.trim().to_ascii_lowercase();
-            for s in albums.iter().filter(|s| !s.album.deleted) {
-                let items: Vec<&AlbumItem> = if s.album.id == id {
-                    s.album.items.iter().collect()
-                } else {
-                    s.album
-                        .items
-                        .iter()
-                        .filter(|i| i.id == id)
-                        .take(1)
-                        .collect()
-                };
-                if items.is_empty() {
-                    continue;
-                }
-                if s.album.owner == self.me {
-                    return Err(ApiError::new(
-                        code::BAD_REQUEST,
-                        "this album is yours: its files are already here",
-                    ));
-                }
-                let list = items
-                    .iter()
-                    .filter_map(|i| {
-                        Some(FetchItem {
-                            id: unhex32(&i.id)?,
-                            name: i.name.clone(),
-                            size: i.size,
-                        })
-                    })
-                    .collect();
-                return Ok((s.album.id.clone(), list));
-            }
-            Err(ApiError::new(
-                code::NOT_FOUND,
-                format!("no album or item {id} is shared with you"),
-            ))
-        })();
-        let out = out.map(PathBuf::from).unwrap_or_else(default_download_dir);
-        let key = format!("{id}\0{}", out.display());
+        let id = id.trim().to_ascii_lowercase();
+        let found = self.fetch_items(&id);
+        let out = out
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.download_dir());
+        let key = fetch_key(&id, &out);
         let (album, items) = match found {
             Ok(f) => f,
             Err(e) => {
@@ -895,16 +988,17 @@ impl Node {
                 return;
             }
         };
-        if let Some(waiters) = self.fetching.get_mut(&key) {
+        if let Some(running) = self.fetching.get_mut(&key) {
             // Already under way (a resumed fetch, or a second request): share its result.
-            waiters.extend(reply);
+            running.waiters.extend(reply);
             return;
         }
         let timeout_secs = timeout.unwrap_or(30);
         let pending = PendingFetch {
-            target: id.to_string(),
+            target: id.clone(),
             out: out.clone(),
             timeout_secs,
+            paused: false,
         };
         if let Err(e) = self.store.put_fetch(&key, &pending) {
             if let Some(r) = reply {
@@ -912,8 +1006,6 @@ impl Node {
             }
             return;
         }
-        self.fetching
-            .insert(key.clone(), reply.into_iter().collect());
         let tx = self.tx.clone();
         let sources: fetch::Sources = Arc::new(move || {
             let (rtx, rrx) = oneshot::channel();
@@ -923,9 +1015,15 @@ impl Node {
             });
             rrx
         });
-        let (events, fid) = (self.events.clone(), id.to_string());
+        let total = items.iter().map(|i| i.size).sum();
+        let seen = Arc::new(std::sync::Mutex::new((0u64, total)));
+        let (events, fid) = (self.events.clone(), id.clone());
         let last = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        let shown = seen.clone();
         let progress: fetch::Progress = Arc::new(move |bytes, total| {
+            if let Ok(mut s) = shown.lock() {
+                *s = (bytes, total);
+            }
             let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
             if l.elapsed() > Duration::from_millis(200) || bytes == total {
                 *l = std::time::Instant::now();
@@ -943,22 +1041,125 @@ impl Node {
             progress,
             limit: self.down.clone(),
         };
-        let (tx, target) = (self.tx.clone(), id.to_string());
-        tokio::spawn(async move {
+        let (tx, target, task_key) = (self.tx.clone(), id.clone(), key.clone());
+        let task = tokio::spawn(async move {
             let result = fetch::run(items, job).await;
             let secs = start.elapsed().as_secs_f64();
             let _ = tx
                 .send(Msg::FetchDone {
-                    key,
+                    key: task_key,
                     target,
                     result,
                     secs,
                 })
                 .await;
         });
+        self.fetching.insert(
+            key,
+            Running {
+                waiters: reply.into_iter().collect(),
+                abort: task.abort_handle(),
+                progress: seen,
+                started: start,
+            },
+        );
     }
 
-    /// Records what a fetch brought (so this node can serve it too) and answers its waiters.
+    /// The pending fetch of a target (any folder), or a clear error.
+    fn pending_fetch(&self, target: &str) -> Result<(String, PendingFetch), ApiError> {
+        let target = target.trim().to_ascii_lowercase();
+        self.store
+            .fetches()
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .find(|p| p.target == target)
+            .map(|p| (fetch_key(&p.target, &p.out), p))
+            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no transfer of {target}")))
+    }
+
+    /// Stops a running fetch task and tells its waiters why.
+    fn stop_fetch(&mut self, key: &str, target: &str, why: &str) {
+        if let Some(r) = self.fetching.remove(key) {
+            r.abort.abort();
+            let e = ApiError::new(code::CANCELLED, why);
+            for w in r.waiters {
+                let _ = w.send(Err(e.clone()));
+            }
+            let _ = self.events.send(Event::FetchFailed {
+                id: target.to_string(),
+                error: e,
+            });
+        }
+    }
+
+    /// Pauses a fetch: its verified part stays, and it waits for `transfer_resume`.
+    pub(super) fn transfer_pause(&mut self, target: &str) -> Result<Value, ApiError> {
+        let (key, mut p) = self.pending_fetch(target)?;
+        p.paused = true;
+        self.store.put_fetch(&key, &p).map_err(ApiError::internal)?;
+        self.stop_fetch(&key, &p.target, "the transfer was paused");
+        tracing::info!(target = %p.target, "fetch paused");
+        Ok(json!({"target": p.target, "paused": true}))
+    }
+
+    /// Resumes a paused (or stalled) fetch in the background.
+    pub(super) fn transfer_resume(&mut self, target: &str) -> Result<Value, ApiError> {
+        let (_, p) = self.pending_fetch(target)?;
+        let out = p.out.to_string_lossy().into_owned();
+        self.fetch(&p.target, Some(out), Some(RESUME_TIMEOUT), None);
+        Ok(json!({"target": p.target, "paused": false}))
+    }
+
+    /// Cancels a fetch and deletes its partial files (complete files stay).
+    pub(super) fn transfer_cancel(&mut self, target: &str) -> Result<Value, ApiError> {
+        let (key, p) = self.pending_fetch(target)?;
+        self.stop_fetch(&key, &p.target, "the transfer was cancelled");
+        self.store.remove_fetch(&key).map_err(ApiError::internal)?;
+        if let Ok((_, items)) = self.fetch_items(&p.target) {
+            fetch::remove_parts(&p.out, &items);
+        }
+        tracing::info!(target = %p.target, "fetch cancelled");
+        Ok(json!({"target": p.target, "cancelled": true}))
+    }
+
+    /// Opens a file this node holds with the desktop's default program (`KITH_OPENER` overrides).
+    pub(super) fn open(&self, item: &str) -> Result<Value, ApiError> {
+        let local = self
+            .store
+            .item(item.trim())
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::new(code::NOT_FOUND, "that item is not on this computer yet")
+            })?;
+        if !local.path.is_file() {
+            return Err(ApiError::new(
+                code::CHANGED,
+                format!("{} is gone", local.path.display()),
+            ));
+        }
+        let opener = std::env::var_os("KITH_OPENER").unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open".into()
+            } else {
+                "xdg-open".into()
+            }
+        });
+        let mut child = std::process::Command::new(&opener)
+            .arg(&local.path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                ApiError::new(
+                    code::IO,
+                    format!("could not run {}: {e}", opener.to_string_lossy()),
+                )
+            })?;
+        std::thread::spawn(move || child.wait());
+        Ok(json!({"path": local.path}))
+    }
+
     pub(super) fn fetch_done(
         &mut self,
         key: String,
@@ -966,7 +1167,11 @@ impl Node {
         result: Result<(fetch::Outcome, Vec<fetch::Fetched>), ApiError>,
         secs: f64,
     ) {
-        let waiters = self.fetching.remove(&key).unwrap_or_default();
+        let waiters = self
+            .fetching
+            .remove(&key)
+            .map(|r| r.waiters)
+            .unwrap_or_default();
         let reply = match result {
             Ok((o, fetched)) => {
                 let mut records = Vec::with_capacity(fetched.len());
@@ -995,6 +1200,15 @@ impl Node {
                     tracing::error!("forgetting a finished fetch: {e}");
                 }
                 tracing::info!(target = %target, received = o.received, secs, "fetch complete");
+                let _ = self.events.send(Event::FetchDone {
+                    id: target.clone(),
+                    paths: o
+                        .paths
+                        .iter()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .collect(),
+                    bytes: o.bytes,
+                });
                 Ok(json!({
                     "id": target,
                     "paths": o.paths,
@@ -1008,6 +1222,10 @@ impl Node {
                     let _ = self.store.remove_fetch(&key);
                 }
                 tracing::info!(target = %target, "fetch stopped: {}", e.message);
+                let _ = self.events.send(Event::FetchFailed {
+                    id: target.clone(),
+                    error: e.clone(),
+                });
                 Err(e)
             }
         };
@@ -1017,20 +1235,32 @@ impl Node {
     }
 
     /// Fetches under way (`running`) or waiting to be resumed.
+    /// Fetches under way (`running`), paused, or waiting to be resumed, with their progress.
     pub(super) fn transfers_json(&self) -> Result<Value, ApiError> {
         let pending = self.store.fetches().map_err(ApiError::internal)?;
         Ok(Value::Array(
             pending
                 .iter()
                 .map(|p| {
-                    let key = format!("{}\0{}", p.target, p.out.display());
-                    json!({"target": p.target, "out": p.out, "running": self.fetching.contains_key(&key)})
+                    let running = self.fetching.get(&fetch_key(&p.target, &p.out));
+                    let (bytes, total) = running
+                        .and_then(|r| r.progress.lock().ok().map(|g| *g))
+                        .unwrap_or((0, 0));
+                    json!({
+                        "target": p.target,
+                        "out": p.out,
+                        "running": running.is_some(),
+                        "paused": p.paused,
+                        "bytes": bytes,
+                        "total": total,
+                        "secs": running.map(|r| r.started.elapsed().as_secs_f64()),
+                    })
                 })
                 .collect(),
         ))
     }
 
-    /// Restarts the fetches that were under way when the node stopped.
+    /// Restarts the fetches that were under way when the node stopped (not the paused ones).
     pub(super) fn resume_fetches(&mut self) {
         let pending = match self.store.fetches() {
             Ok(p) => p,
@@ -1039,7 +1269,7 @@ impl Node {
                 return;
             }
         };
-        for p in pending {
+        for p in pending.into_iter().filter(|p| !p.paused) {
             tracing::info!(target = %p.target, "resuming a fetch");
             self.fetch(
                 &p.target,
@@ -1049,4 +1279,21 @@ impl Node {
             );
         }
     }
+}
+
+/// A fetch under way.
+pub(super) struct Running {
+    /// Requests waiting for its result.
+    waiters: Vec<Reply>,
+    /// Stops its task.
+    abort: tokio::task::AbortHandle,
+    /// Bytes in place and in all.
+    progress: Arc<std::sync::Mutex<(u64, u64)>>,
+    /// When it started.
+    started: std::time::Instant,
+}
+
+/// The store key of a fetch: its target and folder.
+fn fetch_key(target: &str, out: &Path) -> String {
+    format!("{target}\0{}", out.display())
 }

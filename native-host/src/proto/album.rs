@@ -17,6 +17,8 @@ pub const MAX_ITEMS: usize = 20_000;
 pub const MAX_AUDIENCE: usize = 1_000;
 /// Longest item path inside an album, in bytes.
 pub const MAX_NAME: usize = 1_024;
+/// Longest link, in bytes.
+pub const MAX_LINK: usize = 2_048;
 /// Largest encoded signed album.
 pub const MAX_ALBUM_BYTES: usize = 4 * 1024 * 1024 - 1024;
 
@@ -79,6 +81,18 @@ pub struct Album {
     /// True once the owner unshared it.
     #[serde(default)]
     pub deleted: bool,
+    /// The web page this album is about (a link card), `http` or `https` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// Whether a link is one a friend may be shown: `http(s)://`, bounded, no spaces or controls.
+pub fn link_ok(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://"))
+        && url.len() > lower.find("//").unwrap_or(0) + 2
+        && url.len() <= MAX_LINK
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 /// An album with its owner's signature.
@@ -114,6 +128,9 @@ impl Album {
         }
         if self.audience.len() > MAX_AUDIENCE {
             return bad("audience too large");
+        }
+        if self.link.as_deref().is_some_and(|l| !link_ok(l)) {
+            return bad("link must be an http or https address");
         }
         for it in &self.items {
             if unhex32(&it.id).is_none() {
@@ -189,6 +206,7 @@ mod tests {
             }],
             audience: vec![Identity::generate().unwrap().peer_id()],
             deleted: false,
+            link: None,
         }
     }
 
@@ -226,5 +244,19 @@ mod tests {
         assert!(a.sign(&owner).verify().is_err());
         assert!(SignedAlbum::from_bytes(&vec![b' '; MAX_ALBUM_BYTES + 1]).is_err());
         assert!(SignedAlbum::from_bytes(b"{}").is_err());
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "http://",
+            "https://a b",
+            "file:///etc",
+        ] {
+            let mut a = sample(&owner);
+            a.link = Some(bad.into());
+            assert!(a.sign(&owner).verify().is_err(), "{bad}");
+        }
+        let mut a = sample(&owner);
+        a.link = Some("HTTPS://example.org/a?b=c#d".into());
+        assert!(a.sign(&owner).verify().is_ok());
     }
 }

@@ -98,6 +98,9 @@ pub struct PendingFetch {
     pub out: std::path::PathBuf,
     /// Seconds to wait for a source.
     pub timeout_secs: u64,
+    /// Paused by the user: kept, but not resumed until asked.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 const HINTS: &str = "hints";

@@ -244,6 +244,15 @@ fn already_present(out: &Path, item: &FetchItem) -> u64 {
         .unwrap_or(0)
 }
 
+/// Deletes the part files a cancelled fetch of these items left in `out`.
+pub fn remove_parts(out: &Path, items: &[FetchItem]) {
+    for item in items {
+        let rel =
+            names::sanitize_relative(&item.name).unwrap_or_else(|| PathBuf::from(hex(&item.id)));
+        let _ = std::fs::remove_file(part_path(out, &item.id, &rel));
+    }
+}
+
 /// The hidden file a download grows in, inside the download folder (named by the item and
 /// its place, so two copies of one file in an album never share one).
 pub fn part_path(out: &Path, id: &Hash, rel: &Path) -> PathBuf {
