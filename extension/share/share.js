@@ -1,0 +1,98 @@
+// The "Share with friends" dialog: pick friends and a title, then watch the upload and share.
+
+import { Kith, errorText } from "../shared/client.js";
+import { h, t, localize, safeLink } from "../shared/dom.js";
+import { bytes } from "../shared/format.js";
+import { renderConnection } from "../shared/panels.js";
+
+const kith = new Kith();
+const $ = (id) => document.getElementById(id);
+const reqId = new URLSearchParams(location.search).get("req");
+let loaded = false;
+
+localize();
+$("cancel").addEventListener("click", () => window.close());
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") window.close();
+});
+$("all").addEventListener("change", () => {
+  for (const box of document.querySelectorAll("#friends input")) box.checked = $("all").checked;
+});
+
+kith.onState(async (state) => {
+  const ready = renderConnection($("connection"), state, kith);
+  $("form").hidden = !ready;
+  if (ready && !loaded) {
+    loaded = true;
+    await load().catch((e) => status(errorText(e), "error"));
+  }
+});
+
+kith.onMessage((m) => {
+  if (m.type === "share_progress" && String(m.req) === reqId) {
+    $("progress").hidden = false;
+    if (m.total) {
+      $("progress").max = m.total;
+      $("progress").value = m.bytes;
+    }
+    status(t("uploading", bytes(m.bytes)), "muted");
+  }
+});
+
+/** Titles may not hold control characters and have at most 200 characters. */
+function cleanTitle(s) {
+  return Array.from(String(s || "").replace(/[\p{Cc}\s]+/gu, " ").trim()).slice(0, 200).join("");
+}
+
+async function load() {
+  const [req, friends] = await Promise.all([kith.request("share_request", { req: reqId }), kith.call("friends")]);
+  $("what").textContent = t(`kind_${req.kind}`);
+  $("source").textContent = req.kind === "selection" ? req.text : req.url;
+  $("title").value = cleanTitle(req.title);
+  const img = req.kind === "image" ? req.url : req.preview;
+  if (img && (safeLink(img) || img.startsWith("data:image/"))) {
+    $("preview").src = img;
+    $("preview").hidden = false;
+  }
+  if (!friends.length) {
+    status(t("noFriendsToShare"), "error");
+    $("share").disabled = true;
+  }
+  $("friends").replaceChildren(...friends.map((f) => h("li", {},
+    h("label", { class: "row" },
+      h("input", { type: "checkbox", checked: true, value: f.id, onchange: syncAll }),
+      h("span", { class: f.online ? "dot on" : "dot" }),
+      h("span", { class: "ellipsis", text: f.name })))));
+  $("title").focus();
+}
+
+function syncAll() {
+  const boxes = [...document.querySelectorAll("#friends input")];
+  $("all").checked = boxes.every((b) => b.checked);
+}
+
+function status(text, cls) {
+  $("status").className = cls || "";
+  $("status").textContent = text;
+}
+
+$("form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const boxes = [...document.querySelectorAll("#friends input")];
+  const chosen = boxes.filter((b) => b.checked).map((b) => b.value);
+  if (!chosen.length) {
+    status(t("pickSomeone"), "error");
+    return;
+  }
+  const to = chosen.length === boxes.length ? [] : chosen;
+  $("share").disabled = true;
+  status(t("sharing"), "muted");
+  try {
+    const r = await kith.request("share", { req: reqId, to, title: cleanTitle($("title").value) });
+    status(t("shared", r.audience.length), "ok");
+    setTimeout(() => window.close(), 1500);
+  } catch (e) {
+    status(errorText(e), "error");
+    $("share").disabled = false;
+  }
+});

@@ -1,0 +1,328 @@
+// The sidebar: friends, albums shared with me and by me, transfers. Live from node events.
+
+import { Kith, errorText } from "../shared/client.js";
+import { h, t, localize, progressBar, safeLink } from "../shared/dom.js";
+import { bytes, speed, date, shortId, percent } from "../shared/format.js";
+import { renderConnection, invitePanel } from "../shared/panels.js";
+
+const kith = new Kith();
+const $ = (id) => document.getElementById(id);
+
+/** What the sidebar knows, refreshed from the node. */
+const model = {
+  friends: [],
+  albums: [],
+  transfers: [],
+  /** Live progress by fetch target: {bytes, total, at, speed}. */
+  progress: new Map(),
+  /** Fetches finished this session by target: {ok, paths, error}. */
+  finished: new Map(),
+  /** Album IDs whose file lists are open. */
+  open: new Set(),
+  /** First page of each open album's files, by album ID. */
+  files: new Map(),
+};
+
+localize();
+setupTabs();
+$("invites").append(invitePanel(kith));
+
+kith.onState((state) => {
+  const ready = renderConnection($("connection"), state, kith);
+  $("ready").hidden = !ready;
+  if (ready) reloadAll();
+});
+
+kith.onEvent((e) => {
+  switch (e.event) {
+    case "friend_added":
+    case "friend_removed":
+    case "friend_online":
+    case "friend_offline":
+      loadFriends();
+      break;
+    case "album_received":
+    case "album_removed":
+      loadAlbums();
+      break;
+    case "fetch_progress": {
+      const prev = model.progress.get(e.id);
+      const now = performance.now();
+      let rate = prev ? prev.speed : 0;
+      if (prev && now > prev.at) rate = 0.7 * rate + 0.3 * (((e.bytes - prev.bytes) * 1000) / (now - prev.at));
+      model.progress.set(e.id, { bytes: e.bytes, total: e.total, at: now, speed: Math.max(rate, 0) });
+      renderAlbums();
+      renderTransfers();
+      break;
+    }
+    case "fetch_done":
+      model.progress.delete(e.id);
+      model.finished.set(e.id, { ok: true, paths: e.paths, bytes: e.bytes });
+      loadTransfers();
+      loadAlbums();
+      break;
+    case "fetch_failed":
+      model.progress.delete(e.id);
+      model.finished.set(e.id, { ok: false, error: e.error });
+      loadTransfers();
+      renderAlbums();
+      break;
+    case "node_up":
+      reloadAll();
+      break;
+  }
+});
+
+function reloadAll() {
+  loadFriends();
+  loadAlbums();
+  loadTransfers();
+  loadSettings();
+}
+
+// ---- tabs ----
+
+function setupTabs() {
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  const select = (tab, focus) => {
+    for (const x of tabs) {
+      const on = x === tab;
+      x.setAttribute("aria-selected", String(on));
+      x.tabIndex = on ? 0 : -1;
+      $(x.getAttribute("aria-controls")).hidden = !on;
+    }
+    if (focus) tab.focus();
+  };
+  tabs.forEach((tab, i) => {
+    tab.addEventListener("click", () => select(tab, false));
+    tab.addEventListener("keydown", (ev) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[ev.key];
+      if (step) select(tabs[(i + step + tabs.length) % tabs.length], true);
+      if (ev.key === "Home") select(tabs[0], true);
+      if (ev.key === "End") select(tabs[tabs.length - 1], true);
+    });
+  });
+  select(tabs[0], false);
+}
+
+// ---- friends ----
+
+async function loadFriends() {
+  model.friends = await kith.call("friends").catch(() => model.friends);
+  renderFriends();
+}
+
+function renderFriends() {
+  const list = $("friend-list");
+  if (!model.friends.length) {
+    list.replaceChildren(h("li", { class: "muted", text: t("noFriendsYet") }));
+    return;
+  }
+  list.replaceChildren(...model.friends.map(friendCard));
+}
+
+function friendCard(f) {
+  const safety = h("p", { class: "mono safety", text: f.safety_number, hidden: true });
+  const confirm = h("div", { class: "row", hidden: true },
+    h("span", { class: "grow", text: t("removeConfirm", f.name) }),
+    h("button", { class: "danger", text: t("remove"), onclick: () => kith.call("unfriend", { peer: f.id }).then(loadFriends).catch((e) => alertIn(confirm, e)) }),
+    h("button", { text: t("cancel"), onclick: () => (confirm.hidden = true) }));
+  return h("li", { class: "card friend", dataset: { id: f.id } },
+    h("div", { class: "row" },
+      h("span", { class: f.online ? "dot on" : "dot", attrs: { title: t(f.online ? "online" : "offline") } }),
+      h("span", { class: "grow ellipsis friend-name", text: f.name }),
+      h("span", { class: "muted mono", text: shortId(f.id) })),
+    h("div", { class: "row" },
+      h("span", { class: "muted grow", text: f.online ? t("online") : f.last_seen ? t("lastSeen", date(f.last_seen)) : t("offline") }),
+      h("button", { text: t("safetyNumber"), attrs: { "aria-expanded": "false" }, onclick: (ev) => {
+        safety.hidden = !safety.hidden;
+        ev.target.setAttribute("aria-expanded", String(!safety.hidden));
+      } }),
+      h("button", { class: "danger", text: t("remove"), onclick: () => (confirm.hidden = false) })),
+    safety, confirm);
+}
+
+function alertIn(el, e) {
+  el.append(h("p", { class: "error", attrs: { role: "alert" }, text: errorText(e) }));
+}
+
+// ---- albums ----
+
+async function loadAlbums() {
+  model.files.clear();
+  model.albums = await kith.call("albums").catch(() => model.albums);
+  renderAlbums();
+}
+
+function renderAlbums() {
+  const inbox = model.albums.filter((a) => !a.mine);
+  const mine = model.albums.filter((a) => a.mine);
+  $("inbox-list").replaceChildren(...(inbox.length ? inbox.map(inboxCard) : [h("li", { class: "muted", text: t("nothingShared") })]));
+  $("mine-list").replaceChildren(...(mine.length ? mine.map(mineCard) : [h("li", { class: "muted", text: t("nothingSharedByMe") })]));
+}
+
+function meta(a) {
+  return [t("files", a.item_count), bytes(a.bytes), date(a.created)].join(" · ");
+}
+
+function linkButton(a) {
+  if (!a.link || !safeLink(a.link)) return null;
+  return h("div", { class: "row" },
+    h("span", { class: "muted mono grow ellipsis", text: a.link }),
+    h("button", { text: t("openPage"), onclick: () => browser.tabs.create({ url: a.link }) }));
+}
+
+function inboxCard(a) {
+  const p = model.progress.get(a.id);
+  const done = model.finished.get(a.id);
+  const status = h("p", { class: "status", attrs: { role: "status" } });
+  let busy = Boolean(p);
+  if (p) status.textContent = `${bytes(p.bytes)} / ${bytes(p.total)} · ${speed(p.speed)}`;
+  else if (done && done.ok) {
+    status.className = "status ok";
+    status.textContent = t("fetched");
+  } else if (done && !done.ok) {
+    status.className = "status error";
+    status.textContent = errorText(done.error);
+  }
+  const fetchBtn = h("button", {
+    class: "primary fetch",
+    text: done && done.ok ? t("fetchAgain") : t("fetch"),
+    disabled: busy || a.item_count === 0,
+    onclick: () => {
+      model.finished.delete(a.id);
+      model.progress.set(a.id, { bytes: 0, total: a.bytes, at: performance.now(), speed: 0 });
+      renderAlbums();
+      kith.call("fetch", { target: a.id }).catch((e) => {
+        model.progress.delete(a.id);
+        model.finished.set(a.id, { ok: false, error: e });
+        renderAlbums();
+      });
+    },
+  });
+  return h("li", { class: "card album", dataset: { id: a.id } },
+    h("div", { class: "album-title", text: a.title }),
+    h("div", { class: "muted", text: t("fromOwner", a.owner_name || shortId(a.owner)) }),
+    h("div", { class: "muted", text: meta(a) }),
+    linkButton(a),
+    h("div", { class: "row" }, fetchBtn, filesToggle(a)),
+    p ? progressBar(p.bytes, p.total) : null,
+    status,
+    filesBox(a));
+}
+
+function mineCard(a) {
+  const names = a.audience.map((id) => (model.friends.find((f) => f.id === id) || {}).name || shortId(id));
+  const confirm = h("div", { class: "row", hidden: true },
+    h("span", { class: "grow", text: t("unshareConfirm") }),
+    h("button", { class: "danger", text: t("unshare"), onclick: () => kith.call("unshare", { album: a.id }).then(loadAlbums).catch((e) => alertIn(confirm, e)) }),
+    h("button", { text: t("cancel"), onclick: () => (confirm.hidden = true) }));
+  return h("li", { class: "card album", dataset: { id: a.id } },
+    h("div", { class: "album-title", text: a.title }),
+    h("div", { class: "muted", text: meta(a) }),
+    h("div", { class: "muted ellipsis", text: t("sharedWith", names.join(", ") || t("nobody")) }),
+    linkButton(a),
+    h("div", { class: "row" }, filesToggle(a), h("button", { class: "danger", text: t("unshare"), onclick: () => (confirm.hidden = false) })),
+    confirm,
+    filesBox(a));
+}
+
+function filesToggle(a) {
+  if (!a.item_count) return null;
+  const open = model.open.has(a.id);
+  return h("button", {
+    text: open ? t("hideFiles") : t("showFiles"),
+    attrs: { "aria-expanded": String(open) },
+    onclick: () => {
+      if (open) model.open.delete(a.id);
+      else model.open.add(a.id);
+      model.files.delete(a.id);
+      renderAlbums();
+    },
+  });
+}
+
+/** The album's files (first page), each with Open when a copy is here. */
+function filesBox(a) {
+  if (!model.open.has(a.id)) return null;
+  const page = model.files.get(a.id);
+  const ul = h("ul", { class: "list files" });
+  if (!page) {
+    ul.append(h("li", { class: "muted", text: t("loading") }));
+    kith.call("album", { album: a.id, limit: 200 }).then(
+      (p) => model.files.set(a.id, p),
+      (e) => model.files.set(a.id, { error: e, items: [], item_count: 0 }),
+    ).then(renderAlbums);
+    return ul;
+  }
+  if (page.error) ul.append(h("li", { class: "error", text: errorText(page.error) }));
+  for (const i of page.items) {
+    ul.append(h("li", {},
+      h("span", { class: "grow ellipsis file-name", text: i.name, attrs: { title: i.name } }),
+      h("span", { class: "muted", text: bytes(i.size) }),
+      i.path ? h("button", { text: t("open"), onclick: () => kith.call("open", { item: i.id }).catch((e) => alertIn(ul, e)) }) : null));
+  }
+  if (page.item_count > page.items.length) ul.append(h("li", { class: "muted", text: t("moreFiles", page.item_count - page.items.length) }));
+  return ul;
+}
+
+// ---- transfers ----
+
+async function loadTransfers() {
+  model.transfers = await kith.call("transfers").catch(() => model.transfers);
+  renderTransfers();
+}
+
+function titleOf(target) {
+  const a = model.albums.find((x) => x.id === target);
+  return a ? a.title : shortId(target);
+}
+
+function renderTransfers() {
+  const rows = model.transfers.map((x) => {
+    const p = model.progress.get(x.target) || { bytes: x.bytes, total: x.total, speed: 0 };
+    const state = x.paused ? t("paused") : x.running ? `${percent(p.bytes, p.total)}% · ${speed(p.speed)}` : t("waiting");
+    const act = (cmd) => () => kith.call(cmd, { target: x.target }).then(loadTransfers).catch((e) => alertIn(li, e));
+    const li = h("li", { class: "card transfer", dataset: { target: x.target } },
+      h("div", { class: "row" }, h("span", { class: "grow ellipsis", text: x.title || titleOf(x.target) }), h("span", { class: "muted", text: state })),
+      progressBar(p.bytes, p.total || 1),
+      h("div", { class: "row" },
+        h("span", { class: "muted grow", text: `${bytes(p.bytes)} / ${bytes(p.total)}` }),
+        x.paused
+          ? h("button", { text: t("resume"), onclick: act("transfer_resume") })
+          : h("button", { text: t("pause"), onclick: act("transfer_pause") }),
+        h("button", { class: "danger", text: t("cancel"), onclick: act("transfer_cancel") })));
+    return li;
+  });
+  for (const [target, f] of model.finished) {
+    if (!f.ok || model.transfers.some((x) => x.target === target)) continue;
+    rows.push(h("li", { class: "card transfer done", dataset: { target } },
+      h("div", { class: "row" }, h("span", { class: "grow ellipsis", text: titleOf(target) }), h("span", { class: "ok", text: t("fetched") })),
+      h("div", { class: "muted mono", text: t("savedIn", (f.paths && f.paths[0]) || "") })));
+  }
+  $("transfer-list").replaceChildren(...(rows.length ? rows : [h("li", { class: "muted", text: t("noTransfers") })]));
+}
+
+// ---- download folder ----
+
+async function loadSettings() {
+  const s = await kith.call("settings").catch(() => null);
+  if (s) $("download-dir").textContent = s.download_dir;
+}
+
+$("change-dir").addEventListener("click", () => {
+  $("dir-form").hidden = false;
+  $("dir-input").value = $("download-dir").textContent;
+  $("dir-input").focus();
+});
+$("dir-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("dir-error").textContent = "";
+  try {
+    const s = await kith.call("settings", { download_dir: $("dir-input").value.trim() });
+    $("download-dir").textContent = s.download_dir;
+    $("dir-form").hidden = true;
+  } catch (e) {
+    $("dir-error").textContent = errorText(e);
+  }
+});
