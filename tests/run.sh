@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need (skipping what is already there) and runs every test.
+# Installs what the tests need (skipping what is already there: firefox-esr, geckodriver,
+# selenium, pytest, web-ext, eslint) and runs every test: Rust, lint, and the add-on in Firefox.
 # Usage: ./tests/run.sh          Each stage prints how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,10 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "build" cargo build --workspace --all-targets --locked
 stage "cargo test" cargo test --workspace --locked
+stage "browser tools (install)" ./tests/browser/setup.sh
+stage "eslint + web-ext lint" npm run --silent lint
+stage "web-ext build (.xpi)" npm run --silent build
+stage "browser tests (firefox)" python3 -m pytest -q tests/browser
 
 echo
 echo "All stages passed:"

@@ -954,6 +954,20 @@ impl Node {
         ))
     }
 
+    /// A fetch target's album title, with the file's name when it is one item.
+    fn target_title(&self, target: &str) -> String {
+        let albums = self.store.albums().unwrap_or_default();
+        for s in &albums {
+            if s.album.id == target {
+                return s.album.title.clone();
+            }
+            if let Some(i) = s.album.items.iter().find(|i| i.id == target) {
+                return format!("{} — {}", s.album.title, i.name);
+            }
+        }
+        target.to_string()
+    }
+
     /// The download folder when a request names none.
     pub(super) fn download_dir(&self) -> PathBuf {
         self.config
@@ -1243,11 +1257,18 @@ impl Node {
                 .iter()
                 .map(|p| {
                     let running = self.fetching.get(&fetch_key(&p.target, &p.out));
-                    let (bytes, total) = running
-                        .and_then(|r| r.progress.lock().ok().map(|g| *g))
-                        .unwrap_or((0, 0));
+                    let live = running.and_then(|r| r.progress.lock().ok().map(|g| *g));
+                    let items = self
+                        .fetch_items(&p.target)
+                        .map(|(_, i)| i)
+                        .unwrap_or_default();
+                    let (bytes, total) = live.unwrap_or_else(|| {
+                        let total = items.iter().map(|i| i.size).sum();
+                        (fetch::bytes_present(&p.out, &items), total)
+                    });
                     json!({
                         "target": p.target,
+                        "title": self.target_title(&p.target),
                         "out": p.out,
                         "running": running.is_some(),
                         "paused": p.paused,

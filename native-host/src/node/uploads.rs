@@ -70,7 +70,11 @@ impl Node {
         if size.is_some_and(|s| s > MAX_FILE_SIZE) {
             return Err(ApiError::new(code::BAD_REQUEST, "that file is too large"));
         }
-        let name = names::sanitize_component(name).unwrap_or_else(|| "file".into());
+        let mut name = names::sanitize_component(name).unwrap_or_else(|| "file".into());
+        if name.starts_with(".upload-") {
+            // A kept file must never look like a part file `clean_stale` deletes at start-up.
+            name.replace_range(..1, "_");
+        }
         let dir = uploads_dir(&self.home);
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
         let id = hex(&random::<12>());

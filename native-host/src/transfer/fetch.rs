@@ -244,6 +244,11 @@ fn already_present(out: &Path, item: &FetchItem) -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes of these items already in `out` (finished files and verified-so-far parts).
+pub fn bytes_present(out: &Path, items: &[FetchItem]) -> u64 {
+    items.iter().map(|i| already_present(out, i)).sum()
+}
+
 /// Deletes the part files a cancelled fetch of these items left in `out`.
 pub fn remove_parts(out: &Path, items: &[FetchItem]) {
     for item in items {

@@ -1,0 +1,185 @@
+"""The add-on in a real (headless) Firefox, talking to real `kith` nodes."""
+
+import filecmp
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from conftest import WIDGET, wait_for
+
+POPUP_JS = """
+const b = document.querySelector(".webextension-popup-browser");
+const doc = b && b.contentDocument;
+if (!doc || doc.readyState !== "complete") return null;
+return arguments[0] ? (doc.getElementById(arguments[0]) || {}).textContent || null : doc.body.innerText;
+"""
+
+SIDEBAR_DOC = """
+const outer = document.getElementById("sidebar");
+const inner = outer && outer.contentDocument && outer.contentDocument.getElementById("webext-panels-browser");
+const doc = inner && inner.contentDocument;
+if (!doc || !doc.getElementById("ready")) return null;
+"""
+
+
+def open_popup(world):
+    world.chrome(f'document.getElementById("{WIDGET}-BAP").click()')
+
+
+def popup_text(world, element_id=None):
+    return world.chrome(POPUP_JS, element_id)
+
+
+def sidebar(world, body):
+    """Runs `body` in chrome with `doc` bound to the real sidebar's page (null until loaded)."""
+    return world.chrome(SIDEBAR_DOC + body)
+
+
+def test_toolbar_button_opens_the_popup_showing_my_peer_id(friends):
+    peer_id = friends.me.json("status")["peer_id"]
+    open_popup(friends)
+    assert wait_for(lambda: popup_text(friends, "my-id"), what="peer ID in the popup") == peer_id
+    assert popup_text(friends, "my-name") == "Me"
+    # Grandma is online, so the popup lists her.
+    wait_for(lambda: "Grandma" in (popup_text(friends, "online") or ""), what="online friend in the popup")
+
+
+def test_first_run_popup_creates_an_identity(world):
+    world.start_browser()
+    open_popup(world)
+    wait_for(lambda: world.chrome(POPUP_JS.replace("return arguments[0]", "return doc.getElementById('first-run') && arguments[0]"), "first-run"),
+             what="the first-run form")
+    world.chrome("""
+      const doc = document.querySelector(".webextension-popup-browser").contentDocument;
+      doc.getElementById("init-name").value = "Rose";
+      doc.querySelector("#first-run button[type=submit]").click();
+    """)
+    shown = wait_for(lambda: popup_text(world, "my-id"), what="the new peer ID in the popup")
+    assert world.me.json("status")["peer_id"] == shown
+    assert popup_text(world, "my-name") == "Rose"
+
+
+def test_context_menu_shares_an_image_and_the_friend_receives_it(friends, web):
+    d = friends.driver
+    d.get(f"{web['url']}/page.html")
+    img = d.find_element(By.ID, "photo")
+    main = d.current_window_handle
+    ActionChains(d).context_click(img).perform()
+    friends.chrome("""
+      const menu = document.getElementById("contentAreaContextMenu");
+      const item = menu.querySelector('menuitem[id$="-menuitem-_share"]');
+      menu.activateItem(item);
+    """)
+    dialog = wait_for(lambda: [h for h in d.window_handles if h != main], what="the share dialog")[0]
+    d.switch_to.window(dialog)
+    wait_for(lambda: d.find_element(By.ID, "form").is_displayed(), what="the share form")
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#friends input"), what="the friend list")
+    title = d.find_element(By.ID, "title")
+    assert title.get_attribute("value") == "Beach day"
+    d.find_element(By.ID, "share").click()
+    wait_for(lambda: "Shared with 1" in d.find_element(By.ID, "status").text, what="the share to finish")
+    d.switch_to.window(main)
+
+    albums = wait_for(lambda: [a for a in friends.friend.json("albums") if not a["mine"]], what="Grandma receiving the album")
+    assert albums[0]["title"] == "Beach day"
+    assert albums[0]["owner_name"] == "Me"
+    assert albums[0]["link"] == f"{web['url']}/page.html"
+    out = friends.tmp / "grandma-got"
+    friends.friend.run("fetch", albums[0]["id"], "--out", str(out))
+    assert (out / "photo.png").read_bytes() == (web["root"] / "photo.png").read_bytes()
+
+
+def test_sidebar_lists_a_friend_and_their_album_and_fetch_completes(friends):
+    src = friends.tmp / "src"
+    src.mkdir()
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    (src / "video.bin").write_bytes(data)
+    friends.friend.run("share", str(src / "video.bin"), "--title", "Summer")
+    wait_for(lambda: friends.me.json("albums"), what="the album reaching me")
+
+    friends.chrome(f'SidebarController.show("{WIDGET}-sidebar-action")')
+    wait_for(lambda: sidebar(friends, 'return doc.querySelector(".friend-name")?.textContent;') == "Grandma",
+             what="Grandma in the sidebar")
+    sidebar(friends, 'doc.getElementById("tab-inbox").click(); return 1;')
+    assert wait_for(lambda: sidebar(friends, 'return doc.querySelector("#inbox-list .album-title")?.textContent;'),
+                    what="the album in the sidebar") == "Summer"
+    sidebar(friends, 'doc.querySelector("#inbox-list .fetch").click(); return 1;')
+    wait_for(lambda: sidebar(friends, 'return doc.querySelector("#inbox-list .status.ok")?.textContent;'),
+             timeout=60, what="the fetch shown as done")
+    got = friends.home / "Downloads" / "Kith" / "video.bin"
+    assert got.read_bytes() == data
+
+
+XSS_NAME = "<img src=x onerror=alert(1)>"
+XSS_TITLES = ["<script>alert(1)</script>", "javascript:alert(1)"]
+XSS_FILES = ["<svg onload=alert(1)>.txt", "<img src=x onerror=alert(2)>.jpg"]
+
+
+def test_peer_text_from_an_xss_corpus_renders_as_text(world):
+    world.me.init("Me")
+    world.friend.init(XSS_NAME)
+    world.me.serve()
+    world.friend.serve()
+    world.friend.befriend(world.me)
+    src = world.tmp / "src"
+    src.mkdir()
+    for name in XSS_FILES:
+        (src / name).write_text("hello")
+    world.friend.run("share", *[str(src / n) for n in XSS_FILES], "--title", XSS_TITLES[0])
+    link_album = world.friend.run("share", str(src / XSS_FILES[0]), "--title", XSS_TITLES[1])
+    assert link_album.returncode == 0
+    wait_for(lambda: len(world.me.json("albums")) == 2, what="both albums reaching me")
+
+    d = world.start_browser()
+    d.get(world.page("sidebar/sidebar.html"))
+    names = wait_for(lambda: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".friend-name")], what="the friend list")
+    assert names == [XSS_NAME]
+    d.find_element(By.ID, "tab-inbox").click()
+    titles = wait_for(lambda: [e.text for e in d.find_elements(By.CSS_SELECTOR, "#inbox-list .album-title")], what="albums")
+    assert sorted(titles) == sorted(XSS_TITLES)
+    for card in d.find_elements(By.CSS_SELECTOR, "#inbox-list .album"):
+        assert XSS_NAME in card.text  # "From <img …>"
+    for _ in range(2):  # each click re-renders the list: find the next button afresh
+        wait_for(lambda: d.find_elements(By.XPATH, "//button[text()='Show files']"), what="a Show files button")[0].click()
+    files = wait_for(lambda: sorted(e.text for e in d.find_elements(By.CSS_SELECTOR, ".file-name")) or None,
+                     what="file lists")
+    assert files == sorted(XSS_FILES + XSS_FILES[:1])
+    # Nothing from the corpus became an element, and no script ran.
+    assert d.execute_script("return document.querySelectorAll('img, svg, iframe, script:not([src])').length") == 0
+    assert d.execute_script("return document.title") == ""
+    assert d.execute_script("return typeof window.__kith_xss") == "undefined"
+    alerts = d.execute_script("return 1")  # an open alert would make any command fail
+    assert alerts == 1
+
+
+def host_pids(world):
+    r = subprocess.run(["pgrep", "-f", f"{world.home}/.mozilla/native-messaging-hosts/kith.json"],
+                       capture_output=True, text=True)
+    return [int(p) for p in r.stdout.split()]
+
+
+def test_sidebar_shows_a_lost_host_and_reconnects_when_it_is_back(friends):
+    d = friends.driver
+    d.get(friends.page("sidebar/sidebar.html"))
+    wait_for(lambda: d.find_element(By.CSS_SELECTOR, ".friend-name").text == "Grandma", what="the sidebar ready")
+    manifest = friends.home / ".mozilla" / "native-messaging-hosts" / "kith.json"
+    aside = manifest.with_suffix(".aside")
+    manifest.rename(aside)
+    pids = wait_for(lambda: host_pids(friends), what="the native host process")
+    for pid in pids:
+        os.kill(pid, 9)
+    friends.me.stop()
+    banner = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#host-missing, #host-down"), what="the lost-host banner")
+    assert banner[0].is_displayed()
+    assert not d.find_element(By.ID, "ready").is_displayed()
+
+    aside.rename(manifest)
+    wait_for(lambda: d.find_element(By.ID, "ready").is_displayed(), timeout=30, what="the sidebar reconnecting")
+    wait_for(lambda: d.find_element(By.CSS_SELECTOR, ".friend-name").text == "Grandma", what="friends listed again")
+    assert not d.find_elements(By.CSS_SELECTOR, "#host-missing, #host-down")
+    # The host started a node again for this home.
+    assert friends.me.run("status", check=False).returncode == 0
