@@ -203,6 +203,9 @@ pub enum Cmd {
         /// Exit after showing the handshake instead of running until Ctrl-C.
         #[arg(long)]
         once: bool,
+        /// Instead: start a demo friend for this home, who shares an album of photos with it.
+        #[arg(long)]
+        friend: bool,
     },
 }
 
@@ -769,7 +772,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(ApiError::new("doctor", format!("{bad} problem(s) found")).into());
             }
         }
-        Cmd::Demo { once } => crate::demo::run(once).await?,
+        Cmd::Demo {
+            once,
+            friend: false,
+        } => crate::demo::run(once).await?,
+        Cmd::Demo { once, friend: true } => crate::demo::run_friend(home, once).await?,
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `kith demo`: two local nodes in a temporary home, befriended by invite.
+//! `kith demo`: two local nodes in a temporary home, befriended by invite; and
+//! `kith demo --friend`: a demo friend for this home, sharing an album of generated photos.
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -12,7 +13,7 @@ use crate::home::Home;
 use crate::native::wait_for_node;
 
 struct DemoNode {
-    name: &'static str,
+    name: String,
     home: Home,
     child: Child,
 }
@@ -33,9 +34,9 @@ impl Drop for DemoNode {
     }
 }
 
-fn start(root: &std::path::Path, name: &'static str) -> Result<DemoNode> {
+fn start(root: &std::path::Path, name: &str) -> Result<DemoNode> {
     let home = Home {
-        dir: root.join(name.to_lowercase()),
+        dir: root.join(name.split(' ').next().unwrap_or("node").to_lowercase()),
     };
     home.init(name)?;
     let child = std::process::Command::new(std::env::current_exe()?)
@@ -46,7 +47,11 @@ fn start(root: &std::path::Path, name: &'static str) -> Result<DemoNode> {
         .stderr(std::fs::File::create(home.log_path())?)
         .spawn()
         .context("starting a demo node")?;
-    Ok(DemoNode { name, home, child })
+    Ok(DemoNode {
+        name: name.to_string(),
+        home,
+        child,
+    })
 }
 
 async fn call(home: &Home, cmd: Value) -> Result<Value> {
@@ -154,4 +159,158 @@ async fn demo(root: &std::path::Path, once: bool) -> Result<()> {
     tokio::signal::ctrl_c().await?;
     eprintln!("Stopping the demo nodes.");
     Ok(())
+}
+
+/// Name of the demo friend.
+const FRIEND: &str = "Sam (demo friend)";
+
+/// Runs a demo friend for `me` until Ctrl-C (or, with `once`, until it has shared its album):
+/// befriends `me`'s node (starting it when needed) and shares generated photos with it.
+pub async fn run_friend(me: Home, once: bool) -> Result<()> {
+    if !me.initialized() {
+        anyhow::bail!(
+            "{} has no identity yet: run `kith init --name NAME` first",
+            me.dir.display()
+        );
+    }
+    let root: PathBuf =
+        std::env::temp_dir().join(format!("kith-demo-friend-{}", std::process::id()));
+    crate::home::create_private_dir(&root)?;
+    let result = befriend_and_share(&me, &root, once).await;
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
+
+async fn befriend_and_share(me: &Home, root: &std::path::Path, once: bool) -> Result<()> {
+    if Client::connect(me).await.is_err() {
+        crate::native::start_detached(me).map_err(|e| anyhow::anyhow!(e.message))?;
+    }
+    wait_for_node(me, Duration::from_secs(10)).await?;
+    let sam = start(root, FRIEND)?;
+    wait_for_node(&sam.home, Duration::from_secs(10)).await?;
+    let inv = call(&sam.home, json!({"cmd": "invite_create"})).await?;
+    let acc = call(
+        me,
+        json!({"cmd": "invite_accept", "link": inv["link"].as_str().unwrap_or_default()}),
+    )
+    .await?;
+    let sam_id = acc["friend"]["id"].as_str().unwrap_or_default().to_string();
+    eprintln!(
+        "{FRIEND} is now your friend (a node in {}).",
+        sam.home.dir.display()
+    );
+    let photos = root.join("photos");
+    std::fs::create_dir_all(&photos)?;
+    for (i, scene) in SCENES.iter().enumerate() {
+        let path = photos.join(format!("{:02}-{}.jpg", i + 1, scene.name));
+        photo(scene, 1600, 1067)
+            .save(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let shared = call(
+        &sam.home,
+        json!({"cmd": "share", "paths": [photos], "title": "Beach day (demo)"}),
+    )
+    .await?;
+    eprintln!(
+        "{FRIEND} shared the album \"Beach day (demo)\" ({} photos) with you.",
+        shared["items"]
+    );
+    if !once {
+        eprintln!(
+            "Open the Kith sidebar in Firefox to see it. Press Ctrl-C to stop the demo friend."
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    // Leave no friend behind who will never come back.
+    let _ = call(me, json!({"cmd": "unfriend", "peer": sam_id})).await;
+    eprintln!("The demo friend left.");
+    drop(sam);
+    Ok(())
+}
+
+/// A generated scene: sky, sea and sun colours.
+struct Scene {
+    name: &'static str,
+    sky: [u8; 3],
+    horizon: [u8; 3],
+    sea: [u8; 3],
+    sun: [u8; 3],
+}
+
+const SCENES: [Scene; 6] = [
+    Scene {
+        name: "morning",
+        sky: [120, 170, 230],
+        horizon: [250, 220, 180],
+        sea: [30, 90, 150],
+        sun: [255, 250, 220],
+    },
+    Scene {
+        name: "noon",
+        sky: [60, 140, 230],
+        horizon: [180, 220, 250],
+        sea: [20, 110, 170],
+        sun: [255, 255, 240],
+    },
+    Scene {
+        name: "sandcastle",
+        sky: [90, 160, 220],
+        horizon: [230, 230, 210],
+        sea: [210, 180, 120],
+        sun: [255, 240, 200],
+    },
+    Scene {
+        name: "afternoon",
+        sky: [90, 130, 200],
+        horizon: [250, 200, 150],
+        sea: [30, 80, 130],
+        sun: [255, 220, 160],
+    },
+    Scene {
+        name: "sunset",
+        sky: [70, 40, 110],
+        horizon: [250, 120, 60],
+        sea: [40, 30, 80],
+        sun: [255, 170, 80],
+    },
+    Scene {
+        name: "night",
+        sky: [10, 15, 40],
+        horizon: [40, 50, 90],
+        sea: [5, 10, 30],
+        sun: [240, 240, 255],
+    },
+];
+
+fn mix(a: [u8; 3], b: [u8; 3], t: f32) -> image::Rgb<u8> {
+    let f = |x: u8, y: u8| (x as f32 + (y as f32 - x as f32) * t.clamp(0.0, 1.0)) as u8;
+    image::Rgb([f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2])])
+}
+
+/// Paints a simple beach picture: a sky gradient, a sun, and a sea with waves.
+fn photo(s: &Scene, w: u32, h: u32) -> image::RgbImage {
+    let horizon = h as f32 * 0.6;
+    let (sx, sy, r) = (w as f32 * 0.7, h as f32 * 0.35, h as f32 * 0.08);
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let (xf, yf) = (x as f32, y as f32);
+        if yf < horizon {
+            let d = ((xf - sx).powi(2) + (yf - sy).powi(2)).sqrt();
+            if d < r {
+                return image::Rgb(s.sun);
+            }
+            let glow = (1.0 - (d - r) / (h as f32 * 0.5)).max(0.0) * 0.35;
+            let base = mix(s.sky, s.horizon, yf / horizon);
+            mix(base.0, s.sun, glow)
+        } else {
+            let depth = (yf - horizon) / (h as f32 - horizon);
+            let wave = ((xf / 37.0 + yf / 5.0).sin() * 0.5 + 0.5) * 0.15 * (1.0 - depth);
+            let base = mix(s.horizon, s.sea, depth.sqrt());
+            mix(base.0, [255, 255, 255], wave)
+        }
+    })
 }

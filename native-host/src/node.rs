@@ -1131,8 +1131,10 @@ impl Node {
             link.conn.close(close::UNFRIENDED.into(), b"unfriended");
         }
         self.dials.remove(&f.id);
-        // An old friend is no longer in the audience of my albums either.
+        // An old friend is no longer in the audience of my albums either, and their albums
+        // leave my list (files already fetched stay where they are).
         self.drop_from_my_albums(&f.id)?;
+        self.forget_albums_of(&f.id)?;
         tracing::info!(peer = %f.id.short(), "unfriended");
         let _ = self.events.send(Event::FriendRemoved {
             id: f.id.to_string(),

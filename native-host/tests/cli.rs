@@ -121,3 +121,33 @@ fn demo_starts_two_nodes_befriends_them_shares_an_album_and_cleans_up() {
     assert!(err.contains("Alice sees Bob (online)"), "{err}");
     assert!(err.contains("Bob fetched it, verified"), "{err}");
 }
+
+#[test]
+fn demo_friend_befriends_my_node_shares_photos_and_leaves_no_friend_behind() {
+    let me = common::Node::started("Me");
+    let mut demo = Command::new(common::kith_bin())
+        .args(["demo", "--friend", "--home"])
+        .arg(me.home())
+        .env("KITH_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let album = common::wait_until(std::time::Duration::from_secs(30), || {
+        me.json(&["albums", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["title"] == "Beach day (demo)")
+    });
+    assert!(album, "the demo album never reached me");
+    let albums = me.json(&["albums", "--json"]);
+    assert_eq!(albums[0]["item_count"], 6);
+    assert_eq!(albums[0]["owner_name"], "Sam (demo friend)");
+    assert_eq!(me.json(&["friends", "--json"])[0]["online"], true);
+    // Ctrl-C: the demo friend leaves, and its album with it.
+    // SAFETY: kill with a valid pid and signal has no memory effects.
+    unsafe { libc::kill(demo.id() as i32, libc::SIGINT) };
+    assert!(demo.wait().unwrap().success());
+    assert_eq!(me.json(&["friends", "--json"]), serde_json::json!([]));
+    assert_eq!(me.json(&["albums", "--json"]), serde_json::json!([]));
+}

@@ -429,6 +429,20 @@ impl Node {
         Ok(())
     }
 
+    /// Forgets the albums a former friend shared with me.
+    pub(super) fn forget_albums_of(&mut self, peer: &PeerId) -> Result<(), ApiError> {
+        for s in self.store.albums().map_err(ApiError::internal)? {
+            if s.album.owner == *peer {
+                self.store
+                    .remove_album(&s.album.id)
+                    .map_err(ApiError::internal)?;
+                let _ = self.events.send(Event::AlbumRemoved { id: s.album.id });
+            }
+        }
+        self.refresh_access();
+        Ok(())
+    }
+
     /// Stores an album of mine and queues it for everyone who should get this version.
     fn publish(&mut self, signed: &SignedAlbum) -> Result<(), ApiError> {
         let encoded = serde_json::to_vec(signed)
