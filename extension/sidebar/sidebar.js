@@ -52,7 +52,8 @@ kith.onEvent((e) => {
       if (prev && now > prev.at) rate = 0.7 * rate + 0.3 * (((e.bytes - prev.bytes) * 1000) / (now - prev.at));
       model.progress.set(e.id, { bytes: e.bytes, total: e.total, at: now, speed: Math.max(rate, 0) });
       renderAlbums();
-      renderTransfers();
+      if (model.transfers.some((x) => x.target === e.id && x.running)) renderTransfers();
+      else loadTransfers(); // a fetch this page did not start, or just resumed
       break;
     }
     case "fetch_done":

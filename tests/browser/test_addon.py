@@ -183,3 +183,106 @@ def test_sidebar_shows_a_lost_host_and_reconnects_when_it_is_back(friends):
     assert not d.find_elements(By.CSS_SELECTOR, "#host-missing, #host-down")
     # The host started a node again for this home.
     assert friends.me.run("status", check=False).returncode == 0
+
+
+def test_context_menu_shares_the_page_as_a_link_card_with_a_preview(friends, web):
+    d = friends.driver
+    d.get(f"{web['url']}/page.html")
+    main = d.current_window_handle
+    ActionChains(d).context_click(d.find_element(By.TAG_NAME, "h1")).perform()
+    friends.chrome("""
+      const menu = document.getElementById("contentAreaContextMenu");
+      menu.activateItem(menu.querySelector('menuitem[id$="-menuitem-_share"]'));
+    """)
+    d.switch_to.window(wait_for(lambda: [h for h in d.window_handles if h != main], what="the share dialog")[0])
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#friends input"), what="the friend list")
+    assert "link card" in d.find_element(By.ID, "what").text
+    d.find_element(By.ID, "title").clear()
+    d.find_element(By.ID, "title").send_keys("Look at this")
+    d.find_element(By.ID, "share").click()
+    wait_for(lambda: "Shared with 1" in d.find_element(By.ID, "status").text, what="the share to finish")
+    d.switch_to.window(main)
+
+    album = wait_for(lambda: [a for a in friends.friend.json("albums") if not a["mine"]], what="the link card")[0]
+    assert album["title"] == "Look at this"
+    assert album["link"] == f"{web['url']}/page.html"
+    items = friends.friend.json("album", album["id"])["items"]
+    assert [i["name"] for i in items] == ["preview.jpg"]
+    out = friends.tmp / "card"
+    friends.friend.run("fetch", album["id"], "--out", str(out))
+    assert (out / "preview.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG picture of the page
+
+
+def test_popup_invite_gives_a_link_and_qr_code_that_a_new_friend_accepts(friends):
+    open_popup(friends)
+    wait_for(lambda: popup_text(friends, "my-id"), what="the popup")
+    friends.chrome("""
+      document.querySelector(".webextension-popup-browser").contentDocument.getElementById("invite").click();
+    """)
+    link = wait_for(lambda: friends.chrome("""
+      const doc = document.querySelector(".webextension-popup-browser").contentDocument;
+      return doc.getElementById("invite-link").value;
+    """), what="the invite link")
+    qr = friends.chrome("""
+      const c = document.querySelector(".webextension-popup-browser").contentDocument.querySelector("canvas.qr");
+      const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let dark = 0;
+      for (let i = 0; i < px.length; i += 4) if (px[i] < 128) dark++;
+      return [c.width, dark];
+    """)
+    assert qr[0] > 100 and qr[1] > 1000, qr  # a drawn code, not an empty canvas
+
+    from conftest import KithHome
+    cousin = KithHome(friends.tmp / "cousin", friends.me.env)
+    cousin.init("Cousin")
+    cousin.serve()
+    try:
+        cousin.run("accept", link)
+        d = friends.driver
+        d.get(friends.page("sidebar/sidebar.html"))
+        wait_for(lambda: sorted(e.text for e in d.find_elements(By.CSS_SELECTOR, ".friend-name")) == ["Cousin", "Grandma"],
+                 what="the new friend in the sidebar")
+    finally:
+        cousin.stop()
+
+
+def test_sidebar_pauses_resumes_and_opens_a_fetched_file(world):
+    opened = world.tmp / "opened.txt"
+    opener = world.tmp / "opener.sh"
+    opener.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
+    opener.chmod(0o755)
+    world.me.env["KITH_OPENER"] = str(opener)
+    world.me.init("Me")
+    world.friend.init("Grandma")
+    world.me.serve()
+    world.friend.serve()
+    world.friend.befriend(world.me)
+    world.me.run("settings", "--download-rate", "1M")
+    src = world.tmp / "src"
+    src.mkdir()
+    data = os.urandom(6 * 1024 * 1024)
+    (src / "movie.bin").write_bytes(data)
+    world.friend.run("share", str(src / "movie.bin"), "--title", "Movie night")
+    wait_for(lambda: world.me.json("albums"), what="the album reaching me")
+
+    d = world.start_browser()
+    d.get(world.page("sidebar/sidebar.html"))
+    wait_for(lambda: d.find_element(By.ID, "ready").is_displayed(), what="the sidebar")
+    d.find_element(By.ID, "tab-inbox").click()
+    wait_for(lambda: d.find_element(By.CSS_SELECTOR, "#inbox-list .fetch"), what="the album").click()
+    d.find_element(By.ID, "tab-transfers").click()
+    wait_for(lambda: d.find_elements(By.XPATH, "//li[contains(@class,'transfer')]//button[text()='Pause']"),
+             what="a running transfer")[0].click()
+    wait_for(lambda: world.me.json("transfers")[0]["paused"], what="the transfer paused")
+    wait_for(lambda: d.find_elements(By.XPATH, "//li[contains(@class,'transfer')]//button[text()='Resume']"),
+             what="the Resume button")
+    world.me.run("settings", "--download-rate", "0")
+    d.find_element(By.XPATH, "//li[contains(@class,'transfer')]//button[text()='Resume']").click()
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".transfer.done"), timeout=60, what="the transfer done")
+    got = world.home / "Downloads" / "Kith" / "movie.bin"
+    assert got.read_bytes() == data
+
+    d.find_element(By.ID, "tab-inbox").click()
+    wait_for(lambda: d.find_element(By.XPATH, "//button[text()='Show files']"), what="Show files").click()
+    wait_for(lambda: d.find_element(By.XPATH, "//ul[contains(@class,'files')]//button[text()='Open']"), what="Open").click()
+    assert wait_for(lambda: opened.exists() and opened.read_text(), what="the opener to run") == str(got)
