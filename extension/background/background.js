@@ -81,13 +81,13 @@ function handlePage(port, m) {
       break;
     case "share_request": {
       const req = requests.get(Number(m.req));
-      answer(port, m.id, req ? Promise.resolve(req) : Promise.reject({ code: "not_found", message: "this share was already done or closed" }));
+      answer(port, m.id, req ? Promise.resolve(req) : Promise.reject({ code: "not_found", message: browser.i18n.getMessage("errShareGone") }));
       break;
     }
     case "share": {
       const req = requests.get(Number(m.req));
       if (!req) {
-        answer(port, m.id, Promise.reject({ code: "not_found", message: "this share was already done or closed" }));
+        answer(port, m.id, Promise.reject({ code: "not_found", message: browser.i18n.getMessage("errShareGone") }));
         break;
       }
       const progress = (bytes, total) => port.postMessage({ type: "share_progress", req: m.req, bytes, total });

@@ -50,7 +50,7 @@ export class Host {
   lost(error) {
     for (const { reject, timer } of this.pending.values()) {
       clearTimeout(timer);
-      reject({ code: "no_node", message: "the connection to Kith was lost" });
+      reject({ code: "no_node", message: browser.i18n.getMessage("errLost") });
     }
     this.pending.clear();
     const missing = /no such native application|not found|manifest|no such file/i.test(error);
@@ -101,19 +101,19 @@ export class Host {
     this.pending.delete(m.id);
     clearTimeout(p.timer);
     if (m.ok) p.resolve(m.result);
-    else p.reject(m.error || { code: "internal", message: "bad reply" });
+    else p.reject(m.error || { code: "internal", message: browser.i18n.getMessage("errBadReply") });
   }
 
   /** Sends one command; resolves with the result, rejects with {code, message}. */
   call(cmd) {
-    if (!this.port) return Promise.reject({ code: "no_node", message: "Kith is not connected" });
+    if (!this.port) return Promise.reject({ code: "no_node", message: browser.i18n.getMessage("errNotConnected") });
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = LONG.has(cmd.cmd)
         ? null
         : setTimeout(() => {
             this.pending.delete(id);
-            reject({ code: "timeout", message: "Kith did not answer in time" });
+            reject({ code: "timeout", message: browser.i18n.getMessage("errTimeout") });
           }, CALL_TIMEOUT_MS);
       this.pending.set(id, { resolve, reject, timer });
       try {

@@ -115,7 +115,7 @@ async function* once(bytes) {
 /** Fetches a URL in the browser (with the user's cookies) and uploads it. */
 async function uploadUrl(host, url, fallbackName, onProgress) {
   const response = await fetch(url, { credentials: "include" });
-  if (!response.ok) throw { code: "io", message: `${url}: HTTP ${response.status}` };
+  if (!response.ok) throw { code: "io", message: browser.i18n.getMessage("errHttp", [url, String(response.status)]) };
   const len = Number(response.headers.get("content-length"));
   const size = Number.isFinite(len) && len > 0 && !response.headers.get("content-encoding") ? len : null;
   const name = fileName(url, response, fallbackName);
@@ -128,11 +128,11 @@ export async function runShare(host, req, to, title, onProgress) {
   let link = null;
   const page = req.page && isWeb(req.page.url) ? req.page.url : null;
   if (req.kind === "image" || req.kind === "video" || req.kind === "audio") {
-    if (!/^(https?|data|blob):/i.test(req.url)) throw { code: "bad_request", message: "this item cannot be fetched" };
+    if (!/^(https?|data|blob):/i.test(req.url)) throw { code: "bad_request", message: browser.i18n.getMessage("errCannotFetch") };
     paths.push(await uploadUrl(host, req.url, req.kind, onProgress));
     link = page;
   } else if (req.kind === "link") {
-    if (!isWeb(req.url)) throw { code: "bad_request", message: "only http and https links can be shared" };
+    if (!isWeb(req.url)) throw { code: "bad_request", message: browser.i18n.getMessage("errOnlyWebLinks") };
     const response = await fetch(req.url, { credentials: "include" });
     const type = (response.headers.get("content-type") || "").toLowerCase();
     if (!response.ok || type.startsWith("text/html")) {
@@ -149,7 +149,7 @@ export async function runShare(host, req, to, title, onProgress) {
     paths.push(await upload(host, "quote.txt", bytes.length, once(bytes), onProgress));
     link = page;
   } else {
-    if (!page) throw { code: "bad_request", message: "only web pages (http or https) can be shared" };
+    if (!page) throw { code: "bad_request", message: browser.i18n.getMessage("errOnlyWebPages") };
     link = page;
     if (req.preview) {
       const bytes = new Uint8Array(await (await fetch(req.preview)).arrayBuffer());

@@ -25,7 +25,7 @@ export function renderConnection(box, state, kith) {
     case "node_down":
     case "down":
       box.append(h("div", { class: "banner stack", attrs: { role: "alert" }, id: "host-down" },
-        h("p", { text: t(state.status === "node_down" ? "stateNodeDown" : "stateDown") }),
+        h("p", { text: state.status === "node_down" ? t("stateNodeDown") : t("stateDown") }),
         state.error ? h("p", { class: "muted", text: state.error }) : null,
         retryButton(kith)));
       return false;
