@@ -76,7 +76,8 @@ function handlePage(port, m) {
       }));
       break;
     case "retry":
-      host.connect();
+      if (host.port) host.handshake();
+      else host.connect();
       answer(port, m.id, Promise.resolve({}));
       break;
     case "share_request": {

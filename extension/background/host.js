@@ -95,7 +95,8 @@ export class Host {
     }
     const p = m ? this.pending.get(m.id) : null;
     if (!p) {
-      if (m && m.ok === false && m.error) this.setState({ status: "down", error: m.error.message });
+      // An error for no request at all (a refused add-on, a malformed frame): say so.
+      if (m && m.ok === false && m.error && m.id === null) this.setState({ status: "down", error: m.error.message });
       return;
     }
     this.pending.delete(m.id);

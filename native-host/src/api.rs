@@ -228,7 +228,7 @@ pub enum Command {
         /// New download limit.
         #[serde(default)]
         download_rate: Option<u64>,
-        /// New default download folder (absolute).
+        /// New default download folder (absolute; empty for the default).
         #[serde(default)]
         download_dir: Option<String>,
     },
@@ -403,8 +403,10 @@ pub enum Event {
     FetchDone {
         /// Album or item ID fetched.
         id: String,
-        /// Where the files are.
+        /// Where the files are (the first 20).
         paths: Vec<String>,
+        /// How many files.
+        files: usize,
         /// Total bytes.
         bytes: u64,
     },

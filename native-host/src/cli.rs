@@ -168,6 +168,9 @@ pub enum Cmd {
         /// Download limit.
         #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
         download_rate: Option<u64>,
+        /// Default download folder (absolute; "" for the user's download folder).
+        #[arg(long)]
+        download_dir: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -637,9 +640,24 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Settings {
             upload_rate,
             download_rate,
+            download_dir,
             json,
         } => {
-            let r = call(&home, json!({"cmd": "settings", "upload_rate": upload_rate, "download_rate": download_rate})).await?;
+            let download_dir = download_dir.map(|d| {
+                if d.is_empty() {
+                    d
+                } else {
+                    std::path::absolute(&d)
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or(d)
+                }
+            });
+            let r = call(
+                &home,
+                json!({"cmd": "settings", "upload_rate": upload_rate,
+                       "download_rate": download_rate, "download_dir": download_dir}),
+            )
+            .await?;
             if json {
                 print_json(&r);
             } else {
@@ -649,6 +667,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 };
                 println!("upload:   {}", show(&r["upload_rate"]));
                 println!("download: {}", show(&r["download_rate"]));
+                println!("folder:   {}", r["download_dir"].as_str().unwrap_or(""));
             }
         }
         Cmd::Transfers { json } => {

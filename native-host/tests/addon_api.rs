@@ -751,14 +751,57 @@ fn open_runs_the_opener_with_the_fetched_files_path_and_an_unknown_item_is_not_f
     assert_eq!(std::fs::read_to_string(&opened).unwrap().lines().count(), 1);
 }
 
+#[test]
+fn open_of_a_file_that_could_be_a_program_opens_its_folder_instead() {
+    let tools = tempfile::tempdir().unwrap();
+    let opened = tools.path().join("opened.txt");
+    let script = tools.path().join("opener.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (a, b) = pair_with(&[("KITH_OPENER", script.to_str().unwrap())]);
+    let src = tempfile::tempdir().unwrap();
+    for name in ["run-me.desktop", "install.sh"] {
+        std::fs::write(src.path().join(name), b"#!/bin/sh\necho hi\n").unwrap();
+    }
+    let album = share_with(
+        &a,
+        &b,
+        &[
+            &src.path().join("run-me.desktop"),
+            &src.path().join("install.sh"),
+        ],
+    );
+    let out = tempfile::tempdir().unwrap();
+    ok(fetch(&b, &album, out.path()));
+    let items = ok(api(&b, json!({"cmd": "album", "album": album})))["items"].clone();
+    for i in items.as_array().unwrap() {
+        let r = ok(api(&b, json!({"cmd": "open", "item": i["id"]})));
+        assert_eq!(r["opened"], json!(out.path().canonicalize().unwrap()));
+    }
+    assert!(wait_until(SOON, || std::fs::read_to_string(&opened)
+        .is_ok_and(|t| t.lines().count() == 2)));
+    let folder = format!("{}", out.path().canonicalize().unwrap().display());
+    for line in std::fs::read_to_string(&opened).unwrap().lines() {
+        assert_eq!(line, folder, "a program was handed to the opener");
+    }
+}
+
 // --- download folder -----------------------------------------------------------------------
 
 #[test]
-fn a_relative_download_folder_is_refused_and_the_setting_is_unchanged() {
+fn a_relative_download_folder_is_refused_and_an_empty_one_means_the_default() {
     let a = Node::started("Ann");
     let before = ok(api(&a, json!({"cmd": "status"})))["download_dir"].clone();
     assert!(before.is_string());
-    for dir in ["Downloads/kith", "./here", "", "~/Downloads"] {
+    for dir in ["Downloads/kith", "./here", "~/Downloads"] {
         let r = api(&a, json!({"cmd": "settings", "download_dir": dir}));
         assert_eq!(err_code(&r), "bad_request", "{dir:?}");
     }
@@ -770,6 +813,14 @@ fn a_relative_download_folder_is_refused_and_the_setting_is_unchanged() {
         ok(api(&a, json!({"cmd": "settings"})))["download_dir"],
         before
     );
+    // An empty folder means the default again.
+    let elsewhere = tempfile::tempdir().unwrap();
+    ok(api(
+        &a,
+        json!({"cmd": "settings", "download_dir": elsewhere.path()}),
+    ));
+    let r = ok(api(&a, json!({"cmd": "settings", "download_dir": ""})));
+    assert_eq!(r["download_dir"], before);
 }
 
 #[test]

@@ -261,8 +261,8 @@ def test_sidebar_pauses_resumes_and_opens_a_fetched_file(world):
     src = world.tmp / "src"
     src.mkdir()
     data = os.urandom(6 * 1024 * 1024)
-    (src / "movie.bin").write_bytes(data)
-    world.friend.run("share", str(src / "movie.bin"), "--title", "Movie night")
+    (src / "movie.webm").write_bytes(data)
+    world.friend.run("share", str(src / "movie.webm"), "--title", "Movie night")
     wait_for(lambda: world.me.json("albums"), what="the album reaching me")
 
     d = world.start_browser()
@@ -279,7 +279,7 @@ def test_sidebar_pauses_resumes_and_opens_a_fetched_file(world):
     world.me.run("settings", "--download-rate", "0")
     d.find_element(By.XPATH, "//li[contains(@class,'transfer')]//button[text()='Resume']").click()
     wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".transfer.done"), timeout=60, what="the transfer done")
-    got = world.home / "Downloads" / "Kith" / "movie.bin"
+    got = world.home / "Downloads" / "Kith" / "movie.webm"
     assert got.read_bytes() == data
 
     d.find_element(By.ID, "tab-inbox").click()

@@ -52,8 +52,8 @@ pub struct ShareJob {
     link: Option<String>,
 }
 
-/// Most items one `album` reply lists.
-const PAGE_MAX: usize = 1000;
+/// Most items one `album` reply lists (with 1 KiB names, still under the 1 MiB reply limit).
+const PAGE_MAX: usize = 500;
 
 /// One hashed file.
 pub struct Hashed {
@@ -321,7 +321,10 @@ impl Node {
                 .filter(|t| !t.trim().is_empty())
                 .map(|t| t.trim().to_string())
                 .or_else(|| Some(files.first()?.1.split('/').next()?.to_string()))
-                .or_else(|| link.clone())
+                .or_else(|| {
+                    let l = link.as_deref()?;
+                    Some(l.chars().take(crate::proto::album::MAX_TITLE).collect())
+                })
                 .unwrap_or_else(|| "Album".into());
             if title.chars().count() > crate::proto::album::MAX_TITLE
                 || title.chars().any(char::is_control)
@@ -433,6 +436,15 @@ impl Node {
     pub(super) fn forget_albums_of(&mut self, peer: &PeerId) -> Result<(), ApiError> {
         for s in self.store.albums().map_err(ApiError::internal)? {
             if s.album.owner == *peer {
+                for p in self.store.fetches().map_err(ApiError::internal)? {
+                    let of_album =
+                        p.target == s.album.id || s.album.items.iter().any(|i| i.id == p.target);
+                    if of_album {
+                        let key = fetch_key(&p.target, &p.out);
+                        self.stop_fetch(&key, &p.target, "the album's owner is no longer a friend");
+                        self.store.remove_fetch(&key).map_err(ApiError::internal)?;
+                    }
+                }
                 self.store
                     .remove_album(&s.album.id)
                     .map_err(ApiError::internal)?;
@@ -520,7 +532,7 @@ impl Node {
     ) -> Result<Value, ApiError> {
         let s = self
             .store
-            .album(id.trim())
+            .album(&norm_id(id))
             .map_err(ApiError::internal)?
             .filter(|s| !s.album.deleted)
             .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
@@ -565,7 +577,7 @@ impl Node {
     fn my_album(&self, id: &str) -> Result<SignedAlbum, ApiError> {
         let s = self
             .store
-            .album(id)
+            .album(&norm_id(id))
             .map_err(ApiError::internal)?
             .filter(|s| !s.album.deleted)
             .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
@@ -584,7 +596,7 @@ impl Node {
         s.album.version += 1;
         let signed = s.album.sign(&self.identity);
         self.publish(&signed)?;
-        Ok(json!({"id": id}))
+        Ok(json!({"id": signed.album.id}))
     }
 
     /// Adds or removes audience members of an album of mine, or retitles it.
@@ -633,7 +645,9 @@ impl Node {
         download: Option<u64>,
         download_dir: Option<String>,
     ) -> Result<Value, ApiError> {
-        if let Some(d) = &download_dir {
+        if download_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
+            self.config.download_dir = None; // back to the default
+        } else if let Some(d) = &download_dir {
             let p = PathBuf::from(d.trim());
             if !p.is_absolute() {
                 return Err(ApiError::new(
@@ -999,7 +1013,7 @@ impl Node {
     ) {
         // `secs` counts from the request to the last file fsynced and in place.
         let start = std::time::Instant::now();
-        let id = id.trim().to_ascii_lowercase();
+        let id = norm_id(id);
         let found = self.fetch_items(&id);
         let out = out
             .map(PathBuf::from)
@@ -1095,7 +1109,7 @@ impl Node {
 
     /// The pending fetch of a target (any folder), or a clear error.
     fn pending_fetch(&self, target: &str) -> Result<(String, PendingFetch), ApiError> {
-        let target = target.trim().to_ascii_lowercase();
+        let target = norm_id(target);
         self.store
             .fetches()
             .map_err(ApiError::internal)?
@@ -1132,7 +1146,11 @@ impl Node {
 
     /// Resumes a paused (or stalled) fetch in the background.
     pub(super) fn transfer_resume(&mut self, target: &str) -> Result<Value, ApiError> {
-        let (_, p) = self.pending_fetch(target)?;
+        let (key, p) = self.pending_fetch(target)?;
+        if let Err(e) = self.fetch_items(&p.target) {
+            let _ = self.store.remove_fetch(&key);
+            return Err(e);
+        }
         let out = p.out.to_string_lossy().into_owned();
         self.fetch(&p.target, Some(out), Some(RESUME_TIMEOUT), None);
         Ok(json!({"target": p.target, "paused": false}))
@@ -1154,7 +1172,7 @@ impl Node {
     pub(super) fn open(&self, item: &str) -> Result<Value, ApiError> {
         let local = self
             .store
-            .item(item.trim())
+            .item(&norm_id(item))
             .map_err(ApiError::internal)?
             .ok_or_else(|| {
                 ApiError::new(code::NOT_FOUND, "that item is not on this computer yet")
@@ -1165,6 +1183,17 @@ impl Node {
                 format!("{} is gone", local.path.display()),
             ));
         }
+        // A file from a friend could be a program: only media and documents open directly;
+        // anything else opens its folder.
+        let target = if opens_directly(&local.path) {
+            local.path.clone()
+        } else {
+            local
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| local.path.clone())
+        };
         let opener = std::env::var_os("KITH_OPENER").unwrap_or_else(|| {
             if cfg!(target_os = "macos") {
                 "open".into()
@@ -1173,7 +1202,7 @@ impl Node {
             }
         });
         let mut child = std::process::Command::new(&opener)
-            .arg(&local.path)
+            .arg(&target)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -1185,7 +1214,7 @@ impl Node {
                 )
             })?;
         std::thread::spawn(move || child.wait());
-        Ok(json!({"path": local.path}))
+        Ok(json!({"path": local.path, "opened": target}))
     }
 
     pub(super) fn fetch_done(
@@ -1233,8 +1262,10 @@ impl Node {
                     paths: o
                         .paths
                         .iter()
+                        .take(EVENT_PATHS)
                         .map(|p| p.to_string_lossy().into_owned())
                         .collect(),
+                    files: o.paths.len(),
                     bytes: o.bytes,
                 });
                 Ok(json!({
@@ -1316,6 +1347,9 @@ impl Node {
     }
 }
 
+/// Most paths a `fetch_done` event lists (events, too, must stay under 1 MiB).
+const EVENT_PATHS: usize = 20;
+
 /// A fetch under way.
 pub(super) struct Running {
     /// Requests waiting for its result.
@@ -1326,6 +1360,23 @@ pub(super) struct Running {
     progress: Arc<std::sync::Mutex<(u64, u64)>>,
     /// When it started.
     started: std::time::Instant,
+}
+
+/// Whether a file is a picture, sound, video or document the desktop may open directly.
+fn opens_directly(path: &Path) -> bool {
+    const SAFE: &[&str] = &[
+        "jpg", "jpeg", "png", "gif", "webp", "avif", "heic", "heif", "bmp", "tif", "tiff", "mp4",
+        "m4v", "webm", "mkv", "mov", "avi", "mp3", "m4a", "ogg", "oga", "opus", "flac", "wav",
+        "pdf", "txt",
+    ];
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SAFE.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// An album or item ID as typed: trimmed and lowercased.
+pub(super) fn norm_id(id: &str) -> String {
+    id.trim().to_ascii_lowercase()
 }
 
 /// The store key of a fetch: its target and folder.

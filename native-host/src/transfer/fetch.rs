@@ -244,7 +244,8 @@ fn already_present(out: &Path, item: &FetchItem) -> u64 {
         .unwrap_or(0)
 }
 
-/// Bytes of these items already in `out` (finished files and verified-so-far parts).
+/// About how many bytes of these items are in `out` (finished files, and part files' lengths,
+/// which may include chunks not yet written or verified).
 pub fn bytes_present(out: &Path, items: &[FetchItem]) -> u64 {
     items.iter().map(|i| already_present(out, i)).sum()
 }
