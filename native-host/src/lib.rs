@@ -9,6 +9,7 @@ pub mod hash;
 pub mod home;
 pub mod identity;
 pub mod install;
+pub mod media;
 pub mod native;
 pub mod net;
 pub mod node;
