@@ -131,6 +131,9 @@ pub enum Command {
         /// A web page the album is about (`http`/`https`); with it, `paths` may be empty.
         #[serde(default)]
         link: Option<String>,
+        /// Share photos with their GPS location (default: a copy without it is shared).
+        #[serde(default)]
+        keep_location: bool,
     },
     /// List albums shared with me and by me (without their items: see `album`).
     Albums {},
@@ -234,6 +237,16 @@ pub enum Command {
     },
     /// Fetches under way or waiting to resume.
     Transfers {},
+    /// Give a video of mine a thumbnail made by the add-on (JPEG or PNG, at most 640 px).
+    ThumbSet {
+        /// Item ID.
+        item: String,
+        /// Base64 image bytes (at most 256 KiB).
+        data: String,
+        /// The video's length in milliseconds, when known.
+        #[serde(default)]
+        duration_ms: Option<u64>,
+    },
     /// Write a passphrase-protected export of the identity and friends.
     IdentityExport {
         /// Absolute path of the file to write.
@@ -261,6 +274,7 @@ pub const COMMANDS: &[&str] = &[
     "album_update",
     "settings",
     "transfers",
+    "thumb_set",
     "album",
     "upload_begin",
     "upload_chunk",
@@ -384,6 +398,11 @@ pub enum Event {
     AlbumReceived {
         /// The album, as `albums` lists it.
         album: Value,
+    },
+    /// Thumbnails of an album arrived (its gallery may be drawn again).
+    AlbumThumbs {
+        /// Album ID.
+        album: String,
     },
     /// An album shared with me was unshared, or I was removed from its audience.
     AlbumRemoved {

@@ -105,6 +105,9 @@ pub enum Cmd {
         /// Album title.
         #[arg(long)]
         title: Option<String>,
+        /// Share photos with their GPS location (by default a copy without it is shared).
+        #[arg(long)]
+        keep_location: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -497,6 +500,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             paths,
             to,
             title,
+            keep_location,
             json,
         } => {
             let paths: Vec<PathBuf> = paths
@@ -504,7 +508,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .map(std::path::absolute)
                 .collect::<Result<_, _>>()
                 .map_err(anyhow::Error::from)?;
-            let cmd = json!({"cmd": "share", "paths": paths, "to": to, "title": title});
+            let cmd = json!({"cmd": "share", "paths": paths, "to": to, "title": title,
+                "keep_location": keep_location});
             let r = call_with_progress(&home, cmd, "share_progress", "Hashing").await?;
             if json {
                 print_json(&r);

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod control;
 pub mod demo;
 pub mod export;
+pub mod gateway;
 pub mod hash;
 pub mod home;
 pub mod identity;

@@ -20,6 +20,7 @@ use crate::proto::peer::{Hello, PeerMsg};
 use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
 
+mod media;
 mod sharing;
 mod uploads;
 pub use sharing::PeerReply;
@@ -120,6 +121,17 @@ enum Msg {
         album: String,
         reply: oneshot::Sender<Vec<quinn::Connection>>,
     },
+    /// The gateway asks for a thumbnail or an item.
+    Gateway {
+        want: crate::gateway::Want,
+        reply: oneshot::Sender<crate::gateway::Answer>,
+    },
+    /// Thumbnails pulled from a peer (each checked against its hash), or None when the
+    /// pull ended.
+    Thumbs {
+        album: String,
+        got: Option<Vec<(String, Vec<u8>)>>,
+    },
 }
 
 /// A way to talk to the node actor.
@@ -188,6 +200,12 @@ struct Node {
     item_audience: HashMap<String, std::collections::HashSet<PeerId>>,
     /// Who may get each album, this node left out; derived likewise.
     album_audience: HashMap<String, std::collections::HashSet<PeerId>>,
+    /// Files being fetched, as the gateway sees them.
+    live: Arc<crate::transfer::live::Live>,
+    /// The loopback gateway of this start.
+    gateway: crate::gateway::Gateway,
+    /// Thumbnails being pulled from peers, by hash.
+    pulling: std::collections::HashSet<String>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -266,6 +284,20 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         tx: tx.clone(),
         events: events.clone(),
     };
+    let ask: crate::gateway::Ask = {
+        let tx = tx.clone();
+        Arc::new(move |want| {
+            let (rtx, rrx) = oneshot::channel();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(Msg::Gateway { want, reply: rtx }).await;
+            });
+            rrx
+        })
+    };
+    let (gateway, gateway_task) = crate::gateway::start(ask)
+        .await
+        .context("starting the loopback gateway")?;
     let node = Node {
         me: identity.peer_id(),
         home: home.clone(),
@@ -287,6 +319,9 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         uploads: HashMap::new(),
         item_audience: HashMap::new(),
         album_audience: HashMap::new(),
+        live: Arc::default(),
+        gateway,
+        pulling: Default::default(),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -318,6 +353,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         }
     }
     control.abort();
+    gateway_task.abort();
     ticker.abort();
     accept.abort();
     endpoint.close(close::BYE.into(), b"node stopping");
@@ -644,6 +680,10 @@ impl Node {
                 Msg::Sources { album, reply } => {
                     let _ = reply.send(self.sources(&album));
                 }
+                Msg::Gateway { want, reply } => {
+                    let _ = reply.send(self.gateway_want(want));
+                }
+                Msg::Thumbs { album, got } => self.thumbs_pulled(&album, got),
             }
         }
     }
@@ -687,7 +727,8 @@ impl Node {
                 to,
                 title,
                 link,
-            } => return self.share(paths, to, title, link, reply),
+                keep_location,
+            } => return self.share(paths, to, title, link, keep_location, reply),
             Command::Albums {} => self.albums_json(),
             Command::Album {
                 album,
@@ -703,6 +744,11 @@ impl Node {
             Command::TransferCancel { target } => self.transfer_cancel(&target),
             Command::Open { item } => self.open(&item),
             Command::Transfers {} => self.transfers_json(),
+            Command::ThumbSet {
+                item,
+                data,
+                duration_ms,
+            } => self.thumb_set(&item, &data, duration_ms),
             Command::Unshare { album } => self.unshare(&album),
             Command::AlbumUpdate {
                 album,
@@ -737,6 +783,7 @@ impl Node {
             "addrs": crate::net::announce_addrs(self.listen),
             "home": self.home.dir,
             "download_dir": self.download_dir(),
+            "gateway": self.gateway.base(),
             "version": crate::VERSION,
             "pid": std::process::id(),
         }))

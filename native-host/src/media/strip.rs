@@ -27,13 +27,14 @@ pub fn is_jpeg(head: &[u8]) -> bool {
 }
 
 /// The changes that remove the location from a JPEG's header segments (everything before the
-/// image data); empty when it has none.
-pub fn gps_patches(head: &[u8]) -> Result<Patches, StripError> {
+/// image data); empty when it has none. A metadata segment too malformed to read is blanked
+/// whole, so no location can hide in it.
+pub fn gps_patches(head: &[u8]) -> Patches {
     let mut patches = Vec::new();
     let mut at = 2usize;
     while at + 4 <= head.len() {
         if head[at] != 0xff {
-            return Err(StripError::Malformed("segment marker"));
+            break; // not a segment: no metadata a reader would find follows
         }
         let marker = head[at + 1];
         if marker == 0xda || marker == 0xd9 {
@@ -44,15 +45,16 @@ pub fn gps_patches(head: &[u8]) -> Result<Patches, StripError> {
             continue;
         }
         let len = u16::from_be_bytes([head[at + 2], head[at + 3]]) as usize;
-        let end = at + 2 + len;
-        if len < 2 || end > head.len() {
-            return Err(StripError::Malformed("segment length"));
+        let end = (at + 2 + len).min(head.len()); // a truncated file ends inside it
+        if len < 2 {
+            break;
         }
         let body = &head[at + 4..end];
         if marker == 0xe1 && body.starts_with(b"Exif\0\0") {
             let tiff_at = at + 10;
-            for (off, bytes) in tiff_gps(&body[6..])? {
-                patches.push((tiff_at + off, bytes));
+            match tiff_gps(&body[6..]) {
+                Ok(p) => patches.extend(p.into_iter().map(|(off, b)| (tiff_at + off, b))),
+                Err(_) => patches.push((at + 4, vec![0; body.len()])),
             }
         } else if marker == 0xe1 && body.starts_with(b"http://ns.adobe.com/xap/1.0/\0") {
             for (off, bytes) in xmp_gps(body) {
@@ -61,7 +63,7 @@ pub fn gps_patches(head: &[u8]) -> Result<Patches, StripError> {
         }
         at = end;
     }
-    Ok(patches)
+    patches
 }
 
 struct Tiff<'a> {
@@ -217,7 +219,7 @@ pub fn copy_without_gps(from: &Path, to: &Path) -> Result<bool, StripError> {
     if !is_jpeg(&head) {
         return Ok(false);
     }
-    let patches = gps_patches(&head)?;
+    let patches = gps_patches(&head);
     if patches.is_empty() {
         return Ok(false);
     }
@@ -281,7 +283,7 @@ mod tests {
         let with = photo(true);
         let before = fields(&with);
         assert!(before.iter().any(|(t, _)| t == "GPSLatitude"), "{before:?}");
-        let stripped = apply(&with, &gps_patches(&with).expect("patches"));
+        let stripped = apply(&with, &gps_patches(&with));
         assert_eq!(stripped.len(), with.len());
         let after = fields(&stripped);
         assert!(
@@ -308,14 +310,23 @@ mod tests {
     }
 
     #[test]
-    fn a_photo_without_gps_needs_no_change_and_malformed_exif_is_an_error() {
-        assert!(gps_patches(&photo(false)).expect("ok").is_empty());
+    fn a_photo_without_gps_needs_no_change_and_unreadable_exif_is_blanked_whole() {
+        assert!(gps_patches(&photo(false)).is_empty());
         let mut bad = photo(true);
-        // Point IFD0 far outside the block.
+        // Point IFD0 far outside the block: the whole EXIF segment is blanked.
         let tiff = 12;
         bad[tiff + 4..tiff + 8].copy_from_slice(&0x00ff_ffffu32.to_be_bytes());
-        assert!(matches!(gps_patches(&bad), Err(StripError::Malformed(_))));
-        assert!(gps_patches(&[0xff, 0xd8, 0xff, 0xe1, 0xff]).is_ok_and(|p| p.is_empty()));
+        let len = u16::from_be_bytes([bad[4], bad[5]]) as usize;
+        assert_eq!(gps_patches(&bad), vec![(6, vec![0; len - 2])]);
+        let blanked = apply(&bad, &gps_patches(&bad));
+        assert!(exif::Reader::new()
+            .read_from_container(&mut std::io::Cursor::new(&blanked))
+            .is_err());
+        assert!(image::load_from_memory(&blanked).is_ok());
+        // Cut inside the EXIF segment: what is there is blanked.
+        let cut = &photo(true)[..30];
+        assert_eq!(gps_patches(cut), vec![(6, vec![0; 24])]);
+        assert!(gps_patches(&[0xff, 0xd8, 0xff, 0xe1, 0xff]).is_empty());
     }
 
     #[test]

@@ -55,11 +55,12 @@ pub struct ShareJob {
 /// Most items one `album` reply lists (with 1 KiB names, still under the 1 MiB reply limit).
 const PAGE_MAX: usize = 500;
 
-/// One hashed file.
+/// One hashed file, with what the gallery shows of it.
 pub struct Hashed {
-    name: String,
+    entry: AlbumItem,
     item: LocalItem,
     segments: Vec<Vec<u8>>,
+    thumb: Option<Vec<u8>>,
 }
 
 fn refuse(code: &str, message: &str) -> PeerReply {
@@ -69,7 +70,7 @@ fn refuse(code: &str, message: &str) -> PeerReply {
     })
 }
 
-fn mtime_ns(md: &std::fs::Metadata) -> u128 {
+pub(super) fn mtime_ns(md: &std::fs::Metadata) -> u128 {
     md.modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -225,9 +226,65 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(PathBuf, String)>) -> Result<()
     Ok(())
 }
 
-/// Hashes files (blocking), reporting progress through `progress`.
+/// The copy of a photo without its location, in the home's `stripped/` folder (named by the
+/// original's path, so sharing it again reuses the copy's name).
+fn stripped_copy(dir: &Path, original: &Path, name: &str) -> Result<Option<PathBuf>, ApiError> {
+    let tag = hex(&crate::hash::sha256(
+        original.as_os_str().as_encoded_bytes(),
+    ));
+    let file = name.rsplit('/').next().unwrap_or(name);
+    let to = dir.join(format!("{}-{file}", &tag[..16]));
+    let fail = |e: String| {
+        ApiError::new(
+            code::IO,
+            format!(
+                "cannot make a copy of {} without its location: {e}",
+                original.display()
+            ),
+        )
+    };
+    crate::home::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
+    match crate::media::strip::copy_without_gps(original, &to) {
+        Ok(true) => Ok(Some(to)),
+        Ok(false) => Ok(None),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// The gallery's view of a file: its kind, and for a photo its size, date and thumbnail (a
+/// photo that cannot be decoded gets none, and the gallery shows a placeholder).
+fn describe(path: &Path, name: &str, size: u64, id: &str) -> (AlbumItem, Option<Vec<u8>>) {
+    let kind = crate::media::kind_of(name);
+    let mut entry = AlbumItem {
+        id: id.to_string(),
+        name: name.to_string(),
+        size,
+        kind: Some(kind.as_str().to_string()),
+        ..Default::default()
+    };
+    if kind != crate::media::Kind::Image {
+        return (entry, None);
+    }
+    match crate::media::thumb::describe(path) {
+        Ok(m) => {
+            entry.w = Some(m.width);
+            entry.h = Some(m.height);
+            entry.taken = m.taken;
+            entry.thumb = Some(hex(&crate::hash::sha256(&m.thumb)));
+            (entry, Some(m.thumb))
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "no thumbnail: {e}");
+            (entry, None)
+        }
+    }
+}
+
+/// Hashes files (blocking), reporting progress through `progress`; photos are first copied
+/// without their location into `strip_to` unless it is None.
 fn hash_all(
     files: Vec<(PathBuf, String)>,
+    strip_to: Option<PathBuf>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Vec<Hashed>, ApiError> {
     let total: u64 = files
@@ -237,6 +294,12 @@ fn hash_all(
     let mut done = 0u64;
     let mut out = Vec::new();
     for (path, name) in files {
+        let path = match &strip_to {
+            Some(dir) if crate::media::kind_of(&name) == crate::media::Kind::Image => {
+                stripped_copy(dir, &path, &name)?.unwrap_or(path)
+            }
+            _ => path,
+        };
         let io = |e: std::io::Error| ApiError::new(code::IO, format!("{}: {e}", path.display()));
         let before = std::fs::metadata(&path).map_err(io)?;
         let (size, hashes) =
@@ -257,17 +320,20 @@ fn hash_all(
             .chunks(SEGMENT_CHUNKS as usize)
             .map(join_hashes)
             .collect();
+        let id = hex(&m.id());
+        let (entry, thumb) = describe(&path, &name, size, &id);
         let item = LocalItem {
-            id: hex(&m.id()),
+            id,
             path,
             size,
             mtime_ns: mtime_ns(&after),
             manifest: B64.encode(m.encode()),
         };
         out.push(Hashed {
-            name,
+            entry,
             item,
             segments,
+            thumb,
         });
     }
     Ok(out)
@@ -289,8 +355,10 @@ impl Node {
         to: Vec<String>,
         title: Option<String>,
         link: Option<String>,
+        keep_location: bool,
         reply: Reply,
     ) {
+        let strip_to = (!keep_location).then(|| self.home.dir.join("stripped"));
         let prepared = (|| {
             if let Some(l) = &link {
                 if !crate::proto::album::link_ok(l) {
@@ -355,7 +423,7 @@ impl Node {
         tokio::spawn(async move {
             let result = tokio::task::spawn_blocking(move || {
                 let mut last = std::time::Instant::now();
-                hash_all(files, |bytes, total| {
+                hash_all(files, strip_to, |bytes, total| {
                     if last.elapsed() > Duration::from_millis(200) || bytes == total {
                         last = std::time::Instant::now();
                         let _ = events.send(Event::ShareProgress { bytes, total });
@@ -385,14 +453,7 @@ impl Node {
             version: 1,
             title: share.title,
             created: now(),
-            items: files
-                .iter()
-                .map(|h| AlbumItem {
-                    id: h.item.id.clone(),
-                    name: h.name.clone(),
-                    size: h.item.size,
-                })
-                .collect(),
+            items: files.iter().map(|h| h.entry.clone()).collect(),
             audience: share.audience,
             deleted: false,
             link: share.link,
@@ -405,6 +466,11 @@ impl Node {
             .map(|h| (h.item.clone(), h.segments.clone()))
             .collect();
         self.store.put_items(&records).map_err(ApiError::internal)?;
+        for h in &files {
+            if let (Some(t), Some(hash)) = (&h.thumb, &h.entry.thumb) {
+                self.store.put_thumb(hash, t).map_err(ApiError::internal)?;
+            }
+        }
         let signed = album.sign(&self.identity);
         self.publish(&signed)?;
         tracing::info!(album = %signed.album.id, items = files.len(), "shared");
@@ -456,7 +522,7 @@ impl Node {
     }
 
     /// Stores an album of mine and queues it for everyone who should get this version.
-    fn publish(&mut self, signed: &SignedAlbum) -> Result<(), ApiError> {
+    pub(super) fn publish(&mut self, signed: &SignedAlbum) -> Result<(), ApiError> {
         let encoded = serde_json::to_vec(signed)
             .map_err(ApiError::internal)?
             .len();
@@ -520,6 +586,7 @@ impl Node {
             "bytes": a.total_size(),
             "audience": a.audience,
             "link": a.link,
+            "cover": a.items.iter().find_map(|i| i.thumb.clone()),
         })
     }
 
@@ -545,11 +612,21 @@ impl Node {
             .take(limit)
             .map(|i| {
                 let local = self.store.item(&i.id).ok().flatten();
+                let kind = i
+                    .kind
+                    .clone()
+                    .unwrap_or_else(|| crate::media::kind_of(&i.name).as_str().to_string());
                 json!({
                     "id": i.id,
                     "name": i.name,
                     "size": i.size,
                     "path": local.map(|l| l.path),
+                    "kind": kind,
+                    "w": i.w,
+                    "h": i.h,
+                    "taken": i.taken,
+                    "duration_ms": i.duration_ms,
+                    "thumb": i.thumb,
                 })
             })
             .collect();
@@ -776,6 +853,7 @@ impl Node {
     pub(super) fn peer_request(&mut self, peer: PeerId, msg: PeerMsg) -> PeerReply {
         match msg {
             PeerMsg::AlbumPush { album, members } => self.album_pushed(peer, album, members),
+            PeerMsg::GetThumb { album, thumb } => self.serve_thumb(peer, &album, &thumb),
             PeerMsg::GetManifest { item } => match self.servable(&peer, &item) {
                 Some(local) => match B64.decode(&local.manifest) {
                     Ok(b) => PeerReply::Blob(b),
@@ -932,6 +1010,8 @@ impl Node {
             let _ = self.events.send(Event::AlbumReceived {
                 album: self.album_json(a),
             });
+            let from = self.links.get(&peer).map(|l| vec![l.conn.clone()]);
+            self.pull_thumbs(&a.id, from);
         } else if current.is_some() {
             let _ = self.store.remove_album(&a.id);
             self.refresh_access();
@@ -1049,6 +1129,7 @@ impl Node {
             return;
         }
         let tx = self.tx.clone();
+        let album_id = album.clone();
         let sources: fetch::Sources = Arc::new(move || {
             let (rtx, rrx) = oneshot::channel();
             let (tx, album) = (tx.clone(), album.clone());
@@ -1082,6 +1163,7 @@ impl Node {
             sources,
             progress,
             limit: self.down.clone(),
+            live: self.live.clone(),
         };
         let (tx, target, task_key) = (self.tx.clone(), id.clone(), key.clone());
         let task = tokio::spawn(async move {
@@ -1099,6 +1181,8 @@ impl Node {
         self.fetching.insert(
             key,
             Running {
+                target: id.clone(),
+                album: album_id,
                 waiters: reply.into_iter().collect(),
                 abort: task.abort_handle(),
                 progress: seen,
@@ -1352,6 +1436,10 @@ const EVENT_PATHS: usize = 20;
 
 /// A fetch under way.
 pub(super) struct Running {
+    /// Album or item ID.
+    pub(super) target: String,
+    /// The album it is from.
+    pub(super) album: String,
     /// Requests waiting for its result.
     waiters: Vec<Reply>,
     /// Stops its task.

@@ -19,6 +19,10 @@ pub const MAX_AUDIENCE: usize = 1_000;
 pub const MAX_NAME: usize = 1_024;
 /// Longest link, in bytes.
 pub const MAX_LINK: usize = 2_048;
+/// Largest width or height of an item, in pixels.
+pub const MAX_PIXELS_SIDE: u32 = 1_000_000;
+/// Longest video or sound, in milliseconds (a thousand hours).
+pub const MAX_DURATION_MS: u64 = 1000 * 3600 * 1000;
 /// Largest encoded signed album.
 pub const MAX_ALBUM_BYTES: usize = 4 * 1024 * 1024 - 1024;
 
@@ -51,7 +55,7 @@ pub fn unhex32(s: &str) -> Option<Hash> {
 }
 
 /// One file in an album.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AlbumItem {
     /// Item ID (hex SHA-256 of its manifest).
     pub id: String,
@@ -59,6 +63,24 @@ pub struct AlbumItem {
     pub name: String,
     /// Size in bytes.
     pub size: u64,
+    /// `image`, `video`, `audio` or `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Width in pixels, as shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub w: Option<u32>,
+    /// Height in pixels, as shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h: Option<u32>,
+    /// When it was taken (Unix seconds, camera clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken: Option<u64>,
+    /// Length of a video or sound, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// SHA-256 (hex) of its thumbnail, fetched from the owner with `get_thumb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb: Option<String>,
 }
 
 /// An album as its owner made it.
@@ -142,6 +164,24 @@ impl Album {
             if it.size > MAX_FILE_SIZE {
                 return bad("item size");
             }
+            if it
+                .kind
+                .as_deref()
+                .is_some_and(|k| crate::media::Kind::parse(k).is_none())
+            {
+                return bad("item kind");
+            }
+            if it.w.is_some_and(|v| v > MAX_PIXELS_SIDE)
+                || it.h.is_some_and(|v| v > MAX_PIXELS_SIDE)
+            {
+                return bad("item dimensions");
+            }
+            if it.duration_ms.is_some_and(|d| d > MAX_DURATION_MS) {
+                return bad("item duration");
+            }
+            if it.thumb.as_deref().is_some_and(|t| unhex32(t).is_none()) {
+                return bad("item thumbnail");
+            }
         }
         Ok(())
     }
@@ -200,9 +240,12 @@ mod tests {
             title: "Beach 2026".into(),
             created: 5,
             items: vec![AlbumItem {
+                kind: Some("image".into()),
+                thumb: Some(hex(&[7; 32])),
                 id: hex(&[2; 32]),
                 name: "a/b.jpg".into(),
                 size: 10,
+                ..Default::default()
             }],
             audience: vec![Identity::generate().unwrap().peer_id()],
             deleted: false,

@@ -59,6 +59,13 @@ pub enum PeerMsg {
         /// Number of chunks (at most [`MAX_CHUNKS_PER_REQUEST`]).
         count: u64,
     },
+    /// Ask for a thumbnail of an album's item.
+    GetThumb {
+        /// Album ID.
+        album: String,
+        /// The thumbnail's hash (hex), as the album lists it.
+        thumb: String,
+    },
     /// `len` raw bytes follow this frame on the stream.
     Data {
         /// Number of bytes that follow.

@@ -108,6 +108,7 @@ const FETCHES: &str = "fetches";
 const ALBUMS: &str = "albums";
 const ITEMS: &str = "items";
 const SEGMENTS: &str = "segments";
+const THUMBS: &str = "thumbs";
 const OUTBOX: &str = "outbox";
 const FRIENDS: &str = "friends";
 const INVITES: &str = "invites";
@@ -250,6 +251,16 @@ impl Store {
             .get(ITEMS, id.as_bytes())?
             .map(|v| dec(&v))
             .transpose()
+    }
+
+    /// Keeps a thumbnail (JPEG) under its hash (hex).
+    pub fn put_thumb(&self, hash: &str, jpeg: &[u8]) -> Result<(), StoreError> {
+        self.kv.put(THUMBS, hash.as_bytes(), jpeg)
+    }
+
+    /// A thumbnail by its hash.
+    pub fn thumb(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(THUMBS, hash.as_bytes())
     }
 
     /// One segment of a local item.

@@ -15,6 +15,7 @@ use crate::api::{code, ApiError};
 use crate::hash::sha256;
 use crate::proto::album::hex;
 use crate::proto::peer::{PeerMsg, MAX_CHUNKS_PER_REQUEST};
+use crate::transfer::live::{Live, LivePart};
 use crate::transfer::manifest::{
     self, chunk_count, chunk_len, Hash, Manifest, CHUNK_SIZE, MAX_MANIFEST,
 };
@@ -134,6 +135,8 @@ pub struct Job {
     pub progress: Progress,
     /// Download rate limit.
     pub limit: Arc<Limiter>,
+    /// Where files being fetched are shown to the gateway.
+    pub live: Arc<Live>,
 }
 
 /// What one fetched item left: where it is and its verified manifest and chunk hashes.
@@ -372,6 +375,8 @@ async fn place_item(
     let missing: Vec<u64> = (0..hashes.len() as u64)
         .filter(|i| !have[*i as usize])
         .collect();
+    let live_part = Arc::new(LivePart::new(part.clone(), size, have));
+    let _shown = Shown::new(&job.live, hex(&item.id), live_part.clone());
     shared.advance(size - missing.iter().map(|i| chunk_len(size, *i)).sum::<u64>());
     // Runs of consecutive missing chunks, at most RUN long.
     let mut pending: Vec<(u64, u64)> = Vec::new();
@@ -398,20 +403,24 @@ async fn place_item(
             if conns.is_empty() {
                 break;
             }
+            for w in live_part.take_wanted() {
+                prioritise(&mut pending, w);
+            }
             let Some((from, n)) = pending.pop() else {
                 break;
             };
             let conn = conns[turn % conns.len()].clone();
             turn += 1;
-            let (file, hashes, id, limit) = (
+            let (file, hashes, id, limit, shown) = (
                 file.clone(),
                 hashes.clone(),
                 hex(&item.id),
                 job.limit.clone(),
+                live_part.clone(),
             );
             tasks.spawn(async move {
                 let sid = conn.stable_id();
-                get_run(&conn, &id, from, n, size, &hashes, &file, &limit)
+                get_run(&conn, &id, from, n, size, &hashes, &file, &limit, &shown)
                     .await
                     .map_err(|(k, bytes, e)| RunFailure {
                         conn: conn.clone(),
@@ -510,6 +519,49 @@ async fn place_item(
     })
 }
 
+/// Shows a file being fetched to the gateway for as long as its fetch runs.
+struct Shown {
+    live: Arc<Live>,
+    id: String,
+    part: Arc<LivePart>,
+}
+
+impl Shown {
+    fn new(live: &Arc<Live>, id: String, part: Arc<LivePart>) -> Shown {
+        live.insert(&id, part.clone());
+        Shown {
+            live: live.clone(),
+            id,
+            part,
+        }
+    }
+}
+
+impl Drop for Shown {
+    fn drop(&mut self) {
+        self.live.remove(&self.id, &self.part);
+    }
+}
+
+/// Reorders the pending runs (a stack, next on top) so that chunk `w` comes next and the
+/// chunks after it follow in order (a player reads on from where it asked), the earlier ones
+/// after those.
+fn prioritise(pending: &mut Vec<(u64, u64)>, w: u64) {
+    let Some(k) = pending.iter().position(|(f, n)| *f <= w && w < f + n) else {
+        return; // in flight or done already
+    };
+    let (from, n) = pending[k];
+    if from < w {
+        pending[k] = (from, w - from);
+        pending.push((w, from + n - w));
+    }
+    let (mut upper, mut lower): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(f, _)| *f >= w);
+    upper.sort_by_key(|r| std::cmp::Reverse(r.0));
+    lower.sort_by_key(|r| std::cmp::Reverse(r.0));
+    pending.extend(lower);
+    pending.extend(upper);
+}
+
 /// Why a run of chunks stopped, and what is left of it.
 struct RunFailure {
     conn: quinn::Connection,
@@ -580,6 +632,7 @@ async fn get_run(
     hashes: &[Hash],
     file: &Arc<std::fs::File>,
     limit: &Limiter,
+    shown: &Arc<LivePart>,
 ) -> Result<u64, (u64, u64, String)> {
     let msg = PeerMsg::GetChunks {
         item: item.to_string(),
@@ -594,9 +647,10 @@ async fn get_run(
     }
     // Hash and write on a blocking thread while the next chunk arrives.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(2);
-    let (file, hashes) = (
+    let (file, hashes, shown) = (
         file.clone(),
         hashes[from as usize..(from + n) as usize].to_vec(),
+        shown.clone(),
     );
     let writer = tokio::task::spawn_blocking(move || -> Result<(u64, u64), (u64, u64, String)> {
         let (mut written, mut bytes) = (0u64, 0u64);
@@ -613,6 +667,7 @@ async fn get_run(
                 })
             })?;
             start_writeback(&file, i * CHUNK_SIZE, buf.len() as u64);
+            shown.written(i);
             written += 1;
             bytes += buf.len() as u64;
         }
@@ -653,4 +708,22 @@ async fn get_run(
         return Err((written, bytes, "run cut short".into()));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wished_chunk_comes_next_then_the_ones_after_it_then_the_earlier_ones() {
+        // Runs of four from chunk 0 to 15, next on top (lowest first).
+        let mut pending: Vec<(u64, u64)> = vec![(12, 4), (8, 4), (4, 4), (0, 4)];
+        prioritise(&mut pending, 9);
+        let order: Vec<_> = pending.iter().rev().copied().collect();
+        assert_eq!(order, vec![(9, 3), (12, 4), (0, 4), (4, 4), (8, 1)]);
+        // A chunk already in flight changes nothing.
+        let before = pending.clone();
+        prioritise(&mut pending, 100);
+        assert_eq!(pending, before);
+    }
 }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+use serde_json::{json, Value};
 
 /// The kith binary under test.
 pub fn kith_bin() -> PathBuf {
@@ -230,4 +233,119 @@ pub fn wait_child(c: &mut Child, limit: Duration) -> Option<std::process::ExitSt
     let _ = c.kill();
     let _ = c.wait();
     None
+}
+
+/// One connection to a node's control socket: length-prefixed JSON frames both ways.
+pub struct Control {
+    stream: UnixStream,
+    next_id: u64,
+    /// Events that arrived while waiting for replies, oldest first.
+    pub events: Vec<Value>,
+}
+
+impl Control {
+    pub fn connect(n: &Node) -> Control {
+        let home = kith::home::Home {
+            dir: n.home().to_path_buf(),
+        };
+        let stream = UnixStream::connect(home.socket_path()).expect("connect to the node");
+        Control {
+            stream,
+            next_id: 1,
+            events: Vec::new(),
+        }
+    }
+
+    /// Sends one request (`id` is added) and returns its id without waiting.
+    pub fn send(&mut self, mut cmd: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        cmd["id"] = json!(id);
+        let body = serde_json::to_vec(&cmd).unwrap();
+        self.stream
+            .write_all(&kith::proto::frame::encode(&body))
+            .unwrap();
+        id
+    }
+
+    /// The next frame; None when nothing arrives before `limit`.
+    pub fn frame(&mut self, limit: Duration) -> Option<Value> {
+        self.stream
+            .set_read_timeout(Some(limit.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut prefix = [0u8; 4];
+        match self.stream.read_exact(&mut prefix) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(e) => panic!("control socket: {e}"),
+        }
+        let len = u32::from_ne_bytes(prefix) as usize;
+        let mut body = vec![0u8; len];
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        self.stream.read_exact(&mut body).unwrap();
+        Some(serde_json::from_slice(&body).unwrap())
+    }
+
+    /// Waits for the reply to request `id` (the whole reply: `ok`, `result` or `error`).
+    pub fn reply(&mut self, id: u64, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .frame(left)
+                .unwrap_or_else(|| panic!("no reply to request {id} within {limit:?}"));
+            if v.get("event").is_some() {
+                self.events.push(v);
+            } else if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    /// Sends a request and waits for its reply.
+    pub fn call(&mut self, cmd: Value) -> Value {
+        let id = self.send(cmd);
+        self.reply(id, Duration::from_secs(60))
+    }
+
+    /// The first event (already received or arriving before `limit`) that `f` accepts.
+    pub fn event(&mut self, limit: Duration, f: impl Fn(&Value) -> bool) -> Option<Value> {
+        if let Some(i) = self.events.iter().position(&f) {
+            return Some(self.events.remove(i));
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let v = self.frame(left)?;
+            if v.get("event").is_some() && f(&v) {
+                return Some(v);
+            }
+            if v.get("event").is_some() {
+                self.events.push(v);
+            }
+        }
+    }
+}
+
+/// Sends one request on a fresh connection and returns the whole reply.
+pub fn api(n: &Node, cmd: Value) -> Value {
+    Control::connect(n).call(cmd)
+}
+
+/// The result of a successful reply.
+pub fn ok(reply: Value) -> Value {
+    assert_eq!(reply["ok"], true, "expected success: {reply}");
+    reply["result"].clone()
 }
