@@ -134,6 +134,9 @@ pub enum Command {
         /// Share photos with their GPS location (default: a copy without it is shared).
         #[serde(default)]
         keep_location: bool,
+        /// Add the files to this album of mine instead of making a new one.
+        #[serde(default)]
+        album: Option<String>,
     },
     /// List albums shared with me and by me (without their items: see `album`).
     Albums {},

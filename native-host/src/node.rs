@@ -728,7 +728,8 @@ impl Node {
                 title,
                 link,
                 keep_location,
-            } => return self.share(paths, to, title, link, keep_location, reply),
+                album,
+            } => return self.share(paths, to, title, link, keep_location, album, reply),
             Command::Albums {} => self.albums_json(),
             Command::Album {
                 album,

@@ -511,3 +511,28 @@ fn a_video_thumbnail_made_by_the_add_on_reaches_friends_and_bad_ones_are_refused
     let r = api(&b, json!({"cmd": "thumb_set", "item": id, "data": data}));
     assert_eq!(r["error"]["code"], "not_found", "{r}");
 }
+
+#[test]
+fn files_added_to_an_album_of_mine_reach_its_audience_and_others_albums_cannot_be_added_to() {
+    let (a, b) = pair();
+    let src = tempfile::tempdir().unwrap();
+    let (one, two) = (src.path().join("one.jpg"), src.path().join("two.jpg"));
+    std::fs::write(&one, photo(200, 100, false)).unwrap();
+    std::fs::write(&two, photo(300, 100, false)).unwrap();
+    let album = share_and_receive(&a, &b, &[&one], &[]);
+    let r = ok(api(
+        &a,
+        json!({"cmd": "share", "paths": [two.to_str().unwrap()], "album": album}),
+    ));
+    assert_eq!(
+        (r["id"].as_str(), r["items"].as_u64()),
+        (Some(album.as_str()), Some(2))
+    );
+    assert!(wait_until(SOON, || items(&b, &album).len() == 2));
+    assert!(items(&b, &album).iter().all(|i| i["thumb"].is_string()));
+    let r = api(
+        &b,
+        json!({"cmd": "share", "paths": [two.to_str().unwrap()], "album": album}),
+    );
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+}

@@ -50,6 +50,8 @@ pub struct ShareJob {
     audience: Vec<PeerId>,
     title: String,
     link: Option<String>,
+    /// An album of mine the files are added to (None: a new album).
+    add_to: Option<String>,
 }
 
 /// Most items one `album` reply lists (with 1 KiB names, still under the 1 MiB reply limit).
@@ -356,10 +358,24 @@ impl Node {
         title: Option<String>,
         link: Option<String>,
         keep_location: bool,
+        add_to: Option<String>,
         reply: Reply,
     ) {
         let strip_to = (!keep_location).then(|| self.home.dir.join("stripped"));
         let prepared = (|| {
+            if let Some(id) = &add_to {
+                let a = self.my_album(id)?.album;
+                if paths.is_empty() {
+                    return Err(ApiError::new(code::BAD_REQUEST, "no files to add"));
+                }
+                let job = ShareJob {
+                    audience: a.audience,
+                    title: a.title,
+                    link: a.link,
+                    add_to: Some(a.id),
+                };
+                return Ok((job, expand(&paths)?));
+            }
             if let Some(l) = &link {
                 if !crate::proto::album::link_ok(l) {
                     return Err(ApiError::new(
@@ -407,6 +423,7 @@ impl Node {
                     audience,
                     title,
                     link,
+                    add_to: None,
                 },
                 files,
             ))
@@ -447,16 +464,28 @@ impl Node {
         share: ShareJob,
         files: Vec<Hashed>,
     ) -> Result<Value, ApiError> {
-        let album = Album {
-            id: hex(&random::<16>()),
-            owner: self.me,
-            version: 1,
-            title: share.title,
-            created: now(),
-            items: files.iter().map(|h| h.entry.clone()).collect(),
-            audience: share.audience,
-            deleted: false,
-            link: share.link,
+        let album = match &share.add_to {
+            Some(id) => {
+                let mut a = self.my_album(id)?.album;
+                for h in &files {
+                    if !a.items.iter().any(|i| i.id == h.entry.id) {
+                        a.items.push(h.entry.clone());
+                    }
+                }
+                a.version += 1;
+                a
+            }
+            None => Album {
+                id: hex(&random::<16>()),
+                owner: self.me,
+                version: 1,
+                title: share.title,
+                created: now(),
+                items: files.iter().map(|h| h.entry.clone()).collect(),
+                audience: share.audience,
+                deleted: false,
+                link: share.link,
+            },
         };
         album
             .validate()
