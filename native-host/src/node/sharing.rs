@@ -351,6 +351,7 @@ pub fn default_download_dir() -> PathBuf {
 }
 
 impl Node {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn share(
         &mut self,
         paths: Vec<String>,
