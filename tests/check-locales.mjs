@@ -19,8 +19,8 @@ function walk(dir) {
   }
 }
 walk(root);
-// Keys built at run time: `kind_${req.kind}` in share/share.js.
-for (const kind of ["image", "video", "audio", "link", "selection", "page"]) used.add(`kind_${kind}`);
+// Keys built at run time: `kind_${kind}` in share/share.js and shared/gallery.js.
+for (const kind of ["image", "video", "audio", "file", "link", "selection", "page"]) used.add(`kind_${kind}`);
 const missing = [...used].filter((k) => !(k in messages));
 const unused = Object.keys(messages).filter((k) => !used.has(k));
 if (missing.length || unused.length) {

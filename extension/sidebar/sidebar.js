@@ -4,6 +4,7 @@ import { Kith, errorText } from "../shared/client.js";
 import { h, t, localize, progressBar, safeLink } from "../shared/dom.js";
 import { bytes, speed, date, shortId, percent } from "../shared/format.js";
 import { renderConnection, invitePanel } from "../shared/panels.js";
+import { gateway, resetGateway, gatewayUrl, tile, uploadFiles } from "../shared/gallery.js";
 
 const kith = new Kith();
 const $ = (id) => document.getElementById(id);
@@ -21,6 +22,10 @@ const model = {
   open: new Set(),
   /** First page of each open album's files, by album ID. */
   files: new Map(),
+  /** The node's gateway base URL (thumbnails). */
+  base: "",
+  /** Files dropped on the sidebar, waiting to become an album. */
+  dropped: [],
 };
 
 localize();
@@ -30,7 +35,10 @@ $("invites").append(invitePanel(kith));
 kith.onState((state) => {
   const ready = renderConnection($("connection"), state, kith);
   $("ready").hidden = !ready;
-  if (ready) reloadAll();
+  if (ready) {
+    resetGateway();
+    reloadAll();
+  }
 });
 
 kith.onEvent((e) => {
@@ -43,6 +51,7 @@ kith.onEvent((e) => {
       break;
     case "album_received":
     case "album_removed":
+    case "album_thumbs":
       loadAlbums();
       break;
     case "fetch_progress": {
@@ -151,8 +160,29 @@ function alertIn(el, e) {
 
 async function loadAlbums() {
   model.files.clear();
+  model.base = await gateway(kith).catch(() => "");
   model.albums = await kith.call("albums").catch(() => model.albums);
   renderAlbums();
+}
+
+/** Opens the album's gallery in a tab (at one item when given). */
+function openGallery(album, item) {
+  const q = new URLSearchParams({ album });
+  if (item) q.set("item", item);
+  browser.tabs.create({ url: browser.runtime.getURL(`gallery/gallery.html?${q}`) });
+}
+
+/** The album's cover thumbnail and title. */
+function cardHead(a) {
+  const src = a.cover ? gatewayUrl(model.base, "thumb", a.cover) : "";
+  return h("div", { class: "row" },
+    src ? h("img", { class: "cover", src, alt: "", loading: "lazy" }) : null,
+    h("div", { class: "grow album-title", text: a.title }));
+}
+
+function galleryButton(a) {
+  if (!a.item_count) return null;
+  return h("button", { class: "open-gallery", text: t("openGallery"), onclick: () => openGallery(a.id) });
 }
 
 function renderAlbums() {
@@ -202,11 +232,11 @@ function inboxCard(a) {
     },
   });
   return h("li", { class: "card album", dataset: { id: a.id } },
-    h("div", { class: "album-title", text: a.title }),
+    cardHead(a),
     h("div", { class: "muted", text: t("fromOwner", a.owner_name || shortId(a.owner)) }),
     h("div", { class: "muted", text: meta(a) }),
     linkButton(a),
-    h("div", { class: "row" }, fetchBtn, filesToggle(a)),
+    h("div", { class: "row wrap" }, fetchBtn, galleryButton(a), filesToggle(a)),
     p ? progressBar(p.bytes, p.total) : null,
     status,
     filesBox(a));
@@ -219,11 +249,11 @@ function mineCard(a) {
     h("button", { class: "danger", text: t("unshare"), onclick: () => kith.call("unshare", { album: a.id }).then(loadAlbums).catch((e) => alertIn(confirm, e)) }),
     h("button", { text: t("cancel"), onclick: () => (confirm.hidden = true) }));
   return h("li", { class: "card album", dataset: { id: a.id } },
-    h("div", { class: "album-title", text: a.title }),
+    cardHead(a),
     h("div", { class: "muted", text: meta(a) }),
     h("div", { class: "muted ellipsis", text: t("sharedWith", names.join(", ") || t("nobody")) }),
     linkButton(a),
-    h("div", { class: "row" }, filesToggle(a), h("button", { class: "danger", text: t("unshare"), onclick: () => (confirm.hidden = false) })),
+    h("div", { class: "row wrap" }, galleryButton(a), filesToggle(a), h("button", { class: "danger", text: t("unshare"), onclick: () => (confirm.hidden = false) })),
     confirm,
     filesBox(a));
 }
@@ -257,6 +287,10 @@ function filesBox(a) {
     return ul;
   }
   if (page.error) ul.append(h("li", { class: "error", text: errorText(page.error) }));
+  const media = page.items.filter((i) => i.thumb || i.kind === "video");
+  const grid = media.length
+    ? h("div", { class: "grid mini" }, ...media.slice(0, 60).map((i) => tile(model.base, i, () => openGallery(a.id, i.id))))
+    : null;
   for (const i of page.items) {
     ul.append(h("li", {},
       h("span", { class: "grow ellipsis file-name", text: i.name, attrs: { title: i.name } }),
@@ -264,8 +298,74 @@ function filesBox(a) {
       i.path ? h("button", { text: t("open"), onclick: () => kith.call("open", { item: i.id }).catch((e) => alertIn(ul, e)) }) : null));
   }
   if (page.item_count > page.items.length) ul.append(h("li", { class: "muted", text: t("moreFiles", page.item_count - page.items.length) }));
-  return ul;
+  return h("div", { class: "album-files" }, grid, ul);
 }
+
+// ---- files dropped on the sidebar: a new album ----
+
+document.addEventListener("dragover", (ev) => {
+  if ($("ready").hidden || !ev.dataTransfer.types.includes("Files")) return;
+  ev.preventDefault();
+  document.body.classList.add("drag-over");
+});
+document.addEventListener("dragleave", () => document.body.classList.remove("drag-over"));
+document.addEventListener("drop", (ev) => {
+  document.body.classList.remove("drag-over");
+  const files = [...(ev.dataTransfer.files || [])];
+  if ($("ready").hidden || !files.length) return;
+  ev.preventDefault();
+  model.dropped = files;
+  $("tab-mine").click();
+  renderNewAlbum();
+});
+
+function renderNewAlbum() {
+  const form = $("new-album");
+  form.hidden = !model.dropped.length;
+  if (form.hidden) return;
+  const first = model.dropped[0].name;
+  $("na-title").value = $("na-title").value || first.replace(/\.[^.]+$/, "");
+  $("na-files").textContent = t("files", model.dropped.length) + " · " + bytes(model.dropped.reduce((n, f) => n + f.size, 0));
+  $("na-friends").replaceChildren(...model.friends.map((f) =>
+    h("label", { class: "row" }, h("input", { type: "checkbox", value: f.id, checked: true, class: "na-friend" }), h("span", { class: "grow ellipsis", text: f.name }))));
+  $("na-error").textContent = "";
+}
+
+$("na-cancel").addEventListener("click", () => {
+  model.dropped = [];
+  $("na-title").value = "";
+  renderNewAlbum();
+});
+
+$("new-album").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const to = [...document.querySelectorAll(".na-friend:checked")].map((x) => x.value);
+  if (!to.length) {
+    $("na-error").textContent = t("pickSomeone");
+    return;
+  }
+  const go = $("na-share");
+  go.disabled = true;
+  const bar = $("na-progress");
+  bar.hidden = false;
+  $("na-error").textContent = "";
+  try {
+    const paths = await uploadFiles(kith, model.dropped, (done, total) => {
+      bar.max = Math.max(total, 1);
+      bar.value = done;
+    });
+    await kith.call("share", { paths, to, title: $("na-title").value.trim(), keep_location: $("na-keep-location").checked });
+    model.dropped = [];
+    $("na-title").value = "";
+    renderNewAlbum();
+    loadAlbums();
+  } catch (e) {
+    $("na-error").textContent = errorText(e);
+  } finally {
+    go.disabled = false;
+    bar.hidden = true;
+  }
+});
 
 // ---- transfers ----
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the browser tests need, skipping what is already there:
-# firefox-esr (Debian), geckodriver (crates.io), selenium + pytest (PyPI), web-ext + eslint (npm).
+# firefox-esr and ffmpeg (Debian), geckodriver (crates.io), selenium + pytest (PyPI), web-ext + eslint (npm).
 # Usage: ./tests/browser/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,6 +12,12 @@ if ! command -v firefox-esr >/dev/null && ! command -v firefox >/dev/null; then
   echo "installing firefox-esr (apt)"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq firefox-esr >/dev/null
+fi
+
+if ! command -v ffmpeg >/dev/null; then
+  echo "installing ffmpeg (apt; makes the WebM video fixtures)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
 fi
 
 if ! geckodriver --version >/dev/null 2>&1; then

@@ -1,0 +1,98 @@
+"""Galleries in a real (headless) Firefox: a friend's album shows its thumbnails, an item opens
+at full quality, and a video plays from the gateway while it is still being fetched."""
+
+import shutil
+import subprocess
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from conftest import png, wait_for
+
+THUMBS_LOADED = """
+const imgs = [...document.querySelectorAll(arguments[0])];
+return imgs.length && imgs.every((i) => i.complete && i.naturalWidth > 0) ? imgs.length : 0;
+"""
+
+
+def share_photos(world, count=3):
+    """Grandma shares `count` pictures (PNG, 640×480) as "Holiday"; returns the album ID."""
+    src = world.tmp / "Holiday"
+    src.mkdir()
+    for i in range(count):
+        (src / f"photo{i}.png").write_bytes(png(640, 480, seed=i + 3))
+    world.friend.run("share", str(src), "--title", "Holiday")
+    albums = wait_for(lambda: world.me.json("albums"), what="the album reaching me")
+    return albums[0]["id"]
+
+
+def test_a_friends_album_shows_its_thumbnails_in_the_sidebar_and_the_gallery_tab(friends):
+    album = share_photos(friends)
+    d = friends.driver
+    d.get(friends.page("sidebar/sidebar.html"))
+    wait_for(lambda: d.find_element(By.ID, "ready").is_displayed(), what="the sidebar")
+    d.find_element(By.ID, "tab-inbox").click()
+    # The album's cover, then its grid of thumbnails.
+    assert wait_for(lambda: d.execute_script(THUMBS_LOADED, "#inbox-list img.cover"), what="the cover") == 1
+    wait_for(lambda: d.find_element(By.XPATH, "//button[text()='Show files']"), what="Show files").click()
+    assert wait_for(lambda: d.execute_script(THUMBS_LOADED, ".grid.mini .tile img"), what="thumbnails") == 3
+    # Nothing full-size moved to show them.
+    assert friends.me.json("transfers") == []
+
+    d.get(friends.page(f"gallery/gallery.html?album={album}"))
+    assert wait_for(lambda: d.execute_script(THUMBS_LOADED, "#grid .tile img"), what="the gallery grid") == 3
+    assert d.find_element(By.ID, "title").text == "Holiday"
+    # The thumbnails come from the loopback gateway, small.
+    src = d.find_element(By.CSS_SELECTOR, "#grid .tile img").get_attribute("src")
+    assert src.startswith("http://127.0.0.1:") and "/thumb/" in src
+    assert d.execute_script('return document.querySelector("#grid .tile img").naturalWidth') == 320
+
+
+def test_opening_an_item_shows_the_full_image_and_arrow_keys_move_on(friends):
+    album = share_photos(friends)
+    d = friends.driver
+    d.get(friends.page(f"gallery/gallery.html?album={album}"))
+    wait_for(lambda: d.execute_script(THUMBS_LOADED, "#grid .tile img"), what="the gallery grid")
+    d.find_elements(By.CSS_SELECTOR, "#grid .tile")[0].click()
+    full = 'const m = document.getElementById("v-media"); return m && m.complete ? m.naturalWidth : 0;'
+    assert wait_for(lambda: d.execute_script(full), timeout=30, what="the full image") == 640
+    assert d.find_element(By.ID, "v-count").text == "1 of 3"
+    # Fetched on demand, verified, into the download folder.
+    got = friends.home / "Downloads" / "Kith" / "Holiday" / "photo0.png"
+    wait_for(lambda: got.exists(), what="the original in the download folder")
+    assert got.read_bytes() == png(640, 480, seed=3)
+    d.find_element(By.TAG_NAME, "body").send_keys("\ue014")  # ArrowRight
+    assert wait_for(lambda: d.find_element(By.ID, "v-count").text == "2 of 3", what="the next item")
+    assert wait_for(lambda: d.execute_script(full), timeout=30, what="the next full image") == 640
+    d.find_element(By.TAG_NAME, "body").send_keys("\ue00c")  # Escape
+    assert wait_for(lambda: not d.find_element(By.ID, "viewer").is_displayed(), what="the viewer closed")
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg makes the WebM fixture (tests/browser/setup.sh installs it)")
+def test_a_video_plays_from_the_gateway_before_its_download_completes(friends):
+    src = friends.tmp / "Films"
+    src.mkdir()
+    video = src / "clip.webm"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=20:size=640x360:rate=25",
+                    "-c:v", "libvpx", "-b:v", "800k", "-an", str(video)], check=True, timeout=120)
+    size = video.stat().st_size
+    # Slower than the film itself needs in all: the fetch takes far longer than the first frames.
+    friends.me.run("settings", "--download-rate", str(max(size // 12, 64_000)))
+    friends.friend.run("share", str(src), "--title", "Films")
+    album = wait_for(lambda: friends.me.json("albums"), what="the album reaching me")[0]["id"]
+    item = friends.me.json("album", album)["items"][0]["id"]
+
+    d = friends.driver
+    d.get(friends.page(f"gallery/gallery.html?album={album}&item={item}"))
+    assert wait_for(lambda: d.execute_script('return document.getElementById("v-media")?.tagName'), what="the player") == "VIDEO"
+    d.execute_script('const v = document.getElementById("v-media"); v.muted = true; v.play().catch(() => {});')
+    wait_for(lambda: d.execute_script('return document.getElementById("v-media").currentTime') > 1.0,
+             timeout=40, what="the video playing")
+    # Still downloading while it plays.
+    running = [t for t in friends.me.json("transfers") if t["target"] == item]
+    assert running, "the fetch had already finished: nothing proves streaming"
+    got = friends.home / "Downloads" / "Kith" / "Films" / "clip.webm"
+    assert not got.exists()
+    friends.me.run("settings", "--download-rate", "0")
+    wait_for(lambda: got.exists(), timeout=60, what="the download to complete")
+    assert got.read_bytes() == video.read_bytes()
