@@ -203,9 +203,16 @@ async fn befriend_and_share(me: &Home, root: &std::path::Path, once: bool) -> Re
     std::fs::create_dir_all(&photos)?;
     for (i, scene) in SCENES.iter().enumerate() {
         let path = photos.join(format!("{:02}-{}.jpg", i + 1, scene.name));
-        photo(scene, 1600, 1067)
-            .save(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        // Taken an hour apart one summer afternoon, at a beach (the location is removed when
+        // shared, as for any photo).
+        let spec = crate::media::exif_build::ExifSpec {
+            make: Some("Kith demo camera".into()),
+            orientation: Some(1),
+            taken: Some(format!("2026:07:14 {:02}:10:00", 10 + i)),
+            gps: Some((43.5528, 7.0174)),
+        };
+        let jpeg = crate::media::exif_build::jpeg_with_exif(&photo(scene, 1600, 1067), 88, &spec);
+        std::fs::write(&path, jpeg).with_context(|| format!("writing {}", path.display()))?;
     }
     let shared = call(
         &sam.home,
