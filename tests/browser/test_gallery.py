@@ -98,3 +98,45 @@ def test_a_video_plays_from_the_gateway_before_its_download_completes(friends):
     friends.me.run("settings", "--download-rate", "0")
     wait_for(lambda: got.exists(), timeout=60, what="the download to complete")
     assert got.read_bytes() == video.read_bytes()
+
+
+DROP = """
+const [b64, name, target] = arguments;
+const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+const dt = new DataTransfer();
+dt.items.add(new File([bytes], name, { type: "image/png" }));
+const el = target ? document.querySelector(target) : document.body;
+el.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+el.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+return true;
+"""
+
+
+def test_files_dropped_on_the_sidebar_become_an_album_and_more_dropped_on_its_gallery_join_it(friends):
+    import base64
+    first, second = png(300, 200, seed=5), png(200, 300, seed=6)
+    d = friends.driver
+    d.get(friends.page("sidebar/sidebar.html"))
+    wait_for(lambda: d.find_element(By.ID, "ready").is_displayed(), what="the sidebar")
+    wait_for(lambda: friends.me.json("friends")[0]["online"], what="Grandma online")
+    d.execute_script(DROP, base64.b64encode(first).decode(), "garden.png", None)
+    form = wait_for(lambda: d.find_element(By.ID, "new-album") if d.find_element(By.ID, "new-album").is_displayed() else None,
+                    what="the new-album form")
+    wait_for(lambda: form.find_elements(By.CSS_SELECTOR, ".na-friend"), what="the friends to pick")
+    title = d.find_element(By.ID, "na-title")
+    title.clear()
+    title.send_keys("Garden")
+    d.find_element(By.ID, "na-share").click()
+    album = wait_for(lambda: [a for a in friends.friend.json("albums") if a["title"] == "Garden"],
+                     what="the album reaching Grandma")[0]
+    assert album["item_count"] == 1
+    assert wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#mine-list .album"), what="the album in Shared by me")
+
+    d.get(friends.page(f"gallery/gallery.html?album={album['id']}"))
+    wait_for(lambda: d.find_element(By.ID, "drop").is_displayed(), what="the drop zone of my album")
+    d.execute_script(DROP, base64.b64encode(second).decode(), "pond.png", None)
+    wait_for(lambda: friends.friend.json("album", album["id"])["item_count"] == 2, what="the added file reaching Grandma")
+    items = friends.friend.json("album", album["id"])["items"]
+    assert sorted(i["name"] for i in items) == ["garden.png", "pond.png"]
+    assert all(i["thumb"] for i in items)
+    wait_for(lambda: d.execute_script(THUMBS_LOADED, "#grid .tile img") == 2, what="both thumbnails in my gallery")
