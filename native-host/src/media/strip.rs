@@ -1,6 +1,7 @@
-//! Removing the location from a JPEG without touching anything else: the GPS block of its
-//! EXIF is blanked and unlinked, and GPS fields in its XMP are blanked, in place, so every
-//! other byte (the picture, the other metadata, the length) stays as it was.
+//! Removing the location from a photo (JPEG, PNG, WebP) without touching anything else: the
+//! GPS block of its EXIF is blanked and unlinked, and GPS fields in its XMP are blanked, in
+//! place, so every other byte (the picture, the other metadata, the length) stays as it was
+//! (a PNG chunk that changed gets its checksum recomputed).
 
 use std::io::Read;
 use std::path::Path;
@@ -203,11 +204,114 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Patches (offsets inside `body`) that remove the location from an EXIF block (with or
+/// without its `Exif\0\0` prefix); an unreadable block is blanked whole.
+fn exif_block(body: &[u8]) -> Patches {
+    let skip = if body.starts_with(b"Exif\0\0") { 6 } else { 0 };
+    match tiff_gps(&body[skip..]) {
+        Ok(p) => p.into_iter().map(|(o, b)| (o + skip, b)).collect(),
+        Err(_) => vec![(0, vec![0; body.len()])],
+    }
+}
+
+/// CRC-32 as PNG uses it.
+fn crc32(parts: &[&[u8]]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        c ^= *b as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// Largest metadata chunk read (EXIF and XMP are far smaller).
+const META_MAX: u64 = 4 * 1024 * 1024;
+
+fn read_at(f: &std::fs::File, off: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut b = vec![0u8; len];
+    f.read_exact_at(&mut b, off)?;
+    Ok(b)
+}
+
+/// The changes that remove the location from a PNG (its `eXIf` chunk and uncompressed XMP in
+/// `iTXt`), each changed chunk with its checksum recomputed. Walks chunk headers only.
+fn png_patches(f: &std::fs::File, size: u64) -> std::io::Result<Patches> {
+    let mut out = Vec::new();
+    let mut at = 8u64;
+    while at + 12 <= size {
+        let head = read_at(f, at, 8)?;
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
+        let kind = [head[4], head[5], head[6], head[7]];
+        let data_at = at + 8;
+        if data_at + len + 4 > size {
+            break;
+        }
+        let wanted = &kind == b"eXIf" || &kind == b"iTXt";
+        if wanted && len <= META_MAX {
+            let data = read_at(f, data_at, len as usize)?;
+            let inner = if &kind == b"eXIf" {
+                exif_block(&data)
+            } else if data.starts_with(b"XML:com.adobe.xmp\0\0") {
+                xmp_gps(&data)
+            } else {
+                Vec::new()
+            };
+            if !inner.is_empty() {
+                let mut new = data;
+                for (o, b) in inner {
+                    new[o..o + b.len()].copy_from_slice(&b);
+                }
+                let crc = crc32(&[&kind, &new]);
+                out.push((data_at as usize, new));
+                out.push(((data_at + len) as usize, crc.to_be_bytes().to_vec()));
+            }
+        }
+        if &kind == b"IEND" {
+            break;
+        }
+        at = data_at + len + 4;
+    }
+    Ok(out)
+}
+
+/// The changes that remove the location from a WebP (its `EXIF` and `XMP ` chunks).
+fn webp_patches(f: &std::fs::File, size: u64) -> std::io::Result<Patches> {
+    let mut out = Vec::new();
+    let mut at = 12u64;
+    while at + 8 <= size {
+        let head = read_at(f, at, 8)?;
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as u64;
+        let data_at = at + 8;
+        if data_at + len > size {
+            break;
+        }
+        let kind = &head[..4];
+        if (kind == b"EXIF" || kind == b"XMP ") && len <= META_MAX {
+            let data = read_at(f, data_at, len as usize)?;
+            let inner = if kind == b"EXIF" {
+                exif_block(&data)
+            } else {
+                xmp_gps(&data)
+            };
+            out.extend(inner.into_iter().map(|(o, b)| (data_at as usize + o, b)));
+        }
+        at = data_at + len + (len & 1);
+    }
+    Ok(out)
+}
+
 /// Most header bytes read looking for metadata (every segment before the image data).
 const HEAD_MAX: u64 = 1024 * 1024;
 
-/// Copies the JPEG at `from` to `to` without its location, or returns false (writing nothing)
-/// when it has none.
+/// Copies the photo (JPEG, PNG or WebP) at `from` to `to` without its location, or returns
+/// false (writing nothing) when it has none.
 pub fn copy_without_gps(from: &Path, to: &Path) -> Result<bool, StripError> {
     let io = |e: std::io::Error| StripError::Io(format!("{}: {e}", from.display()));
     let mut head = Vec::new();
@@ -216,10 +320,17 @@ pub fn copy_without_gps(from: &Path, to: &Path) -> Result<bool, StripError> {
         .take(HEAD_MAX)
         .read_to_end(&mut head)
         .map_err(io)?;
-    if !is_jpeg(&head) {
-        return Ok(false);
-    }
-    let patches = gps_patches(&head);
+    let f = std::fs::File::open(from).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let patches = if is_jpeg(&head) {
+        gps_patches(&head)
+    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        png_patches(&f, size).map_err(io)?
+    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        webp_patches(&f, size).map_err(io)?
+    } else {
+        Vec::new()
+    };
     if patches.is_empty() {
         return Ok(false);
     }
@@ -327,6 +438,80 @@ mod tests {
         let cut = &photo(true)[..30];
         assert_eq!(gps_patches(cut), vec![(6, vec![0; 24])]);
         assert!(gps_patches(&[0xff, 0xd8, 0xff, 0xe1, 0xff]).is_empty());
+    }
+
+    /// The TIFF body of the EXIF block of `photo(true)`.
+    fn exif_body() -> Vec<u8> {
+        let j = photo(true);
+        let len = u16::from_be_bytes([j[4], j[5]]) as usize;
+        j[12..4 + len].to_vec()
+    }
+
+    #[test]
+    fn png_and_webp_photos_lose_their_location_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        // Insert an eXIf chunk after IHDR (8 + 25 bytes).
+        let body = exif_body();
+        let mut chunk = (body.len() as u32).to_be_bytes().to_vec();
+        chunk.extend(b"eXIf");
+        chunk.extend(&body);
+        chunk.extend(crc32(&[b"eXIf", &body]).to_be_bytes());
+        let mut with = png[..33].to_vec();
+        with.extend(&chunk);
+        with.extend(&png[33..]);
+        let (from, to) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        std::fs::write(&from, &with).unwrap();
+        assert!(copy_without_gps(&from, &to).unwrap());
+        let out = std::fs::read(&to).unwrap();
+        assert_eq!(
+            std::fs::read(&from).unwrap(),
+            with,
+            "the original is untouched"
+        );
+        assert_eq!(out.len(), with.len());
+        let fields = |b: &[u8]| {
+            exif::Reader::new()
+                .read_raw(b[33 + 8..33 + 8 + body.len()].to_vec())
+                .expect("exif")
+                .fields()
+                .map(|f| f.tag.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert!(fields(&with).iter().any(|t| t.starts_with("GPS")));
+        assert!(!fields(&out).iter().any(|t| t.starts_with("GPS")));
+        assert!(fields(&out).iter().any(|t| t == "Make"));
+        // The PNG still decodes (its checksums are right) to the same pixels.
+        assert_eq!(image::load_from_memory(&out).unwrap().to_rgb8(), img);
+
+        // WebP: RIFF with an EXIF chunk.
+        let mut riff = b"WEBP".to_vec();
+        riff.extend(b"EXIF");
+        riff.extend((body.len() as u32).to_le_bytes());
+        riff.extend(&body);
+        if body.len() % 2 == 1 {
+            riff.push(0);
+        }
+        let mut webp = b"RIFF".to_vec();
+        webp.extend((riff.len() as u32).to_le_bytes());
+        webp.extend(riff);
+        let (from, to) = (dir.path().join("a.webp"), dir.path().join("b.webp"));
+        std::fs::write(&from, &webp).unwrap();
+        assert!(copy_without_gps(&from, &to).unwrap());
+        let out = std::fs::read(&to).unwrap();
+        let tags: Vec<String> = exif::Reader::new()
+            .read_raw(out[20..20 + body.len()].to_vec())
+            .expect("exif")
+            .fields()
+            .map(|f| f.tag.to_string())
+            .collect();
+        assert!(!tags.iter().any(|t| t.starts_with("GPS")) && tags.iter().any(|t| t == "Make"));
+        // A photo without a location is not copied.
+        std::fs::write(&from, &png).unwrap();
+        assert!(!copy_without_gps(&dir.path().join("a.webp"), &dir.path().join("c")).unwrap());
     }
 
     #[test]
