@@ -228,18 +228,12 @@ impl Source {
                 Ok(b.slice(from..(from + chunk_len(size, i) as usize).min(b.len())))
             }
             Source::File { file, hashes, .. } => {
-                let (file, want) = (file.clone(), hashes.get(i as usize).copied());
-                tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; chunk_len(size, i) as usize];
-                    file.read_exact_at(&mut buf, i * CHUNK_SIZE)
-                        .map_err(|e| e.to_string())?;
-                    if Some(sha256(&buf)) != want {
-                        return Err(format!("chunk {i} changed on disk"));
-                    }
-                    Ok(Bytes::from(buf))
-                })
-                .await
-                .map_err(|e| e.to_string())?
+                let want = hashes.get(i as usize).copied();
+                let buf = read_chunk(file, size, i).await?;
+                if Some(sha256(&buf)) != want {
+                    return Err(format!("chunk {i} changed on disk"));
+                }
+                Ok(buf)
             }
             Source::Live { file, part } => {
                 let mut changes = part.watch();
@@ -255,18 +249,23 @@ impl Source {
                         _ => return Err("timed out waiting for the download".into()),
                     }
                 }
-                let file = file.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; chunk_len(size, i) as usize];
-                    file.read_exact_at(&mut buf, i * CHUNK_SIZE)
-                        .map_err(|e| e.to_string())?;
-                    Ok(Bytes::from(buf))
-                })
-                .await
-                .map_err(|e| e.to_string())?
+                read_chunk(file, size, i).await
             }
         }
     }
+}
+
+/// Reads chunk `i` of a file of `size` bytes on a blocking thread.
+async fn read_chunk(file: &Arc<std::fs::File>, size: u64, i: u64) -> Result<Bytes, String> {
+    let file = file.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; chunk_len(size, i) as usize];
+        file.read_exact_at(&mut buf, i * CHUNK_SIZE)
+            .map_err(|e| e.to_string())?;
+        Ok(Bytes::from(buf))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// A response body: all at once, or streamed from a task.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use common::{api, ok, wait_until, Control, Node};
+use common::{api, ok, random_bytes, wait_until, Control, Node};
 use serde_json::{json, Value};
 
 const SOON: Duration = Duration::from_secs(15);
@@ -19,18 +19,6 @@ const MIB: usize = 1024 * 1024;
 fn err_code(reply: &Value) -> String {
     assert_eq!(reply["ok"], false, "expected an error: {reply}");
     reply["error"]["code"].as_str().unwrap_or("").to_string()
-}
-
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9E3779B97F4A7C15 ^ seed.wrapping_mul(0x2545F4914F6CDD1D) ^ len as u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn albums(n: &Node) -> Vec<Value> {

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{api, ok, wait_until, Node};
+use common::{api, ok, random_bytes, wait_until, Node};
 use kith::media::exif_build::{jpeg_with_exif, ExifSpec};
 use serde_json::{json, Value};
 
@@ -92,18 +92,6 @@ fn gateway(n: &Node) -> Gateway {
 
 fn sha_hex(b: &[u8]) -> String {
     kith::proto::album::hex(&kith::hash::sha256(b))
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn photo(w: u32, h: u32, gps: bool) -> Vec<u8> {
@@ -319,7 +307,7 @@ fn range_requests_get_exactly_the_bytes_asked_for() {
     let a = Node::started("Ann");
     let src = tempfile::tempdir().unwrap();
     let f = src.path().join("film.webm");
-    let data = pattern(3 * 1024 * 1024 + 12_345, 7);
+    let data = random_bytes(3 * 1024 * 1024 + 12_345, 7);
     std::fs::write(&f, &data).unwrap();
     let album = a.json(&["share", "--json", f.to_str().unwrap()])["id"]
         .as_str()
@@ -428,7 +416,7 @@ fn an_item_streams_from_the_gateway_while_its_fetch_is_still_running() {
     b.cli(&["settings", "--download-rate", "4MB"]);
     let src = tempfile::tempdir().unwrap();
     let f = src.path().join("long.webm");
-    let data = pattern(32 * 1024 * 1024, 11);
+    let data = random_bytes(32 * 1024 * 1024, 11);
     std::fs::write(&f, &data).unwrap();
     let album = share_and_receive(&a, &b, &[&f], &[]);
     let id = items(&b, &album)[0]["id"].as_str().unwrap().to_string();
@@ -469,7 +457,7 @@ fn a_video_thumbnail_made_by_the_add_on_reaches_friends_and_bad_ones_are_refused
     let (a, b) = pair();
     let src = tempfile::tempdir().unwrap();
     let f = src.path().join("clip.webm");
-    std::fs::write(&f, pattern(100_000, 3)).unwrap();
+    std::fs::write(&f, random_bytes(100_000, 3)).unwrap();
     let album = share_and_receive(&a, &b, &[&f], &[]);
     let id = items(&a, &album)[0]["id"].as_str().unwrap().to_string();
     assert_eq!(items(&b, &album)[0]["kind"], "video");

@@ -4,6 +4,7 @@
 use serde_json::json;
 use tokio::task::JoinSet;
 
+use super::sharing::refuse;
 use super::{Msg, Node, PeerReply};
 use crate::api::{code, ApiError, Event};
 use crate::gateway::{Answer, Want};
@@ -14,13 +15,6 @@ use crate::transfer::manifest::{chunk_count, split_hashes, SEGMENT_CHUNKS};
 
 /// Thumbnails asked for at once from one peer.
 const PULLS_IN_FLIGHT: usize = 8;
-
-fn refuse(code: &str, message: &str) -> PeerReply {
-    PeerReply::Answer(PeerMsg::Error {
-        code: code.into(),
-        message: message.into(),
-    })
-}
 
 impl Node {
     /// Answers a member's request for a thumbnail of an album it may see.

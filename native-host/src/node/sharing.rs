@@ -65,7 +65,7 @@ pub struct Hashed {
     thumb: Option<Vec<u8>>,
 }
 
-fn refuse(code: &str, message: &str) -> PeerReply {
+pub(super) fn refuse(code: &str, message: &str) -> PeerReply {
     PeerReply::Answer(PeerMsg::Error {
         code: code.into(),
         message: message.into(),

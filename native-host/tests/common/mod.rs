@@ -349,3 +349,16 @@ pub fn ok(reply: Value) -> Value {
     assert_eq!(reply["ok"], true, "expected success: {reply}");
     reply["result"].clone()
 }
+
+/// Bytes that do not compress, the same for the same length and seed.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x: u64 = 0x9E3779B97F4A7C15 ^ seed.wrapping_mul(0x2545F4914F6CDD1D) ^ len as u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
