@@ -1,5 +1,5 @@
 // The add-on's background: the only owner of the native port; relays between the node and
-// the add-on's own pages; the "Share with friends" menu; notifications.
+// the add-on's own pages; the "Share with friends" menu; the badge (what's new); notifications.
 
 import { Host } from "./host.js";
 import { describe, runShare } from "./share.js";
@@ -21,25 +21,97 @@ function broadcast(msg) {
   }
 }
 
+/** The badge: "!" when the connection is bad, else what's new (unread comments + new albums). */
+const badge = { bad: false, unread: 0 };
+
+function drawBadge() {
+  const text = badge.bad ? "!" : badge.unread > 99 ? "99+" : badge.unread > 0 ? String(badge.unread) : "";
+  browser.action.setBadgeText({ text });
+  browser.action.setBadgeBackgroundColor({ color: badge.bad ? "#b3261e" : "#2a7a5a" });
+}
+
+/** What's new by the node's count: `status.unread`, or else counted from `albums`. */
+async function countUnread(status) {
+  if (status && Number.isFinite(status.unread)) return status.unread;
+  const albums = await host.call({ cmd: "albums" });
+  return albums.reduce((n, a) => n + (Number(a.unread) || 0) + (a.new ? 1 : 0), 0);
+}
+
+let unreadTimer = null;
+/** Asks the node for the count again, soon (events come in bursts). */
+function refreshUnread() {
+  clearTimeout(unreadTimer);
+  unreadTimer = setTimeout(async () => {
+    if (host.state.status !== "ready") return;
+    try {
+      badge.unread = await countUnread(await host.call({ cmd: "status" }));
+      drawBadge();
+    } catch {
+      // The next event or state change asks again.
+    }
+  }, 200);
+}
+
 host.onState = (state) => {
   broadcast({ type: "state", state });
-  const bad = ["missing", "down", "node_down"].includes(state.status);
-  browser.action.setBadgeText({ text: bad ? "!" : "" });
-  browser.action.setBadgeBackgroundColor({ color: "#b3261e" });
+  badge.bad = ["missing", "down", "node_down"].includes(state.status);
+  if (state.status === "ready") {
+    countUnread(state.me).then((n) => {
+      badge.unread = n;
+      drawBadge();
+    }, () => {});
+  }
+  drawBadge();
 };
 
 host.onEvent = (event) => {
   broadcast({ type: "event", event });
+  if (["comment", "album_received", "album_removed", "node_up"].includes(event.event)) refreshUnread();
   if (event.event === "album_received" && event.album && !event.album.mine) {
-    notify(browser.i18n.getMessage("notifyAlbum", [event.album.owner_name || "?", event.album.title || ""]));
+    notify(browser.i18n.getMessage("notifyAlbum", [event.album.owner_name || "?", event.album.title || ""]), { album: event.album.id });
   }
+  if (event.event === "comment" && event.new && event.comment && !event.comment.mine) notifyComment(event);
 };
 
-function notify(message) {
+/** Where each notification leads when clicked, by notification ID (the latest 50). */
+const notified = new Map();
+let nextNotification = 1;
+
+function notify(message, to) {
+  const id = `kith-${nextNotification++}`;
+  if (to && to.album) {
+    notified.set(id, to);
+    if (notified.size > 50) notified.delete(notified.keys().next().value);
+  }
   browser.notifications
-    .create({ type: "basic", iconUrl: browser.runtime.getURL("icons/kith.svg"), title: "Kith", message })
+    .create(id, { type: "basic", iconUrl: browser.runtime.getURL("icons/kith.svg"), title: "Kith", message })
     .catch(() => {});
 }
+
+/** "Grandma commented on “Beach 2026”", unless the setting (on by default) is off. */
+async function notifyComment(event) {
+  const { notifyComments } = await browser.storage.local.get({ notifyComments: true }).catch(() => ({ notifyComments: true }));
+  if (!notifyComments) return;
+  const c = event.comment;
+  const who = c.author_name || "?";
+  const title = event.title || "";
+  const message = c.reaction
+    ? browser.i18n.getMessage("notifyReaction", [who, c.reaction, title])
+    : browser.i18n.getMessage("notifyComment", [who, title]) + (c.text ? `\n${c.text.slice(0, 200)}` : "");
+  notify(message, { album: event.album, item: c.item || null, comment: c.id });
+}
+
+/** A click on a notification opens the gallery at the album (and the item, and the comment). */
+browser.notifications.onClicked.addListener((id) => {
+  const to = notified.get(id);
+  if (!to) return;
+  notified.delete(id);
+  browser.notifications.clear(id).catch(() => {});
+  const q = new URLSearchParams({ album: to.album });
+  if (to.item) q.set("item", to.item);
+  if (to.comment) q.set("comment", to.comment);
+  browser.tabs.create({ url: browser.runtime.getURL(`gallery/gallery.html?${q}`) });
+});
 
 /** Only the add-on's own pages may talk to the background. */
 function trusted(sender) {
@@ -72,6 +144,7 @@ function handlePage(port, m) {
       if (!m.cmd || typeof m.cmd.cmd !== "string") return;
       answer(port, m.id, host.call(m.cmd).then((r) => {
         if (m.cmd.cmd === "init" || m.cmd.cmd === "invite_accept") host.handshake();
+        if (m.cmd.cmd === "album_read") refreshUnread();
         return r;
       }));
       break;

@@ -1,11 +1,13 @@
 // The gallery tab: an album's thumbnails in a grid, a full-quality viewer (keys, swipe,
-// slideshow, download original), and files dropped on an album of mine added to it.
+// slideshow, download original), comments on the album and under the viewer on each item, and
+// files dropped on an album of mine added to it.
 
 import { Kith, errorText } from "../shared/client.js";
 import { h, t, localize } from "../shared/dom.js";
 import { bytes, date } from "../shared/format.js";
 import { renderConnection } from "../shared/panels.js";
 import { gateway, resetGateway, gatewayUrl, tile, allItems, uploadFiles, thumbnailMyVideos } from "../shared/gallery.js";
+import { CommentsPanel } from "../shared/comments.js";
 
 const kith = new Kith();
 const $ = (id) => document.getElementById(id);
@@ -13,6 +15,10 @@ const params = new URLSearchParams(location.search);
 const albumId = (params.get("album") || "").toLowerCase();
 
 const view = { base: "", album: null, items: [], index: -1, slideshow: null, loading: false };
+/** The album's comments (below the grid), and each viewed item's (under the viewer), by item ID. */
+const threads = { album: null, items: new Map(), names: new Map() };
+/** The comment a notification asked to show (`?comment=`), until shown. */
+let wantComment = (params.get("comment") || "").toLowerCase();
 
 localize();
 
@@ -22,10 +28,22 @@ kith.onState((state) => {
   if (ready) {
     resetGateway();
     load(params.get("item"));
+    if (threads.album) threads.album.load();
+    for (const panel of threads.items.values()) panel.load();
   }
 });
 
 kith.onEvent((e) => {
+  if (e.event === "comment" && e.album === albumId) {
+    if (threads.album) threads.album.handleEvent(e);
+    const panel = e.comment && threads.items.get(e.comment.item);
+    if (panel) panel.handleEvent(e);
+    return;
+  }
+  if (e.event === "comment_failed" && e.album === albumId) {
+    for (const panel of [threads.album, ...threads.items.values()]) if (panel) panel.handleEvent(e);
+    return;
+  }
   if ((e.event === "album_thumbs" && e.album === albumId) || (e.event === "album_received" && e.album && e.album.id === albumId)) {
     load();
   } else if (e.event === "album_removed" && e.id === albumId) {
@@ -60,9 +78,13 @@ async function load(openItem) {
     $("meta").textContent = [album.mine ? t("byMe") : t("fromOwner", album.owner_name || ""), t("files", album.item_count), bytes(album.bytes), date(album.created)].join(" · ");
     renderGrid();
     $("drop").hidden = !album.mine;
+    albumComments();
     if (openItem) {
       const i = items.findIndex((x) => x.id === openItem);
       if (i >= 0) openViewer(i);
+    } else if (wantComment) {
+      threads.album.highlight(wantComment);
+      wantComment = "";
     }
     if (album.mine) thumbnailMyVideos(kith, view.base, items).then((made) => made && load());
   } catch (e) {
@@ -70,6 +92,46 @@ async function load(openItem) {
   } finally {
     view.loading = false;
   }
+}
+
+/** The album's thread below the grid (opening the gallery marks the album read). */
+function albumComments() {
+  threads.names.clear();
+  for (const i of view.items) threads.names.set(i.id, i.name.split("/").pop());
+  if (!threads.album) {
+    threads.album = new CommentsPanel(kith, {
+      album: albumId,
+      owner: view.album.mine,
+      names: threads.names,
+      onItem: (item, comment) => {
+        const i = view.items.findIndex((x) => x.id === item);
+        if (i < 0) return;
+        wantComment = comment;
+        openViewer(i);
+      },
+    });
+    $("album-comments").replaceChildren(threads.album.el);
+    threads.album.load();
+  }
+  threads.album.owner = view.album.mine;
+  threads.album.render();
+}
+
+/** The viewed item's thread under the viewer (kept while the tab is open: drafts stay). */
+function itemComments(item) {
+  let panel = threads.items.get(item.id);
+  if (!panel) {
+    panel = new CommentsPanel(kith, { album: albumId, item: item.id, owner: view.album.mine });
+    threads.items.set(item.id, panel);
+    panel.load();
+  }
+  panel.owner = view.album.mine;
+  panel.render();
+  if (wantComment) {
+    panel.highlight(wantComment);
+    wantComment = "";
+  }
+  $("v-comments").replaceChildren(panel.el);
 }
 
 function renderGrid() {
@@ -95,6 +157,7 @@ function closeViewer() {
   stopSlideshow();
   $("viewer").hidden = true;
   $("v-stage").replaceChildren();
+  $("v-comments").replaceChildren();
   const tileEl = document.querySelector(`.tile[data-id="${CSS.escape((current() || {}).id || "")}"]`);
   view.index = -1;
   if (tileEl) tileEl.focus();
@@ -124,6 +187,7 @@ function show() {
       h("p", { class: "muted", text: bytes(item.size) }));
   }
   $("v-stage").replaceChildren(media);
+  itemComments(item);
   $("v-prev").disabled = view.index === 0;
   $("v-next").disabled = view.index === view.items.length - 1;
 }
@@ -184,7 +248,9 @@ $("v-slideshow").addEventListener("click", toggleSlideshow);
 $("slideshow").addEventListener("click", toggleSlideshow);
 
 document.addEventListener("keydown", (ev) => {
-  if ($("viewer").hidden) return;
+  if ($("viewer").hidden || ev.defaultPrevented) return;
+  // Keys typed in the comment box stay there (Escape still closes the viewer).
+  if (ev.target.closest && ev.target.closest("textarea, input") && ev.key !== "Escape") return;
   const k = { ArrowLeft: () => step(-1), ArrowRight: () => step(1), Escape: closeViewer }[ev.key];
   if (k) {
     ev.preventDefault();

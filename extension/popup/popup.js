@@ -17,6 +17,10 @@ $("open-sidebar").addEventListener("click", () => {
 $("copy-id").addEventListener("click", () => navigator.clipboard.writeText($("my-id").textContent));
 $("invites").append(invitePanel(kith));
 
+// Desktop notifications for new comments and reactions: on unless turned off here.
+browser.storage.local.get({ notifyComments: true }).then((s) => ($("notify-comments").checked = s.notifyComments));
+$("notify-comments").addEventListener("change", (ev) => browser.storage.local.set({ notifyComments: ev.target.checked }));
+
 kith.onState(async (state) => {
   const ready = renderConnection($("connection"), state, kith);
   $("ready").hidden = !ready;

@@ -45,3 +45,21 @@ export function shortId(id) {
 export function percent(done, total) {
   return total > 0 ? Math.floor((100 * done) / total) : 0;
 }
+
+/** "2 min. ago" for Unix milliseconds; a time ahead of this clock (the author's) counts as now. */
+export function agoMs(ms) {
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto", style: "short" });
+  let v = Math.min(0, (Number(ms) - Date.now()) / 1000);
+  if (!Number.isFinite(v) || v > -45) return rtf.format(0, "second");
+  const steps = [[60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [4.35, "week"], [12, "month"], [Infinity, "year"]];
+  for (const [size, unit] of steps) {
+    if (Math.abs(v) < size) return rtf.format(Math.round(v), unit);
+    v /= size;
+  }
+  return "";
+}
+
+/** A locale date and time for Unix milliseconds ("" when not a time). */
+export function dateMs(ms) {
+  return Number.isFinite(Number(ms)) ? date(Number(ms) / 1000) : "";
+}

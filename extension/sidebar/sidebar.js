@@ -5,6 +5,7 @@ import { h, t, localize, progressBar, safeLink } from "../shared/dom.js";
 import { bytes, speed, date, shortId, percent } from "../shared/format.js";
 import { renderConnection, invitePanel } from "../shared/panels.js";
 import { gateway, resetGateway, gatewayUrl, tile, uploadFiles } from "../shared/gallery.js";
+import { CommentsPanel } from "../shared/comments.js";
 
 const kith = new Kith();
 const $ = (id) => document.getElementById(id);
@@ -26,6 +27,8 @@ const model = {
   base: "",
   /** Files dropped on the sidebar, waiting to become an album. */
   dropped: [],
+  /** Each album's comments (kept across renders: drafts and open threads stay), by album ID. */
+  threads: new Map(),
 };
 
 localize();
@@ -52,7 +55,13 @@ kith.onEvent((e) => {
     case "album_received":
     case "album_removed":
     case "album_thumbs":
+      if (e.event === "album_removed") model.threads.delete(e.id);
       loadAlbums();
+      break;
+    case "comment":
+    case "comment_failed":
+      if (model.threads.has(e.album)) model.threads.get(e.album).handleEvent(e);
+      refreshAlbumList();
       break;
     case "fetch_progress": {
       const prev = model.progress.get(e.id);
@@ -84,6 +93,7 @@ kith.onEvent((e) => {
 });
 
 function reloadAll() {
+  for (const panel of model.threads.values()) panel.load();
   loadFriends();
   loadAlbums();
   loadTransfers();
@@ -165,10 +175,21 @@ async function loadAlbums() {
   renderAlbums();
 }
 
-/** Opens the album's gallery in a tab (at one item when given). */
-function openGallery(album, item) {
+/** The albums again (their unread counts), soon, once however many events ask. */
+let albumListTimer = null;
+function refreshAlbumList() {
+  clearTimeout(albumListTimer);
+  albumListTimer = setTimeout(async () => {
+    model.albums = await kith.call("albums").catch(() => model.albums);
+    renderAlbums();
+  }, 300);
+}
+
+/** Opens the album's gallery in a tab (at one item, and one comment, when given). */
+function openGallery(album, item, comment) {
   const q = new URLSearchParams({ album });
   if (item) q.set("item", item);
+  if (comment) q.set("comment", comment);
   browser.tabs.create({ url: browser.runtime.getURL(`gallery/gallery.html?${q}`) });
 }
 
@@ -177,7 +198,35 @@ function cardHead(a) {
   const src = a.cover ? gatewayUrl(model.base, "thumb", a.cover) : "";
   return h("div", { class: "row" },
     src ? h("img", { class: "cover", src, alt: "", loading: "lazy" }) : null,
-    h("div", { class: "grow album-title", text: a.title }));
+    h("div", { class: "grow album-title", text: a.title }),
+    a.new ? h("span", { class: "badge album-new", text: t("newMarker") }) : null,
+    a.unread > 0 ? h("span", { class: "badge unread-count", text: t("unreadCount", a.unread), title: t("unreadTip") }) : null);
+}
+
+/** The album's comments: the toggle with the count, the thread once opened. */
+function commentsBox(a) {
+  let panel = model.threads.get(a.id);
+  if (!panel) {
+    panel = new CommentsPanel(kith, {
+      album: a.id,
+      owner: a.mine,
+      collapsible: true,
+      onItem: (item, comment) => openGallery(a.id, item, comment),
+      onRead: () => {
+        const x = model.albums.find((y) => y.id === a.id);
+        if (x && (x.unread || x.new)) {
+          x.unread = 0;
+          x.new = false;
+          renderAlbums();
+        }
+        refreshAlbumList();
+      },
+    });
+    model.threads.set(a.id, panel);
+    panel.load();
+  }
+  panel.owner = a.mine;
+  return panel.el;
 }
 
 function galleryButton(a) {
@@ -188,8 +237,15 @@ function galleryButton(a) {
 function renderAlbums() {
   const inbox = model.albums.filter((a) => !a.mine);
   const mine = model.albums.filter((a) => a.mine);
+  // The comment threads move into the new cards; whoever was typing in one keeps the caret.
+  const active = document.activeElement;
+  const caret = active && active.tagName === "TEXTAREA" ? [active.selectionStart, active.selectionEnd] : null;
   $("inbox-list").replaceChildren(...(inbox.length ? inbox.map(inboxCard) : [h("li", { class: "muted", text: t("nothingShared") })]));
   $("mine-list").replaceChildren(...(mine.length ? mine.map(mineCard) : [h("li", { class: "muted", text: t("nothingSharedByMe") })]));
+  if (active && active !== document.activeElement && active.isConnected && active.closest(".comments")) {
+    active.focus();
+    if (caret) active.setSelectionRange(caret[0], caret[1]);
+  }
 }
 
 function meta(a) {
@@ -239,7 +295,8 @@ function inboxCard(a) {
     h("div", { class: "row wrap" }, fetchBtn, galleryButton(a), filesToggle(a)),
     p ? progressBar(p.bytes, p.total) : null,
     status,
-    filesBox(a));
+    filesBox(a),
+    commentsBox(a));
 }
 
 function mineCard(a) {
@@ -255,7 +312,8 @@ function mineCard(a) {
     linkButton(a),
     h("div", { class: "row wrap" }, galleryButton(a), filesToggle(a), h("button", { class: "danger", text: t("unshare"), onclick: () => (confirm.hidden = false) })),
     confirm,
-    filesBox(a));
+    filesBox(a),
+    commentsBox(a));
 }
 
 function filesToggle(a) {
