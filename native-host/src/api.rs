@@ -250,6 +250,62 @@ pub enum Command {
         #[serde(default)]
         duration_ms: Option<u64>,
     },
+    /// Post a comment or a reaction on an album or on one of its items.
+    Comment {
+        /// Album ID, or item ID.
+        target: String,
+        /// The text (exactly one of `text` and `reaction`).
+        #[serde(default)]
+        text: Option<String>,
+        /// One of the reactions.
+        #[serde(default)]
+        reaction: Option<String>,
+        /// The album, when the item is in several.
+        #[serde(default)]
+        album: Option<String>,
+    },
+    /// Change the text of my comment.
+    CommentEdit {
+        /// Comment ID.
+        comment: String,
+        /// The new text.
+        text: String,
+    },
+    /// Delete my comment, or take back my reaction.
+    CommentDelete {
+        /// Comment ID.
+        comment: String,
+    },
+    /// Hide (or show again) a comment on an album of mine.
+    CommentHide {
+        /// Comment ID.
+        comment: String,
+        /// Hide (true) or show (false).
+        hidden: bool,
+    },
+    /// The comments on an album (all of them) or on one item.
+    Comments {
+        /// Album ID, or item ID.
+        target: String,
+        /// How many to skip.
+        #[serde(default)]
+        offset: usize,
+        /// How many at most (and at most 500).
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Mark an album as seen and its comments as read.
+    AlbumRead {
+        /// Album ID.
+        album: String,
+    },
+    /// Mark that the safety number was compared with a friend (or not).
+    FriendVerify {
+        /// Full ID, unique prefix or name.
+        peer: String,
+        /// Compared (true) or not (false).
+        verified: bool,
+    },
     /// Write a passphrase-protected export of the identity and friends.
     IdentityExport {
         /// Absolute path of the file to write.
@@ -287,6 +343,13 @@ pub const COMMANDS: &[&str] = &[
     "transfer_resume",
     "transfer_cancel",
     "open",
+    "comment",
+    "comment_edit",
+    "comment_delete",
+    "comment_hide",
+    "comments",
+    "album_read",
+    "friend_verify",
 ];
 
 /// A request: its id and command.
@@ -431,6 +494,26 @@ pub enum Event {
         files: usize,
         /// Total bytes.
         bytes: u64,
+    },
+    /// A comment arrived, was posted or changed.
+    Comment {
+        /// Album ID.
+        album: String,
+        /// The album's title.
+        title: String,
+        /// The comment, as `comments` lists it.
+        comment: Value,
+        /// The first time this node sees this comment by someone else.
+        new: bool,
+    },
+    /// The album's owner refused a comment of mine; it was taken out of my outbox.
+    CommentFailed {
+        /// Album ID.
+        album: String,
+        /// Comment ID.
+        id: String,
+        /// Why.
+        error: ApiError,
     },
     /// A fetch stopped without completing (it may resume later).
     FetchFailed {

@@ -132,6 +132,52 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Comment on an album or an item (prints the comment's ID), or change a comment.
+    #[command(group(clap::ArgGroup::new("change").args(["edit", "delete", "hide", "unhide"])))]
+    Comment {
+        /// Album or item ID; with --edit, --delete, --hide or --unhide, a comment ID.
+        id: String,
+        /// The text.
+        #[arg(required_unless_present_any = ["react", "delete", "hide", "unhide"])]
+        text: Option<String>,
+        /// React with one of ❤️ 👍 😂 😮 😢 🎉 instead of writing.
+        #[arg(long, value_name = "EMOJI", conflicts_with_all = ["text", "change"])]
+        react: Option<String>,
+        /// Replace the text of my comment ID.
+        #[arg(long, requires = "text")]
+        edit: bool,
+        /// Delete my comment (or take back my reaction) ID.
+        #[arg(long, conflicts_with = "text")]
+        delete: bool,
+        /// Hide comment ID on an album of mine.
+        #[arg(long, conflicts_with = "text")]
+        hide: bool,
+        /// Show hidden comment ID again.
+        #[arg(long, conflicts_with = "text")]
+        unhide: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the comments on an album (all of them) or on one item.
+    Comments {
+        /// Album or item ID.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark that you compared the safety number with a friend (full ID, prefix or name).
+    Verify {
+        /// Who.
+        peer: String,
+        /// Take the mark back.
+        #[arg(long)]
+        undo: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop sharing an album of mine.
     Unshare {
         /// Album ID.
@@ -338,6 +384,76 @@ fn passphrase(confirm: bool) -> Result<String, Failure> {
     Ok(p)
 }
 
+/// How long ago a time in Unix milliseconds was, in words.
+fn ago(ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let s = now.saturating_sub(ms) / 1000;
+    match s {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86400 => format!("{} h ago", s / 3600),
+        _ => format!("{} days ago", s / 86400),
+    }
+}
+
+/// Prints a `comments` reply for people: one line per comment, in thread order.
+fn print_comments(r: &Value) {
+    let list = r["comments"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{}: {} comments, {} unread",
+        r["title"].as_str().unwrap_or(""),
+        r["total"],
+        r["unread"]
+    );
+    for c in list {
+        let seq = c["seq"]
+            .as_u64()
+            .map_or("…".to_string(), |s| format!("#{s}"));
+        let who = c["author_name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("?");
+        let mark = if c["author_verified"] == json!(true) {
+            " ✓"
+        } else {
+            ""
+        };
+        let body = if c["hidden"] == json!(true) {
+            "(hidden by the album's owner)".to_string()
+        } else if let Some(r) = c["reaction"].as_str() {
+            r.to_string()
+        } else {
+            c["text"].as_str().unwrap_or("").replace('\n', "\n    ")
+        };
+        let mut notes = Vec::new();
+        if c["unread"] == json!(true) {
+            notes.push("new".to_string());
+        }
+        if c["pending"] == json!(true) {
+            notes.push("waiting for the owner".to_string());
+        }
+        if !c["edited"].is_null() {
+            notes.push("edited".to_string());
+        }
+        if let Some(i) = c["item"].as_str() {
+            notes.push(format!("on {}", &i[..i.len().min(12)]));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", notes.join(", "))
+        };
+        println!(
+            "{seq:>5} {}  {who}{mark}, {}: {body}{notes}",
+            c["id"].as_str().unwrap_or(""),
+            ago(c["at"].as_u64().unwrap_or(0))
+        );
+    }
+}
+
 /// Whether the command asked for JSON output.
 pub fn wants_json(cmd: &Cmd) -> bool {
     matches!(
@@ -356,6 +472,9 @@ pub fn wants_json(cmd: &Cmd) -> bool {
             | Cmd::Audience { json: true, .. }
             | Cmd::Transfers { json: true }
             | Cmd::Settings { json: true, .. }
+            | Cmd::Comment { json: true, .. }
+            | Cmd::Comments { json: true, .. }
+            | Cmd::Verify { json: true, .. }
     )
 }
 
@@ -574,6 +693,64 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         i["id"].as_str().unwrap_or(""),
                         i["size"],
                         i["name"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Cmd::Comment {
+            id,
+            text,
+            react,
+            edit,
+            delete,
+            hide,
+            unhide,
+            json,
+        } => {
+            let cmd = if edit {
+                json!({"cmd": "comment_edit", "comment": id, "text": text})
+            } else if delete {
+                json!({"cmd": "comment_delete", "comment": id})
+            } else if hide || unhide {
+                json!({"cmd": "comment_hide", "comment": id, "hidden": hide})
+            } else {
+                json!({"cmd": "comment", "target": id, "text": text, "reaction": react})
+            };
+            let r = call(&home, cmd).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let c = &r["comment"];
+                if c["pending"] == json!(true) {
+                    eprintln!(
+                        "Waiting for the album's owner to be online; it goes when they are back"
+                    );
+                }
+                println!("{}", c["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Comments { id, json } => {
+            let r = call(&home, json!({"cmd": "comments", "target": id})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                print_comments(&r);
+            }
+        }
+        Cmd::Verify { peer, undo, json } => {
+            let cmd = json!({"cmd": "friend_verify", "peer": peer, "verified": !undo});
+            let r = call(&home, cmd).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let f = &r["friend"];
+                let name = f["name"].as_str().unwrap_or("?");
+                if undo {
+                    eprintln!("{name} is no longer marked as verified");
+                } else {
+                    eprintln!(
+                        "{name} is marked as verified (safety number {})",
+                        f["safety_number"].as_str().unwrap_or("")
                     );
                 }
             }

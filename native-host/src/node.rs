@@ -20,6 +20,7 @@ use crate::proto::peer::{Hello, PeerMsg};
 use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
 
+mod comments;
 mod media;
 mod sharing;
 mod uploads;
@@ -126,6 +127,17 @@ enum Msg {
         want: crate::gateway::Want,
         reply: oneshot::Sender<crate::gateway::Answer>,
     },
+    /// Thread entries an album's owner sent in answer to `get_comments`.
+    CommentsIn {
+        peer: PeerId,
+        msg: PeerMsg,
+    },
+    /// The owner answered a comment of mine (None: it could not be reached).
+    CommentPosted {
+        key: String,
+        comment: crate::proto::comment::Comment,
+        result: Option<Result<(), ApiError>>,
+    },
     /// Thumbnails pulled from a peer (each checked against its hash), or None when the
     /// pull ended.
     Thumbs {
@@ -206,6 +218,8 @@ struct Node {
     gateway: crate::gateway::Gateway,
     /// Thumbnails being pulled from peers, by hash.
     pulling: std::collections::HashSet<String>,
+    /// My comments being posted to their album's owner now (album/id/version).
+    posting: std::collections::HashSet<String>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -322,6 +336,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         live: Arc::default(),
         gateway,
         pulling: Default::default(),
+        posting: Default::default(),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -655,7 +670,10 @@ impl Node {
                         }
                     }
                 }
-                Msg::Tick => self.dial_due(),
+                Msg::Tick => {
+                    self.dial_due();
+                    self.post_outbox();
+                }
                 Msg::PeerRequest { peer, msg, reply } => {
                     let _ = reply.send(self.peer_request(peer, msg));
                 }
@@ -684,6 +702,25 @@ impl Node {
                     let _ = reply.send(self.gateway_want(want));
                 }
                 Msg::Thumbs { album, got } => self.thumbs_pulled(&album, got),
+                Msg::CommentsIn {
+                    peer,
+                    msg:
+                        PeerMsg::Comments {
+                            album,
+                            since,
+                            rev,
+                            entries,
+                            ..
+                        },
+                } => {
+                    self.comments_in(peer, &album, since, rev, entries, true);
+                }
+                Msg::CommentsIn { .. } => {}
+                Msg::CommentPosted {
+                    key,
+                    comment,
+                    result,
+                } => self.comment_posted(&key, comment, result),
             }
         }
     }
@@ -767,6 +804,22 @@ impl Node {
                 out,
                 timeout_secs,
             } => return self.fetch(&target, out, timeout_secs, Some(reply)),
+            Command::Comment {
+                target,
+                text,
+                reaction,
+                album,
+            } => self.comment(&target, text, reaction, album),
+            Command::CommentEdit { comment, text } => self.comment_edit(&comment, text),
+            Command::CommentDelete { comment } => self.comment_delete(&comment),
+            Command::CommentHide { comment, hidden } => self.comment_hide(&comment, hidden),
+            Command::Comments {
+                target,
+                offset,
+                limit,
+            } => self.comments_json(&target, offset, limit),
+            Command::AlbumRead { album } => self.album_read(&album),
+            Command::FriendVerify { peer, verified } => self.friend_verify(&peer, verified),
         };
         let _ = reply.send(r);
     }
@@ -780,6 +833,7 @@ impl Node {
             "name": self.config.name,
             "friends": friends.len(),
             "online": online,
+            "unread": self.unread_total(),
             "listen_addr": self.listen,
             "addrs": crate::net::announce_addrs(self.listen),
             "home": self.home.dir,
@@ -800,6 +854,7 @@ impl Node {
             "addrs": f.addrs,
             "added_at": f.added_at,
             "last_seen": f.last_seen,
+            "verified": f.verified,
             "last_error": d.and_then(|d| d.last_error.clone()),
         })
     }
@@ -975,6 +1030,7 @@ impl Node {
         d.last_error = None;
         tokio::spawn(serve_conn(conn, peer, self.tx.clone()));
         self.deliver(peer);
+        self.comments_on_connect(peer);
         if !was_online && self.is_friend(&peer) {
             tracing::info!(peer = %peer.short(), "friend online");
             let _ = self.events.send(Event::FriendOnline {
@@ -1020,6 +1076,7 @@ impl Node {
             addrs: merge_addrs(&hello.addrs, seen),
             added_at: now(),
             last_seen: now(),
+            verified: false,
         };
         self.store.put_friend(&f).map_err(ApiError::internal)?;
         if let Ok(mut a) = self.admission.write() {

@@ -544,6 +544,7 @@ impl Node {
                 self.store
                     .remove_album(&s.album.id)
                     .map_err(ApiError::internal)?;
+                self.forget_thread(&s.album.id);
                 let _ = self.events.send(Event::AlbumRemoved { id: s.album.id });
             }
         }
@@ -594,6 +595,7 @@ impl Node {
     }
 
     pub(super) fn album_json(&self, a: &Album) -> Value {
+        let (unread, new) = self.album_news(a);
         let owner_name = if a.owner == self.me {
             self.config.name.clone()
         } else {
@@ -617,6 +619,8 @@ impl Node {
             "audience": a.audience,
             "link": a.link,
             "cover": a.items.iter().find_map(|i| i.thumb.clone()),
+            "unread": unread,
+            "new": new,
         })
     }
 
@@ -703,6 +707,7 @@ impl Node {
         s.album.version += 1;
         let signed = s.album.sign(&self.identity);
         self.publish(&signed)?;
+        self.forget_thread(&signed.album.id);
         Ok(json!({"id": signed.album.id}))
     }
 
@@ -884,6 +889,9 @@ impl Node {
         match msg {
             PeerMsg::AlbumPush { album, members } => self.album_pushed(peer, album, members),
             PeerMsg::GetThumb { album, thumb } => self.serve_thumb(peer, &album, &thumb),
+            m @ (PeerMsg::CommentPost { .. }
+            | PeerMsg::GetComments { .. }
+            | PeerMsg::Comments { .. }) => self.comment_request(peer, m),
             PeerMsg::GetManifest { item } => match self.servable(&peer, &item) {
                 Some(local) => match B64.decode(&local.manifest) {
                     Ok(b) => PeerReply::Blob(b),
@@ -1042,8 +1050,10 @@ impl Node {
             });
             let from = self.links.get(&peer).map(|l| vec![l.conn.clone()]);
             self.pull_thumbs(&a.id, from);
+            self.pull_comments(peer, &a.id);
         } else if current.is_some() {
             let _ = self.store.remove_album(&a.id);
+            self.forget_thread(&a.id);
             self.refresh_access();
             tracing::info!(album = %a.id, "album withdrawn");
             let _ = self.events.send(Event::AlbumRemoved { id: a.id.clone() });

@@ -1,6 +1,7 @@
 //! Sans-IO protocol code: frames, peer messages and invite links. Nothing here touches a socket.
 
 pub mod album;
+pub mod comment;
 pub mod frame;
 pub mod invite;
 pub mod peer;

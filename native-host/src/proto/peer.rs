@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::home::validate_name;
 use crate::proto::album::{unhex32, SignedAlbum};
+use crate::proto::comment::{SignedComment, ThreadEntry, MAX_ENTRIES};
 
 /// Most addresses a peer may announce.
 pub const MAX_ADDRS: usize = 16;
@@ -65,6 +66,33 @@ pub enum PeerMsg {
         album: String,
         /// The thumbnail's hash (hex), as the album lists it.
         thumb: String,
+    },
+    /// A member posts a comment (new, edited or deleted) to the album's owner.
+    CommentPost {
+        /// The signed comment; its author must be the sender.
+        comment: SignedComment,
+    },
+    /// A member asks the album's owner for the thread entries changed after a revision.
+    GetComments {
+        /// Album ID.
+        album: String,
+        /// The revision the member has (0 for none).
+        since: u64,
+    },
+    /// Thread entries from the album's owner: the answer to `get_comments`, or pushed to a
+    /// member when the thread changes (answered `ok`).
+    Comments {
+        /// Album ID.
+        album: String,
+        /// The revision these entries follow.
+        since: u64,
+        /// The thread's revision once these are applied.
+        rev: u64,
+        /// Entries changed after `since`, by revision.
+        entries: Vec<ThreadEntry>,
+        /// More entries follow: ask again from `rev`.
+        #[serde(default)]
+        more: bool,
     },
     /// `len` raw bytes follow this frame on the stream.
     Data {
@@ -135,6 +163,18 @@ impl PeerMsg {
                     || members.iter().any(|m| m.addrs.len() > MAX_ADDRS)
                 {
                     return invalid("too many member hints".into());
+                }
+            }
+            PeerMsg::CommentPost { comment } => comment
+                .verify()
+                .map_err(|e| PeerMsgError::Invalid(e.to_string()))?,
+            PeerMsg::Comments { album, entries, .. } => {
+                if entries.len() > MAX_ENTRIES {
+                    return invalid("too many thread entries".into());
+                }
+                for e in entries {
+                    e.validate(album)
+                        .map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
                 }
             }
             PeerMsg::GetManifest { item } | PeerMsg::GetSegment { item, .. }

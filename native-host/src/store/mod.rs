@@ -41,6 +41,8 @@ pub trait Kv: Send + Sync {
     fn delete(&self, tree: &str, key: &[u8]) -> Result<bool, StoreError>;
     /// All entries of a tree in key order.
     fn scan(&self, tree: &str) -> Result<Vec<Entry>, StoreError>;
+    /// The entries of a tree whose keys start with `prefix`, in key order.
+    fn scan_prefix(&self, tree: &str, prefix: &[u8]) -> Result<Vec<Entry>, StoreError>;
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 }
@@ -59,6 +61,9 @@ pub struct FriendRecord {
     /// When we last had a connection (Unix seconds), 0 for never.
     #[serde(default)]
     pub last_seen: u64,
+    /// The user compared the safety number with this friend.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// An invite this node handed out.
@@ -104,6 +109,9 @@ pub struct PendingFetch {
 }
 
 const HINTS: &str = "hints";
+const COMMENTS: &str = "comments";
+const THREADS: &str = "threads";
+const COMMENT_OUTBOX: &str = "comment_outbox";
 const FETCHES: &str = "fetches";
 const ALBUMS: &str = "albums";
 const ITEMS: &str = "items";
@@ -328,6 +336,134 @@ impl Store {
     }
 }
 
+/// What this node knows of an album's thread besides its entries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThreadMeta {
+    /// The thread's revision: the owner's count of changes, or the one a member has caught up to.
+    pub rev: u64,
+    /// The owner's next sequence number.
+    #[serde(default)]
+    pub next_seq: u64,
+    /// Comments up to this `seq` are read.
+    #[serde(default)]
+    pub read_seq: u64,
+    /// The user opened the album.
+    #[serde(default)]
+    pub seen: bool,
+}
+
+impl Store {
+    /// The meta of an album's thread (default when none).
+    pub fn thread(&self, album: &str) -> Result<ThreadMeta, StoreError> {
+        Ok(self
+            .kv
+            .get(THREADS, album.as_bytes())?
+            .map(|v| dec(&v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Writes a thread's meta and entries together, durably.
+    pub fn put_thread(
+        &self,
+        album: &str,
+        meta: &ThreadMeta,
+        entries: &[crate::proto::comment::ThreadEntry],
+    ) -> Result<(), StoreError> {
+        for e in entries {
+            self.kv
+                .put(COMMENTS, &comment_key(album, &e.id), &enc(e)?)?;
+        }
+        self.kv.put(THREADS, album.as_bytes(), &enc(meta)?)?;
+        self.kv.flush()
+    }
+
+    /// One entry of a thread.
+    pub fn comment(
+        &self,
+        album: &str,
+        id: &str,
+    ) -> Result<Option<crate::proto::comment::ThreadEntry>, StoreError> {
+        self.kv
+            .get(COMMENTS, &comment_key(album, id))?
+            .map(|v| dec(&v))
+            .transpose()
+    }
+
+    /// Every entry of an album's thread, in `seq` order.
+    pub fn comments(
+        &self,
+        album: &str,
+    ) -> Result<Vec<crate::proto::comment::ThreadEntry>, StoreError> {
+        let mut v: Vec<crate::proto::comment::ThreadEntry> = self
+            .kv
+            .scan_prefix(COMMENTS, &comment_key(album, ""))?
+            .iter()
+            .map(|(_, v)| dec(v))
+            .collect::<Result<_, _>>()?;
+        v.sort_by_key(|e| e.seq);
+        Ok(v)
+    }
+
+    /// Forgets an album's thread and my comments waiting for it, durably.
+    pub fn remove_thread(&self, album: &str) -> Result<(), StoreError> {
+        for tree in [COMMENTS, COMMENT_OUTBOX] {
+            for (k, _) in self.kv.scan_prefix(tree, &comment_key(album, ""))? {
+                self.kv.delete(tree, &k)?;
+            }
+        }
+        self.kv.delete(THREADS, album.as_bytes())?;
+        self.kv.flush()
+    }
+
+    /// Queues my comment for the album's owner (kept until accepted, across restarts).
+    pub fn comment_outbox_put(
+        &self,
+        c: &crate::proto::comment::SignedComment,
+    ) -> Result<(), StoreError> {
+        let key = comment_key(&c.comment.album, &c.comment.id);
+        self.kv.put(COMMENT_OUTBOX, &key, &enc(c)?)?;
+        self.kv.flush()
+    }
+
+    /// My comments waiting for an album's owner (every album when `album` is empty).
+    pub fn comment_outbox(
+        &self,
+        album: &str,
+    ) -> Result<Vec<crate::proto::comment::SignedComment>, StoreError> {
+        let prefix = if album.is_empty() {
+            Vec::new()
+        } else {
+            comment_key(album, "")
+        };
+        self.kv
+            .scan_prefix(COMMENT_OUTBOX, &prefix)?
+            .iter()
+            .map(|(_, v)| dec(v))
+            .collect()
+    }
+
+    /// Takes a comment out of my outbox once the owner has this version (or a newer one).
+    pub fn comment_outbox_done(&self, album: &str, id: &str, v: u32) -> Result<(), StoreError> {
+        let key = comment_key(album, id);
+        let queued: Option<crate::proto::comment::SignedComment> = self
+            .kv
+            .get(COMMENT_OUTBOX, &key)?
+            .map(|b| dec(&b))
+            .transpose()?;
+        if queued.is_some_and(|q| q.comment.v <= v) {
+            self.kv.delete(COMMENT_OUTBOX, &key)?;
+            self.kv.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Keys of comment records: the album ID, a slash, the comment ID.
+fn comment_key(album: &str, id: &str) -> Vec<u8> {
+    format!("{album}/{id}").into_bytes()
+}
+
 fn segment_key(id: &str, seg: u64) -> Vec<u8> {
     let mut k = id.as_bytes().to_vec();
     k.extend_from_slice(&seg.to_be_bytes());
@@ -357,6 +493,7 @@ mod tests {
                 addrs: vec!["127.0.0.1:5000".parse().unwrap()],
                 added_at: 1,
                 last_seen: 0,
+                verified: false,
             })
             .unwrap();
         }
