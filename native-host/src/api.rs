@@ -287,6 +287,9 @@ pub enum Command {
     Comments {
         /// Album ID, or item ID.
         target: String,
+        /// The album, when the item is in several.
+        #[serde(default)]
+        album: Option<String>,
         /// How many to skip.
         #[serde(default)]
         offset: usize,

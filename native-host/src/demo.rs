@@ -219,8 +219,20 @@ async fn befriend_and_share(me: &Home, root: &std::path::Path, once: bool) -> Re
         json!({"cmd": "share", "paths": [photos], "title": "Beach day (demo)"}),
     )
     .await?;
+    let album = shared["id"].as_str().unwrap_or_default();
+    // A comment and a reaction, so the album's thread has something to show.
+    call(
+        &sam.home,
+        json!({"cmd": "comment", "target": album, "text": "What a day! The light at sunset was unreal."}),
+    )
+    .await?;
+    call(
+        &sam.home,
+        json!({"cmd": "comment", "target": album, "reaction": "❤️"}),
+    )
+    .await?;
     eprintln!(
-        "{FRIEND} shared the album \"Beach day (demo)\" ({} photos) with you.",
+        "{FRIEND} shared the album \"Beach day (demo)\" ({} photos) with you, and commented on it.",
         shared["items"]
     );
     if !once {

@@ -815,9 +815,10 @@ impl Node {
             Command::CommentHide { comment, hidden } => self.comment_hide(&comment, hidden),
             Command::Comments {
                 target,
+                album,
                 offset,
                 limit,
-            } => self.comments_json(&target, offset, limit),
+            } => self.comments_json(&target, album.as_deref(), offset, limit),
             Command::AlbumRead { album } => self.album_read(&album),
             Command::FriendVerify { peer, verified } => self.friend_verify(&peer, verified),
         };

@@ -123,7 +123,7 @@ fn demo_starts_two_nodes_befriends_them_shares_an_album_and_cleans_up() {
 }
 
 #[test]
-fn demo_friend_befriends_my_node_shares_photos_and_leaves_no_friend_behind() {
+fn demo_friend_befriends_my_node_shares_photos_comments_and_leaves_no_friend_behind() {
     let me = common::Node::started("Me");
     let mut demo = Command::new(common::kith_bin())
         .args(["demo", "--friend", "--home"])
@@ -144,6 +144,16 @@ fn demo_friend_befriends_my_node_shares_photos_and_leaves_no_friend_behind() {
     assert_eq!(albums[0]["item_count"], 6);
     assert_eq!(albums[0]["owner_name"], "Sam (demo friend)");
     assert_eq!(me.json(&["friends", "--json"])[0]["online"], true);
+    let id = albums[0]["id"].as_str().unwrap().to_string();
+    let thread = || me.json(&["comments", &id, "--json"])["comments"].clone();
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(15), || thread()
+            .as_array()
+            .is_some_and(|c| c.len() == 2)),
+        "the demo friend's comment and reaction never arrived"
+    );
+    assert_eq!(thread()[0]["author_name"], "Sam (demo friend)");
+    assert_eq!(thread()[1]["reaction"], "❤️");
     // Ctrl-C: the demo friend leaves, and its album with it.
     // SAFETY: kill with a valid pid and signal has no memory effects.
     unsafe { libc::kill(demo.id() as i32, libc::SIGINT) };

@@ -171,10 +171,11 @@ impl Node {
     pub(super) fn comments_json(
         &self,
         target: &str,
+        album: Option<&str>,
         offset: usize,
         limit: Option<usize>,
     ) -> Result<Value, ApiError> {
-        let (s, item) = self.comment_target(target, None)?;
+        let (s, item) = self.comment_target(target, album)?;
         let a = &s.album;
         let meta = self.store.thread(&a.id).map_err(ApiError::internal)?;
         let list: Vec<Value> = self
