@@ -110,7 +110,7 @@ function albumComments() {
         openViewer(i);
       },
     });
-    $("album-comments").replaceChildren(threads.album.el);
+    $("album-thread").replaceChildren(threads.album.el);
     threads.album.load();
   }
   threads.album.owner = view.album.mine;

@@ -84,6 +84,11 @@ export class CommentsPanel {
     this.highlightId = null;
     this.busy = false;
     this.namesAsked = false;
+    /** An unread comment came while the page was hidden: read once it is shown. */
+    this.unseen = false;
+    document.addEventListener("visibilitychange", () => {
+      if (this.unseen && this.open && document.visibilityState === "visible") this.seen();
+    });
     tick();
 
     this.toggle = this.collapsible
@@ -93,6 +98,7 @@ export class CommentsPanel {
     this.list = h("ul", { class: "list c-list", attrs: { "aria-label": t("comments") } });
     this.input = h("textarea", { class: "c-input", rows: 2, maxLength: MAX_TEXT, attrs: { "aria-label": t("commentPlaceholder") } });
     this.input.placeholder = t("commentPlaceholder");
+    this.input.title = t("commentKeys");
     this.input.addEventListener("keydown", (ev) => this.key(ev));
     this.hint = h("div", { class: "c-hint muted", hidden: true },
       h("span", { class: "grow", text: t("editingHint") }),
@@ -147,7 +153,10 @@ export class CommentsPanel {
     if (this.loading) this.early.push(e.comment);
     this.merge(e.comment);
     this.render();
-    if (e.comment.unread && this.open && document.visibilityState === "visible") this.seen();
+    if (e.comment.unread && this.open) {
+      if (document.visibilityState === "visible") this.seen();
+      else this.unseen = true;
+    }
     return true;
   }
 
@@ -187,6 +196,7 @@ export class CommentsPanel {
 
   /** The thread was shown: the album is read. */
   seen() {
+    this.unseen = false;
     markRead(this.kith, this.album, () => this.onRead());
   }
 

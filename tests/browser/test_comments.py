@@ -49,6 +49,15 @@ return box ? [...box.querySelectorAll(".comment .c-text")].map((e) => e.textCont
 """
 
 
+# Notes the add-on's desktop notifications (headless Firefox closes them at once: either event).
+NOTIFICATIONS_SPY = """
+window.__notified = [];
+const note = (id) => window.__notified.push(id);
+browser.notifications.onShown.addListener(note);
+browser.notifications.onClosed.addListener(note);
+"""
+
+
 def test_a_friends_comment_shows_in_my_sidebar_as_new_with_the_badge_count_until_i_open_it(friends):
     album = share_album(friends.friend, friends.tmp, "Beach 2026")
     wait_for(lambda: friends.me.json("albums"), what="the album reaching me")
@@ -82,11 +91,13 @@ def test_a_friends_comment_shows_in_my_sidebar_as_new_with_the_badge_count_until
     a = friends.me.json("albums")[0]
     assert (a["unread"], a["new"]) == (0, False)
 
-    # A new one arrives while the thread is open: shown live, marked new.
+    # A new one arrives while the thread is open: shown live, marked new, and notified.
+    js(d, NOTIFICATIONS_SPY)
     friends.friend.run("comment", album, "And the sunset!")
     wait_for(lambda: js(d, THREAD_TEXTS, card) == ["What a day at the beach!", "And the sunset!"],
              what="the second comment, live")
     assert js(d, f'return [...document.querySelectorAll(\'{card} .comment\')].at(-1).querySelector(".c-new")?.textContent') == "new"
+    wait_for(lambda: js(d, "return window.__notified"), what="a desktop notification")
 
 
 XSS_NAME = "<img src=x onerror=window.__kith_xss=1>"
