@@ -142,7 +142,18 @@ function renderFriends() {
 }
 
 function friendCard(f) {
-  const safety = h("p", { class: "mono safety", text: f.safety_number, hidden: true });
+  const compared = h("input", {
+    type: "checkbox",
+    class: "verify",
+    checked: Boolean(f.verified),
+    onchange: (ev) => kith.call("friend_verify", { peer: f.id, verified: ev.target.checked }).then(() => {
+      loadFriends();
+      for (const panel of model.threads.values()) panel.load(); // their ✓ marks
+    }).catch((e) => alertIn(safety, e)),
+  });
+  const safety = h("div", { class: "stack", hidden: true },
+    h("p", { class: "mono safety", text: f.safety_number }),
+    h("label", { class: "row verify-label" }, compared, h("span", { class: "grow", text: t("comparedSafety", f.name) })));
   const confirm = h("div", { class: "row", hidden: true },
     h("span", { class: "grow", text: t("removeConfirm", f.name) }),
     h("button", { class: "danger", text: t("remove"), onclick: () => kith.call("unfriend", { peer: f.id }).then(loadFriends).catch((e) => alertIn(confirm, e)) }),
@@ -151,6 +162,7 @@ function friendCard(f) {
     h("div", { class: "row" },
       h("span", { class: f.online ? "dot on" : "dot", attrs: { title: t(f.online ? "online" : "offline") } }),
       h("span", { class: "grow ellipsis friend-name", text: f.name }),
+      f.verified ? h("span", { class: "c-verified", text: "✓", title: t("verifiedFriendTip"), attrs: { "aria-label": t("verifiedFriendTip") } }) : null,
       h("span", { class: "muted mono", text: shortId(f.id) })),
     h("div", { class: "row" },
       h("span", { class: "muted grow", text: f.online ? t("online") : f.last_seen ? t("lastSeen", date(f.last_seen)) : t("offline") }),

@@ -99,6 +99,14 @@ def test_a_friends_comment_shows_in_my_sidebar_as_new_with_the_badge_count_until
     assert js(d, f'return [...document.querySelectorAll(\'{card} .comment\')].at(-1).querySelector(".c-new")?.textContent') == "new"
     wait_for(lambda: js(d, "return window.__notified"), what="a desktop notification")
 
+    # Once I mark her safety number as compared, her comments carry the ✓.
+    d.find_element(By.ID, "tab-friends").click()
+    d.find_element(By.XPATH, "//li[contains(@class,'friend')]//button[text()='Safety number']").click()
+    d.find_element(By.CSS_SELECTOR, ".friend input.verify").click()
+    wait_for(lambda: friends.me.json("friends")[0]["verified"], what="Grandma marked verified")
+    d.find_element(By.ID, "tab-inbox").click()
+    wait_for(lambda: len(d.find_elements(By.CSS_SELECTOR, f"{card} .comment .c-verified")) == 2, what="✓ on her comments")
+
 
 XSS_NAME = "<img src=x onerror=window.__kith_xss=1>"
 XSS_COMMENTS = [
