@@ -427,30 +427,42 @@ impl Rng {
     }
 }
 
-/// Whether every node holds every album with the same thread, made of exactly the comments
-/// posted on it.
-fn converged(nodes: &[Node], albums: &[(String, Vec<String>)]) -> Result<(), String> {
-    for (album, posted) in albums {
-        let first = settled(&nodes[0], album);
+/// An album of the chaos run: its ID, who holds it (owner and audience), what was posted.
+struct Shared {
+    id: String,
+    holders: Vec<usize>,
+    posted: Vec<String>,
+}
+
+/// Whether every holder of each album has the same thread, made of exactly the comments
+/// posted on it, and every other node has neither the album nor its comments.
+fn converged(nodes: &[Node], albums: &[Shared]) -> Result<(), String> {
+    for a in albums {
+        let first = settled(&nodes[a.holders[0]], &a.id);
         let mut got: Vec<String> = first.iter().map(|c| c.2.clone()).collect();
         got.sort();
-        let mut want = posted.clone();
+        let mut want = a.posted.clone();
         want.sort();
         if got != want {
             return Err(format!(
-                "{album}: {} comments, want {}",
+                "{}: {} comments, want {}",
+                a.id,
                 got.len(),
                 want.len()
             ));
         }
         if first.iter().any(|c| c.0 == 0) {
-            return Err(format!("{album}: pending comments on {}", nodes[0].name));
+            return Err(format!("{}: pending comments", a.id));
         }
-        for n in &nodes[1..] {
-            if settled(n, album) != first {
+        for (i, n) in nodes.iter().enumerate() {
+            if a.holders.contains(&i) {
+                if settled(n, &a.id) != first {
+                    return Err(format!("{}: {} differs", a.id, n.name));
+                }
+            } else if has_album(n, &a.id) || n.cli(&["comments", &a.id]).status.success() {
                 return Err(format!(
-                    "{album}: {} differs from {}",
-                    n.name, nodes[0].name
+                    "{}: {} has it but is not in its audience",
+                    a.id, n.name
                 ));
             }
         }
@@ -459,7 +471,8 @@ fn converged(nodes: &[Node], albums: &[(String, Vec<String>)]) -> Result<(), Str
 }
 
 #[test]
-fn chaos_three_nodes_stopped_and_started_at_random_end_with_every_album_and_comment() {
+fn chaos_three_nodes_stopped_and_started_at_random_end_with_every_album_and_comment_they_should_and_none_they_should_not(
+) {
     let secs: u64 = std::env::var("KITH_CHAOS_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -484,9 +497,7 @@ fn chaos_three_nodes_stopped_and_started_at_random_end_with_every_album_and_comm
         .filter(|j| *j != i)
         .all(|j| nodes[i].online_with(&ids[j])))));
 
-    // (album, texts posted on it); each album is shared by one node with the other two.
-    let mut albums: Vec<(String, Vec<String>)> = Vec::new();
-    let mut owner_of: Vec<usize> = Vec::new();
+    let mut albums: Vec<Shared> = Vec::new();
     let (mut posts, mut restarts, mut kills) = (0, 0, 0);
     let start = Instant::now();
     let mut step = 0;
@@ -507,33 +518,41 @@ fn chaos_three_nodes_stopped_and_started_at_random_end_with_every_album_and_comm
                 nodes[i].start_at(&addrs[i]);
                 restarts += 1;
             }
-            2 if up && albums.len() < 6 => {
-                let others: Vec<&Node> = (0..3).filter(|j| *j != i).map(|j| &nodes[j]).collect();
+            2 if up && albums.len() < 8 => {
+                // Shared with both others, or with one of them only.
+                let mut holders: Vec<usize> = (0..3).filter(|j| *j != i).collect();
+                if rng.below(3) == 0 {
+                    holders.remove(rng.below(2));
+                }
                 let title = format!("album {step}");
                 let dir = nodes[i].home().join(format!("src{step}"));
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(dir.join("a.bin"), common::random_bytes(2000, step)).unwrap();
                 let mut args = vec!["share", dir.to_str().unwrap(), "--title", &title];
-                let others_ids: Vec<String> = others.iter().map(|n| n.id()).collect();
-                for o in &others_ids {
-                    args.extend(["--to", o]);
+                for j in &holders {
+                    args.extend(["--to", &ids[*j]]);
                 }
                 let o = nodes[i].cli(&args);
                 assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-                albums.push((last_line(&o), Vec::new()));
-                owner_of.push(i);
+                holders.insert(0, i);
+                albums.push(Shared {
+                    id: last_line(&o),
+                    holders,
+                    posted: Vec::new(),
+                });
             }
             _ if up && !albums.is_empty() => {
                 let k = rng.below(albums.len());
                 let text = format!("comment {step} by {}", nodes[i].name);
                 // Only a node that has the album can comment on it; others are told so.
-                let o = nodes[i].cli(&["comment", &albums[k].0, &text]);
+                let o = nodes[i].cli(&["comment", &albums[k].id, &text]);
                 if o.status.success() {
-                    albums[k].1.push(text);
+                    assert!(albums[k].holders.contains(&i), "an outsider commented");
+                    albums[k].posted.push(text);
                     posts += 1;
                 } else {
                     assert!(
-                        owner_of[k] != i,
+                        albums[k].holders[0] != i,
                         "the owner could not comment: {}",
                         String::from_utf8_lossy(&o.stderr)
                     );
@@ -565,9 +584,14 @@ fn chaos_three_nodes_stopped_and_started_at_random_end_with_every_album_and_comm
         settled_by,
         "not converged after 60 s: {last:?} (seed {seed})"
     );
-    for n in &nodes {
-        for (album, _) in &albums {
-            assert!(has_album(n, album), "{} lacks {album}", n.name);
+    for a in &albums {
+        for &i in &a.holders {
+            assert!(
+                has_album(&nodes[i], &a.id),
+                "{} lacks {}",
+                nodes[i].name,
+                a.id
+            );
         }
     }
 }
