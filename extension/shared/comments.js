@@ -125,9 +125,11 @@ export class CommentsPanel {
     if (this.loading) return this.loading;
     this.loading = (async () => {
       try {
-        let r = await this.kith.call("comments", { target: this.target, limit: PAGE });
+        // `album` picks this album when the item is in several.
+        const ask = this.item ? { target: this.item, album: this.album } : { target: this.album };
+        let r = await this.kith.call("comments", { ...ask, limit: PAGE });
         if (r.total > PAGE && r.offset + r.comments.length < r.total) {
-          r = await this.kith.call("comments", { target: this.target, offset: r.total - PAGE, limit: PAGE });
+          r = await this.kith.call("comments", { ...ask, offset: r.total - PAGE, limit: PAGE });
         }
         this.comments = (r.comments || []).filter((c) => this.mine(c) && !c.deleted).sort(threadOrder);
         this.skipped = r.offset || 0;
@@ -277,17 +279,14 @@ export class CommentsPanel {
   /** One comment of the list. */
   row(c) {
     const who = author(c);
-    const at = Number(c.at);
+    // A hidden comment reaches the album's members without its time (and author).
+    const at = typeof c.at === "number" ? c.at : NaN;
     const head = h("div", { class: "c-head row wrap" },
       h("span", { class: "c-author", text: who }),
       c.author_verified ? h("span", { class: "c-verified", text: "✓", title: t("verifiedTip"), attrs: { "aria-label": t("verifiedTip") } }) : null,
-      h("time", {
-        class: "c-time muted",
-        text: agoMs(at),
-        title: dateMs(at),
-        dataset: { at: String(at) },
-        attrs: Number.isFinite(at) ? { datetime: new Date(at).toISOString() } : undefined,
-      }),
+      Number.isFinite(at)
+        ? h("time", { class: "c-time muted", text: agoMs(at), title: dateMs(at), dataset: { at: String(at) }, attrs: { datetime: new Date(at).toISOString() } })
+        : null,
       c.edited ? h("span", { class: "c-edited muted", text: t("edited"), title: dateMs(c.edited) }) : null,
       c.unread ? h("span", { class: "badge c-new", text: t("newMarker") }) : null,
       c.pending ? h("span", { class: "c-pending muted", text: t("pending"), title: t("pendingTip") }) : null,
