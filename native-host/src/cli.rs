@@ -446,10 +446,13 @@ fn print_comments(r: &Value) {
         } else {
             format!("  [{}]", notes.join(", "))
         };
+        let when = c["at"]
+            .as_u64()
+            .map(|t| format!(", {}", ago(t)))
+            .unwrap_or_default();
         println!(
-            "{seq:>5} {}  {who}{mark}, {}: {body}{notes}",
-            c["id"].as_str().unwrap_or(""),
-            ago(c["at"].as_u64().unwrap_or(0))
+            "{seq:>5} {}  {who}{mark}{when}: {body}{notes}",
+            c["id"].as_str().unwrap_or("")
         );
     }
 }
@@ -730,7 +733,23 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Comments { id, json } => {
-            let r = call(&home, json!({"cmd": "comments", "target": id})).await?;
+            // Every page, so the whole thread is listed.
+            let mut r = call(&home, json!({"cmd": "comments", "target": id})).await?;
+            loop {
+                let got = r["comments"].as_array().map_or(0, Vec::len);
+                if got == 0 || got as u64 >= r["total"].as_u64().unwrap_or(0) {
+                    break;
+                }
+                let next = json!({"cmd": "comments", "target": id, "offset": got});
+                let more = call(&home, next).await?;
+                let add = more["comments"].as_array().cloned().unwrap_or_default();
+                if add.is_empty() {
+                    break;
+                }
+                if let Some(list) = r["comments"].as_array_mut() {
+                    list.extend(add);
+                }
+            }
             if json {
                 print_json(&r);
             } else {

@@ -33,6 +33,8 @@ pub const INVITE_TTL_MAX: u64 = 30 * 24 * 3600;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Every this many ticks, members ask connected owners for thread entries they may have missed.
+const CATCH_UP_TICKS: u64 = 60;
 
 /// Application close codes on peer connections.
 pub mod close {
@@ -220,6 +222,8 @@ struct Node {
     pulling: std::collections::HashSet<String>,
     /// My comments being posted to their album's owner now (album/id/version).
     posting: std::collections::HashSet<String>,
+    /// Seconds the node has run (one tick a second).
+    ticks: u64,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -337,6 +341,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         gateway,
         pulling: Default::default(),
         posting: Default::default(),
+        ticks: 0,
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -671,8 +676,12 @@ impl Node {
                     }
                 }
                 Msg::Tick => {
+                    self.ticks += 1;
                     self.dial_due();
                     self.post_outbox();
+                    if self.ticks.is_multiple_of(CATCH_UP_TICKS) {
+                        self.catch_up_comments();
+                    }
                 }
                 Msg::PeerRequest { peer, msg, reply } => {
                     let _ = reply.send(self.peer_request(peer, msg));

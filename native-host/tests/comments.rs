@@ -259,9 +259,43 @@ fn edits_deletions_reactions_and_hiding_reach_every_member_and_unread_counts_cle
     };
     assert!(wait_until(SOON, || hidden_on(&c) == Some((true, String::new()))));
     assert_eq!(hidden_on(&a), Some((true, "lovely day!!".into())));
+    // Its author still sees it, marked hidden.
+    assert!(wait_until(SOON, || hidden_on(&b)
+        == Some((true, "lovely day!!".into()))));
     assert!(a.cli(&["comment", "--unhide", hid]).status.success());
     assert!(wait_until(SOON, || hidden_on(&c)
         == Some((false, "lovely day!!".into()))));
+}
+
+#[test]
+fn a_long_thread_comes_in_pages_that_fit_the_native_messaging_limit() {
+    let a = Node::started("Ann");
+    let b = Node::started("Bo");
+    a.befriend(&b);
+    let album = share_with(&a, &[&b], "Long talk");
+    let mut ctl = Control::connect(&a);
+    let long = "é".repeat(1990); // about 4 KB of JSON each
+    for i in 0..300 {
+        let r = ctl.call(json!({"cmd": "comment", "target": album, "text": format!("{i} {long}")}));
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let first = ctl.call(json!({"cmd": "comments", "target": album}));
+    assert!(first.to_string().len() < 1024 * 1024, "a page over 1 MiB");
+    let page = first["result"]["comments"].as_array().unwrap().len();
+    assert_eq!(first["result"]["total"], 300);
+    assert!(page > 0 && page < 300, "{page} comments in one page");
+    let next = ctl.call(json!({"cmd": "comments", "target": album, "offset": page}));
+    let second = &next["result"]["comments"];
+    assert!(second[0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{page} ")));
+    // The CLI pages through all of them, in order.
+    let all = thread(&a, &album);
+    assert_eq!(all.len(), 300);
+    assert!(all[299]["text"].as_str().unwrap().starts_with("299 "));
+    // And the member gets them all (pages of entries between nodes too).
+    assert!(wait_until(SOON, || thread(&b, &album).len() == 300));
 }
 
 /// Talks to `to` as the identity of the (stopped) node `as_node`, over a real QUIC

@@ -20,6 +20,8 @@ use crate::store::ThreadMeta;
 
 /// Most comments one `comments` reply lists.
 const PAGE_MAX: usize = 500;
+/// Most bytes of comments in one `comments` reply (under the add-on's 1 MiB limit).
+const PAGE_BYTES: usize = 768 * 1024;
 /// How long a comment request to a peer may take.
 const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -88,6 +90,7 @@ impl Node {
                         v: old.comment.v + 1,
                         deleted: false,
                         at: now_ms(),
+                        edited: None,
                         ..old.comment
                     },
                     None => Comment {
@@ -188,6 +191,17 @@ impl Node {
             .map(|x| self.shown_json(a, &meta, x))
             .collect();
         let limit = limit.unwrap_or(PAGE_MAX).min(PAGE_MAX);
+        let mut bytes = 0;
+        let page: Vec<Value> = list
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .take_while(|c| {
+                bytes += c.to_string().len();
+                bytes <= PAGE_BYTES
+            })
+            .cloned()
+            .collect();
         Ok(json!({
             "album": a.id,
             "title": a.title,
@@ -195,7 +209,7 @@ impl Node {
             "total": list.len(),
             "offset": offset,
             "unread": self.unread(a, &meta),
-            "comments": list.into_iter().skip(offset).take(limit).collect::<Vec<_>>(),
+            "comments": page,
         }))
     }
 
@@ -461,7 +475,10 @@ impl Node {
             "hidden": hidden,
             "seq": seq,
             "pending": x.pending,
-            "unread": !mine && !hidden && seq.is_some_and(|s| s > meta.read_seq),
+            "unread": !mine
+                && !hidden
+                && !c.is_some_and(|c| c.deleted)
+                && seq.is_some_and(|s| s > meta.read_seq),
         })
     }
 
@@ -539,6 +556,11 @@ impl Node {
             name: Some(self.name_of(&c.author)).filter(|n| !n.is_empty()),
             comment: Some(signed.clone()),
         };
+        // The meta goes first: after a crash between the two writes a number is skipped,
+        // never given twice (the unanswered author posts again).
+        self.store
+            .put_thread(&s.album.id, &meta, &[])
+            .map_err(internal)?;
         self.store
             .put_thread(&s.album.id, &meta, std::slice::from_ref(&entry))
             .map_err(internal)?;
@@ -552,18 +574,18 @@ impl Node {
     /// Sends a changed entry of my album's thread to every member connected now; the others
     /// catch up when they next connect.
     fn relay(&self, a: &Album, entry: &ThreadEntry) {
-        let msg = PeerMsg::Comments {
-            album: a.id.clone(),
-            since: entry.rev - 1,
-            rev: entry.rev,
-            entries: vec![entry.relayed()],
-            more: false,
-        };
         for p in &a.audience {
             let Some(link) = self.links.get(p).filter(|_| self.is_online(p)) else {
                 continue;
             };
-            let (conn, msg) = (link.conn.clone(), msg.clone());
+            let msg = PeerMsg::Comments {
+                album: a.id.clone(),
+                since: entry.rev - 1,
+                rev: entry.rev,
+                entries: vec![entry.relayed_to(p)],
+                more: false,
+            };
+            let conn = link.conn.clone();
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(ASK_TIMEOUT, crate::wire::ask(&conn, &msg)).await;
             });
@@ -620,7 +642,7 @@ impl Node {
             album: album.to_string(),
             since,
             rev,
-            entries: changed.iter().map(ThreadEntry::relayed).collect(),
+            entries: changed.iter().map(|e| e.relayed_to(&peer)).collect(),
             more,
         })
     }
@@ -708,18 +730,32 @@ impl Node {
     /// On a connection to a peer: catch up on the threads of its albums and post my
     /// comments waiting for it.
     pub(super) fn comments_on_connect(&mut self, peer: PeerId) {
-        let theirs: Vec<String> = self
-            .store
+        for (owner, album) in self.others_albums() {
+            if owner == peer {
+                self.pull_comments(peer, &album);
+            }
+        }
+        self.post_outbox();
+    }
+
+    /// Now and then: catch up with every connected owner, in case a relayed entry was lost.
+    pub(super) fn catch_up_comments(&mut self) {
+        for (owner, album) in self.others_albums() {
+            if self.is_online(&owner) {
+                self.pull_comments(owner, &album);
+            }
+        }
+    }
+
+    /// The albums others shared with me, with their owners.
+    fn others_albums(&self) -> Vec<(PeerId, String)> {
+        self.store
             .albums()
             .unwrap_or_default()
             .into_iter()
-            .filter(|s| !s.album.deleted && s.album.owner == peer)
-            .map(|s| s.album.id)
-            .collect();
-        for album in theirs {
-            self.pull_comments(peer, &album);
-        }
-        self.post_outbox();
+            .filter(|s| !s.album.deleted && s.album.owner != self.me)
+            .map(|s| (s.album.owner, s.album.id))
+            .collect()
     }
 
     /// Sends my waiting comments to the owners connected now (each once at a time).
@@ -739,12 +775,9 @@ impl Node {
             let owner = match self.store.album(&c.comment.album) {
                 Ok(Some(s)) if !s.album.deleted => s.album.owner,
                 _ => {
-                    // The album is gone: nobody will take this comment.
-                    let _ = self.store.comment_outbox_done(
-                        &c.comment.album,
-                        &c.comment.id,
-                        c.comment.v,
-                    );
+                    let gone =
+                        ApiError::new(code::NOT_FOUND, "the album is no longer shared with you");
+                    self.comment_posted(&key, c.comment, Some(Err(gone)));
                     continue;
                 }
             };
@@ -789,8 +822,14 @@ impl Node {
                 let _ = self.store.comment_outbox_done(&c.album, &c.id, c.v);
             }
             Some(Err(error)) => {
-                tracing::warn!(album = %c.album, code = %error.code, "the owner refused my comment: {}", error.message);
-                let _ = self.store.comment_outbox_done(&c.album, &c.id, c.v);
+                tracing::warn!(album = %c.album, code = %error.code, "my comment was not taken: {}", error.message);
+                // A newer version still queued keeps its chance.
+                if !matches!(
+                    self.store.comment_outbox_done(&c.album, &c.id, c.v),
+                    Ok(true)
+                ) {
+                    return;
+                }
                 let _ = self.events.send(Event::CommentFailed {
                     album: c.album,
                     id: c.id,

@@ -139,6 +139,11 @@ impl Comment {
         {
             return bad("not one of the reactions");
         }
+        if let Some(r) = &self.reaction {
+            if self.id != reaction_id(&self.author, &self.album, self.item.as_deref(), r) {
+                return bad("a reaction's id is derived from its author, target and emoji");
+            }
+        }
         let has_text = !self.text.trim().is_empty();
         match (self.deleted, self.reaction.is_some()) {
             (true, _) if !self.text.is_empty() => bad("a deleted comment keeps no text"),
@@ -200,15 +205,16 @@ impl ThreadEntry {
         }
     }
 
-    /// The entry as relayed to members: a hidden comment's content stays with the owner.
-    pub fn relayed(&self) -> ThreadEntry {
+    /// The entry as relayed to a member: a hidden comment's content stays with the owner and
+    /// its author.
+    pub fn relayed_to(&self, member: &PeerId) -> ThreadEntry {
+        let author = self.comment.as_ref().map(|c| c.comment.author);
+        if !self.hidden || author == Some(*member) {
+            return self.clone();
+        }
         ThreadEntry {
-            comment: if self.hidden {
-                None
-            } else {
-                self.comment.clone()
-            },
-            name: if self.hidden { None } else { self.name.clone() },
+            comment: None,
+            name: None,
             ..self.clone()
         }
     }
@@ -294,13 +300,20 @@ mod tests {
         assert!(check(comment(&me, &"x".repeat(MAX_TEXT + 1))).is_err());
         assert!(check(comment(&me, "bell\u{7}")).is_err());
         assert!(check(comment(&me, "  ")).is_err());
-        let mut c = comment(&me, "");
-        c.reaction = Some("❤️".into());
-        assert!(check(c.clone()).is_ok());
-        c.reaction = Some("💩".into());
-        assert!(check(c.clone()).is_err());
-        c.reaction = Some("👍".into());
+        let react = |r: &str| {
+            let mut c = comment(&me, "");
+            c.id = reaction_id(&me.peer_id(), &c.album, None, r);
+            c.reaction = Some(r.into());
+            c
+        };
+        assert!(check(react("❤️")).is_ok());
+        assert!(check(react("💩")).is_err());
+        let mut c = react("👍");
         c.text = "and text".into();
+        assert!(check(c).is_err());
+        // A reaction under any other ID would let one person give the same emoji many times.
+        let mut c = react("👍");
+        c.id = hex(&[5; 16]);
         assert!(check(c).is_err());
         let mut c = comment(&me, "gone");
         c.deleted = true;
@@ -332,7 +345,10 @@ mod tests {
         let mut c = comment(&a, "");
         c.v = 2;
         c.reaction = Some("👍".into());
-        assert!(accept(Some(&first), &c.sign(&a)).is_err());
+        assert!(
+            accept(Some(&first), &c.sign(&a)).is_err(),
+            "a comment cannot become a reaction"
+        );
     }
 
     #[test]
@@ -359,14 +375,17 @@ mod tests {
             ..e.clone()
         };
         assert!(other_id.validate(&album).is_err());
-        let hidden = ThreadEntry {
+        let stranger = Identity::generate().unwrap().peer_id();
+        let hidden_entry = ThreadEntry {
             hidden: true,
             ..e.clone()
-        }
-        .relayed();
-        assert!(hidden.comment.is_none());
+        };
+        let hidden = hidden_entry.relayed_to(&stranger);
+        assert!(hidden.comment.is_none() && hidden.name.is_none());
         assert!(hidden.validate(&album).is_ok());
-        assert_eq!(e.relayed(), e);
+        // Its author still gets it, and a shown entry goes out whole.
+        assert_eq!(hidden_entry.relayed_to(&a.peer_id()), hidden_entry);
+        assert_eq!(e.relayed_to(&stranger), e);
         let empty = ThreadEntry {
             hidden: false,
             ..hidden

@@ -341,7 +341,7 @@ impl Store {
 pub struct ThreadMeta {
     /// The thread's revision: the owner's count of changes, or the one a member has caught up to.
     pub rev: u64,
-    /// The owner's next sequence number.
+    /// The last sequence number the owner gave (the count of comments in its thread).
     #[serde(default)]
     pub next_seq: u64,
     /// Comments up to this `seq` are read.
@@ -444,18 +444,20 @@ impl Store {
     }
 
     /// Takes a comment out of my outbox once the owner has this version (or a newer one).
-    pub fn comment_outbox_done(&self, album: &str, id: &str, v: u32) -> Result<(), StoreError> {
+    /// True when it was taken out.
+    pub fn comment_outbox_done(&self, album: &str, id: &str, v: u32) -> Result<bool, StoreError> {
         let key = comment_key(album, id);
         let queued: Option<crate::proto::comment::SignedComment> = self
             .kv
             .get(COMMENT_OUTBOX, &key)?
             .map(|b| dec(&b))
             .transpose()?;
-        if queued.is_some_and(|q| q.comment.v <= v) {
-            self.kv.delete(COMMENT_OUTBOX, &key)?;
-            self.kv.flush()?;
+        if queued.is_none_or(|q| q.comment.v > v) {
+            return Ok(false);
         }
-        Ok(())
+        self.kv.delete(COMMENT_OUTBOX, &key)?;
+        self.kv.flush()?;
+        Ok(true)
     }
 }
 
