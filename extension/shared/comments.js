@@ -127,12 +127,20 @@ export class CommentsPanel {
       try {
         // `album` picks this album when the item is in several.
         const ask = this.item ? { target: this.item, album: this.album } : { target: this.album };
+        // A reply holds at most PAGE comments and at most 768 KiB of them: page on from
+        // where each reply stopped, starting at the newest PAGE.
         let r = await this.kith.call("comments", { ...ask, limit: PAGE });
-        if (r.total > PAGE && r.offset + r.comments.length < r.total) {
-          r = await this.kith.call("comments", { ...ask, offset: r.total - PAGE, limit: PAGE });
+        const start = Math.max(0, r.total - PAGE);
+        const got = start === 0 ? [...r.comments] : [];
+        let next = start === 0 ? r.comments.length : start;
+        while (next < r.total) {
+          const more = await this.kith.call("comments", { ...ask, offset: next, limit: PAGE });
+          if (!more.comments.length) break;
+          got.push(...more.comments);
+          next += more.comments.length;
         }
-        this.comments = (r.comments || []).filter((c) => this.mine(c) && !c.deleted).sort(threadOrder);
-        this.skipped = r.offset || 0;
+        this.comments = got.filter((c) => this.mine(c) && !c.deleted).sort(threadOrder);
+        this.skipped = start;
         this.loaded = true;
         this.error.textContent = "";
       } catch (e) {

@@ -73,7 +73,8 @@ def test_a_friends_comment_shows_in_my_sidebar_as_new_with_the_badge_count_until
     assert js(d, f'return document.querySelector(\'{card} .album-new\')?.textContent') == "new"
     assert wait_for(lambda: badge(friends) == "2" or None, what="the badge")
     toggle = d.find_element(By.CSS_SELECTOR, f"{card} .c-toggle")
-    assert toggle.text == "Comments (1)"
+    # The count appears once the thread is loaded.
+    assert wait_for(lambda: toggle.text == "Comments (1)" or None, what="the comment count")
     assert toggle.get_attribute("aria-expanded") == "false"
 
     toggle.click()

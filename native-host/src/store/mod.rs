@@ -341,7 +341,7 @@ impl Store {
 pub struct ThreadMeta {
     /// The thread's revision: the owner's count of changes, or the one a member has caught up to.
     pub rev: u64,
-    /// The last sequence number the owner gave (the count of comments in its thread).
+    /// The last sequence number the owner gave (numbers skipped by a crash included).
     #[serde(default)]
     pub next_seq: u64,
     /// Comments up to this `seq` are read.
