@@ -22,6 +22,7 @@ use crate::wire::{read_frame, write_frame};
 
 mod comments;
 mod media;
+mod reach;
 mod sharing;
 mod uploads;
 pub use sharing::PeerReply;
@@ -134,6 +135,8 @@ enum Msg {
         peer: PeerId,
         msg: PeerMsg,
     },
+    /// A node was heard on the LAN.
+    LanHeard(crate::net::lan::Heard),
     /// The owner answered a comment of mine (None: it could not be reached).
     CommentPosted {
         key: String,
@@ -224,6 +227,12 @@ struct Node {
     posting: std::collections::HashSet<String>,
     /// Seconds the node has run (one tick a second).
     ticks: u64,
+    /// This node's reach secret, told to friends in the hello.
+    reach: [u8; 32],
+    /// The LAN announcer and listener (None: off, or the node listens on loopback only).
+    _lan: Option<crate::net::lan::Lan>,
+    /// Friends heard on the LAN, with the addresses heard.
+    lan_addrs: HashMap<PeerId, Vec<SocketAddr>>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -316,6 +325,8 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     let (gateway, gateway_task) = crate::gateway::start(ask)
         .await
         .context("starting the loopback gateway")?;
+    let reach = store.reach_secret()?;
+    let lan = start_lan(reach, listen, tx.clone());
     let node = Node {
         me: identity.peer_id(),
         home: home.clone(),
@@ -342,6 +353,9 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         pulling: Default::default(),
         posting: Default::default(),
         ticks: 0,
+        reach,
+        _lan: lan,
+        lan_addrs: HashMap::new(),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -384,6 +398,33 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     let _ = std::fs::remove_file(&sock_path);
     eprintln!("kith node stopped");
     Ok(())
+}
+
+/// Starts LAN discovery unless the node listens on loopback only (or `KITH_NO_LAN=1`);
+/// what it hears goes to the actor.
+fn start_lan(
+    reach: [u8; 32],
+    listen: SocketAddr,
+    tx: mpsc::Sender<Msg>,
+) -> Option<crate::net::lan::Lan> {
+    if listen.ip().is_loopback() || std::env::var_os("KITH_NO_LAN").is_some_and(|v| v == "1") {
+        return None;
+    }
+    let (htx, mut hrx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(h) = hrx.recv().await {
+            if tx.send(Msg::LanHeard(h)).await.is_err() {
+                break;
+            }
+        }
+    });
+    match crate::net::lan::start(reach, listen.port(), htx) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!("LAN discovery is off: {e}");
+            None
+        }
+    }
 }
 
 /// Takes the home's lock so only one node runs for it; the lock file names the holder's pid.
@@ -648,11 +689,15 @@ impl Node {
                     error,
                     accept,
                 } => {
+                    let online = self.is_online(&peer);
                     let d = self.dials.entry(peer).or_default();
                     d.in_flight = false;
                     d.backoff = (d.backoff * 2).clamp(Duration::from_secs(1), BACKOFF_MAX);
                     d.next = Some(Instant::now() + d.backoff);
-                    d.last_error = Some(error.message.clone());
+                    if !online {
+                        // (a dial that lost to another one that got through is no error)
+                        d.last_error = Some(error.message.clone());
+                    }
                     if let Some(r) = accept {
                         let _ = r.send(Err(error));
                     }
@@ -725,6 +770,7 @@ impl Node {
                     self.comments_in(peer, &album, since, rev, entries, true);
                 }
                 Msg::CommentsIn { .. } => {}
+                Msg::LanHeard(h) => self.lan_heard(h),
                 Msg::CommentPosted {
                     key,
                     comment,
@@ -734,12 +780,14 @@ impl Node {
         }
     }
 
-    fn hello_for(&self, observed: SocketAddr) -> Hello {
+    /// My hello; a friend also gets my reach secret.
+    fn hello_for(&self, observed: SocketAddr, friend: bool) -> Hello {
         Hello {
             name: self.config.name.clone(),
             addrs: crate::net::announce_addrs(self.listen),
             observed,
             boot: self.boot,
+            reach: friend.then(|| crate::proto::album::hex(&self.reach)),
         }
     }
 
@@ -861,6 +909,7 @@ impl Node {
             "name": f.name,
             "safety_number": safety_number(&self.me, &f.id),
             "online": self.is_online(&f.id),
+            "path": self.path_of(&f.id),
             "addrs": f.addrs,
             "added_at": f.added_at,
             "last_seen": f.last_seen,
@@ -959,7 +1008,8 @@ impl Node {
         self.dials.entry(peer).or_default().in_flight = true;
         let endpoint = self.endpoint.clone();
         let tx = self.tx.clone();
-        let base = self.hello_for(self.listen);
+        let friend = accept.is_some() || self.is_friend(&peer);
+        let base = self.hello_for(self.listen, friend);
         tokio::spawn(async move {
             let mk = move |observed| Hello {
                 observed,
@@ -1068,6 +1118,9 @@ impl Node {
         if let Some(mut f) = self.store.friend(&peer).map_err(ApiError::internal)? {
             f.addrs = merge_addrs(&hello.addrs, seen);
             f.name = hello.name.clone();
+            if hello.reach.is_some() {
+                f.reach = hello.reach.clone();
+            }
             f.last_seen = now();
             self.store.put_friend(&f).map_err(ApiError::internal)?;
         }
@@ -1087,6 +1140,7 @@ impl Node {
             added_at: now(),
             last_seen: now(),
             verified: false,
+            reach: hello.reach.clone(),
         };
         self.store.put_friend(&f).map_err(ApiError::internal)?;
         if let Ok(mut a) = self.admission.write() {
@@ -1139,7 +1193,7 @@ impl Node {
                 // Not a friend, but in the audience of an album held here: it may swarm.
                 self.remember_member(peer, merge_addrs(&hello.addrs, seen));
                 self.register(peer, conn, hello.boot, false);
-                return PeerMsg::Hello(self.hello_for(seen));
+                return PeerMsg::Hello(self.hello_for(seen, false));
             }
             return refuse("not_friend", "not a friend");
         }
@@ -1152,7 +1206,7 @@ impl Node {
             return refuse(&e.code, &e.message);
         }
         self.register(peer, conn, hello.boot, false);
-        PeerMsg::Hello(self.hello_for(seen))
+        PeerMsg::Hello(self.hello_for(seen, true))
     }
 
     fn dialed(

@@ -319,6 +319,7 @@ fn as_peer(as_node: &Node, to: &Node, msgs: Vec<PeerMsg>) -> Vec<PeerMsg> {
             addrs: vec![],
             observed: addr,
             boot: 77,
+            reach: None,
         });
         let (answer, _) = kith::wire::ask(&conn, &hello).await.unwrap();
         assert!(matches!(answer, PeerMsg::Hello(_)), "{answer:?}");

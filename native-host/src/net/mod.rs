@@ -1,5 +1,6 @@
 //! Networking: TLS verifiers that pin keys, quinn endpoint set-up, and dialing.
 
+pub mod lan;
 pub mod tls;
 
 use std::net::{SocketAddr, UdpSocket};

@@ -124,6 +124,10 @@ pub struct Hello {
     pub observed: SocketAddr,
     /// Random per process start: tells a restarted peer from a duplicate connection.
     pub boot: u64,
+    /// The sender's reach secret (hex), given to friends only: they recognise its LAN
+    /// announcements by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<String>,
 }
 
 /// Why a peer message was refused.
@@ -153,6 +157,9 @@ impl PeerMsg {
                 validate_name(&h.name).map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
                 if h.addrs.len() > MAX_ADDRS {
                     return invalid(format!("more than {MAX_ADDRS} addresses"));
+                }
+                if h.reach.as_deref().is_some_and(|r| unhex32(r).is_none()) {
+                    return invalid("bad reach secret".into());
                 }
             }
             PeerMsg::AlbumPush { album, members } => {
@@ -204,6 +211,7 @@ mod tests {
             addrs: vec!["10.0.0.1:5".parse().unwrap()],
             observed: "1.2.3.4:5".parse().unwrap(),
             boot: 7,
+            reach: Some(crate::proto::album::hex(&[9; 32])),
         });
         assert_eq!(PeerMsg::from_bytes(&h.to_bytes()).unwrap(), h);
         assert!(PeerMsg::from_bytes(b"not json").is_err());

@@ -64,6 +64,9 @@ pub struct FriendRecord {
     /// The user compared the safety number with this friend.
     #[serde(default)]
     pub verified: bool,
+    /// The friend's reach secret (hex), from its hello: recognises its LAN announcements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<String>,
 }
 
 /// An invite this node handed out.
@@ -203,6 +206,19 @@ impl Store {
     pub fn put_invite(&self, inv: &InviteRecord) -> Result<(), StoreError> {
         self.kv.put(INVITES, &inv.invite_id, &enc(inv)?)?;
         self.kv.flush()
+    }
+
+    /// This node's reach secret, made on first use and kept.
+    pub fn reach_secret(&self) -> Result<[u8; 32], StoreError> {
+        if let Some(v) = self.kv.get(META, b"reach")? {
+            if let Ok(s) = <[u8; 32]>::try_from(v.as_slice()) {
+                return Ok(s);
+            }
+        }
+        let s: [u8; 32] = crate::hash::random();
+        self.kv.put(META, b"reach", &s)?;
+        self.kv.flush()?;
+        Ok(s)
     }
 
     /// Drops invites that expired before `now` (keeping nothing that could be replayed).
@@ -496,6 +512,7 @@ mod tests {
                 added_at: 1,
                 last_seen: 0,
                 verified: false,
+                reach: None,
             })
             .unwrap();
         }
