@@ -137,6 +137,11 @@ enum Msg {
     },
     /// A node was heard on the LAN.
     LanHeard(crate::net::lan::Heard),
+    /// A friend introduced me to `peer`, which is dialling me now: dial it too.
+    Introduced {
+        peer: PeerId,
+        addrs: Vec<SocketAddr>,
+    },
     /// The owner answered a comment of mine (None: it could not be reached).
     CommentPosted {
         key: String,
@@ -233,6 +238,10 @@ struct Node {
     _lan: Option<crate::net::lan::Lan>,
     /// Friends heard on the LAN, with the addresses heard.
     lan_addrs: HashMap<PeerId, Vec<SocketAddr>>,
+    /// Friends dialled at addresses an introduction gave.
+    punched: HashMap<PeerId, Vec<SocketAddr>>,
+    /// When an introduction to each friend was last asked for.
+    intro_asked: HashMap<PeerId, Instant>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -356,6 +365,8 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         reach,
         _lan: lan,
         lan_addrs: HashMap::new(),
+        punched: HashMap::new(),
+        intro_asked: HashMap::new(),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -771,6 +782,7 @@ impl Node {
                 }
                 Msg::CommentsIn { .. } => {}
                 Msg::LanHeard(h) => self.lan_heard(h),
+                Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
                 Msg::CommentPosted {
                     key,
                     comment,
@@ -1053,6 +1065,8 @@ impl Node {
                 Ok(c) => self.spawn_dial(f.id, f.addrs.clone(), c, None),
                 Err(e) => tracing::error!("client config: {e}"),
             }
+            // Its stored addresses may be stale or behind a router: a mutual friend can help.
+            self.ask_introductions(f.id, None);
         }
     }
 
@@ -1092,6 +1106,18 @@ impl Node {
         self.deliver(peer);
         self.comments_on_connect(peer);
         if !was_online && self.is_friend(&peer) {
+            // A friend just connected: it may be able to introduce me to friends I cannot reach.
+            let offline: Vec<PeerId> = self
+                .store
+                .friends()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| f.id)
+                .filter(|f| *f != peer && !self.is_online(f))
+                .collect();
+            for f in offline {
+                self.ask_introductions(f, Some(peer));
+            }
             tracing::info!(peer = %peer.short(), "friend online");
             let _ = self.events.send(Event::FriendOnline {
                 id: peer.to_string(),

@@ -5,11 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{last_line, wait_until, Control, Node};
+use common::{as_peer, code_of, last_line, wait_until, Control, Node};
 use kith::identity::PeerId;
 use kith::proto::album::hex;
 use kith::proto::comment::{Comment, SignedComment};
-use kith::proto::peer::{Hello, PeerMsg};
+use kith::proto::peer::PeerMsg;
 use serde_json::{json, Value};
 
 const SOON: Duration = Duration::from_secs(15);
@@ -296,48 +296,6 @@ fn a_long_thread_comes_in_pages_that_fit_the_native_messaging_limit() {
     assert!(all[299]["text"].as_str().unwrap().starts_with("299 "));
     // And the member gets them all (pages of entries between nodes too).
     assert!(wait_until(SOON, || thread(&b, &album).len() == 300));
-}
-
-/// Talks to `to` as the identity of the (stopped) node `as_node`, over a real QUIC
-/// connection: the hello, then each message in turn; returns the answers.
-fn as_peer(as_node: &Node, to: &Node, msgs: Vec<PeerMsg>) -> Vec<PeerMsg> {
-    let me = kith::home::Home {
-        dir: as_node.home().to_path_buf(),
-    }
-    .identity()
-    .unwrap();
-    let to_id: PeerId = to.id().parse().unwrap();
-    let addr: std::net::SocketAddr = to.listen_addr().parse().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let (cert, key) = me.certificate(None).unwrap();
-        let cfg = kith::net::tls::client_config(cert, key, to_id).unwrap();
-        let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        let conn = ep.connect_with(cfg, addr, "kith").unwrap().await.unwrap();
-        let hello = PeerMsg::Hello(Hello {
-            name: as_node.name.clone(),
-            addrs: vec![],
-            observed: addr,
-            boot: 77,
-            reach: None,
-        });
-        let (answer, _) = kith::wire::ask(&conn, &hello).await.unwrap();
-        assert!(matches!(answer, PeerMsg::Hello(_)), "{answer:?}");
-        let mut out = Vec::new();
-        for m in msgs {
-            // Sent as raw bytes, so that messages this crate would refuse to build go out too.
-            out.push(kith::wire::ask(&conn, &m).await.unwrap().0);
-        }
-        conn.close(0u32.into(), b"done");
-        out
-    })
-}
-
-fn code_of(m: &PeerMsg) -> String {
-    match m {
-        PeerMsg::Error { code, .. } => code.clone(),
-        other => format!("{other:?}"),
-    }
 }
 
 fn comment_by(node: &Node, author: PeerId, album: &str, text: &str) -> SignedComment {

@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{last_line, wait_until, Node};
+use kith::proto::peer::PeerMsg;
 use serde_json::json;
 
 const SOON: Duration = Duration::from_secs(10);
@@ -344,4 +345,36 @@ fn serve_without_listen_uses_the_stable_port_chosen_at_init() {
     assert_eq!(listen, format!("0.0.0.0:{port}"));
     assert!(n.cli(&["stop"]).status.success());
     assert!(common::wait_child(&mut child, SOON).is_some_and(|s| s.success()));
+}
+
+#[test]
+fn an_introduction_is_made_only_between_two_friends_and_reveals_no_address_otherwise() {
+    let p = Node::started("Pat");
+    let mut a = Node::started("Ann");
+    let c = Node::started("Cy");
+    p.befriend(&a);
+    p.befriend(&c);
+    let ci = c.id();
+    assert!(wait_until(Duration::from_secs(10), || p.online_with(&ci)));
+    a.stop();
+    let stranger: kith::identity::PeerId = Node::new("Stranger").id().parse().unwrap();
+    // Ann asks Pat to introduce her to Cy, who is Pat's friend but not hers; and to a key
+    // that is nobody's friend.
+    let answers = common::as_peer(
+        &a,
+        &p,
+        vec![
+            PeerMsg::Introduce {
+                peer: ci.parse().unwrap(),
+            },
+            PeerMsg::Introduce { peer: stranger },
+        ],
+    );
+    assert_eq!(common::code_of(&answers[0]), "not_friend", "Cy refuses");
+    assert_eq!(
+        common::code_of(&answers[1]),
+        "not_friend",
+        "not Pat's friend"
+    );
+    assert!(c.log().contains("refused an introduction to a stranger"));
 }

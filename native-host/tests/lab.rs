@@ -135,3 +135,94 @@ fn friends_on_one_lan_with_stale_addresses_find_each_other_by_mdns() {
         y.log().contains("friend heard on the LAN") || x.log().contains("friend heard on the LAN")
     );
 }
+
+/// Bytes received so far on a lab host's network interface.
+fn rx_bytes(ns: &str) -> u64 {
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "cat",
+            "/sys/class/net/eth0/statistics/rx_bytes",
+        ])
+        .output()
+        .expect("read counters");
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn friends_behind_two_cone_nats_connect_directly_by_hole_punching_through_a_mutual_friend() {
+    let _turn = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_lab) = Lab::up() else {
+        return;
+    };
+    // A and B became friends somewhere else (both on the public host); what they stored of
+    // each other is of no use now.
+    let mut a = Node::new("Ann");
+    let mut b = Node::new("Bo");
+    start_in(&mut a, "kk-pub", "203.0.113.10:0");
+    start_in(&mut b, "kk-pub", "203.0.113.10:0");
+    a.befriend(&b);
+    let (ai, bi) = (a.id(), b.id());
+    assert!(wait_until(Duration::from_secs(10), || a.online_with(&bi)));
+    a.stop();
+    b.stop();
+
+    // Now each is at home behind its own cone NAT; P, on the public host, is a friend of both.
+    let mut p = Node::new("Pat");
+    start_in(&mut p, "kk-pub", "203.0.113.10:0");
+    start_in(&mut a, "kk-a", "10.80.1.2:0");
+    start_in(&mut b, "kk-b", "10.80.2.2:0");
+    p.befriend(&a);
+    p.befriend(&b);
+    let t = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(15), || a.online_with(&bi)
+            && b.online_with(&ai)),
+        "no punched connection:\n{}\n---\n{}",
+        a.log(),
+        b.log()
+    );
+    eprintln!(
+        "cone-cone: punched through in {} ms",
+        t.elapsed().as_millis()
+    );
+    assert_eq!(path_to(&a, &bi), "punched");
+    assert_eq!(path_to(&b, &ai), "punched");
+    assert!(p.log().contains("introducing two friends"));
+
+    // 100 MB from A to B: the bytes go straight between the two homes, not through P.
+    let src = a.home().join("big");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = common::random_bytes(100 * 1024 * 1024, 7);
+    std::fs::write(src.join("big.bin"), &data).unwrap();
+    let o = a.cli(&["share", src.join("big.bin").to_str().unwrap(), "--to", &bi]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let album = common::last_line(&o);
+    assert!(wait_until(Duration::from_secs(10), || b
+        .json(&["albums", "--json"])
+        .as_array()
+        .is_some_and(|l| l.iter().any(|x| x["id"] == album.as_str()))));
+    let before = rx_bytes("kk-pub");
+    let out = b.home().join("got");
+    let o = b.cli(&[
+        "fetch",
+        &album,
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "60",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(out.join("big.bin")).unwrap() == data);
+    let through_p = rx_bytes("kk-pub") - before;
+    eprintln!("cone-cone: 100 MB fetched; the public host received {through_p} bytes meanwhile");
+    assert!(
+        through_p < 2_000_000,
+        "{through_p} bytes passed the public host"
+    );
+}

@@ -2,11 +2,15 @@
 //! each friend is connected (`path`).
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use super::Node;
+use super::sharing::refuse;
+use super::{Msg, Node, PeerReply};
+use crate::api::code;
 use crate::identity::PeerId;
 use crate::net::lan::{hour_now, matches, Heard};
 use crate::proto::album::unhex32;
+use crate::proto::peer::PeerMsg;
 use crate::proto::peer::MAX_ADDRS;
 
 /// Whether an address is on one of this computer's IPv4 networks (loopback left out).
@@ -65,7 +69,8 @@ impl Node {
     }
 
     /// How a friend is connected now: `lan` (at an address heard on the LAN, or on a network
-    /// this computer is on), `direct`, or `unreachable`.
+    /// this computer is on), `punched` (at an address an introduction gave), `direct`, or
+    /// `unreachable`.
     pub(super) fn path_of(&self, peer: &PeerId) -> &'static str {
         let Some(link) = self.links.get(peer).filter(|_| self.is_online(peer)) else {
             return "unreachable";
@@ -78,8 +83,135 @@ impl Node {
             || on_my_lan(remote)
         {
             "lan"
+        } else if self.punched.get(peer).is_some_and(|a| a.contains(&remote)) {
+            "punched"
         } else {
             "direct"
+        }
+    }
+}
+
+/// How long a friend's introduction request may take (it waits for the other friend's answer).
+const INTRO_TIMEOUT: Duration = Duration::from_secs(8);
+/// Introductions to one friend are asked for at most this often.
+const INTRO_EVERY: Duration = Duration::from_secs(10);
+
+impl Node {
+    /// The introducer's side: `from` wants to reach `to`, both my friends. `to` is told first
+    /// (and dials `from` at once, if `from` is its friend); then `from` gets `to`'s addresses
+    /// and dials too, so both routers see outgoing packets at the same moment.
+    pub(super) fn introduce(&mut self, from: PeerId, to: PeerId) -> PeerReply {
+        if from == to || !self.is_friend(&from) || !self.is_friend(&to) {
+            return refuse("not_friend", "I can only introduce you to a friend of mine");
+        }
+        let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
+            return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
+        };
+        if !self.is_online(&to) {
+            return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
+        }
+        // Where I see each of them: their routers' public addresses. `from` hears the
+        // addresses `to` announces too, once `to` agreed; `to` hears only where I see `from`.
+        let a_seen = vec![a.conn.remote_address()];
+        let b_seen = b.conn.remote_address();
+        let mut b_addrs = vec![b_seen];
+        if let Ok(Some(f)) = self.store.friend(&to) {
+            b_addrs.extend(f.addrs.into_iter().filter(|x| *x != b_seen));
+        }
+        b_addrs.truncate(MAX_ADDRS);
+        let conn = b.conn.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tracing::info!(from = %from.short(), to = %to.short(), "introducing two friends");
+        tokio::spawn(async move {
+            let ask = PeerMsg::IntroduceFrom {
+                peer: from,
+                addrs: a_seen,
+            };
+            let answer = tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await;
+            let reply = match answer {
+                Ok(Ok((PeerMsg::Ok, _))) => PeerMsg::Introduced { addrs: b_addrs },
+                Ok(Ok((e @ PeerMsg::Error { .. }, _))) => e,
+                _ => PeerMsg::Error {
+                    code: code::PEER_UNREACHABLE.into(),
+                    message: "that friend did not answer".into(),
+                },
+            };
+            let _ = tx.send(reply);
+        });
+        PeerReply::Later(rx)
+    }
+
+    /// My side when a friend (`via`) says another friend (`from`) wants to reach me: dial it
+    /// at the addresses given, now.
+    pub(super) fn introduced_to(
+        &mut self,
+        via: PeerId,
+        from: PeerId,
+        addrs: Vec<SocketAddr>,
+    ) -> PeerReply {
+        if !self.is_friend(&via) || !self.is_friend(&from) {
+            tracing::info!(via = %via.short(), "refused an introduction to a stranger");
+            return refuse("not_friend", "not a friend of mine");
+        }
+        if !self.is_online(&from) {
+            tracing::info!(peer = %from.short(), via = %via.short(), "punching towards a friend");
+            self.punch(from, addrs);
+        }
+        PeerReply::Answer(PeerMsg::Ok)
+    }
+
+    /// Asks friends connected now (or only `via`) to introduce me to `target`, which I cannot
+    /// reach; at most every few seconds unless a new friend just connected.
+    pub(super) fn ask_introductions(&mut self, target: PeerId, via: Option<PeerId>) {
+        if via.is_none() {
+            let t = Instant::now();
+            if self
+                .intro_asked
+                .get(&target)
+                .is_some_and(|at| t < *at + INTRO_EVERY)
+            {
+                return;
+            }
+            self.intro_asked.insert(target, t);
+        }
+        let introducers: Vec<quinn::Connection> = self
+            .links
+            .iter()
+            .filter(|(p, l)| {
+                **p != target
+                    && via.is_none_or(|v| v == **p)
+                    && l.conn.close_reason().is_none()
+                    && self.is_friend(p)
+            })
+            .map(|(_, l)| l.conn.clone())
+            .collect();
+        for conn in introducers {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let ask = PeerMsg::Introduce { peer: target };
+                let answer =
+                    tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await;
+                if let Ok(Ok((PeerMsg::Introduced { addrs }, _))) = answer {
+                    let _ = tx
+                        .send(Msg::Introduced {
+                            peer: target,
+                            addrs,
+                        })
+                        .await;
+                }
+            });
+        }
+    }
+
+    /// Dials a friend at the addresses an introduction gave (its router's, first).
+    pub(super) fn punch(&mut self, peer: PeerId, addrs: Vec<SocketAddr>) {
+        if self.is_online(&peer) || addrs.is_empty() {
+            return;
+        }
+        self.punched.insert(peer, addrs.clone());
+        match self.client_config(peer, None) {
+            Ok(c) => self.spawn_dial(peer, addrs, c, None),
+            Err(e) => tracing::error!("client config: {e}"),
         }
     }
 }

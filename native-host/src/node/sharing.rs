@@ -32,6 +32,8 @@ pub enum PeerReply {
     Answer(PeerMsg),
     /// A `data` frame and these bytes.
     Blob(Vec<u8>),
+    /// One frame, decided later by a task (an answer that needs another peer's).
+    Later(tokio::sync::oneshot::Receiver<PeerMsg>),
     /// A `data` frame and the chunks read from the shared file, each checked against its hash.
     Chunks {
         /// The file.
@@ -84,6 +86,13 @@ pub(super) fn mtime_ns(md: &std::fs::Metadata) -> u128 {
 pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Result<()> {
     match a {
         PeerReply::Answer(m) => write_frame(send, &m.to_bytes()).await?,
+        PeerReply::Later(rx) => {
+            let m = rx.await.unwrap_or(PeerMsg::Error {
+                code: code::INTERNAL.into(),
+                message: "no answer".into(),
+            });
+            write_frame(send, &m.to_bytes()).await?
+        }
         PeerReply::Blob(b) => {
             write_frame(
                 send,
@@ -889,6 +898,8 @@ impl Node {
         match msg {
             PeerMsg::AlbumPush { album, members } => self.album_pushed(peer, album, members),
             PeerMsg::GetThumb { album, thumb } => self.serve_thumb(peer, &album, &thumb),
+            PeerMsg::Introduce { peer: to } => self.introduce(peer, to),
+            PeerMsg::IntroduceFrom { peer: from, addrs } => self.introduced_to(peer, from, addrs),
             m @ (PeerMsg::CommentPost { .. }
             | PeerMsg::GetComments { .. }
             | PeerMsg::Comments { .. }) => self.comment_request(peer, m),

@@ -94,6 +94,24 @@ pub enum PeerMsg {
         #[serde(default)]
         more: bool,
     },
+    /// Ask a friend to introduce me to another of its friends I cannot reach.
+    Introduce {
+        /// Whom I want to reach.
+        peer: crate::identity::PeerId,
+    },
+    /// The answer to `introduce`: where the introducer sees that peer (its public address
+    /// first); the peer is dialling me at the same moment.
+    Introduced {
+        /// Addresses to dial now.
+        addrs: Vec<SocketAddr>,
+    },
+    /// From a friend: another friend of mine wants to reach me; dial it at these addresses now.
+    IntroduceFrom {
+        /// Who wants to reach me.
+        peer: crate::identity::PeerId,
+        /// Where the introducer sees it (its public address first).
+        addrs: Vec<SocketAddr>,
+    },
     /// `len` raw bytes follow this frame on the stream.
     Data {
         /// Number of bytes that follow.
@@ -171,6 +189,11 @@ impl PeerMsg {
                 {
                     return invalid("too many member hints".into());
                 }
+            }
+            PeerMsg::Introduced { addrs } | PeerMsg::IntroduceFrom { addrs, .. }
+                if addrs.len() > MAX_ADDRS =>
+            {
+                return invalid(format!("more than {MAX_ADDRS} addresses"))
             }
             PeerMsg::CommentPost { comment } => comment
                 .verify()

@@ -362,3 +362,52 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Talks to `to` as the identity of the (stopped) node `as_node`, over a real QUIC
+/// connection: the hello, then each message in turn; returns the answers.
+pub fn as_peer(
+    as_node: &Node,
+    to: &Node,
+    msgs: Vec<kith::proto::peer::PeerMsg>,
+) -> Vec<kith::proto::peer::PeerMsg> {
+    let me = kith::home::Home {
+        dir: as_node.home().to_path_buf(),
+    }
+    .identity()
+    .unwrap();
+    let to_id: kith::identity::PeerId = to.id().parse().unwrap();
+    let addr: std::net::SocketAddr = to.listen_addr().parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (cert, key) = me.certificate(None).unwrap();
+        let cfg = kith::net::tls::client_config(cert, key, to_id).unwrap();
+        let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let conn = ep.connect_with(cfg, addr, "kith").unwrap().await.unwrap();
+        let hello = kith::proto::peer::PeerMsg::Hello(kith::proto::peer::Hello {
+            name: as_node.name.clone(),
+            addrs: vec![],
+            observed: addr,
+            boot: 77,
+            reach: None,
+        });
+        let (answer, _) = kith::wire::ask(&conn, &hello).await.unwrap();
+        assert!(
+            matches!(answer, kith::proto::peer::PeerMsg::Hello(_)),
+            "{answer:?}"
+        );
+        let mut out = Vec::new();
+        for m in msgs {
+            // Sent as raw bytes, so that messages this crate would refuse to build go out too.
+            out.push(kith::wire::ask(&conn, &m).await.unwrap().0);
+        }
+        conn.close(0u32.into(), b"done");
+        out
+    })
+}
+
+pub fn code_of(m: &kith::proto::peer::PeerMsg) -> String {
+    match m {
+        kith::proto::peer::PeerMsg::Error { code, .. } => code.clone(),
+        other => format!("{other:?}"),
+    }
+}
