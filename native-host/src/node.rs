@@ -142,6 +142,11 @@ enum Msg {
         peer: PeerId,
         addrs: Vec<SocketAddr>,
     },
+    /// A pull of an album's thread ended.
+    CommentsPulled {
+        peer: PeerId,
+        album: String,
+    },
     /// The owner answered a comment of mine (None: it could not be reached).
     CommentPosted {
         key: String,
@@ -228,6 +233,8 @@ struct Node {
     gateway: crate::gateway::Gateway,
     /// Thumbnails being pulled from peers, by hash.
     pulling: std::collections::HashSet<String>,
+    /// Albums whose thread is being pulled now, and whether to pull again when that ends.
+    pulls: HashMap<String, bool>,
     /// My comments being posted to their album's owner now (album/id/version).
     posting: std::collections::HashSet<String>,
     /// Seconds the node has run (one tick a second).
@@ -361,6 +368,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         gateway,
         pulling: Default::default(),
         posting: Default::default(),
+        pulls: HashMap::new(),
         ticks: 0,
         reach,
         _lan: lan,
@@ -781,6 +789,7 @@ impl Node {
                     self.comments_in(peer, &album, since, rev, entries, true);
                 }
                 Msg::CommentsIn { .. } => {}
+                Msg::CommentsPulled { peer, album } => self.comments_pulled(peer, &album),
                 Msg::LanHeard(h) => self.lan_heard(h),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
                 Msg::CommentPosted {

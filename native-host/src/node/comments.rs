@@ -181,26 +181,26 @@ impl Node {
         let (s, item) = self.comment_target(target, album)?;
         let a = &s.album;
         let meta = self.store.thread(&a.id).map_err(ApiError::internal)?;
-        let list: Vec<Value> = self
+        let list: Vec<Shown> = self
             .shown(&a.id)?
-            .iter()
+            .into_iter()
             .filter(|x| x.comment.as_ref().is_none_or(|c| !c.comment.deleted))
             .filter(|x| {
                 item.is_none() || x.comment.as_ref().is_some_and(|c| c.comment.item == item)
             })
-            .map(|x| self.shown_json(a, &meta, x))
             .collect();
         let limit = limit.unwrap_or(PAGE_MAX).min(PAGE_MAX);
         let mut bytes = 0;
+        // Only the page is turned into JSON.
         let page: Vec<Value> = list
             .iter()
             .skip(offset)
             .take(limit)
+            .map(|x| self.shown_json(a, &meta, x))
             .take_while(|c| {
                 bytes += c.to_string().len();
                 bytes <= PAGE_BYTES
             })
-            .cloned()
             .collect();
         Ok(json!({
             "album": a.id,
@@ -317,12 +317,9 @@ impl Node {
     }
 
     fn outboxed(&self, album: &str, id: &str) -> Result<Option<SignedComment>, ApiError> {
-        Ok(self
-            .store
-            .comment_outbox(album)
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .find(|c| c.comment.id == id))
+        self.store
+            .comment_outbox_get(album, id)
+            .map_err(ApiError::internal)
     }
 
     /// The newest version of a comment I know: in my outbox or in the thread.
@@ -699,10 +696,16 @@ impl Node {
     }
 
     /// Asks an album's owner for the thread entries I have not got, page by page.
+    /// One pull per album at a time: asked again while one runs, another follows it.
     pub(super) fn pull_comments(&mut self, owner: PeerId, album: &str) {
         let Some(link) = self.links.get(&owner) else {
             return;
         };
+        if let Some(again) = self.pulls.get_mut(album) {
+            *again = true;
+            return;
+        }
+        self.pulls.insert(album.to_string(), false);
         let mut since = self.store.thread(album).unwrap_or_default().rev;
         let (conn, tx, album) = (link.conn.clone(), self.tx.clone(), album.to_string());
         tokio::spawn(async move {
@@ -724,7 +727,15 @@ impl Node {
                 }
                 since = rev;
             }
+            let _ = tx.send(Msg::CommentsPulled { peer: owner, album }).await;
         });
+    }
+
+    /// A pull ended; another one follows when it was asked for meanwhile.
+    pub(super) fn comments_pulled(&mut self, owner: PeerId, album: &str) {
+        if self.pulls.remove(album) == Some(true) {
+            self.pull_comments(owner, album);
+        }
     }
 
     /// On a connection to a peer: catch up on the threads of its albums and post my

@@ -442,6 +442,18 @@ impl Store {
         self.kv.flush()
     }
 
+    /// One of my comments waiting for an album's owner.
+    pub fn comment_outbox_get(
+        &self,
+        album: &str,
+        id: &str,
+    ) -> Result<Option<crate::proto::comment::SignedComment>, StoreError> {
+        self.kv
+            .get(COMMENT_OUTBOX, &comment_key(album, id))?
+            .map(|b| dec(&b))
+            .transpose()
+    }
+
     /// My comments waiting for an album's owner (every album when `album` is empty).
     pub fn comment_outbox(
         &self,
