@@ -237,6 +237,12 @@ pub enum Command {
         /// New default download folder (absolute; empty for the default).
         #[serde(default)]
         download_dir: Option<String>,
+        /// "Help my friends connect": relay between friends who cannot reach each other.
+        #[serde(default)]
+        help_friends: Option<bool>,
+        /// Most bytes per second relayed for friends (0: no limit).
+        #[serde(default)]
+        relay_rate: Option<u64>,
     },
     /// Fetches under way or waiting to resume.
     Transfers {},

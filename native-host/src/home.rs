@@ -32,6 +32,17 @@ pub struct Config {
     /// Default download folder (None: the user's download folder, `Kith/` inside it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_dir: Option<std::path::PathBuf>,
+    /// "Help my friends connect": relay between two friends who cannot reach each other.
+    #[serde(default)]
+    pub help_friends: bool,
+    /// Most bytes per second relayed for friends (0: no limit).
+    #[serde(default = "default_relay_rate")]
+    pub relay_rate: u64,
+}
+
+/// The relay's default limit: 1 MB/s.
+fn default_relay_rate() -> u64 {
+    1_000_000
 }
 
 impl Home {
@@ -153,6 +164,8 @@ impl Home {
             upload_rate: 0,
             download_rate: 0,
             download_dir: None,
+            help_friends: false,
+            relay_rate: default_relay_rate(),
         })?;
         write_atomic(&self.key_path(), id.to_pem()?.as_bytes(), 0o600)?;
         Ok(())

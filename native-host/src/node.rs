@@ -137,6 +137,11 @@ enum Msg {
     },
     /// A node was heard on the LAN.
     LanHeard(crate::net::lan::Heard),
+    /// A friend relays between me and `peer`, which is dialling me through it now.
+    Relayed {
+        peer: PeerId,
+        addr: SocketAddr,
+    },
     /// A friend introduced me to `peer`, which is dialling me now: dial it too.
     Introduced {
         peer: PeerId,
@@ -249,6 +254,12 @@ struct Node {
     punched: HashMap<PeerId, Vec<SocketAddr>>,
     /// When an introduction to each friend was last asked for.
     intro_asked: HashMap<PeerId, Instant>,
+    /// Friends dialled through a relay, at the relay's address.
+    relayed: HashMap<PeerId, Vec<SocketAddr>>,
+    /// When a relay to each friend was last asked for.
+    relay_asked: HashMap<PeerId, Instant>,
+    /// The limit on bytes relayed for friends.
+    relay_limit: Arc<crate::transfer::rate::Limiter>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -342,6 +353,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         .await
         .context("starting the loopback gateway")?;
     let reach = store.reach_secret()?;
+    let relay_limit = Arc::new(crate::transfer::rate::Limiter::new(config.relay_rate));
     let lan = start_lan(reach, listen, tx.clone());
     let node = Node {
         me: identity.peer_id(),
@@ -375,6 +387,9 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         lan_addrs: HashMap::new(),
         punched: HashMap::new(),
         intro_asked: HashMap::new(),
+        relayed: HashMap::new(),
+        relay_asked: HashMap::new(),
+        relay_limit,
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -606,6 +621,7 @@ async fn dial(
     peer: PeerId,
     addrs: Vec<SocketAddr>,
     my_hello: impl Fn(SocketAddr) -> Hello,
+    per_addr: Duration,
 ) -> Result<(quinn::Connection, Hello), ApiError> {
     if addrs.is_empty() {
         return Err(ApiError::new(
@@ -633,13 +649,10 @@ async fn dial(
                 _ => Err("unexpected answer to hello".to_string()),
             }
         };
-        match tokio::time::timeout(DIAL_TIMEOUT, attempt).await {
+        match tokio::time::timeout(per_addr, attempt).await {
             Ok(Ok(r)) => return Ok(r),
             Ok(Err(e)) => errors.push(format!("{addr}: {e}")),
-            Err(_) => errors.push(format!(
-                "{addr}: no answer within {}s",
-                DIAL_TIMEOUT.as_secs()
-            )),
+            Err(_) => errors.push(format!("{addr}: no answer within {}s", per_addr.as_secs())),
         }
     }
     let text = errors.join("; ");
@@ -709,6 +722,10 @@ impl Node {
                     accept,
                 } => {
                     let online = self.is_online(&peer);
+                    if !online && self.punched.contains_key(&peer) {
+                        // Hole punching did not work out (a symmetric NAT): a relay may.
+                        self.ask_relays(peer);
+                    }
                     let d = self.dials.entry(peer).or_default();
                     d.in_flight = false;
                     d.backoff = (d.backoff * 2).clamp(Duration::from_secs(1), BACKOFF_MAX);
@@ -792,6 +809,7 @@ impl Node {
                 Msg::CommentsPulled { peer, album } => self.comments_pulled(peer, &album),
                 Msg::LanHeard(h) => self.lan_heard(h),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
+                Msg::Relayed { peer, addr } => self.dial_relayed(peer, addr),
                 Msg::CommentPosted {
                     key,
                     comment,
@@ -876,7 +894,15 @@ impl Node {
                 upload_rate,
                 download_rate,
                 download_dir,
-            } => self.settings(upload_rate, download_rate, download_dir),
+                help_friends,
+                relay_rate,
+            } => self.settings(
+                upload_rate,
+                download_rate,
+                download_dir,
+                help_friends,
+                relay_rate,
+            ),
             Command::Fetch {
                 target,
                 out,
@@ -1026,6 +1052,18 @@ impl Node {
         client: quinn::ClientConfig,
         accept: Option<Reply>,
     ) {
+        self.spawn_dial_within(peer, addrs, client, accept, DIAL_TIMEOUT);
+    }
+
+    /// Dials with a time limit per address (short for a punch: the other side dials too).
+    fn spawn_dial_within(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<SocketAddr>,
+        client: quinn::ClientConfig,
+        accept: Option<Reply>,
+        per_addr: Duration,
+    ) {
         self.dials.entry(peer).or_default().in_flight = true;
         let endpoint = self.endpoint.clone();
         let tx = self.tx.clone();
@@ -1036,7 +1074,7 @@ impl Node {
                 observed,
                 ..base.clone()
             };
-            let msg = match dial(endpoint, client, peer, addrs, mk).await {
+            let msg = match dial(endpoint, client, peer, addrs, mk, per_addr).await {
                 Ok((conn, hello)) => Msg::Dialed {
                     conn,
                     peer,

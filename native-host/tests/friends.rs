@@ -348,7 +348,7 @@ fn serve_without_listen_uses_the_stable_port_chosen_at_init() {
 }
 
 #[test]
-fn an_introduction_is_made_only_between_two_friends_and_reveals_no_address_otherwise() {
+fn introductions_and_relays_are_made_only_between_two_friends_and_relays_only_when_opted_in() {
     let p = Node::started("Pat");
     let mut a = Node::started("Ann");
     let c = Node::started("Cy");
@@ -368,6 +368,10 @@ fn an_introduction_is_made_only_between_two_friends_and_reveals_no_address_other
                 peer: ci.parse().unwrap(),
             },
             PeerMsg::Introduce { peer: stranger },
+            // Pat does not relay unless it opted in …
+            PeerMsg::RelayAsk {
+                peer: ci.parse().unwrap(),
+            },
         ],
     );
     assert_eq!(common::code_of(&answers[0]), "not_friend", "Cy refuses");
@@ -376,5 +380,22 @@ fn an_introduction_is_made_only_between_two_friends_and_reveals_no_address_other
         "not_friend",
         "not Pat's friend"
     );
+    assert_eq!(common::code_of(&answers[2]), "no_relay");
     assert!(c.log().contains("refused an introduction to a stranger"));
+    // … and then only between two friends of each other's.
+    let r = common::api(&p, json!({"cmd": "settings", "help_friends": true}));
+    assert_eq!(r["result"]["help_friends"], true, "{r}");
+    let answers = common::as_peer(
+        &a,
+        &p,
+        vec![PeerMsg::RelayAsk {
+            peer: ci.parse().unwrap(),
+        }],
+    );
+    assert_eq!(
+        common::code_of(&answers[0]),
+        "not_friend",
+        "Cy refuses the relay"
+    );
+    assert!(c.log().contains("refused a relay to a stranger"));
 }

@@ -226,3 +226,80 @@ fn friends_behind_two_cone_nats_connect_directly_by_hole_punching_through_a_mutu
         "{through_p} bytes passed the public host"
     );
 }
+
+#[test]
+fn a_friend_behind_a_symmetric_nat_is_reached_through_a_relaying_mutual_friend() {
+    let _turn = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_lab) = Lab::up() else {
+        return;
+    };
+    let mut b = Node::new("Bo");
+    let mut c = Node::new("Cy");
+    start_in(&mut b, "kk-pub", "203.0.113.10:0");
+    start_in(&mut c, "kk-pub", "203.0.113.10:0");
+    b.befriend(&c);
+    let (bi, ci) = (b.id(), c.id());
+    assert!(wait_until(Duration::from_secs(10), || b.online_with(&ci)));
+    b.stop();
+    c.stop();
+
+    // B is behind a cone NAT, C behind a symmetric one: no hole can be punched between them.
+    // P, on the public host, helps its friends connect (no rate limit here, for the test).
+    let mut p = Node::new("Pat");
+    start_in(&mut p, "kk-pub", "203.0.113.10:0");
+    let r = common::api(
+        &p,
+        serde_json::json!({"cmd": "settings", "help_friends": true, "relay_rate": 0}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    start_in(&mut b, "kk-b", "10.80.2.2:0");
+    start_in(&mut c, "kk-c", "10.80.3.2:0");
+    p.befriend(&b);
+    p.befriend(&c);
+    let t = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(20), || b.online_with(&ci)
+            && c.online_with(&bi)),
+        "no relayed connection:\n{}\n---\n{}",
+        b.log(),
+        c.log()
+    );
+    eprintln!(
+        "cone-symmetric: connected through the relay in {} ms",
+        t.elapsed().as_millis()
+    );
+    assert_eq!(path_to(&b, &ci), "relayed");
+    assert_eq!(path_to(&c, &bi), "relayed");
+    assert!(p.log().contains("relaying between two friends"));
+
+    // A file goes through, verified: the relay passed the bytes it could not read.
+    let src = b.home().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = common::random_bytes(20 * 1024 * 1024, 9);
+    std::fs::write(src.join("f.bin"), &data).unwrap();
+    let o = b.cli(&["share", src.join("f.bin").to_str().unwrap(), "--to", &ci]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let album = common::last_line(&o);
+    assert!(wait_until(Duration::from_secs(10), || c
+        .json(&["albums", "--json"])
+        .as_array()
+        .is_some_and(|l| l.iter().any(|x| x["id"] == album.as_str()))));
+    let before = rx_bytes("kk-pub");
+    let out = c.home().join("got");
+    let o = c.cli(&[
+        "fetch",
+        &album,
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "60",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(out.join("f.bin")).unwrap() == data);
+    let through_p = rx_bytes("kk-pub") - before;
+    eprintln!("cone-symmetric: 20 MB fetched; {through_p} bytes passed the relay");
+    assert!(
+        through_p > 20 * 1024 * 1024,
+        "the bytes did not pass the relay?"
+    );
+}

@@ -1,6 +1,7 @@
 //! Networking: TLS verifiers that pin keys, quinn endpoint set-up, and dialing.
 
 pub mod lan;
+pub mod relay;
 pub mod tls;
 
 use std::net::{SocketAddr, UdpSocket};

@@ -83,6 +83,8 @@ impl Node {
             || on_my_lan(remote)
         {
             "lan"
+        } else if self.relayed.get(peer).is_some_and(|a| a.contains(&remote)) {
+            "relayed"
         } else if self.punched.get(peer).is_some_and(|a| a.contains(&remote)) {
             "punched"
         } else {
@@ -93,6 +95,8 @@ impl Node {
 
 /// How long a friend's introduction request may take (it waits for the other friend's answer).
 const INTRO_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a punched dial waits per address (the other side is dialling at the same moment).
+const PUNCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Introductions to one friend are asked for at most this often.
 const INTRO_EVERY: Duration = Duration::from_secs(10);
 
@@ -210,7 +214,110 @@ impl Node {
         }
         self.punched.insert(peer, addrs.clone());
         match self.client_config(peer, None) {
-            Ok(c) => self.spawn_dial(peer, addrs, c, None),
+            Ok(c) => self.spawn_dial_within(peer, addrs, c, None, PUNCH_TIMEOUT),
+            Err(e) => tracing::error!("client config: {e}"),
+        }
+    }
+
+    /// The relay's side: `from` wants to reach `to` through me. Only when I help my friends
+    /// connect, and only between two friends of mine, with `to`'s consent: a relay socket
+    /// between their two addresses, whose port both get.
+    pub(super) fn relay_for(&mut self, from: PeerId, to: PeerId) -> PeerReply {
+        if !self.config.help_friends {
+            return refuse("no_relay", "this node does not relay for its friends");
+        }
+        if from == to || !self.is_friend(&from) || !self.is_friend(&to) {
+            return refuse("not_friend", "I relay only between friends of mine");
+        }
+        let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
+            return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
+        };
+        if !self.is_online(&to) {
+            return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
+        }
+        let (a_ip, b_ip) = (a.conn.remote_address().ip(), b.conn.remote_address().ip());
+        let (conn, limit, ip) = (b.conn.clone(), self.relay_limit.clone(), self.listen.ip());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tracing::info!(from = %from.short(), to = %to.short(), "relaying between two friends");
+        tokio::spawn(async move {
+            let unreachable = |m: &str| PeerMsg::Error {
+                code: code::PEER_UNREACHABLE.into(),
+                message: m.into(),
+            };
+            let reply = match crate::net::relay::open(ip, a_ip, b_ip, limit).await {
+                Err(e) => unreachable(&format!("no relay socket: {e}")),
+                Ok(at) => {
+                    let ask = PeerMsg::RelayFrom {
+                        peer: from,
+                        port: at.port(),
+                    };
+                    match tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await {
+                        Ok(Ok((PeerMsg::Ok, _))) => PeerMsg::Relayed { port: at.port() },
+                        Ok(Ok((e @ PeerMsg::Error { .. }, _))) => e,
+                        _ => unreachable("that friend did not answer"),
+                    }
+                }
+            };
+            let _ = tx.send(reply);
+        });
+        PeerReply::Later(rx)
+    }
+
+    /// My side when a friend (`via`) relays for another friend (`from`): dial it through the
+    /// relay port, at the address I reach `via` at.
+    pub(super) fn relayed_to(&mut self, via: PeerId, from: PeerId, port: u16) -> PeerReply {
+        if !self.is_friend(&via) || !self.is_friend(&from) {
+            tracing::info!(via = %via.short(), "refused a relay to a stranger");
+            return refuse("not_friend", "not a friend of mine");
+        }
+        let Some(link) = self.links.get(&via) else {
+            return refuse(code::PEER_UNREACHABLE, "not connected");
+        };
+        let addr = SocketAddr::new(link.conn.remote_address().ip(), port);
+        tracing::info!(peer = %from.short(), via = %via.short(), "dialling a friend through a relay");
+        self.dial_relayed(from, addr);
+        PeerReply::Answer(PeerMsg::Ok)
+    }
+
+    /// Asks the friends connected now to relay between me and `peer`.
+    pub(super) fn ask_relays(&mut self, peer: PeerId) {
+        let t = Instant::now();
+        if self
+            .relay_asked
+            .get(&peer)
+            .is_some_and(|at| t < *at + INTRO_EVERY)
+        {
+            return;
+        }
+        self.relay_asked.insert(peer, t);
+        let relays: Vec<quinn::Connection> = self
+            .links
+            .iter()
+            .filter(|(p, l)| **p != peer && l.conn.close_reason().is_none() && self.is_friend(p))
+            .map(|(_, l)| l.conn.clone())
+            .collect();
+        for conn in relays {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let ask = PeerMsg::RelayAsk { peer };
+                let answer =
+                    tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await;
+                if let Ok(Ok((PeerMsg::Relayed { port }, _))) = answer {
+                    let addr = SocketAddr::new(conn.remote_address().ip(), port);
+                    let _ = tx.send(Msg::Relayed { peer, addr }).await;
+                }
+            });
+        }
+    }
+
+    /// Dials a friend through a relay.
+    pub(super) fn dial_relayed(&mut self, peer: PeerId, addr: SocketAddr) {
+        if self.is_online(&peer) {
+            return;
+        }
+        self.relayed.entry(peer).or_default().push(addr);
+        match self.client_config(peer, None) {
+            Ok(c) => self.spawn_dial(peer, vec![addr], c, None),
             Err(e) => tracing::error!("client config: {e}"),
         }
     }

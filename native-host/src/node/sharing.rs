@@ -765,6 +765,8 @@ impl Node {
         upload: Option<u64>,
         download: Option<u64>,
         download_dir: Option<String>,
+        help_friends: Option<bool>,
+        relay_rate: Option<u64>,
     ) -> Result<Value, ApiError> {
         if download_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
             self.config.download_dir = None; // back to the default
@@ -780,7 +782,15 @@ impl Node {
                 .map_err(|e| ApiError::new(code::IO, format!("{}: {e}", p.display())))?;
             self.config.download_dir = Some(p);
         }
-        if upload.is_some() || download.is_some() || download_dir.is_some() {
+        if let Some(h) = help_friends {
+            self.config.help_friends = h;
+        }
+        if let Some(r) = relay_rate {
+            self.config.relay_rate = r;
+            self.relay_limit.set_rate(r);
+        }
+        let changed = help_friends.is_some() || relay_rate.is_some();
+        if changed || upload.is_some() || download.is_some() || download_dir.is_some() {
             if let Some(u) = upload {
                 self.config.upload_rate = u;
                 self.up.set_rate(u);
@@ -797,6 +807,8 @@ impl Node {
             "upload_rate": self.config.upload_rate,
             "download_rate": self.config.download_rate,
             "download_dir": self.download_dir(),
+            "help_friends": self.config.help_friends,
+            "relay_rate": self.config.relay_rate,
         }))
     }
 
@@ -900,6 +912,8 @@ impl Node {
             PeerMsg::GetThumb { album, thumb } => self.serve_thumb(peer, &album, &thumb),
             PeerMsg::Introduce { peer: to } => self.introduce(peer, to),
             PeerMsg::IntroduceFrom { peer: from, addrs } => self.introduced_to(peer, from, addrs),
+            PeerMsg::RelayAsk { peer: to } => self.relay_for(peer, to),
+            PeerMsg::RelayFrom { peer: from, port } => self.relayed_to(peer, from, port),
             m @ (PeerMsg::CommentPost { .. }
             | PeerMsg::GetComments { .. }
             | PeerMsg::Comments { .. }) => self.comment_request(peer, m),

@@ -112,6 +112,24 @@ pub enum PeerMsg {
         /// Where the introducer sees it (its public address first).
         addrs: Vec<SocketAddr>,
     },
+    /// Ask a friend that helps its friends connect to relay between me and `peer`.
+    RelayAsk {
+        /// Whom I want to reach.
+        peer: crate::identity::PeerId,
+    },
+    /// The answer to `relay_ask`: the relay's UDP port (at the address I reach the relay
+    /// at); the peer is dialling me through it at the same moment.
+    Relayed {
+        /// The relay socket's port.
+        port: u16,
+    },
+    /// From a friend: another friend of mine reaches me through this relay port; dial it.
+    RelayFrom {
+        /// Who wants to reach me.
+        peer: crate::identity::PeerId,
+        /// The relay socket's port (at the address I reach the relay at).
+        port: u16,
+    },
     /// `len` raw bytes follow this frame on the stream.
     Data {
         /// Number of bytes that follow.

@@ -1,0 +1,61 @@
+//! A relay for two friends who cannot reach each other: a UDP socket that passes each side's
+//! packets to the other. The two ends run their own mutual-TLS QUIC connection through it, so
+//! the relay forwards ciphertext it cannot read.
+//!
+//! Each side is known by the IP address its connection to the relay comes from; its port is
+//! learnt from its first packet (a symmetric NAT gives a new port towards the relay socket).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+
+use crate::transfer::rate::Limiter;
+
+/// A relay ends after this long without a packet.
+const IDLE: Duration = Duration::from_secs(60);
+/// Largest datagram passed on.
+const MAX_DATAGRAM: usize = 2048;
+
+/// Opens a relay socket on `ip` between hosts `a` and `b`; returns its address. It forwards
+/// at most `limit` bytes per second and ends when idle.
+pub async fn open(
+    ip: IpAddr,
+    a: IpAddr,
+    b: IpAddr,
+    limit: Arc<Limiter>,
+) -> std::io::Result<SocketAddr> {
+    let sock = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+    let at = sock.local_addr()?;
+    tokio::spawn(async move {
+        let (mut leg_a, mut leg_b): (Option<SocketAddr>, Option<SocketAddr>) = (None, None);
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut forwarded: u64 = 0;
+        loop {
+            let Ok(Ok((n, from))) = tokio::time::timeout(IDLE, sock.recv_from(&mut buf)).await
+            else {
+                break;
+            };
+            // With both ends behind one address, the first sender is `a`.
+            let is_a = from.ip() == a && (a != b || leg_a.is_none_or(|l| l == from));
+            let to = if is_a {
+                leg_a = Some(from);
+                leg_b
+            } else if from.ip() == b {
+                leg_b = Some(from);
+                leg_a
+            } else {
+                continue; // not one of the two
+            };
+            if let Some(to) = to {
+                limit.take(n as u64).await;
+                if sock.send_to(&buf[..n], to).await.is_ok() {
+                    forwarded += n as u64;
+                }
+            }
+        }
+        tracing::info!(%at, forwarded, "relay closed");
+    });
+    Ok(at)
+}
