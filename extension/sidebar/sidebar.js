@@ -128,9 +128,17 @@ function setupTabs() {
 // ---- friends ----
 
 async function loadFriends() {
-  model.friends = await kith.call("friends").catch(() => model.friends);
-  renderFriends();
+  const friends = await kith.call("friends").catch(() => model.friends);
+  const same = JSON.stringify(friends) === JSON.stringify(model.friends) && $("friend-list").childElementCount;
+  model.friends = friends;
+  if (!same) renderFriends(); // (a render closes open safety numbers and confirmations)
 }
+
+// A failed dial sends no event: while a friend can't be reached, ask again now and then, so
+// the last error shown stays current.
+setInterval(() => {
+  if (!document.hidden && !$("ready").hidden && model.friends.some((f) => !f.online)) loadFriends();
+}, 10000);
 
 function renderFriends() {
   const list = $("friend-list");
@@ -160,18 +168,36 @@ function friendCard(f) {
     h("button", { text: t("cancel"), onclick: () => (confirm.hidden = true) }));
   return h("li", { class: "card friend", dataset: { id: f.id } },
     h("div", { class: "row" },
-      h("span", { class: f.online ? "dot on" : "dot", attrs: { title: t(f.online ? "online" : "offline") } }),
+      h("span", { class: f.online ? "dot on" : "dot", attrs: { title: f.online ? t("online") : t("offline") } }),
       h("span", { class: "grow ellipsis friend-name", text: f.name }),
       f.verified ? h("span", { class: "c-verified", text: "✓", title: t("verifiedFriendTip"), attrs: { "aria-label": t("verifiedFriendTip") } }) : null,
       h("span", { class: "muted mono", text: shortId(f.id) })),
+    h("p", { class: "muted reach", dataset: { path: f.online ? f.path || "" : "unreachable" }, text: reachText(f),
+      title: !f.online && f.last_error ? t("lastErrorTip", f.last_error) : null }),
+    !f.online && f.last_error ? h("p", { class: "muted reach-error", text: t("lastError", f.last_error) }) : null,
     h("div", { class: "row" },
-      h("span", { class: "muted grow", text: f.online ? t("online") : f.last_seen ? t("lastSeen", date(f.last_seen)) : t("offline") }),
+      h("span", { class: "grow" }),
       h("button", { text: t("safetyNumber"), attrs: { "aria-expanded": "false" }, onclick: (ev) => {
         safety.hidden = !safety.hidden;
         ev.target.setAttribute("aria-expanded", String(!safety.hidden));
       } }),
       h("button", { class: "danger", text: t("remove"), onclick: () => (confirm.hidden = false) })),
     safety, confirm);
+}
+
+/** How a friend is connected (`path`), in words; when they are not, when they were last seen. */
+function reachText(f) {
+  if (!f.online) {
+    return f.last_seen ? t("pathUnreachableSince", date(f.last_seen)) : t("pathUnreachable");
+  }
+  switch (f.path) {
+    case "lan": return t("pathLan");
+    case "direct": return t("pathDirect");
+    case "punched": return t("pathPunched");
+    case "mapped": return t("pathMapped");
+    case "relayed": return t("pathRelayed");
+    default: return t("online");
+  }
 }
 
 function alertIn(el, e) {

@@ -965,28 +965,36 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Doctor => {
+            use crate::install::Finding;
             let mut findings = crate::install::doctor_offline(&home);
             if home.initialized() {
                 match call(&home, json!({"cmd": "friends"})).await {
                     Ok(friends) => {
-                        findings.push(crate::install::Finding {
-                            ok: true,
-                            text: "the node is running".into(),
+                        let all = friends.as_array().map_or(0, Vec::len);
+                        let online = friends.as_array().map_or(0, |a| {
+                            a.iter().filter(|f| f["online"] == json!(true)).count()
                         });
+                        let s = if all == 1 { "" } else { "s" };
+                        findings.push(Finding::ok(format!(
+                            "the node is running ({all} friend{s}, {online} connected)"
+                        )));
                         findings.extend(crate::install::doctor_friends(&friends));
                     }
-                    Err(_) => findings.push(crate::install::Finding {
-                        ok: false,
-                        text: format!(
+                    Err(f) if f.error.code == code::NO_NODE => {
+                        findings.push(Finding::problem(format!(
                             "no node is running: start one with `kith serve --home {}`",
                             home.dir.display()
-                        ),
-                    }),
+                        )))
+                    }
+                    Err(f) => findings.push(Finding::problem(format!(
+                        "the node did not answer `friends`: {}",
+                        f.error.message
+                    ))),
                 }
             }
             let bad = findings.iter().filter(|f| !f.ok).count();
             for f in &findings {
-                println!("{} {}", if f.ok { "ok " } else { "!! " }, f.text);
+                println!("{}", f.lines());
             }
             if bad > 0 {
                 return Err(ApiError::new("doctor", format!("{bad} problem(s) found")).into());

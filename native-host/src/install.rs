@@ -70,12 +70,37 @@ pub struct Finding {
     pub ok: bool,
     /// What was checked and found.
     pub text: String,
+    /// Advice printed on the line after, indented (none for most findings).
+    pub hint: Option<String>,
+}
+
+impl Finding {
+    /// A finding that is all well.
+    pub fn ok(text: impl Into<String>) -> Self {
+        check(true, text)
+    }
+
+    /// A problem.
+    pub fn problem(text: impl Into<String>) -> Self {
+        check(false, text)
+    }
+
+    /// The finding as printed: `ok  …` or `!!  …`, then the hint indented by 4 spaces.
+    pub fn lines(&self) -> String {
+        let mut s = format!("{} {}", if self.ok { "ok " } else { "!! " }, self.text);
+        if let Some(h) = &self.hint {
+            s.push_str("\n    ");
+            s.push_str(h);
+        }
+        s
+    }
 }
 
 fn check(ok: bool, text: impl Into<String>) -> Finding {
     Finding {
         ok,
         text: text.into(),
+        hint: None,
     }
 }
 
@@ -181,30 +206,58 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
     out
 }
 
-/// Explains each friend's reachability from the node's friends list.
+/// What `doctor` says to each friend who cannot be reached.
+pub const UNREACHABLE_HINT: &str = "they may be offline, or behind a router that blocks \
+incoming connections; Kith cannot reach across routers yet except on the same home network";
+
+/// How a connected friend is connected, from `path` (§4 `friends`).
+fn path_words(path: &str) -> &'static str {
+    match path {
+        "lan" => "on the same network",
+        "direct" => "directly",
+        "punched" => "through a hole punched in the routers",
+        "mapped" => "through a router's port mapping",
+        "relayed" => "relayed through a friend",
+        _ => "",
+    }
+}
+
+/// Explains each friend's reachability from the node's friends list: first the connected
+/// friends, one `ok` line each with how they are connected; then each friend who is not
+/// online, one `!!` line each with the addresses tried and the last error, and a hint.
 pub fn doctor_friends(friends: &Value) -> Vec<Finding> {
+    let list = friends.as_array().cloned().unwrap_or_default();
+    let online = |f: &Value| f["online"] == Value::Bool(true);
     let mut out = Vec::new();
-    for f in friends.as_array().cloned().unwrap_or_default() {
+    for f in list.iter().filter(|f| online(f)) {
         let name = f["name"].as_str().unwrap_or("?");
-        if f["online"] == Value::Bool(true) {
-            out.push(check(true, format!("friend {name} is connected")));
-            continue;
-        }
-        let addrs: Vec<String> = f["addrs"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let why = if addrs.is_empty() {
-            "no address is known".to_string()
+        let how = path_words(f["path"].as_str().unwrap_or(""));
+        out.push(Finding::ok(if how.is_empty() {
+            format!("friend {name} is connected")
         } else {
-            let last = f["last_error"].as_str().unwrap_or("not tried yet");
-            format!("tried {}: {last}", addrs.join(", "))
+            format!("friend {name} is connected {how}")
+        }));
+    }
+    for f in list.iter().filter(|f| !online(f)) {
+        let name = f["name"].as_str().unwrap_or("?");
+        let addrs: Vec<&str> = f["addrs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let last = f["last_error"].as_str().filter(|e| !e.is_empty());
+        let mut why = if addrs.is_empty() {
+            "no address is known for them".to_string()
+        } else if last.is_some() {
+            format!("tried {}", addrs.join(", "))
+        } else {
+            format!("no dial to {} has failed yet", addrs.join(", "))
         };
-        out.push(check(false, format!("friend {name} is unreachable: {why}")));
+        if let Some(e) = last {
+            why.push_str(&format!("; last error: {e}"));
+        }
+        let mut finding = Finding::problem(format!("friend {name} is not reachable: {why}"));
+        finding.hint = Some(UNREACHABLE_HINT.to_string());
+        out.push(finding);
     }
     out
 }
@@ -221,5 +274,36 @@ mod tests {
         assert_eq!(v["path"], "/opt/ki\"th/kith");
         assert_eq!(v["type"], "stdio");
         assert_eq!(v["allowed_extensions"][0], "kith@kith");
+    }
+
+    #[test]
+    fn doctor_lists_connected_friends_then_each_unreachable_one_with_why() {
+        let friends = serde_json::json!([
+            {"name": "Bo", "online": false, "path": "unreachable", "addrs": [], "last_error": null},
+            {"name": "Cy", "online": true, "path": "lan", "addrs": ["192.168.1.4:7000"], "last_error": null},
+            {"name": "Di", "online": false, "path": "unreachable",
+             "addrs": ["203.0.113.5:7000", "10.0.0.5:7000"],
+             "last_error": "could not reach abc: 203.0.113.5:7000: no answer within 5s"},
+            {"name": "Ed", "online": false, "path": "unreachable", "addrs": ["10.0.0.6:7000"]},
+        ]);
+        let lines: Vec<String> = doctor_friends(&friends)
+            .iter()
+            .map(Finding::lines)
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], "ok  friend Cy is connected on the same network");
+        assert_eq!(
+            lines[1],
+            format!(
+                "!!  friend Bo is not reachable: no address is known for them\n    {UNREACHABLE_HINT}"
+            )
+        );
+        assert!(lines[2].starts_with(
+            "!!  friend Di is not reachable: tried 203.0.113.5:7000, 10.0.0.5:7000; \
+             last error: could not reach abc: 203.0.113.5:7000: no answer within 5s\n    they may be offline"
+        ));
+        assert!(lines[3].starts_with(
+            "!!  friend Ed is not reachable: no dial to 10.0.0.6:7000 has failed yet\n"
+        ));
     }
 }

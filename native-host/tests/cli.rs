@@ -80,7 +80,65 @@ fn doctor_names_each_problem_and_passes_when_all_is_well() {
     let o = with_home_env(user.path(), node.home(), &["doctor"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text.contains("friend Bo is unreachable"), "{text}");
+    assert!(text.contains("friend Bo is not reachable"), "{text}");
+}
+
+#[test]
+fn doctor_explains_a_friend_whose_node_stopped() {
+    let user = tempfile::tempdir().unwrap();
+    let ann = common::Node::started("Ann");
+    let mut bo = common::Node::started("Bo");
+    ann.befriend(&bo);
+    let bi = bo.id();
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(10),
+        || ann.online_with(&bi)
+    ));
+    let doctor = || {
+        let o = with_home_env(user.path(), ann.home(), &["doctor"]);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (_, text) = doctor();
+    assert!(
+        text.contains("ok  the node is running (1 friend, 1 connected)"),
+        "{text}"
+    );
+    assert!(text.contains("ok  friend Bo is connected"), "{text}");
+    assert!(!text.contains("not reachable"), "{text}");
+
+    let addr = bo.listen_addr();
+    bo.stop();
+    // Once Ann's node has redialled Bo and failed, doctor says where it tried and what failed.
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(30),
+        || ann
+            .friend(&bi)
+            .is_some_and(|f| f["online"] == false && f["last_error"].is_string())
+    ));
+    let (code, text) = doctor();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("ok  the node is running (1 friend, 0 connected)"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("!!  friend Bo is not reachable: tried "))
+        .unwrap_or_else(|| panic!("no line for Bo in {text}"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[line].contains(&addr), "{text}");
+    assert!(lines[line].contains("; last error: "), "{text}");
+    assert_eq!(
+        lines.get(line + 1).copied(),
+        Some(
+            "    they may be offline, or behind a router that blocks incoming connections; \
+             Kith cannot reach across routers yet except on the same home network"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -64,9 +64,10 @@ class KithHome:
     def init(self, name):
         self.run("init", "--name", name)
 
-    def serve(self):
+    def serve(self, *args):
+        """Starts `kith serve` (with extra arguments, such as `--listen 127.0.0.1:0`)."""
         log = open(self.path.parent / f"{self.path.name}-serve.log", "ab")
-        self.serving = subprocess.Popen([str(KITH), "serve"], env=self.env, stdout=log, stderr=log,
+        self.serving = subprocess.Popen([str(KITH), "serve", *args], env=self.env, stdout=log, stderr=log,
                                         start_new_session=True)
         wait_for(lambda: self.run("status", check=False).returncode == 0, what=f"node {self.path.name}")
 

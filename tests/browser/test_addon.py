@@ -185,6 +185,41 @@ def test_sidebar_shows_a_lost_host_and_reconnects_when_it_is_back(friends):
     assert friends.me.run("status", check=False).returncode == 0
 
 
+def test_sidebar_shows_how_each_friend_is_connected_and_why_one_cannot_be_reached(world):
+    # Both nodes on 127.0.0.1 only: loopback is not "your network", so the path is `direct`.
+    # (On 0.0.0.0 they would reach each other at this computer's LAN address: `lan`.)
+    world.me.init("Me")
+    world.friend.init("Grandma")
+    world.me.serve("--listen", "127.0.0.1:0")
+    world.friend.serve("--listen", "127.0.0.1:0")
+    world.friend.befriend(world.me)
+    wait_for(lambda: world.me.json("friends")[0]["online"], what="friends online")
+    d = world.start_browser()
+    d.get(world.page("sidebar/sidebar.html"))
+
+    def reach():
+        return d.find_element(By.CSS_SELECTOR, ".friend .reach").text
+
+    wait_for(lambda: reach() == "Connected directly", what="Grandma connected directly")
+    assert world.me.json("friends")[0]["path"] == "direct"
+    assert not d.find_elements(By.CSS_SELECTOR, ".friend .reach-error")
+
+    grandma_at = world.friend.json("status")["listen_addr"]
+    world.friend.stop()
+    wait_for(lambda: reach().startswith("Can’t be reached"), what="Grandma shown as unreachable")
+    # No event comes when a dial fails: the sidebar asks again (every 10 s) while a friend is
+    # unreachable, and then shows the node's last error, as small text and as a tooltip.
+    error = wait_for(lambda: d.find_element(By.CSS_SELECTOR, ".friend .reach-error").text, timeout=40,
+                     what="the last error under Grandma")
+    last_error = world.me.json("friends")[0]["last_error"]
+    assert last_error and error == f"Last try: {last_error}"
+    assert last_error in d.find_element(By.CSS_SELECTOR, ".friend .reach").get_attribute("title")
+
+    world.friend.serve("--listen", grandma_at)
+    wait_for(lambda: reach() == "Connected directly", timeout=30, what="Grandma connected again")
+    assert not d.find_elements(By.CSS_SELECTOR, ".friend .reach-error")
+
+
 def test_context_menu_shares_the_page_as_a_link_card_with_a_preview(friends, web):
     d = friends.driver
     d.get(f"{web['url']}/page.html")
