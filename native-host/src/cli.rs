@@ -220,6 +220,12 @@ pub enum Cmd {
         /// Default download folder (absolute; "" for the user's download folder).
         #[arg(long)]
         download_dir: Option<String>,
+        /// Help my friends connect: relay between two friends who cannot reach each other.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        help_friends: Option<bool>,
+        /// Most bytes per second relayed for friends (0: no limit).
+        #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
+        relay_rate: Option<u64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -382,6 +388,15 @@ fn passphrase(confirm: bool) -> Result<String, Failure> {
         return Err(ApiError::new(code::BAD_PASSPHRASE, "the passphrases differ").into());
     }
     Ok(p)
+}
+
+/// `on` or `off` (also yes/no, true/false).
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err(format!("{s:?}: say on or off")),
+    }
 }
 
 /// How long ago a time in Unix milliseconds was, in words.
@@ -842,6 +857,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             upload_rate,
             download_rate,
             download_dir,
+            help_friends,
+            relay_rate,
             json,
         } => {
             let download_dir = download_dir.map(|d| {
@@ -856,7 +873,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let r = call(
                 &home,
                 json!({"cmd": "settings", "upload_rate": upload_rate,
-                       "download_rate": download_rate, "download_dir": download_dir}),
+                       "download_rate": download_rate, "download_dir": download_dir,
+                       "help_friends": help_friends, "relay_rate": relay_rate}),
             )
             .await?;
             if json {
@@ -869,6 +887,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("upload:   {}", show(&r["upload_rate"]));
                 println!("download: {}", show(&r["download_rate"]));
                 println!("folder:   {}", r["download_dir"].as_str().unwrap_or(""));
+                let helps = r["help_friends"] == json!(true);
+                println!(
+                    "relay:    {}",
+                    if helps {
+                        format!("helps friends connect, {}", show(&r["relay_rate"]))
+                    } else {
+                        "off".to_string()
+                    }
+                );
             }
         }
         Cmd::Transfers { json } => {

@@ -207,8 +207,9 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
 }
 
 /// What `doctor` says to each friend who cannot be reached.
-pub const UNREACHABLE_HINT: &str = "they may be offline, or behind a router that blocks \
-incoming connections; Kith cannot reach across routers yet except on the same home network";
+pub const UNREACHABLE_HINT: &str = "they may be offline; behind a router, Kith reaches them \
+with the help of a friend you both have (hole punching, or a relay if that friend runs \
+`kith settings --help-friends on`)";
 
 /// How a connected friend is connected, from `path` (§4 `friends`).
 fn path_words(path: &str) -> &'static str {

@@ -133,10 +133,7 @@ fn doctor_explains_a_friend_whose_node_stopped() {
     assert!(lines[line].contains("; last error: "), "{text}");
     assert_eq!(
         lines.get(line + 1).copied(),
-        Some(
-            "    they may be offline, or behind a router that blocks incoming connections; \
-             Kith cannot reach across routers yet except on the same home network"
-        ),
+        Some(format!("    {}", kith::install::UNREACHABLE_HINT).as_str()),
         "{text}"
     );
 }
