@@ -10,8 +10,7 @@ use crate::api::code;
 use crate::identity::PeerId;
 use crate::net::lan::{hour_now, matches, Heard};
 use crate::proto::album::unhex32;
-use crate::proto::peer::PeerMsg;
-use crate::proto::peer::MAX_ADDRS;
+use crate::proto::peer::{PeerMsg, MAX_ADDRS};
 
 /// Whether an address is on one of this computer's IPv4 networks (loopback left out).
 fn on_my_lan(addr: SocketAddr) -> bool {
@@ -69,8 +68,8 @@ impl Node {
     }
 
     /// How a friend is connected now: `lan` (at an address heard on the LAN, or on a network
-    /// this computer is on), `punched` (at an address an introduction gave), `direct`, or
-    /// `unreachable`.
+    /// this computer is on), `relayed` (through a friend's relay), `punched` (at an address an
+    /// introduction gave), `direct`, or `unreachable`.
     pub(super) fn path_of(&self, peer: &PeerId) -> &'static str {
         let Some(link) = self.links.get(peer).filter(|_| self.is_online(peer)) else {
             return "unreachable";
