@@ -16,7 +16,7 @@ use crate::home::{Config, Home};
 use crate::identity::{safety_number, Identity, PeerId};
 use crate::net::tls::{self, Admission, SharedAdmission};
 use crate::proto::invite::{self, make_proof, InviteBody, InviteError};
-use crate::proto::peer::{Hello, PeerMsg};
+use crate::proto::peer::{Hello, PeerMsg, MAX_ADDRS};
 use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
 
@@ -1189,7 +1189,13 @@ impl Node {
     /// Stores what a friend told us in its hello.
     fn update_friend(&self, peer: PeerId, hello: &Hello, seen: SocketAddr) -> Result<(), ApiError> {
         if let Some(mut f) = self.store.friend(&peer).map_err(ApiError::internal)? {
-            f.addrs = merge_addrs(&hello.addrs, seen);
+            let via_relay = self.relayed.get(&peer).is_some_and(|r| r.contains(&seen));
+            f.addrs = if via_relay {
+                // A relay's socket is not the friend's address, and it ends when idle.
+                hello.addrs.iter().take(MAX_ADDRS).copied().collect()
+            } else {
+                merge_addrs(&hello.addrs, seen)
+            };
             f.name = hello.name.clone();
             if hello.reach.is_some() {
                 f.reach = hello.reach.clone();

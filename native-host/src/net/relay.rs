@@ -3,7 +3,9 @@
 //! the relay forwards ciphertext it cannot read.
 //!
 //! Each side is known by the IP address its connection to the relay comes from; its port is
-//! learnt from its first packet (a symmetric NAT gives a new port towards the relay socket).
+//! learnt from its first packet (a symmetric NAT gives a new port towards the relay socket),
+//! and from then on only that address is that side. The relay never sends first, so it must
+//! be on an address both can reach (a public one, or a mapped port).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -38,11 +40,16 @@ pub async fn open(
                 break;
             };
             // With both ends behind one address, the first sender is `a`.
-            let is_a = from.ip() == a && (a != b || leg_a.is_none_or(|l| l == from));
-            let to = if is_a {
+            // Each leg is the first address a packet came from at its side's IP; later packets
+            // from any other address are dropped, so nobody else behind that IP can take it.
+            let to = if leg_a == Some(from) {
+                leg_b
+            } else if leg_b == Some(from) {
+                leg_a
+            } else if leg_a.is_none() && from.ip() == a {
                 leg_a = Some(from);
                 leg_b
-            } else if from.ip() == b {
+            } else if leg_b.is_none() && from.ip() == b {
                 leg_b = Some(from);
                 leg_a
             } else {

@@ -12,11 +12,15 @@ use crate::net::lan::{hour_now, matches, Heard};
 use crate::proto::album::unhex32;
 use crate::proto::peer::{PeerMsg, MAX_ADDRS};
 
-/// Whether an address is on one of this computer's IPv4 networks (loopback left out).
+/// Whether a private address is on one of this computer's IPv4 networks (loopback and
+/// public networks left out).
 fn on_my_lan(addr: SocketAddr) -> bool {
     let std::net::IpAddr::V4(ip) = addr.ip() else {
         return false;
     };
+    if !(ip.is_private() || ip.is_link_local()) {
+        return false;
+    }
     let Ok(ifs) = if_addrs::get_if_addrs() else {
         return false;
     };
@@ -75,16 +79,14 @@ impl Node {
             return "unreachable";
         };
         let remote: SocketAddr = link.conn.remote_address();
-        if self
-            .lan_addrs
-            .get(peer)
-            .is_some_and(|a| a.contains(&remote))
-            || on_my_lan(remote)
-        {
-            "lan"
-        } else if self.relayed.get(peer).is_some_and(|a| a.contains(&remote)) {
+        let had = |m: &std::collections::HashMap<PeerId, Vec<SocketAddr>>| {
+            m.get(peer).is_some_and(|a| a.contains(&remote))
+        };
+        if had(&self.relayed) {
             "relayed"
-        } else if self.punched.get(peer).is_some_and(|a| a.contains(&remote)) {
+        } else if had(&self.lan_addrs) || on_my_lan(remote) {
+            "lan"
+        } else if had(&self.punched) {
             "punched"
         } else {
             "direct"
