@@ -739,7 +739,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 print_json(&r);
             } else {
                 let c = &r["comment"];
-                if c["pending"] == json!(true) {
+                if r["owner_offline"] == json!(true) {
                     eprintln!(
                         "Waiting for the album's owner to be online; it goes when they are back"
                     );

@@ -101,7 +101,9 @@ fn three_nodes_end_with_the_same_ordered_thread_after_each_was_offline_at_a_comm
 
     // B comments while C is offline; C sees it when it comes back.
     c.stop();
-    let by_b = post(&b, &album, "she has your nose");
+    let reply = b.json(&["comment", &album, "she has your nose", "--json"]);
+    assert_eq!(reply["owner_offline"], false, "the owner is connected");
+    let by_b = reply["comment"].clone();
     assert!(wait_until(SOON, || texts(&a, &album).len() == 2));
     c.start_at(&c_addr);
     assert!(
@@ -119,7 +121,9 @@ fn three_nodes_end_with_the_same_ordered_thread_after_each_was_offline_at_a_comm
     let ai = a.id();
     a.stop();
     assert!(wait_until(SOON, || !c.online_with(&ai)));
-    let pending = post(&c, &album, "grandma's eyes, though");
+    let reply = c.json(&["comment", &album, "grandma's eyes, though", "--json"]);
+    assert_eq!(reply["owner_offline"], true);
+    let pending = reply["comment"].clone();
     assert_eq!(pending["pending"], true);
     assert!(pending["seq"].is_null());
     c.stop();

@@ -383,7 +383,10 @@ impl Node {
             self.comment_event(&s.album, &id, false);
             self.post_outbox();
         }
-        self.comment_reply(&album, &id)
+        let mut reply = self.comment_reply(&album, &id)?;
+        // Whether it waits for an owner who is not connected (it is on its way otherwise).
+        reply["owner_offline"] = json!(s.album.owner != self.me && !self.is_online(&s.album.owner));
+        Ok(reply)
     }
 
     fn comment_reply(&self, album: &str, id: &str) -> Result<Value, ApiError> {
