@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{as_peer, code_of, last_line, wait_until, Control, Node};
+use common::{as_peer, code_of, last_line, trio, wait_until, Control, Node};
 use kith::identity::PeerId;
 use kith::proto::album::hex;
 use kith::proto::comment::{Comment, SignedComment};
@@ -77,18 +77,6 @@ fn settled(n: &Node, album: &str) -> Vec<(u64, String, String, bool)> {
 
 fn texts(n: &Node, album: &str) -> Vec<String> {
     settled(n, album).into_iter().map(|c| c.2).collect()
-}
-
-/// A and two friends B and C, all connected (B and C are not each other's friends).
-fn trio() -> (Node, Node, Node) {
-    let a = Node::started("Ann");
-    let b = Node::started("Bo");
-    let c = Node::started("Cy");
-    a.befriend(&b);
-    a.befriend(&c);
-    let (bi, ci) = (b.id(), c.id());
-    assert!(wait_until(SOON, || a.online_with(&bi) && a.online_with(&ci)));
-    (a, b, c)
 }
 
 #[test]

@@ -154,23 +154,63 @@ fn rx_bytes(ns: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Two friends who met somewhere else (both on the public host) and stopped: what they stored
+/// of each other is of no use once they start at home.
+fn met_elsewhere(x: &str, y: &str) -> (Node, Node) {
+    let mut a = Node::new(x);
+    let mut b = Node::new(y);
+    start_in(&mut a, "kk-pub", "203.0.113.10:0");
+    start_in(&mut b, "kk-pub", "203.0.113.10:0");
+    a.befriend(&b);
+    let bi = b.id();
+    assert!(wait_until(Duration::from_secs(10), || a.online_with(&bi)));
+    a.stop();
+    b.stop();
+    (a, b)
+}
+
+/// `from` shares `mib` MiB with `to`, who fetches it, byte-identical; returns how many bytes
+/// the public host received meanwhile.
+fn fetch_counting_public_host(from: &Node, to: &Node, mib: usize, seed: u64) -> u64 {
+    let src = from.home().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = common::random_bytes(mib * 1024 * 1024, seed);
+    std::fs::write(src.join("f.bin"), &data).unwrap();
+    let o = from.cli(&[
+        "share",
+        src.join("f.bin").to_str().unwrap(),
+        "--to",
+        &to.id(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let album = common::last_line(&o);
+    assert!(wait_until(Duration::from_secs(10), || to
+        .json(&["albums", "--json"])
+        .as_array()
+        .is_some_and(|l| l.iter().any(|x| x["id"] == album.as_str()))));
+    let before = rx_bytes("kk-pub");
+    let out = to.home().join("got");
+    let o = to.cli(&[
+        "fetch",
+        &album,
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "60",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(out.join("f.bin")).unwrap() == data);
+    rx_bytes("kk-pub") - before
+}
+
 #[test]
 fn friends_behind_two_cone_nats_connect_directly_by_hole_punching_through_a_mutual_friend() {
     let _turn = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let Some(_lab) = Lab::up() else {
         return;
     };
-    // A and B became friends somewhere else (both on the public host); what they stored of
-    // each other is of no use now.
-    let mut a = Node::new("Ann");
-    let mut b = Node::new("Bo");
-    start_in(&mut a, "kk-pub", "203.0.113.10:0");
-    start_in(&mut b, "kk-pub", "203.0.113.10:0");
-    a.befriend(&b);
+    let (mut a, mut b) = met_elsewhere("Ann", "Bo");
     let (ai, bi) = (a.id(), b.id());
-    assert!(wait_until(Duration::from_secs(10), || a.online_with(&bi)));
-    a.stop();
-    b.stop();
 
     // Now each is at home behind its own cone NAT; P, on the public host, is a friend of both.
     let mut p = Node::new("Pat");
@@ -196,30 +236,7 @@ fn friends_behind_two_cone_nats_connect_directly_by_hole_punching_through_a_mutu
     assert!(p.log().contains("introducing two friends"));
 
     // 100 MB from A to B: the bytes go straight between the two homes, not through P.
-    let src = a.home().join("big");
-    std::fs::create_dir_all(&src).unwrap();
-    let data = common::random_bytes(100 * 1024 * 1024, 7);
-    std::fs::write(src.join("big.bin"), &data).unwrap();
-    let o = a.cli(&["share", src.join("big.bin").to_str().unwrap(), "--to", &bi]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let album = common::last_line(&o);
-    assert!(wait_until(Duration::from_secs(10), || b
-        .json(&["albums", "--json"])
-        .as_array()
-        .is_some_and(|l| l.iter().any(|x| x["id"] == album.as_str()))));
-    let before = rx_bytes("kk-pub");
-    let out = b.home().join("got");
-    let o = b.cli(&[
-        "fetch",
-        &album,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        "60",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(std::fs::read(out.join("big.bin")).unwrap() == data);
-    let through_p = rx_bytes("kk-pub") - before;
+    let through_p = fetch_counting_public_host(&a, &b, 100, 7);
     eprintln!("cone-cone: 100 MB fetched; the public host received {through_p} bytes meanwhile");
     assert!(
         through_p < 2_000_000,
@@ -233,15 +250,8 @@ fn a_friend_behind_a_symmetric_nat_is_reached_through_a_relaying_mutual_friend()
     let Some(_lab) = Lab::up() else {
         return;
     };
-    let mut b = Node::new("Bo");
-    let mut c = Node::new("Cy");
-    start_in(&mut b, "kk-pub", "203.0.113.10:0");
-    start_in(&mut c, "kk-pub", "203.0.113.10:0");
-    b.befriend(&c);
+    let (mut b, mut c) = met_elsewhere("Bo", "Cy");
     let (bi, ci) = (b.id(), c.id());
-    assert!(wait_until(Duration::from_secs(10), || b.online_with(&ci)));
-    b.stop();
-    c.stop();
 
     // B is behind a cone NAT, C behind a symmetric one: no hole can be punched between them.
     // P, on the public host, helps its friends connect (no rate limit here, for the test).
@@ -273,30 +283,7 @@ fn a_friend_behind_a_symmetric_nat_is_reached_through_a_relaying_mutual_friend()
     assert!(p.log().contains("relaying between two friends"));
 
     // A file goes through, verified: the relay passed the bytes it could not read.
-    let src = b.home().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    let data = common::random_bytes(20 * 1024 * 1024, 9);
-    std::fs::write(src.join("f.bin"), &data).unwrap();
-    let o = b.cli(&["share", src.join("f.bin").to_str().unwrap(), "--to", &ci]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let album = common::last_line(&o);
-    assert!(wait_until(Duration::from_secs(10), || c
-        .json(&["albums", "--json"])
-        .as_array()
-        .is_some_and(|l| l.iter().any(|x| x["id"] == album.as_str()))));
-    let before = rx_bytes("kk-pub");
-    let out = c.home().join("got");
-    let o = c.cli(&[
-        "fetch",
-        &album,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        "60",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(std::fs::read(out.join("f.bin")).unwrap() == data);
-    let through_p = rx_bytes("kk-pub") - before;
+    let through_p = fetch_counting_public_host(&b, &c, 20, 9);
     eprintln!("cone-symmetric: 20 MB fetched; {through_p} bytes passed the relay");
     assert!(
         through_p > 20 * 1024 * 1024,

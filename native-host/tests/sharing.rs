@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{last_line, wait_until, Node};
+use common::{last_line, trio, wait_until, Node};
 use serde_json::Value;
 
 const SOON: Duration = Duration::from_secs(15);
@@ -66,18 +66,6 @@ fn share_one_file_with(a: &Node, b: &Node) -> (String, tempfile::TempDir) {
     );
     assert!(wait_until(SOON, || albums(b).len() == 1));
     (id, src)
-}
-
-/// A and two friends B and C, all connected.
-fn trio() -> (Node, Node, Node) {
-    let a = Node::started("Ann");
-    let b = Node::started("Bo");
-    let c = Node::started("Cy");
-    a.befriend(&b);
-    a.befriend(&c);
-    let (bi, ci) = (b.id(), c.id());
-    assert!(wait_until(SOON, || a.online_with(&bi) && a.online_with(&ci)));
-    (a, b, c)
 }
 
 #[test]

@@ -411,3 +411,16 @@ pub fn code_of(m: &kith::proto::peer::PeerMsg) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// A and two friends B and C, all connected (B and C are not each other's friends).
+pub fn trio() -> (Node, Node, Node) {
+    let a = Node::started("Ann");
+    let b = Node::started("Bo");
+    let c = Node::started("Cy");
+    a.befriend(&b);
+    a.befriend(&c);
+    let (bi, ci) = (b.id(), c.id());
+    assert!(wait_until(Duration::from_secs(15), || a.online_with(&bi)
+        && a.online_with(&ci)));
+    (a, b, c)
+}
