@@ -186,6 +186,13 @@ fn edits_deletions_reactions_and_hiding_reach_every_member_and_unread_counts_cle
     assert_eq!(listed(&c)["unread"], 0);
     assert_eq!(listed(&c)["new"], false);
     assert_eq!(c.json(&["status", "--json"])["unread"], 0);
+    // A new comment counts, and stops counting once its author deletes it.
+    let fleeting = post(&b, &album, "oops, wrong album");
+    assert!(wait_until(SOON, || listed(&c)["unread"] == 1));
+    let fid = fleeting["id"].as_str().unwrap();
+    assert!(b.cli(&["comment", "--delete", fid]).status.success());
+    assert!(wait_until(SOON, || listed(&c)["unread"] == 0));
+    assert_eq!(c.json(&["status", "--json"])["unread"], 0);
 
     // Item comments are listed under the item only.
     let on = thread(&c, &item);

@@ -158,9 +158,11 @@ impl Node {
         };
         if entry.hidden != hidden {
             let mut meta = self.store.thread(&s.album.id).map_err(ApiError::internal)?;
+            let old = entry.clone();
             meta.rev += 1;
             entry.hidden = hidden;
             entry.rev = meta.rev;
+            self.count_unread(&s.album.id, &mut meta, Some(&old), &entry);
             self.store
                 .put_thread(&s.album.id, &meta, std::slice::from_ref(&entry))
                 .map_err(ApiError::internal)?;
@@ -227,6 +229,7 @@ impl Node {
             .unwrap_or(0);
         meta.read_seq = meta.read_seq.max(last);
         meta.seen = true;
+        meta.unread = Some(0);
         self.store
             .put_thread(&s.album.id, &meta, &[])
             .map_err(ApiError::internal)?;
@@ -254,17 +257,48 @@ impl Node {
     }
 
     fn unread(&self, a: &Album, meta: &ThreadMeta) -> usize {
+        match meta.unread {
+            Some(n) => n as usize,
+            None => self.count_all_unread(&a.id, meta.read_seq),
+        }
+    }
+
+    /// Reads the whole thread to count its unread comments (once, for a thread stored before
+    /// the count was kept).
+    fn count_all_unread(&self, album: &str, read_seq: u64) -> usize {
         self.store
-            .comments(&a.id)
+            .comments(album)
             .unwrap_or_default()
             .iter()
-            .filter(|e| e.seq > meta.read_seq && !e.hidden)
-            .filter(|e| {
-                e.comment
-                    .as_ref()
-                    .is_some_and(|c| c.comment.author != self.me && !c.comment.deleted)
-            })
+            .filter(|e| self.is_unread(e, read_seq))
             .count()
+    }
+
+    /// Whether an entry counts as unread: someone else's, shown, above the read mark.
+    fn is_unread(&self, e: &ThreadEntry, read_seq: u64) -> bool {
+        e.seq > read_seq
+            && !e.hidden
+            && e.comment
+                .as_ref()
+                .is_some_and(|c| c.comment.author != self.me && !c.comment.deleted)
+    }
+
+    /// Keeps the thread's unread count right as `old` (stored now) becomes `new`; call before
+    /// storing `new`.
+    fn count_unread(
+        &self,
+        album: &str,
+        meta: &mut ThreadMeta,
+        old: Option<&ThreadEntry>,
+        new: &ThreadEntry,
+    ) {
+        let before = match meta.unread {
+            Some(n) => n,
+            None => self.count_all_unread(album, meta.read_seq) as u64,
+        };
+        let was = old.is_some_and(|o| self.is_unread(o, meta.read_seq));
+        let is = self.is_unread(new, meta.read_seq);
+        meta.unread = Some((before + u64::from(is)).saturating_sub(u64::from(was)));
     }
 
     /// The album a comment target names (an album, or an item of one) and the item.
@@ -530,6 +564,7 @@ impl Node {
         }
         let internal = |e: crate::store::StoreError| ("internal", e.to_string());
         let existing = self.store.comment(&c.album, &c.id).map_err(internal)?;
+        let previous = existing.clone();
         let old = existing.as_ref().and_then(|e| e.comment.as_ref());
         let decision = accept(old, &signed).map_err(|m| ("bad_comment", m.to_string()))?;
         let mut meta = self.store.thread(&c.album).map_err(internal)?;
@@ -556,6 +591,7 @@ impl Node {
             name: Some(self.name_of(&c.author)).filter(|n| !n.is_empty()),
             comment: Some(signed.clone()),
         };
+        self.count_unread(&s.album.id, &mut meta, previous.as_ref(), &entry);
         // The meta goes first: after a crash between the two writes a number is skipped,
         // never given twice (the unanswered author posts again).
         self.store
@@ -676,6 +712,7 @@ impl Node {
             if old.as_ref().is_some_and(|o| o.rev >= e.rev) {
                 continue;
             }
+            self.count_unread(album, &mut meta, old.as_ref(), &e);
             changed.push((e, old.is_none()));
         }
         if since <= meta.rev {

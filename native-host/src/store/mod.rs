@@ -366,6 +366,9 @@ pub struct ThreadMeta {
     /// The user opened the album.
     #[serde(default)]
     pub seen: bool,
+    /// Unread comments by others, kept up to date as entries change (None: not counted yet).
+    #[serde(default)]
+    pub unread: Option<u64>,
 }
 
 impl Store {
