@@ -16,7 +16,9 @@
 # Facts this relies on: a router drops unsolicited packets from its WAN side before connection
 # tracking confirms them, so an early packet from a peer leaves no entry that would make the
 # NAT pick another port (cone-to-cone hole punching depends on it); bridges run without
-# multicast snooping, so mDNS reaches every host of a segment.
+# multicast snooping, so mDNS reaches every host of a segment; a router forwards a new packet
+# from its WAN side only if a DNAT rule redirected it (`ct status dnat`), and it has none unless
+# tests/lab/upnp.sh runs miniupnpd there, whose port mappings are such rules.
 set -euo pipefail
 
 NETS="kk-net"
@@ -57,9 +59,10 @@ router() { # router NS WAN_ADDR LAN_PREFIX cone|symmetric
   [ "$kind" = symmetric ] && nat="masquerade random,fully-random"
   in_ns "$ns" nft -f - <<EOF
 table ip lab {
+  # Only the LAN's traffic: the router's own (miniupnpd's STUN check, see upnp.sh) keeps its ports.
   chain nat_out {
     type nat hook postrouting priority srcnat; policy accept;
-    oifname "wan0" $nat
+    oifname "wan0" ip saddr $lan.0/24 $nat
   }
   chain to_me {
     type filter hook input priority filter; policy accept;
@@ -70,6 +73,7 @@ table ip lab {
   chain through {
     type filter hook forward priority filter; policy accept;
     iifname "wan0" ct state established,related accept
+    iifname "wan0" ct status dnat accept
     iifname "wan0" drop
   }
 }
@@ -95,6 +99,7 @@ down() {
     fi
     ip netns del "$ns"
   done
+  rm -rf /tmp/kith-lab-upnp  # state of tests/lab/upnp.sh (its miniupnpd died with the above)
 }
 
 up() {
