@@ -38,6 +38,19 @@ pub struct Config {
     /// Most bytes per second relayed for friends (0: no limit).
     #[serde(default = "default_relay_rate")]
     pub relay_rate: u64,
+    /// Publish my addresses on the Mainline DHT and look friends up there.
+    #[serde(default = "yes")]
+    pub dht: bool,
+    /// Ask the home router to map my port (UPnP-IGD, NAT-PMP or PCP).
+    #[serde(default = "yes")]
+    pub port_mapping: bool,
+    /// DHT bootstrap nodes (`host:port`; None: the public Mainline's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dht_bootstrap: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The relay's default limit: 1 MB/s.
@@ -166,6 +179,9 @@ impl Home {
             download_dir: None,
             help_friends: false,
             relay_rate: default_relay_rate(),
+            dht: true,
+            port_mapping: true,
+            dht_bootstrap: None,
         })?;
         write_atomic(&self.key_path(), id.to_pem()?.as_bytes(), 0o600)?;
         Ok(())

@@ -21,6 +21,7 @@ use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
 
 mod comments;
+mod dht;
 mod media;
 mod reach;
 mod sharing;
@@ -50,6 +51,14 @@ pub mod close {
 }
 
 /// Seconds since the Unix epoch.
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -137,6 +146,20 @@ enum Msg {
     },
     /// A node was heard on the LAN.
     LanHeard(crate::net::lan::Heard),
+    /// My router's port mapping changed (None: no mapping now).
+    Mapped(Option<SocketAddr>),
+    /// The DHT client started.
+    DhtReady(Arc<crate::net::dht::DhtClient>),
+    /// A publish of my DHT record ended.
+    DhtPublished {
+        addrs: Vec<SocketAddr>,
+        result: Result<(), String>,
+    },
+    /// A lookup of a friend's DHT record ended (None: nothing found that opens).
+    DhtFound {
+        peer: PeerId,
+        addrs: Option<Vec<SocketAddr>>,
+    },
     /// A friend relays between me and `peer`, which is dialling me through it now.
     Relayed {
         peer: PeerId,
@@ -260,6 +283,16 @@ struct Node {
     relay_asked: HashMap<PeerId, Instant>,
     /// The limit on bytes relayed for friends.
     relay_limit: Arc<crate::transfer::rate::Limiter>,
+    /// My address as a friend outside my network last saw it (from its hello).
+    observed: Option<SocketAddr>,
+    /// The public address my router maps to my port (None: no mapping).
+    mapped: Option<SocketAddr>,
+    /// Friends' router-mapped addresses, from their hellos.
+    mapped_of: HashMap<PeerId, SocketAddr>,
+    /// Friends whose connection (by its ID) came in through my router's mapping.
+    via_mapping: HashMap<PeerId, usize>,
+    /// The Mainline DHT client and what it is doing.
+    dht: dht::DhtState,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -355,6 +388,10 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     let reach = store.reach_secret()?;
     let relay_limit = Arc::new(crate::transfer::rate::Limiter::new(config.relay_rate));
     let lan = start_lan(reach, listen, tx.clone());
+    if let Some(bootstrap) = dht::dht_settings(&config, listen) {
+        dht::start(bootstrap, tx.clone());
+    }
+    let portmap = start_port_mapping(&config, listen, tx.clone());
     let node = Node {
         me: identity.peer_id(),
         home: home.clone(),
@@ -390,6 +427,11 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         relayed: HashMap::new(),
         relay_asked: HashMap::new(),
         relay_limit,
+        observed: None,
+        mapped: None,
+        mapped_of: HashMap::new(),
+        via_mapping: HashMap::new(),
+        dht: Default::default(),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -419,6 +461,9 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
             // Let the answer to `stop` reach its client.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+    if let Some(pm) = portmap {
+        pm.release().await;
     }
     control.abort();
     gateway_task.abort();
@@ -459,6 +504,30 @@ fn start_lan(
             None
         }
     }
+}
+
+/// Asks the home router to map the node's port, unless it listens on loopback only, the
+/// settings say no, or `KITH_NO_PORTMAP=1`; changes of the mapping go to the actor.
+fn start_port_mapping(
+    config: &Config,
+    listen: SocketAddr,
+    tx: mpsc::Sender<Msg>,
+) -> Option<crate::net::portmap::PortMap> {
+    if listen.ip().is_loopback()
+        || !config.port_mapping
+        || std::env::var_os("KITH_NO_PORTMAP").is_some_and(|v| v == "1")
+    {
+        return None;
+    }
+    let (mtx, mut mrx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Some(a) = mrx.recv().await {
+            if tx.send(Msg::Mapped(a)).await.is_err() {
+                break;
+            }
+        }
+    });
+    crate::net::portmap::PortMap::start(listen.port(), mtx)
 }
 
 /// Takes the home's lock so only one node runs for it; the lock file names the holder's pid.
@@ -614,7 +683,48 @@ async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>
         .await;
 }
 
-/// Dials `peer` at each address in turn and exchanges hellos.
+/// A dial to one more of a peer's addresses starts this long after the previous one.
+const DIAL_STAGGER: Duration = Duration::from_millis(250);
+
+/// Connects to whichever of `addrs` answers first (a new attempt starts every `DIAL_STAGGER`,
+/// each limited to `per_addr`); the losing attempts are dropped before any hello.
+async fn connect_first(
+    endpoint: &quinn::Endpoint,
+    client: &quinn::ClientConfig,
+    addrs: &[SocketAddr],
+    per_addr: Duration,
+) -> Result<(quinn::Connection, SocketAddr), Vec<String>> {
+    let mut attempts = tokio::task::JoinSet::new();
+    for (i, &addr) in addrs.iter().enumerate() {
+        let (endpoint, client) = (endpoint.clone(), client.clone());
+        attempts.spawn(async move {
+            tokio::time::sleep(DIAL_STAGGER * i as u32).await;
+            let attempt = async {
+                endpoint
+                    .connect_with(client, addr, "kith")
+                    .map_err(|e| e.to_string())?
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(per_addr, attempt).await {
+                Ok(Ok(conn)) => Ok((conn, addr)),
+                Ok(Err(e)) => Err(format!("{addr}: {e}")),
+                Err(_) => Err(format!("{addr}: no answer within {}s", per_addr.as_secs())),
+            }
+        });
+    }
+    let mut errors = Vec::new();
+    while let Some(done) = attempts.join_next().await {
+        match done {
+            Ok(Ok(won)) => return Ok(won), // dropping the set aborts the others
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(errors)
+}
+
+/// Dials `peer` at its addresses (the first to answer wins) and exchanges hellos.
 async fn dial(
     endpoint: quinn::Endpoint,
     client: quinn::ClientConfig,
@@ -629,32 +739,29 @@ async fn dial(
             "no address is known for this friend",
         ));
     }
-    let mut errors = Vec::new();
-    for addr in addrs {
-        let attempt = async {
-            let conn = endpoint
-                .connect_with(client.clone(), addr, "kith")
-                .map_err(|e| e.to_string())?
-                .await
-                .map_err(|e| e.to_string())?;
-            match crate::wire::ask(&conn, &PeerMsg::Hello(my_hello(addr)))
-                .await?
-                .0
-            {
-                PeerMsg::Hello(h) => Ok((conn, h)),
-                PeerMsg::Error { code, message } => {
-                    conn.close(close::REFUSED.into(), b"refused");
-                    Err(format!("{code}: {message}"))
+    let errors = match connect_first(&endpoint, &client, &addrs, per_addr).await {
+        Ok((conn, addr)) => {
+            let hello = async {
+                match crate::wire::ask(&conn, &PeerMsg::Hello(my_hello(addr)))
+                    .await?
+                    .0
+                {
+                    PeerMsg::Hello(h) => Ok(h),
+                    PeerMsg::Error { code, message } => {
+                        conn.close(close::REFUSED.into(), b"refused");
+                        Err(format!("{code}: {message}"))
+                    }
+                    _ => Err("unexpected answer to hello".to_string()),
                 }
-                _ => Err("unexpected answer to hello".to_string()),
+            };
+            match tokio::time::timeout(per_addr, hello).await {
+                Ok(Ok(h)) => return Ok((conn, h)),
+                Ok(Err(e)) => vec![format!("{addr}: {e}")],
+                Err(_) => vec![format!("{addr}: no hello within {}s", per_addr.as_secs())],
             }
-        };
-        match tokio::time::timeout(per_addr, attempt).await {
-            Ok(Ok(r)) => return Ok(r),
-            Ok(Err(e)) => errors.push(format!("{addr}: {e}")),
-            Err(_) => errors.push(format!("{addr}: no answer within {}s", per_addr.as_secs())),
         }
-    }
+        Err(errors) => errors,
+    };
     let text = errors.join("; ");
     for c in [
         code::INVITE_USED,
@@ -749,6 +856,7 @@ impl Node {
                         d.backoff = Duration::from_secs(1);
                         d.next = Some(Instant::now() + d.backoff);
                         if self.is_friend(&peer) {
+                            self.dht_lookup_soon(peer);
                             tracing::info!(peer = %peer.short(), "friend offline");
                             let _ = self.events.send(Event::FriendOffline {
                                 id: peer.to_string(),
@@ -759,6 +867,8 @@ impl Node {
                 Msg::Tick => {
                     self.ticks += 1;
                     self.dial_due();
+                    self.dht_tick();
+                    self.try_upgrades();
                     self.post_outbox();
                     if self.ticks.is_multiple_of(CATCH_UP_TICKS) {
                         self.catch_up_comments();
@@ -808,6 +918,13 @@ impl Node {
                 Msg::CommentsIn { .. } => {}
                 Msg::CommentsPulled { peer, album } => self.comments_pulled(peer, &album),
                 Msg::LanHeard(h) => self.lan_heard(h),
+                Msg::DhtReady(c) => self.dht.client = Some(c),
+                Msg::Mapped(a) => {
+                    tracing::info!(mapped = ?a, "router port mapping");
+                    self.mapped = a;
+                }
+                Msg::DhtPublished { addrs, result } => self.dht_published(addrs, result),
+                Msg::DhtFound { peer, addrs } => self.dht_found(peer, addrs),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
                 Msg::Relayed { peer, addr } => self.dial_relayed(peer, addr),
                 Msg::CommentPosted {
@@ -823,10 +940,11 @@ impl Node {
     fn hello_for(&self, observed: SocketAddr, friend: bool) -> Hello {
         Hello {
             name: self.config.name.clone(),
-            addrs: crate::net::announce_addrs(self.listen),
+            addrs: self.my_addrs(),
             observed,
             boot: self.boot,
             reach: friend.then(|| crate::proto::album::hex(&self.reach)),
+            mapped: self.mapped,
         }
     }
 
@@ -940,7 +1058,7 @@ impl Node {
             "online": online,
             "unread": self.unread_total(),
             "listen_addr": self.listen,
-            "addrs": crate::net::announce_addrs(self.listen),
+            "addrs": self.my_addrs(),
             "home": self.home.dir,
             "download_dir": self.download_dir(),
             "gateway": self.gateway.base(),
@@ -993,10 +1111,11 @@ impl Node {
         let body = InviteBody {
             peer: self.me,
             name: self.config.name.clone(),
-            addrs: crate::net::announce_addrs(self.listen),
+            addrs: self.my_addrs(),
             invite_id: rec.invite_id,
             secret: rec.secret,
             exp: rec.expires,
+            reach: Some(self.reach),
         };
         let link = invite::link(&self.identity, &body);
         Ok(json!({"qr": qr_rows(&link), "link": link, "expires": rec.expires}))
@@ -1042,7 +1161,17 @@ impl Node {
                 return;
             }
         };
-        self.spawn_dial(peer, inv.addrs.clone(), client, Some(reply));
+        let lookup = inv
+            .reach
+            .map(|r| crate::proto::dht_record::RecordKeys::derive(&r));
+        self.spawn_dial_within(
+            peer,
+            inv.addrs.clone(),
+            client,
+            Some(reply),
+            DIAL_TIMEOUT,
+            lookup,
+        );
     }
 
     fn spawn_dial(
@@ -1052,7 +1181,7 @@ impl Node {
         client: quinn::ClientConfig,
         accept: Option<Reply>,
     ) {
-        self.spawn_dial_within(peer, addrs, client, accept, DIAL_TIMEOUT);
+        self.spawn_dial_within(peer, addrs, client, accept, DIAL_TIMEOUT, None);
     }
 
     /// Dials with a time limit per address (short for a punch: the other side dials too).
@@ -1063,8 +1192,11 @@ impl Node {
         client: quinn::ClientConfig,
         accept: Option<Reply>,
         per_addr: Duration,
+        lookup: Option<crate::proto::dht_record::RecordKeys>,
     ) {
         self.dials.entry(peer).or_default().in_flight = true;
+        // When the addresses fail, the peer's DHT record may know better ones.
+        let lookup = lookup.and_then(|k| Some((self.dht.client.clone()?, k)));
         let endpoint = self.endpoint.clone();
         let tx = self.tx.clone();
         let friend = accept.is_some() || self.is_friend(&peer);
@@ -1074,7 +1206,26 @@ impl Node {
                 observed,
                 ..base.clone()
             };
-            let msg = match dial(endpoint, client, peer, addrs, mk, per_addr).await {
+            let mut result = dial(
+                endpoint.clone(),
+                client.clone(),
+                peer,
+                addrs.clone(),
+                &mk,
+                per_addr,
+            )
+            .await;
+            if let (Err(e), Some((dht, keys))) = (&result, lookup) {
+                if e.code == code::PEER_UNREACHABLE {
+                    if let Some(found) = dht.lookup(&keys, &peer).await {
+                        if found.iter().any(|a| !addrs.contains(a)) {
+                            tracing::info!(peer = %peer.short(), addrs = ?found, "trying addresses found on the DHT");
+                            result = dial(endpoint, client, peer, found, &mk, per_addr).await;
+                        }
+                    }
+                }
+            }
+            let msg = match result {
                 Ok((conn, hello)) => Msg::Dialed {
                     conn,
                     peer,
@@ -1126,8 +1277,18 @@ impl Node {
         dialed_by_me: bool,
     ) -> bool {
         if let Some(old) = self.links.get(&peer) {
-            let same_run = old.conn.close_reason().is_none() && old.boot == boot;
-            if same_run && old.dialed_by_me != dialed_by_me {
+            let live = old.conn.close_reason().is_none();
+            let old_relayed = self.is_relay_addr(&peer, old.conn.remote_address());
+            let new_relayed = self.is_relay_addr(&peer, conn.remote_address());
+            let same_run = live && old.boot == boot;
+            if live && old_relayed != new_relayed {
+                // A direct connection always wins over a relayed one, on both sides.
+                if new_relayed {
+                    conn.close(close::DUPLICATE.into(), b"duplicate");
+                    return false;
+                }
+                tracing::info!(peer = %peer.short(), "relayed connection upgraded to direct");
+            } else if same_run && old.dialed_by_me != dialed_by_me {
                 // Both sides dialled at once: both keep the one dialled by the smaller key.
                 let dialer = |by_me: bool| if by_me { self.me } else { peer };
                 if dialer(old.dialed_by_me) < dialer(dialed_by_me) {
@@ -1187,9 +1348,17 @@ impl Node {
     }
 
     /// Stores what a friend told us in its hello.
-    fn update_friend(&self, peer: PeerId, hello: &Hello, seen: SocketAddr) -> Result<(), ApiError> {
+    fn update_friend(
+        &mut self,
+        peer: PeerId,
+        hello: &Hello,
+        seen: SocketAddr,
+    ) -> Result<(), ApiError> {
         if let Some(mut f) = self.store.friend(&peer).map_err(ApiError::internal)? {
             let via_relay = self.relayed.get(&peer).is_some_and(|r| r.contains(&seen));
+            if !via_relay && crate::net::is_public(hello.observed.ip()) {
+                self.observed = Some(hello.observed);
+            }
             f.addrs = if via_relay {
                 // A relay's socket is not the friend's address, and it ends when idle.
                 hello.addrs.iter().take(MAX_ADDRS).copied().collect()
@@ -1284,6 +1453,7 @@ impl Node {
         if let Err(e) = stored {
             return refuse(&e.code, &e.message);
         }
+        self.note_mapping(peer, &hello, &conn, false);
         self.register(peer, conn, hello.boot, false);
         PeerMsg::Hello(self.hello_for(seen, true))
     }
@@ -1315,6 +1485,7 @@ impl Node {
         };
         match result {
             Ok(()) => {
+                self.note_mapping(peer, &hello, &conn, true);
                 self.register(peer, conn, hello.boot, true);
                 if let Some(r) = accept {
                     let f = self.store.friend(&peer).ok().flatten();

@@ -30,8 +30,11 @@ fn can_build_a_lab() -> bool {
     root && has("nft") && Command::new("ip").args(["netns", "list"]).output().is_ok()
 }
 
-/// The lab, up while this lives.
-struct Lab;
+/// The lab, up while this lives (holding `/tmp/kith-lab.lock`, so that other processes using
+/// the lab's fixed namespace names wait their turn).
+struct Lab {
+    _lock: std::fs::File,
+}
 
 impl Lab {
     fn up() -> Option<Lab> {
@@ -39,6 +42,14 @@ impl Lab {
             eprintln!("SKIPPED: the lab needs root, iproute2 and nftables");
             return None;
         }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/kith-lab.lock")
+            .expect("lab lock file");
+        use std::os::fd::AsRawFd;
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
         let o = Command::new(lab_script())
             .arg("up")
             .output()
@@ -48,7 +59,7 @@ impl Lab {
             "lab up: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        Some(Lab)
+        Some(Lab { _lock: lock })
     }
 }
 
@@ -58,8 +69,14 @@ impl Drop for Lab {
     }
 }
 
-/// Starts `kith serve` for a home inside a lab namespace, listening on `listen`.
+/// Starts `kith serve` for a home inside a lab namespace, listening on `listen`, with the DHT
+/// off (no lab DHT is running).
 fn start_in(n: &mut Node, ns: &str, listen: &str) {
+    start_in_env(n, ns, listen, &[("KITH_NO_DHT", "1")]);
+}
+
+/// Starts `kith serve` inside a lab namespace with extra environment.
+fn start_in_env(n: &mut Node, ns: &str, listen: &str, env: &[(&str, &str)]) {
     assert!(n.child.is_none());
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -72,6 +89,7 @@ fn start_in(n: &mut Node, ns: &str, listen: &str) {
         .args(["serve", "--listen", listen, "--home"])
         .arg(n.home())
         .env("KITH_LOG", "debug")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -262,8 +280,9 @@ fn a_friend_behind_a_symmetric_nat_is_reached_through_a_relaying_mutual_friend()
         serde_json::json!({"cmd": "settings", "help_friends": true, "relay_rate": 0}),
     );
     assert_eq!(r["ok"], true, "{r}");
-    start_in(&mut b, "kk-b", "10.80.2.2:0");
-    start_in(&mut c, "kk-c", "10.80.3.2:0");
+    let dht = LabDht::start();
+    start_in_env(&mut b, "kk-b", "10.80.2.2:0", &dht.env());
+    start_in_env(&mut c, "kk-c", "10.80.3.2:0", &dht.env());
     p.befriend(&b);
     p.befriend(&c);
     let t = Instant::now();
@@ -289,4 +308,295 @@ fn a_friend_behind_a_symmetric_nat_is_reached_through_a_relaying_mutual_friend()
         through_p > 20 * 1024 * 1024,
         "the bytes did not pass the relay?"
     );
+
+    // C's router turns UPnP on: C maps its port and publishes the mapped address on the DHT,
+    // where B, which keeps looking up friends it reaches only through a relay, finds it. The
+    // relayed connection gives way to a direct one without the friends noticing.
+    if !has_miniupnpd() {
+        eprintln!("SKIPPED the upgrade to direct: miniupnpd is not installed");
+        return;
+    }
+    assert!(upnp("start", "kk-rc"), "miniupnpd did not start in kk-rc");
+    let t = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(90), || path_to(&b, &ci) == "mapped"
+            && path_to(&c, &bi) == "mapped"),
+        "still {} / {}:\n{}\n---\n{}",
+        path_to(&b, &ci),
+        path_to(&c, &bi),
+        b.log(),
+        c.log()
+    );
+    eprintln!(
+        "relayed -> mapped: upgraded {} ms after the router offered UPnP",
+        t.elapsed().as_millis()
+    );
+    assert!(b.log().contains("upgraded to direct") || c.log().contains("upgraded to direct"));
+    let through_p = fetch_counting_public_host(&c, &b, 5, 10);
+    assert!(
+        through_p < 1024 * 1024,
+        "{through_p} bytes still passed the relay"
+    );
+}
+
+/// A small Mainline DHT of its own on the public host (`examples/lab_dht.rs`); ends when
+/// dropped.
+struct LabDht {
+    child: std::process::Child,
+    bootstrap: String,
+}
+
+impl LabDht {
+    fn start() -> LabDht {
+        let tool = lab_dht_tool();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", "kk-pub"])
+            .arg(&tool)
+            .args(["testnet", "203.0.113.10", "8"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the lab DHT");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("bootstrap list");
+        assert!(line.contains("203.0.113.10:"), "lab DHT said {line:?}");
+        LabDht {
+            child,
+            bootstrap: line.trim().to_string(),
+        }
+    }
+
+    /// The environment that points a node at this DHT.
+    fn env(&self) -> [(&str, &str); 1] {
+        [("KITH_DHT_BOOTSTRAP", self.bootstrap.as_str())]
+    }
+
+    /// Runs the probe in a namespace: what a stranger (and, with an invite, a friend) finds.
+    fn probe(&self, ns: &str, peer: &str, invite: Option<&str>) -> String {
+        let o = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(lab_dht_tool())
+            .args(["probe", &self.bootstrap, peer])
+            .args(invite)
+            .output()
+            .expect("probe");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+}
+
+impl Drop for LabDht {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lab DHT tool, built with the tests (`cargo test` and `cargo build --all-targets` build
+/// examples).
+fn lab_dht_tool() -> PathBuf {
+    let tool = common::kith_bin()
+        .parent()
+        .expect("target dir")
+        .join("examples/lab_dht");
+    assert!(
+        tool.exists(),
+        "{} is missing: build it with cargo build --examples",
+        tool.display()
+    );
+    tool
+}
+
+#[test]
+fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothing() {
+    let _turn = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_lab) = Lab::up() else {
+        return;
+    };
+    let dht = LabDht::start();
+    // A and B met elsewhere: the addresses they stored are stale. No mutual friend, no LAN:
+    // only the DHT can bring them together.
+    let (mut a, mut b) = met_elsewhere("Ann", "Bo");
+    let (ai, bi) = (a.id(), b.id());
+    start_in_env(&mut a, "kk-pub", "203.0.113.10:0", &dht.env());
+    start_in_env(&mut b, "kk-b", "10.80.2.2:0", &dht.env());
+    let t = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || b.online_with(&ai)
+            && a.online_with(&bi)),
+        "B did not find A through the DHT:\n{}\n---\n{}",
+        b.log(),
+        a.log()
+    );
+    eprintln!(
+        "DHT: found and connected {} ms after both started",
+        t.elapsed().as_millis()
+    );
+    assert!(b.log().contains("found on the DHT"), "{}", b.log());
+
+    // A moves to a new port; B finds its new record without any new invite.
+    let old = a.listen_addr();
+    a.stop();
+    start_in_env(&mut a, "kk-pub", "203.0.113.10:0", &dht.env());
+    assert_ne!(a.listen_addr(), old);
+    let t = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || b.online_with(&ai)),
+        "B did not find A's new address:\n{}",
+        b.log()
+    );
+    eprintln!(
+        "DHT: a moved friend found again {} ms after it restarted",
+        t.elapsed().as_millis()
+    );
+    let new_port = a
+        .listen_addr()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let f = b.friend(&ai).expect("A is B's friend");
+    assert!(
+        f["addrs"].to_string().contains(&new_port),
+        "B stored {f} (new port {new_port})"
+    );
+
+    // A stranger who knows A's peer ID finds nothing; with A's invite (which carries what
+    // friends learn), the same probe finds A's new address: the record is there.
+    let invite = a.json(&["invite", "--json"])["link"]
+        .as_str()
+        .expect("invite link")
+        .to_string();
+    let out = dht.probe("kk-c", &ai, Some(&invite));
+    assert!(out.contains("stranger: 0"), "{out}");
+    assert!(
+        out.contains(&format!("friend: 203.0.113.10:{new_port}"))
+            || out.contains(&format!(",203.0.113.10:{new_port}")),
+        "{out}"
+    );
+}
+
+/// Whether miniupnpd is installed (tests/lab/setup.sh installs it where it can).
+fn has_miniupnpd() -> bool {
+    Command::new("miniupnpd").arg("--version").output().is_ok()
+}
+
+/// Runs `tests/lab/upnp.sh VERB ROUTER_NS` (miniupnpd in a lab router).
+fn upnp(verb: &str, router: &str) -> bool {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/lab/upnp.sh");
+    let o = Command::new(script)
+        .args([verb, router])
+        .output()
+        .expect("upnp.sh");
+    if !o.status.success() {
+        eprintln!("upnp.sh {verb}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    o.status.success()
+}
+
+/// The port mappings miniupnpd has made in a router (its DNAT rules).
+fn router_mappings(router: &str) -> String {
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            router,
+            "nft",
+            "list",
+            "table",
+            "inet",
+            "miniupnpd",
+        ])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// The router-mapped address a node announces (the first 203.0.113.2 address in its status).
+fn mapped_addr(n: &Node) -> Option<String> {
+    n.json(&["status", "--json"])["addrs"]
+        .as_array()?
+        .iter()
+        .filter_map(|a| a.as_str())
+        .find(|a| a.starts_with("203.0.113.2:"))
+        .map(String::from)
+}
+
+#[test]
+fn a_node_behind_a_upnp_router_is_reached_through_its_port_mapping_and_found_again_after_moving() {
+    let _turn = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_miniupnpd() {
+        eprintln!("SKIPPED: miniupnpd is not installed (tests/lab/setup.sh installs it)");
+        return;
+    }
+    let Some(_lab) = Lab::up() else {
+        return;
+    };
+    assert!(upnp("start", "kk-rb"), "miniupnpd did not start in kk-rb");
+    let dht = LabDht::start();
+    // B's router offers UPnP-IGD / NAT-PMP / PCP; A's does not. No mutual friend, no LAN.
+    let mut a = Node::new("Ann");
+    let mut b = Node::new("Bo");
+    start_in_env(&mut b, "kk-b", "10.80.2.2:0", &dht.env());
+    start_in_env(&mut a, "kk-a", "10.80.1.2:0", &dht.env());
+    assert!(
+        wait_until(Duration::from_secs(15), || mapped_addr(&b).is_some()),
+        "B got no port mapping:\n{}",
+        b.log()
+    );
+    let mapped = mapped_addr(&b).unwrap_or_default();
+    let port = b
+        .listen_addr()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        router_mappings("kk-rb").contains(&format!("10.80.2.2:{port}")),
+        "{}",
+        router_mappings("kk-rb")
+    );
+
+    // A accepts B's invite (it carries the mapped address) and reaches B through the mapping.
+    let (ai, bi) = (a.id(), b.id());
+    let t = Instant::now();
+    b.befriend(&a);
+    eprintln!(
+        "mapped: A connected to B through {mapped} in {} ms",
+        t.elapsed().as_millis()
+    );
+    assert!(wait_until(Duration::from_secs(5), || b.online_with(&ai)));
+    assert_eq!(path_to(&a, &bi), "mapped");
+    assert_eq!(path_to(&b, &ai), "mapped");
+
+    // B stops: its mapping leaves the router. It starts again on a new port behind its NAT,
+    // gets a new mapping and publishes it; A finds it through the DHT, no new invite.
+    b.stop();
+    assert!(
+        wait_until(Duration::from_secs(5), || !router_mappings("kk-rb")
+            .contains(&format!("10.80.2.2:{port}"))),
+        "the mapping stayed after B stopped:\n{}",
+        router_mappings("kk-rb")
+    );
+    start_in_env(&mut b, "kk-b", "10.80.2.2:0", &dht.env());
+    let t = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(30), || a.online_with(&bi)),
+        "A did not find B again:\n{}\n---\n{}",
+        a.log(),
+        b.log()
+    );
+    eprintln!(
+        "DHT: a friend that moved behind its NAT found again {} ms after it restarted",
+        t.elapsed().as_millis()
+    );
+    assert_ne!(mapped_addr(&b), Some(mapped));
+    assert_eq!(path_to(&a, &bi), "mapped");
+    assert!(a.log().contains("found on the DHT"));
+    b.stop();
+    upnp("stop", "kk-rb");
 }

@@ -1,6 +1,8 @@
 //! Networking: TLS verifiers that pin keys, quinn endpoint set-up, and dialing.
 
+pub mod dht;
 pub mod lan;
+pub mod portmap;
 pub mod relay;
 pub mod tls;
 
@@ -73,4 +75,27 @@ pub fn announce_addrs(listen: SocketAddr) -> Vec<SocketAddr> {
     out.extend(lo);
     out.truncate(crate::proto::peer::MAX_ADDRS);
     out
+}
+
+/// Whether an address can be reached from the internet (not loopback, private, link-local,
+/// unique-local, multicast or unspecified).
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast())
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use super::sharing::{norm_id, refuse};
-use super::{Msg, Node, PeerReply};
+use super::{now_ms, Msg, Node, PeerReply};
 use crate::api::{code, ApiError, Event};
 use crate::identity::PeerId;
 use crate::proto::album::{hex, Album, SignedAlbum};
@@ -24,14 +24,6 @@ const PAGE_MAX: usize = 500;
 const PAGE_BYTES: usize = 768 * 1024;
 /// How long a comment request to a peer may take.
 const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// A comment as this node shows it: its thread entry (once the owner has it), the newest
 /// version I know, and whether that version still waits in my outbox.

@@ -71,9 +71,28 @@ impl Node {
         }
     }
 
+    /// Remembers what a hello tells about router port mappings: the peer's mapped address,
+    /// and whether it reached me through mine.
+    pub(super) fn note_mapping(
+        &mut self,
+        peer: PeerId,
+        hello: &crate::proto::peer::Hello,
+        conn: &quinn::Connection,
+        dialed_by_me: bool,
+    ) {
+        match hello.mapped {
+            Some(m) => self.mapped_of.insert(peer, m),
+            None => self.mapped_of.remove(&peer),
+        };
+        if !dialed_by_me && self.mapped.is_some_and(|m| m == hello.observed) {
+            self.via_mapping.insert(peer, conn.stable_id());
+        }
+    }
+
     /// How a friend is connected now: `lan` (at an address heard on the LAN, or on a network
-    /// this computer is on), `relayed` (through a friend's relay), `punched` (at an address an
-    /// introduction gave), `direct`, or `unreachable`.
+    /// this computer is on), `relayed` (through a friend's relay), `mapped` (through a router's
+    /// port mapping), `punched` (at an address an introduction gave), `direct`, or
+    /// `unreachable`.
     pub(super) fn path_of(&self, peer: &PeerId) -> &'static str {
         let Some(link) = self.links.get(peer).filter(|_| self.is_online(peer)) else {
             return "unreachable";
@@ -86,6 +105,10 @@ impl Node {
             "relayed"
         } else if had(&self.lan_addrs) || on_my_lan(remote) {
             "lan"
+        } else if self.mapped_of.get(peer) == Some(&remote)
+            || self.via_mapping.get(peer) == Some(&link.conn.stable_id())
+        {
+            "mapped"
         } else if had(&self.punched) {
             "punched"
         } else {
@@ -158,7 +181,7 @@ impl Node {
             tracing::info!(via = %via.short(), "refused an introduction to a stranger");
             return refuse("not_friend", "not a friend of mine");
         }
-        if !self.is_online(&from) {
+        if !self.is_online(&from) || self.relayed_now(&from) {
             tracing::info!(peer = %from.short(), via = %via.short(), "punching towards a friend");
             self.punch(from, addrs);
         }
@@ -210,12 +233,12 @@ impl Node {
 
     /// Dials a friend at the addresses an introduction gave (its router's, first).
     pub(super) fn punch(&mut self, peer: PeerId, addrs: Vec<SocketAddr>) {
-        if self.is_online(&peer) || addrs.is_empty() {
+        if (self.is_online(&peer) && !self.relayed_now(&peer)) || addrs.is_empty() {
             return;
         }
         self.punched.insert(peer, addrs.clone());
         match self.client_config(peer, None) {
-            Ok(c) => self.spawn_dial_within(peer, addrs, c, None, PUNCH_TIMEOUT),
+            Ok(c) => self.spawn_dial_within(peer, addrs, c, None, PUNCH_TIMEOUT, None),
             Err(e) => tracing::error!("client config: {e}"),
         }
     }
@@ -320,6 +343,58 @@ impl Node {
         match self.client_config(peer, None) {
             Ok(c) => self.spawn_dial(peer, vec![addr], c, None),
             Err(e) => tracing::error!("client config: {e}"),
+        }
+    }
+}
+
+/// How often a friend connected through a relay is tried directly again.
+const UPGRADE_EVERY: u64 = 15;
+
+impl Node {
+    /// Whether an address is a relay's socket I reach `peer` through.
+    pub(super) fn is_relay_addr(&self, peer: &PeerId, addr: SocketAddr) -> bool {
+        self.relayed.get(peer).is_some_and(|r| r.contains(&addr))
+    }
+
+    /// Whether `peer` is connected now through a relay.
+    pub(super) fn relayed_now(&self, peer: &PeerId) -> bool {
+        self.links
+            .get(peer)
+            .is_some_and(|l| self.is_relay_addr(peer, l.conn.remote_address()))
+    }
+
+    /// Every `UPGRADE_EVERY` seconds, friends connected through a relay are tried directly:
+    /// at their own addresses, and by hole punching through a mutual friend. A direct
+    /// connection that gets through replaces the relayed one (`register`).
+    pub(super) fn try_upgrades(&mut self) {
+        if !self.ticks.is_multiple_of(UPGRADE_EVERY) {
+            return;
+        }
+        let relayed: Vec<PeerId> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|p| self.relayed_now(p))
+            .collect();
+        for peer in relayed {
+            if self.dials.get(&peer).is_some_and(|d| d.in_flight) {
+                continue;
+            }
+            let own: Vec<SocketAddr> = match self.store.friend(&peer) {
+                Ok(Some(f)) => f
+                    .addrs
+                    .into_iter()
+                    .filter(|a| !self.is_relay_addr(&peer, *a))
+                    .collect(),
+                _ => continue,
+            };
+            if !own.is_empty() {
+                match self.client_config(peer, None) {
+                    Ok(c) => self.spawn_dial(peer, own, c, None),
+                    Err(e) => tracing::error!("client config: {e}"),
+                }
+            }
+            self.ask_introductions(peer, None);
         }
     }
 }

@@ -46,17 +46,20 @@ pub struct InviteBody {
     pub secret: [u8; 32],
     /// Expiry, Unix seconds.
     pub exp: u64,
+    /// The inviter's reach secret: finds its address record on the DHT (absent in version 1).
+    pub reach: Option<[u8; 32]>,
 }
 
-/// Format version byte.
-const VERSION: u8 = 1;
+/// Format version byte: 2 ends with the reach secret, 1 (still accepted) has none.
+const VERSION: u8 = 2;
 const SIG_LEN: usize = 64;
 
 /// Compact binary form (short links make small QR codes):
 /// `1 | peer 32 | invite id 16 | secret 32 | expiry u64 BE | name len u8 | name UTF-8 |
-/// addr count u8 | (4 ipv4 4 | 6 ipv6 16) port u16 BE ...`; the signature (64) follows.
+/// addr count u8 | (4 ipv4 4 | 6 ipv6 16) port u16 BE ... | reach 32` (version 2; version 1
+/// has no reach secret); the signature (64) follows.
 fn encode_body(b: &InviteBody) -> Vec<u8> {
-    let mut out = vec![VERSION];
+    let mut out = vec![if b.reach.is_some() { VERSION } else { 1 }];
     out.extend_from_slice(b.peer.as_bytes());
     out.extend_from_slice(&b.invite_id);
     out.extend_from_slice(&b.secret);
@@ -86,6 +89,9 @@ fn encode_body(b: &InviteBody) -> Vec<u8> {
         }
         out.extend_from_slice(&a.port().to_be_bytes());
     }
+    if let Some(r) = &b.reach {
+        out.extend_from_slice(r);
+    }
     out
 }
 
@@ -111,7 +117,8 @@ impl<'a> Reader<'a> {
 
 fn decode_body(bytes: &[u8]) -> Result<InviteBody, InviteError> {
     let mut r = Reader(bytes);
-    if r.byte()? != VERSION {
+    let version = r.byte()?;
+    if version != 1 && version != VERSION {
         return Err(InviteError::Tampered);
     }
     let peer = PeerId(r.array()?);
@@ -134,6 +141,11 @@ fn decode_body(bytes: &[u8]) -> Result<InviteBody, InviteError> {
         };
         addrs.push(SocketAddr::new(ip, u16::from_be_bytes(r.array()?)));
     }
+    let reach = if version == VERSION {
+        Some(r.array()?)
+    } else {
+        None
+    };
     if !r.0.is_empty() {
         return Err(InviteError::Tampered);
     }
@@ -144,6 +156,7 @@ fn decode_body(bytes: &[u8]) -> Result<InviteBody, InviteError> {
         invite_id,
         secret,
         exp,
+        reach,
     })
 }
 
@@ -227,6 +240,7 @@ mod tests {
             invite_id: [7u8; 16],
             secret: [9u8; 32],
             exp: 2_000,
+            reach: Some([5u8; 32]),
         };
         let link = link(&id, &body);
         let inv = parse(&link, 1_000).unwrap();
@@ -241,7 +255,14 @@ mod tests {
         assert_eq!(inv.secret, [9u8; 32]);
         assert_eq!(inv.name, "Ann ✓");
         assert_eq!(inv.addrs.len(), 2);
-        assert!(l.len() < 300, "link of {} characters", l.len());
+        assert_eq!(inv.reach, Some([5u8; 32]));
+        assert!(l.len() < 350, "link of {} characters", l.len());
+        // A version-1 link (no reach secret) is still accepted.
+        let v1 = InviteBody {
+            reach: None,
+            ..inv.clone()
+        };
+        assert_eq!(parse(&link(&id, &v1), 1_000), Ok(v1));
         // The longest name (64 four-byte characters) still makes a valid link.
         let long = InviteBody {
             name: "😀".repeat(64),

@@ -2,6 +2,7 @@
 
 pub mod album;
 pub mod comment;
+pub mod dht_record;
 pub mod frame;
 pub mod invite;
 pub mod peer;

@@ -164,6 +164,9 @@ pub struct Hello {
     /// announcements by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reach: Option<String>,
+    /// The public address the sender's router maps to it (UPnP-IGD, NAT-PMP or PCP), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapped: Option<SocketAddr>,
 }
 
 /// Why a peer message was refused.
@@ -253,6 +256,7 @@ mod tests {
             observed: "1.2.3.4:5".parse().unwrap(),
             boot: 7,
             reach: Some(crate::proto::album::hex(&[9; 32])),
+            mapped: Some("203.0.113.2:40000".parse().unwrap()),
         });
         assert_eq!(PeerMsg::from_bytes(&h.to_bytes()).unwrap(), h);
         assert!(PeerMsg::from_bytes(b"not json").is_err());

@@ -389,6 +389,7 @@ pub fn as_peer(
             observed: addr,
             boot: 77,
             reach: None,
+            mapped: None,
         });
         let (answer, _) = kith::wire::ask(&conn, &hello).await.unwrap();
         assert!(

@@ -1,0 +1,238 @@
+//! The node's side of addresses through the Mainline DHT: publishing my sealed record when my
+//! addresses change, and looking up friends I cannot reach.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{now_ms, Msg, Node};
+use crate::identity::PeerId;
+use crate::net::dht::DhtClient;
+use crate::proto::album::unhex32;
+use crate::proto::dht_record::{RecordKeys, MAX_ADDRS};
+
+/// My record is published again this often even when nothing changed (BEP 44 items expire
+/// after about two hours).
+const REPUBLISH: Duration = Duration::from_secs(30 * 60);
+/// A failed publish is tried again after this long.
+const RETRY: Duration = Duration::from_secs(5);
+/// Wait between lookups of a friend that went offline, for its first `LOOKUP_QUICK` lookups
+/// (it may be restarting somewhere else); then the wait doubles up to `LOOKUP_MAX`.
+const LOOKUP_FIRST: Duration = Duration::from_secs(2);
+const LOOKUP_QUICK: u32 = 15;
+const LOOKUP_MAX: Duration = Duration::from_secs(60);
+
+/// The DHT state the actor keeps.
+#[derive(Default)]
+pub(super) struct DhtState {
+    /// The client, once started (None: off, or still starting).
+    pub client: Option<Arc<DhtClient>>,
+    /// What I published last and when (None: not yet).
+    published: Option<(Vec<SocketAddr>, Instant)>,
+    /// When a failed publish may be tried again.
+    retry_at: Option<Instant>,
+    /// A publish is under way.
+    publishing: bool,
+    /// Per friend: lookup under way, when the next may start, the current wait.
+    lookups: std::collections::HashMap<PeerId, Lookup>,
+}
+
+#[derive(Default)]
+struct Lookup {
+    running: bool,
+    next: Option<Instant>,
+    wait: Duration,
+    /// Lookups since the friend went offline.
+    count: u32,
+}
+
+/// Whether the DHT is used, and its bootstrap nodes: `KITH_NO_DHT=1` turns it off,
+/// `KITH_DHT_BOOTSTRAP` (comma-separated `host:port`) overrides the settings; a node listening
+/// on loopback only uses it only with bootstrap nodes given explicitly.
+pub(super) fn dht_settings(
+    config: &crate::home::Config,
+    listen: SocketAddr,
+) -> Option<Option<Vec<String>>> {
+    if std::env::var_os("KITH_NO_DHT").is_some_and(|v| v == "1") || !config.dht {
+        return None;
+    }
+    let env: Option<Vec<String>> = std::env::var("KITH_DHT_BOOTSTRAP").ok().map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let bootstrap = env.or_else(|| config.dht_bootstrap.clone());
+    if listen.ip().is_loopback() && bootstrap.is_none() {
+        return None;
+    }
+    Some(bootstrap)
+}
+
+/// Starts the DHT client off the actor (building it may resolve bootstrap names) and hands
+/// it to the actor.
+pub(super) fn start(bootstrap: Option<Vec<String>>, tx: tokio::sync::mpsc::Sender<Msg>) {
+    tokio::task::spawn_blocking(move || match DhtClient::start(bootstrap.as_deref()) {
+        Ok(c) => {
+            let _ = tx.blocking_send(Msg::DhtReady(Arc::new(c)));
+        }
+        Err(e) => tracing::warn!("the DHT is off: {e}"),
+    });
+}
+
+impl Node {
+    /// My record keys (they follow my reach secret).
+    fn record_keys(&self) -> RecordKeys {
+        RecordKeys::derive(&self.reach)
+    }
+
+    /// Addresses of mine that friends outside my network can use: the one my router maps to
+    /// me, and the one they see me at.
+    fn extra_addrs(&self) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = self.mapped.into_iter().collect();
+        out.extend(self.observed.filter(|o| Some(*o) != self.mapped));
+        out
+    }
+
+    /// Every address of mine to tell a friend: the public ones first, then my interfaces'
+    /// (loopback last).
+    pub(super) fn my_addrs(&self) -> Vec<SocketAddr> {
+        let mut out = self.extra_addrs();
+        for a in crate::net::announce_addrs(self.listen) {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out.truncate(crate::proto::peer::MAX_ADDRS);
+        out
+    }
+
+    /// The addresses my record gives: my interfaces' (loopback left out) and the public
+    /// address friends see me at.
+    pub(super) fn my_public_addrs(&self) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for a in self.extra_addrs() {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        for a in crate::net::announce_addrs(self.listen) {
+            if !a.ip().is_loopback() && !a.ip().is_unspecified() && !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out.truncate(MAX_ADDRS);
+        out
+    }
+
+    /// Each tick: publishes my record when my addresses changed, when it is due again, or
+    /// after a failure; looks up friends I cannot reach.
+    pub(super) fn dht_tick(&mut self) {
+        let Some(client) = self.dht.client.clone() else {
+            return;
+        };
+        let t = Instant::now();
+        let addrs = self.my_public_addrs();
+        let due = match &self.dht.published {
+            Some((last, at)) => *last != addrs || t.duration_since(*at) >= REPUBLISH,
+            None => true,
+        };
+        if due
+            && !addrs.is_empty()
+            && !self.dht.publishing
+            && self.dht.retry_at.is_none_or(|r| r <= t)
+        {
+            self.dht.publishing = true;
+            let (keys, id, tx) = (self.record_keys(), self.identity.clone(), self.tx.clone());
+            let client = client.clone();
+            tokio::spawn(async move {
+                let result = client.publish(&keys, &id, now_ms(), &addrs).await;
+                let _ = tx.send(Msg::DhtPublished { addrs, result }).await;
+            });
+        }
+        let Ok(friends) = self.store.friends() else {
+            return;
+        };
+        for f in friends {
+            if self.is_online(&f.id) && !self.relayed_now(&f.id) {
+                continue;
+            }
+            let Some(secret) = f.reach.as_deref().and_then(unhex32) else {
+                continue;
+            };
+            let l = self.dht.lookups.entry(f.id).or_default();
+            if l.running || l.next.is_some_and(|n| n > t) {
+                continue;
+            }
+            l.running = true;
+            let (client, tx, peer) = (client.clone(), self.tx.clone(), f.id);
+            tokio::spawn(async move {
+                let addrs = client.lookup(&RecordKeys::derive(&secret), &peer).await;
+                let _ = tx.send(Msg::DhtFound { peer, addrs }).await;
+            });
+        }
+    }
+
+    /// A publish ended.
+    pub(super) fn dht_published(&mut self, addrs: Vec<SocketAddr>, result: Result<(), String>) {
+        self.dht.publishing = false;
+        match result {
+            Ok(()) => {
+                tracing::info!(?addrs, "addresses published on the DHT");
+                self.dht.published = Some((addrs, Instant::now()));
+                self.dht.retry_at = None;
+            }
+            Err(e) => {
+                tracing::debug!("publishing on the DHT failed: {e}");
+                self.dht.retry_at = Some(Instant::now() + RETRY);
+            }
+        }
+    }
+
+    /// A lookup ended: new addresses go first in the friend's record and are dialled at once.
+    pub(super) fn dht_found(&mut self, peer: PeerId, found: Option<Vec<SocketAddr>>) {
+        let l = self.dht.lookups.entry(peer).or_default();
+        l.running = false;
+        l.count += 1;
+        l.wait = if l.count < LOOKUP_QUICK {
+            LOOKUP_FIRST
+        } else {
+            (l.wait * 2).clamp(LOOKUP_FIRST, LOOKUP_MAX)
+        };
+        l.next = Some(Instant::now() + l.wait);
+        let Some(found) = found.filter(|a| !a.is_empty()) else {
+            return;
+        };
+        if self.is_online(&peer) && !self.relayed_now(&peer) {
+            return;
+        }
+        let Ok(Some(mut f)) = self.store.friend(&peer) else {
+            return;
+        };
+        let known = found.iter().all(|a| f.addrs.contains(a));
+        let in_flight = self.dials.get(&peer).is_some_and(|d| d.in_flight);
+        if known && in_flight {
+            return; // already being dialled there
+        }
+        tracing::info!(peer = %peer.short(), addrs = ?found, "friend's addresses found on the DHT");
+        let mut addrs = found.clone();
+        addrs.extend(f.addrs.iter().filter(|a| !found.contains(a)));
+        addrs.truncate(crate::proto::peer::MAX_ADDRS);
+        f.addrs = addrs;
+        if let Err(e) = self.store.put_friend(&f) {
+            tracing::error!("storing a friend's DHT addresses: {e}");
+        }
+        match self.client_config(peer, None) {
+            Ok(c) => self.spawn_dial(peer, found, c, None),
+            Err(e) => tracing::error!("client config: {e}"),
+        }
+    }
+
+    /// A friend went offline: look it up again soon.
+    pub(super) fn dht_lookup_soon(&mut self, peer: PeerId) {
+        let l = self.dht.lookups.entry(peer).or_default();
+        l.wait = LOOKUP_FIRST;
+        l.count = 0;
+        l.next = Some(Instant::now() + LOOKUP_FIRST);
+    }
+}
