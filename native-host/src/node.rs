@@ -152,6 +152,8 @@ enum Msg {
     DhtReady(Arc<crate::net::dht::DhtClient>),
     /// A publish of my DHT record ended.
     DhtPublished {
+        /// The reach secret the record was sealed under.
+        secret: [u8; 32],
         addrs: Vec<SocketAddr>,
         result: Result<(), String>,
     },
@@ -923,7 +925,11 @@ impl Node {
                     tracing::info!(mapped = ?a, "router port mapping");
                     self.mapped = a;
                 }
-                Msg::DhtPublished { addrs, result } => self.dht_published(addrs, result),
+                Msg::DhtPublished {
+                    secret,
+                    addrs,
+                    result,
+                } => self.dht_published(secret, addrs, result),
                 Msg::DhtFound { peer, addrs } => self.dht_found(peer, addrs),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
                 Msg::Relayed { peer, addr } => self.dial_relayed(peer, addr),
@@ -1554,6 +1560,8 @@ impl Node {
         // leave my list (files already fetched stay where they are).
         self.drop_from_my_albums(&f.id)?;
         self.forget_albums_of(&f.id)?;
+        // The old friend knows my reach secret: a new one keeps my addresses from it.
+        self.rotate_reach();
         tracing::info!(peer = %f.id.short(), "unfriended");
         let _ = self.events.send(Event::FriendRemoved {
             id: f.id.to_string(),

@@ -46,6 +46,14 @@ struct Lookup {
     count: u32,
 }
 
+impl DhtState {
+    /// Publishes again at the next tick (my record keys changed).
+    pub(super) fn forget_published(&mut self) {
+        self.published = None;
+        self.retry_at = None;
+    }
+}
+
 /// Whether the DHT is used, and its bootstrap nodes: `KITH_NO_DHT=1` turns it off,
 /// `KITH_DHT_BOOTSTRAP` (comma-separated `host:port`) overrides the settings; a node listening
 /// on loopback only uses it only with bootstrap nodes given explicitly.
@@ -144,10 +152,16 @@ impl Node {
         {
             self.dht.publishing = true;
             let (keys, id, tx) = (self.record_keys(), self.identity.clone(), self.tx.clone());
-            let client = client.clone();
+            let (client, secret) = (client.clone(), self.reach);
             tokio::spawn(async move {
                 let result = client.publish(&keys, &id, now_ms(), &addrs).await;
-                let _ = tx.send(Msg::DhtPublished { addrs, result }).await;
+                let _ = tx
+                    .send(Msg::DhtPublished {
+                        secret,
+                        addrs,
+                        result,
+                    })
+                    .await;
             });
         }
         let Ok(friends) = self.store.friends() else {
@@ -174,8 +188,16 @@ impl Node {
     }
 
     /// A publish ended.
-    pub(super) fn dht_published(&mut self, addrs: Vec<SocketAddr>, result: Result<(), String>) {
+    pub(super) fn dht_published(
+        &mut self,
+        secret: [u8; 32],
+        addrs: Vec<SocketAddr>,
+        result: Result<(), String>,
+    ) {
         self.dht.publishing = false;
+        if secret != self.reach {
+            return; // sealed under a secret given up since: publish again
+        }
         match result {
             Ok(()) => {
                 tracing::info!(?addrs, "addresses published on the DHT");

@@ -398,3 +398,54 @@ impl Node {
         }
     }
 }
+
+impl Node {
+    /// Makes a new reach secret (after a friend was removed): my LAN announcements and DHT
+    /// record follow it, and every friend connected now is told (the others get it in the
+    /// next hello).
+    pub(super) fn rotate_reach(&mut self) {
+        let secret = match self.store.new_reach_secret() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("making a new reach secret: {e}");
+                return;
+            }
+        };
+        self.reach = secret;
+        if self._lan.take().is_some() {
+            self._lan = super::start_lan(secret, self.listen, self.tx.clone());
+        }
+        self.dht.forget_published();
+        let msg = PeerMsg::Reach {
+            reach: crate::proto::album::hex(&secret),
+        };
+        let friends: Vec<quinn::Connection> = self
+            .links
+            .iter()
+            .filter(|(p, l)| l.conn.close_reason().is_none() && self.is_friend(p))
+            .map(|(_, l)| l.conn.clone())
+            .collect();
+        tracing::info!(told = friends.len(), "new reach secret");
+        for conn in friends {
+            let msg = msg.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &msg)).await;
+            });
+        }
+    }
+
+    /// A friend's reach secret changed.
+    pub(super) fn reach_changed(&mut self, peer: PeerId, reach: String) -> PeerReply {
+        match self.store.friend(&peer) {
+            Ok(Some(mut f)) => {
+                f.reach = Some(reach);
+                if let Err(e) = self.store.put_friend(&f) {
+                    return refuse(code::INTERNAL, &e.to_string());
+                }
+                tracing::info!(peer = %peer.short(), "friend's reach secret changed");
+                PeerReply::Answer(PeerMsg::Ok)
+            }
+            _ => refuse("not_friend", "not a friend of mine"),
+        }
+    }
+}

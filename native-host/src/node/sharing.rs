@@ -914,6 +914,7 @@ impl Node {
             PeerMsg::IntroduceFrom { peer: from, addrs } => self.introduced_to(peer, from, addrs),
             PeerMsg::RelayAsk { peer: to } => self.relay_for(peer, to),
             PeerMsg::RelayFrom { peer: from, port } => self.relayed_to(peer, from, port),
+            PeerMsg::Reach { reach } => self.reach_changed(peer, reach),
             m @ (PeerMsg::CommentPost { .. }
             | PeerMsg::GetComments { .. }
             | PeerMsg::Comments { .. }) => self.comment_request(peer, m),

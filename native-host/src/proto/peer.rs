@@ -130,6 +130,11 @@ pub enum PeerMsg {
         /// The relay socket's port (at the address I reach the relay at).
         port: u16,
     },
+    /// To friends: my reach secret changed (a friend was removed); use this one from now on.
+    Reach {
+        /// The new reach secret (hex).
+        reach: String,
+    },
     /// `len` raw bytes follow this frame on the stream.
     Data {
         /// Number of bytes that follow.
@@ -210,6 +215,9 @@ impl PeerMsg {
                 {
                     return invalid("too many member hints".into());
                 }
+            }
+            PeerMsg::Reach { reach } if unhex32(reach).is_none() => {
+                return invalid("bad reach secret".into())
             }
             PeerMsg::Introduced { addrs } | PeerMsg::IntroduceFrom { addrs, .. }
                 if addrs.len() > MAX_ADDRS =>

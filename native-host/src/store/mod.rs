@@ -221,6 +221,14 @@ impl Store {
         Ok(s)
     }
 
+    /// Replaces this node's reach secret with a new one and returns it.
+    pub fn new_reach_secret(&self) -> Result<[u8; 32], StoreError> {
+        let s: [u8; 32] = crate::hash::random();
+        self.kv.put(META, b"reach", &s)?;
+        self.kv.flush()?;
+        Ok(s)
+    }
+
     /// Drops invites that expired before `now` (keeping nothing that could be replayed).
     pub fn prune_invites(&self, now: u64) -> Result<(), StoreError> {
         for inv in self.invites()? {
