@@ -473,11 +473,46 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
         .to_string();
     let out = dht.probe("kk-c", &ai, Some(&invite));
     assert!(out.contains("stranger: 0"), "{out}");
+    assert!(out.contains(&format!("203.0.113.10:{new_port}")), "{out}");
+
+    // A removes another friend, X, who knows what the invite carried: A's reach secret changes
+    // and B, connected, is told the new one. A moves again; B finds it, X's secret does not.
+    let mut x = Node::new("Xan");
+    start_in(&mut x, "kk-pub", "203.0.113.10:0");
+    a.befriend(&x);
+    let o = a.cli(&["unfriend", "Xan"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
-        out.contains(&format!("friend: 203.0.113.10:{new_port}"))
-            || out.contains(&format!(",203.0.113.10:{new_port}")),
-        "{out}"
+        wait_until(Duration::from_secs(10), || b
+            .log()
+            .contains("friend's reach secret changed")),
+        "B was not told A's new reach secret:\n{}",
+        a.log()
     );
+    a.stop();
+    start_in_env(&mut a, "kk-pub", "203.0.113.10:0", &dht.env());
+    assert!(
+        wait_until(Duration::from_secs(30), || b.online_with(&ai)),
+        "B did not find A after the new secret:\n{}",
+        b.log()
+    );
+    let third_port = a
+        .listen_addr()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let with_old = dht.probe("kk-c", &ai, Some(&invite));
+    assert!(
+        !with_old.contains(&format!(":{third_port}")),
+        "the old secret found A's new address: {with_old}"
+    );
+    let new_invite = a.json(&["invite", "--json"])["link"]
+        .as_str()
+        .expect("invite link")
+        .to_string();
+    let with_new = dht.probe("kk-c", &ai, Some(&new_invite));
+    assert!(with_new.contains(&format!(":{third_port}")), "{with_new}");
 }
 
 /// Whether miniupnpd is installed (tests/lab/setup.sh installs it where it can).
