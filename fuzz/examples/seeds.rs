@@ -15,7 +15,9 @@ use kith::proto::peer::{MemberHint, PeerMsg};
 use kith::transfer::manifest::{build, CHUNK_SIZE};
 
 fn put(target: &str, name: &str, bytes: &[u8]) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), bytes).unwrap();
 }
@@ -25,7 +27,11 @@ fn crc32(b: &[u8]) -> u32 {
     for x in b {
         c ^= *x as u32;
         for _ in 0..8 {
-            c = if c & 1 == 1 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -56,7 +62,11 @@ fn main() {
         link: Some("https://example.org/a".into()),
     };
     let signed_album = album.clone().sign(&me);
-    put("album", "signed", &serde_json::to_vec(&signed_album).unwrap());
+    put(
+        "album",
+        "signed",
+        &serde_json::to_vec(&signed_album).unwrap(),
+    );
     put("album", "unsigned", &serde_json::to_vec(&album).unwrap());
 
     let text = Comment {
@@ -93,14 +103,36 @@ fn main() {
     let msgs = [
         PeerMsg::AlbumPush {
             album: signed_album,
-            members: vec![MemberHint { id: friend.peer_id(), addrs: addrs.clone() }],
+            members: vec![MemberHint {
+                id: friend.peer_id(),
+                addrs: addrs.clone(),
+            }],
         },
-        PeerMsg::GetChunks { item: hex(&[2; 32]), from: 1, count: 4 },
-        PeerMsg::GetSegment { item: hex(&[2; 32]), seg: 0 },
+        PeerMsg::GetChunks {
+            item: hex(&[2; 32]),
+            from: 1,
+            count: 4,
+        },
+        PeerMsg::GetSegment {
+            item: hex(&[2; 32]),
+            seg: 0,
+        },
         PeerMsg::CommentPost { comment: heart_s },
-        PeerMsg::Comments { album: hex(&[1; 16]), since: 1, rev: 2, entries: vec![entry], more: true },
-        PeerMsg::IntroduceFrom { peer: friend.peer_id(), addrs },
-        PeerMsg::Error { code: "out_of_range".into(), message: "no".into() },
+        PeerMsg::Comments {
+            album: hex(&[1; 16]),
+            since: 1,
+            rev: 2,
+            entries: vec![entry],
+            more: true,
+        },
+        PeerMsg::IntroduceFrom {
+            peer: friend.peer_id(),
+            addrs,
+        },
+        PeerMsg::Error {
+            code: "out_of_range".into(),
+            message: "no".into(),
+        },
         PeerMsg::Data { len: 5 },
     ];
     for (i, m) in msgs.iter().enumerate() {
@@ -153,7 +185,10 @@ fn main() {
     put("invite", "link", l.as_bytes());
     put("invite", "body", &body);
 
-    for (i, h) in ["bytes=0-99", "bytes=-5, 10-", "BYTES=1-2,3-4,5-6"].iter().enumerate() {
+    for (i, h) in ["bytes=0-99", "bytes=-5, 10-", "BYTES=1-2,3-4,5-6"]
+        .iter()
+        .enumerate()
+    {
         let mut b = 1000u64.to_le_bytes().to_vec();
         b.extend(h.as_bytes());
         put("range", &format!("r{i}"), &b);
@@ -164,7 +199,11 @@ fn main() {
     put("manifest", "empty", &build(0, &[]).encode());
 
     let export = kith::export::seal(
-        &kith::export::Bundle { key_pem: "k".into(), name: "Ann".into(), friends: vec![] },
+        &kith::export::Bundle {
+            key_pem: "k".into(),
+            name: "Ann".into(),
+            friends: vec![],
+        },
         "correct horse",
     )
     .unwrap();
@@ -196,7 +235,10 @@ fn main() {
         .unwrap();
     let mut webp = Vec::new();
     image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut std::io::Cursor::new(&mut webp), image::ImageFormat::WebP)
+        .write_to(
+            &mut std::io::Cursor::new(&mut webp),
+            image::ImageFormat::WebP,
+        )
         .unwrap();
     // An EXIF chunk after the image data; the RIFF size grows with it.
     webp.extend(b"EXIF");

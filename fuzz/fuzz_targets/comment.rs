@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(e) = serde_json::from_slice::<ThreadEntry>(data) {
-        let album = e.comment.as_ref().map_or(ALBUM, |c| c.comment.album.as_str());
+        let album = e
+            .comment
+            .as_ref()
+            .map_or(ALBUM, |c| c.comment.album.as_str());
         if e.validate(album).is_ok() {
             assert!(e.hidden || e.comment.as_ref().is_some_and(|c| c.verify().is_ok()));
         }

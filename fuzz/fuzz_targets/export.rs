@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let mut cheap = data.to_vec();
     if let Ok(Value::Object(mut env)) = serde_json::from_slice::<Value>(data) {
         for (k, v) in [("m", 8), ("t", 1), ("p", 1)] {
-            if env.get(k).is_some_and(|x| x.as_u64().is_some_and(|n| n > v)) {
+            if env
+                .get(k)
+                .is_some_and(|x| x.as_u64().is_some_and(|n| n > v))
+            {
                 env.insert(k.into(), v.into());
             }
         }

@@ -13,7 +13,11 @@ fn dir() -> &'static std::path::Path {
     static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let shm = std::path::Path::new("/dev/shm");
-        let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         let d = base.join(format!("kith-fuzz-strip-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d

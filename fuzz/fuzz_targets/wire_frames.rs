@@ -12,7 +12,11 @@ use libfuzzer_sys::fuzz_target;
 
 fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -34,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     });
-    assert!(by_wire.iter().flatten().all(|f| !f.is_empty() && f.len() <= max));
+    assert!(by_wire
+        .iter()
+        .flatten()
+        .all(|f| !f.is_empty() && f.len() <= max));
     let mut d = Decoder::new(max);
     let mut by_decoder = Vec::new();
     for piece in stream.chunks(1 + (cfg >> 6) as usize * 7) {
@@ -42,6 +49,14 @@ fuzz_target!(|data: &[u8]| {
         while let Some(f) = d.next_frame() {
             by_decoder.push(f);
         }
+    }
+    // A stream that ends inside an oversized frame's body: the async reader says only
+    // `Truncated`, the decoder first refuses the frame, then holds a partial one.
+    if truncated
+        && matches!(by_decoder.last(), Some(Err(FrameError::TooLarge { .. })))
+        && by_decoder.len() == by_wire.len() + 1
+    {
+        by_decoder.pop();
     }
     assert_eq!(by_wire, by_decoder);
     assert_eq!(truncated, d.has_partial());
