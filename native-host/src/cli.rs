@@ -1005,6 +1005,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         findings.push(Finding::ok(format!(
                             "the node is running ({all} friend{s}, {online} connected)"
                         )));
+                        if let Ok(st) = call(&home, json!({"cmd": "status"})).await {
+                            findings.push(crate::install::doctor_reach(&st["reach"]));
+                        }
                         findings.extend(crate::install::doctor_friends(&friends));
                     }
                     Err(f) if f.error.code == code::NO_NODE => {

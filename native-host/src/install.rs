@@ -207,9 +207,27 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
 }
 
 /// What `doctor` says to each friend who cannot be reached.
-pub const UNREACHABLE_HINT: &str = "they may be offline; behind a router, Kith reaches them \
-with the help of a friend you both have (hole punching, or a relay if that friend runs \
-`kith settings --help-friends on`)";
+pub const UNREACHABLE_HINT: &str = "they may be offline; behind a router, Kith finds them \
+on your network, through their address record on the DHT, through their router's port \
+mapping (UPnP-IGD, NAT-PMP or PCP), or with the help of a friend you both have (hole \
+punching, or a relay if that friend runs `kith settings --help-friends on`)";
+
+/// What `doctor` says about how friends can reach this node, from `status.reach`.
+pub fn doctor_reach(reach: &Value) -> Finding {
+    let mapped = reach["mapped"].as_str();
+    let public = reach["public"].as_str();
+    let dht = reach["dht"].as_str().unwrap_or("off");
+    let mut text = match mapped {
+        Some(m) => format!("your router maps your port: friends can reach you at {m}"),
+        None => "no port mapping (your router offers no UPnP-IGD, NAT-PMP or PCP, or has it off)"
+            .to_string(),
+    };
+    if let Some(p) = public.filter(|p| Some(*p) != mapped) {
+        text.push_str(&format!("; friends see you at {p}"));
+    }
+    text.push_str(&format!("; address record on the DHT: {dht}"));
+    Finding::ok(text)
+}
 
 /// How a connected friend is connected, from `path` (§4 `friends`).
 fn path_words(path: &str) -> &'static str {
@@ -256,6 +274,9 @@ pub fn doctor_friends(friends: &Value) -> Vec<Finding> {
         if let Some(e) = last {
             why.push_str(&format!("; last error: {e}"));
         }
+        if let Some(d) = f["dht"].as_str() {
+            why.push_str(&format!("; its address record on the DHT: {d}"));
+        }
         let mut finding = Finding::problem(format!("friend {name} is not reachable: {why}"));
         finding.hint = Some(UNREACHABLE_HINT.to_string());
         out.push(finding);
@@ -278,13 +299,31 @@ mod tests {
     }
 
     #[test]
+    fn doctor_says_how_friends_reach_this_node() {
+        let mapped = serde_json::json!({"mapped": "203.0.113.2:4000", "public": "203.0.113.2:4000",
+                                        "dht": "published"});
+        assert_eq!(
+            doctor_reach(&mapped).lines(),
+            "ok  your router maps your port: friends can reach you at 203.0.113.2:4000; \
+             address record on the DHT: published"
+        );
+        let none = serde_json::json!({"mapped": null, "public": "198.51.100.7:5000", "dht": "off"});
+        let line = doctor_reach(&none).lines();
+        assert!(line.contains("no port mapping"), "{line}");
+        assert!(
+            line.contains("friends see you at 198.51.100.7:5000; address record on the DHT: off")
+        );
+    }
+
+    #[test]
     fn doctor_lists_connected_friends_then_each_unreachable_one_with_why() {
         let friends = serde_json::json!([
             {"name": "Bo", "online": false, "path": "unreachable", "addrs": [], "last_error": null},
             {"name": "Cy", "online": true, "path": "lan", "addrs": ["192.168.1.4:7000"], "last_error": null},
             {"name": "Di", "online": false, "path": "unreachable",
              "addrs": ["203.0.113.5:7000", "10.0.0.5:7000"],
-             "last_error": "could not reach abc: 203.0.113.5:7000: no answer within 5s"},
+             "last_error": "could not reach abc: 203.0.113.5:7000: no answer within 5s",
+             "dht": "nothing found"},
             {"name": "Ed", "online": false, "path": "unreachable", "addrs": ["10.0.0.6:7000"]},
         ]);
         let lines: Vec<String> = doctor_friends(&friends)
@@ -301,7 +340,8 @@ mod tests {
         );
         assert!(lines[2].starts_with(
             "!!  friend Di is not reachable: tried 203.0.113.5:7000, 10.0.0.5:7000; \
-             last error: could not reach abc: 203.0.113.5:7000: no answer within 5s\n    they may be offline"
+             last error: could not reach abc: 203.0.113.5:7000: no answer within 5s; \
+             its address record on the DHT: nothing found\n    they may be offline"
         ));
         assert!(lines[3].starts_with(
             "!!  friend Ed is not reachable: no dial to 10.0.0.6:7000 has failed yet\n"

@@ -390,7 +390,9 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     let reach = store.reach_secret()?;
     let relay_limit = Arc::new(crate::transfer::rate::Limiter::new(config.relay_rate));
     let lan = start_lan(reach, listen, tx.clone());
-    if let Some(bootstrap) = dht::dht_settings(&config, listen) {
+    let dht_bootstrap = dht::dht_settings(&config, listen);
+    let dht_on = dht_bootstrap.is_some();
+    if let Some(bootstrap) = dht_bootstrap {
         dht::start(bootstrap, tx.clone());
     }
     let portmap = start_port_mapping(&config, listen, tx.clone());
@@ -433,7 +435,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         mapped: None,
         mapped_of: HashMap::new(),
         via_mapping: HashMap::new(),
-        dht: Default::default(),
+        dht: dht::DhtState::new(dht_on),
     };
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
@@ -1065,6 +1067,11 @@ impl Node {
             "unread": self.unread_total(),
             "listen_addr": self.listen,
             "addrs": self.my_addrs(),
+            "reach": {
+                "mapped": self.mapped,
+                "public": self.observed,
+                "dht": self.dht.state(),
+            },
             "home": self.home.dir,
             "download_dir": self.download_dir(),
             "gateway": self.gateway.base(),
@@ -1086,6 +1093,7 @@ impl Node {
             "last_seen": f.last_seen,
             "verified": f.verified,
             "last_error": d.and_then(|d| d.last_error.clone()),
+            "dht": self.dht.lookup_result(&f.id),
         })
     }
 

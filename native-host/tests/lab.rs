@@ -596,6 +596,14 @@ fn a_node_behind_a_upnp_router_is_reached_through_its_port_mapping_and_found_aga
         router_mappings("kk-rb")
     );
 
+    let doctor = String::from_utf8_lossy(&b.cli(&["doctor"]).stdout).to_string();
+    assert!(
+        doctor.contains(&format!(
+            "your router maps your port: friends can reach you at {mapped}"
+        )),
+        "{doctor}"
+    );
+
     // A accepts B's invite (it carries the mapped address) and reaches B through the mapping.
     let (ai, bi) = (a.id(), b.id());
     let t = Instant::now();

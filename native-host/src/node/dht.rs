@@ -25,6 +25,8 @@ const LOOKUP_MAX: Duration = Duration::from_secs(60);
 /// The DHT state the actor keeps.
 #[derive(Default)]
 pub(super) struct DhtState {
+    /// Whether the DHT is used at all.
+    pub enabled: bool,
     /// The client, once started (None: off, or still starting).
     pub client: Option<Arc<DhtClient>>,
     /// What I published last and when (None: not yet).
@@ -44,9 +46,38 @@ struct Lookup {
     wait: Duration,
     /// Lookups since the friend went offline.
     count: u32,
+    /// Whether the last lookup found a record that opens.
+    found: Option<bool>,
 }
 
 impl DhtState {
+    /// The state of a node that uses the DHT (`enabled`) or not.
+    pub(super) fn new(enabled: bool) -> DhtState {
+        DhtState {
+            enabled,
+            ..Default::default()
+        }
+    }
+
+    /// In words, for `status`: `off`, `starting`, `published` or `not published yet`.
+    pub(super) fn state(&self) -> &'static str {
+        match (self.enabled, &self.client, &self.published) {
+            (false, _, _) => "off",
+            (true, None, _) => "starting",
+            (true, Some(_), Some(_)) => "published",
+            (true, Some(_), None) => "not published yet",
+        }
+    }
+
+    /// What the last lookup of a friend gave: `found`, `nothing found`, or None (not looked
+    /// up yet, or the DHT is off).
+    pub(super) fn lookup_result(&self, peer: &PeerId) -> Option<&'static str> {
+        self.lookups
+            .get(peer)
+            .and_then(|l| l.found)
+            .map(|f| if f { "found" } else { "nothing found" })
+    }
+
     /// Publishes again at the next tick (my record keys changed).
     pub(super) fn forget_published(&mut self) {
         self.published = None;
@@ -215,6 +246,7 @@ impl Node {
     pub(super) fn dht_found(&mut self, peer: PeerId, found: Option<Vec<SocketAddr>>) {
         let l = self.dht.lookups.entry(peer).or_default();
         l.running = false;
+        l.found = Some(found.as_ref().is_some_and(|a| !a.is_empty()));
         l.count += 1;
         l.wait = if l.count < LOOKUP_QUICK {
             LOOKUP_FIRST
