@@ -185,6 +185,10 @@ fn main() {
     put("invite", "link", l.as_bytes());
     put("invite", "body", &body);
 
+    let record = serde_json::json!({"peer": me.peer_id(), "at": 1_700_000_000_000u64,
+        "addrs": ["203.0.113.7:41000", "[2001:db8::1]:41000"], "sig": "AAAA"});
+    put("dht_record", "plain", record.to_string().as_bytes());
+
     for (i, h) in ["bytes=0-99", "bytes=-5, 10-", "BYTES=1-2,3-4,5-6"]
         .iter()
         .enumerate()

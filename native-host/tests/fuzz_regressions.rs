@@ -331,3 +331,37 @@ fn photos_that_once_crashed_the_location_stripper_keep_their_length() {
         }
     }
 }
+
+#[test]
+fn dht_records_that_once_crashed_open_to_nothing_unless_signed_by_their_peer() {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+    use kith::proto::dht_record::{open, seal, RecordKeys};
+    let reach = [7u8; 32];
+    let keys = RecordKeys::derive(&reach);
+    let id = kith::identity::Identity::generate().unwrap();
+    let real = seal(&keys, &id, 5, &["10.0.0.1:4".parse().unwrap()]);
+    assert!(open(&keys, &id.peer_id(), &real).is_some());
+    let forged = format!(
+        r#"{{"peer":"{}","at":1,"addrs":["1.2.3.4:5"],"sig":""}}"#,
+        id.peer_id()
+    );
+    let deep = deep(r#"{"peer":"#);
+    for (name, plain) in inputs("dht_record", &[forged.as_bytes(), &deep[..900], b""]) {
+        let sealed = ChaCha20Poly1305::new(Key::from_slice(&kith::hash::hmac(
+            &reach,
+            b"kith dht sealing key v1",
+        )))
+        .encrypt(
+            Nonce::from_slice(&[0; 12]),
+            Payload {
+                msg: &plain,
+                aad: b"kith dht record v1",
+            },
+        )
+        .unwrap();
+        let value = [&[0u8; 12][..], &sealed].concat();
+        assert_eq!(open(&keys, &id.peer_id(), &value), None, "{name}");
+        assert_eq!(open(&keys, &id.peer_id(), &plain), None, "{name}");
+    }
+}
