@@ -150,12 +150,14 @@ enum Msg {
     Mapped(Option<SocketAddr>),
     /// The DHT client started.
     DhtReady(Arc<crate::net::dht::DhtClient>),
+    /// The DHT client could not start.
+    DhtFailed(String),
     /// A publish of my DHT record ended.
     DhtPublished {
         /// The reach secret the record was sealed under.
         secret: [u8; 32],
         addrs: Vec<SocketAddr>,
-        result: Result<(), String>,
+        result: Result<(), crate::net::dht::PublishError>,
     },
     /// A lookup of a friend's DHT record ended (None: nothing found that opens).
     DhtFound {
@@ -563,26 +565,85 @@ fn lock_home(home: &Home) -> Result<std::fs::File> {
 }
 
 async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::Sender<Msg>) {
+    use crate::net::gate::{Decision, Gate};
+    let gate = Arc::new(std::sync::Mutex::new(Gate::default()));
     while let Some(incoming) = endpoint.accept().await {
         if endpoint.open_connections() >= crate::net::MAX_CONNECTIONS {
             incoming.refuse();
             continue;
         }
-        let tx = tx.clone();
+        let ip = incoming.remote_address().ip();
+        let validated = incoming.remote_address_validated();
+        let decision = match gate.lock() {
+            Ok(mut g) => g.admit(ip, validated, Instant::now()),
+            Err(_) => Decision::Ignore,
+        };
+        match decision {
+            Decision::Ignore => {
+                incoming.ignore();
+                continue;
+            }
+            Decision::Retry => {
+                let _ = incoming.retry();
+                continue;
+            }
+            Decision::Accept => {}
+        }
+        let (tx, gate) = (tx.clone(), gate.clone());
         tokio::spawn(async move {
-            if let Err(e) = handle_incoming(incoming, tx).await {
+            let (outcome, result) = handle_incoming(incoming, tx).await;
+            if let Err(e) = &result {
                 tracing::debug!("incoming connection ended: {e:#}");
+            }
+            if let Ok(mut g) = gate.lock() {
+                g.done(ip, outcome, Instant::now());
             }
         });
     }
 }
 
-async fn handle_incoming(incoming: quinn::Incoming, tx: mpsc::Sender<Msg>) -> Result<()> {
+/// Runs one incoming connection's handshake and hello: how it ended, for the gate.
+async fn handle_incoming(
+    incoming: quinn::Incoming,
+    tx: mpsc::Sender<Msg>,
+) -> (crate::net::gate::Outcome, Result<()>) {
+    use crate::net::gate::Outcome;
     let remote = incoming.remote_address();
-    let conn = tokio::time::timeout(HELLO_TIMEOUT, incoming.accept()?)
-        .await
-        .context("handshake timed out")?
-        .with_context(|| format!("handshake with {remote} failed"))?;
+    let connecting = match incoming.accept() {
+        Ok(c) => c,
+        Err(e) => return (Outcome::Abandoned, Err(e.into())),
+    };
+    let conn = match tokio::time::timeout(HELLO_TIMEOUT, connecting).await {
+        Err(_) => {
+            return (
+                Outcome::Abandoned,
+                Err(anyhow::anyhow!("handshake timed out")),
+            )
+        }
+        Ok(Err(e @ quinn::ConnectionError::TimedOut))
+        | Ok(Err(e @ quinn::ConnectionError::ApplicationClosed(_)))
+        | Ok(Err(e @ quinn::ConnectionError::ConnectionClosed(_))) => {
+            return (Outcome::Abandoned, Err(e.into()))
+        }
+        // Refused by TLS: a key that is not a friend's, a bad certificate.
+        Ok(Err(e)) => {
+            return (
+                Outcome::Refused,
+                Err(anyhow::Error::new(e).context(format!("handshake with {remote} failed"))),
+            )
+        }
+        Ok(Ok(c)) => c,
+    };
+    match hello_exchange(conn, tx).await {
+        Ok(true) => (Outcome::LetIn, Ok(())),
+        Ok(false) => (Outcome::Refused, Ok(())),
+        Err(e) if e.to_string().contains("hello timed out") => (Outcome::Abandoned, Err(e)),
+        Err(e) => (Outcome::Refused, Err(e)),
+    }
+}
+
+/// The hello on a new incoming connection; true when the peer was let in.
+async fn hello_exchange(conn: quinn::Connection, tx: mpsc::Sender<Msg>) -> Result<bool> {
     let info = tls::peer_of(&conn).context("no peer certificate")?;
     let exchange = async {
         let (mut send, mut recv) = conn.accept_bi().await?;
@@ -614,12 +675,12 @@ async fn handle_incoming(incoming: quinn::Incoming, tx: mpsc::Sender<Msg>) -> Re
         anyhow::Ok(answer)
     };
     match tokio::time::timeout(HELLO_TIMEOUT, exchange).await {
-        Ok(Ok(PeerMsg::Hello(_))) => Ok(()),
+        Ok(Ok(PeerMsg::Hello(_))) => Ok(true),
         Ok(Ok(_)) => {
             // Give the refusal time to arrive before closing.
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
             conn.close(close::REFUSED.into(), b"refused");
-            Ok(())
+            Ok(false)
         }
         Ok(Err(e)) => {
             conn.close(close::REFUSED.into(), b"bad hello");
@@ -923,6 +984,10 @@ impl Node {
                 Msg::CommentsPulled { peer, album } => self.comments_pulled(peer, &album),
                 Msg::LanHeard(h) => self.lan_heard(h),
                 Msg::DhtReady(c) => self.dht.client = Some(c),
+                Msg::DhtFailed(e) => {
+                    tracing::warn!("the DHT is off: {e}");
+                    self.dht.enabled = false;
+                }
                 Msg::Mapped(a) => {
                     tracing::info!(mapped = ?a, "router port mapping");
                     self.mapped = a;
@@ -1370,8 +1435,8 @@ impl Node {
     ) -> Result<(), ApiError> {
         if let Some(mut f) = self.store.friend(&peer).map_err(ApiError::internal)? {
             let via_relay = self.relayed.get(&peer).is_some_and(|r| r.contains(&seen));
-            if !via_relay && crate::net::is_public(hello.observed.ip()) {
-                self.observed = Some(hello.observed);
+            if !via_relay {
+                self.note_observed(hello);
             }
             f.addrs = if via_relay {
                 // A relay's socket is not the friend's address, and it ends when idle.
@@ -1389,12 +1454,20 @@ impl Node {
         Ok(())
     }
 
+    /// Remembers where a friend sees me, when that is a public address.
+    fn note_observed(&mut self, hello: &Hello) {
+        if crate::net::is_public(hello.observed.ip()) {
+            self.observed = Some(hello.observed);
+        }
+    }
+
     fn add_friend(
         &mut self,
         peer: PeerId,
         hello: &Hello,
         seen: SocketAddr,
     ) -> Result<FriendRecord, ApiError> {
+        self.note_observed(hello);
         let f = FriendRecord {
             id: peer,
             name: hello.name.clone(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use mainline::async_dht::AsyncDht;
+use mainline::errors::{ConcurrencyError, PutMutableError};
 use mainline::{Dht, MutableItem, SigningKey};
 
 use crate::identity::{Identity, PeerId};
@@ -15,6 +16,17 @@ use crate::proto::dht_record::{self, RecordKeys};
 pub const LOOKUP_TIME: Duration = Duration::from_secs(5);
 /// How long a lookup goes on waiting for a newer record once one was found.
 pub const LOOKUP_GRACE: Duration = Duration::from_millis(300);
+
+/// Why a publish did not work.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// A record with a higher sequence number is already stored under my key.
+    #[error("a newer record is stored under this key")]
+    Displaced,
+    /// Anything else (no DHT nodes reached, a timeout).
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// A running DHT client.
 pub struct DhtClient {
@@ -41,7 +53,7 @@ impl DhtClient {
         id: &Identity,
         at: u64,
         addrs: &[SocketAddr],
-    ) -> Result<(), String> {
+    ) -> Result<(), PublishError> {
         let value = dht_record::seal(keys, id, at, addrs);
         let signer = SigningKey::from_bytes(&keys.dht_seed);
         let seq = i64::try_from(at).unwrap_or(i64::MAX);
@@ -50,7 +62,12 @@ impl DhtClient {
             .put_mutable(item, None)
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                PutMutableError::Concurrency(ConcurrencyError::NotMostRecent) => {
+                    PublishError::Displaced
+                }
+                e => PublishError::Failed(e.to_string()),
+            })
     }
 
     /// Looks up a friend's record: its addresses from the newest record that opens, if any.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{now_ms, Msg, Node};
 use crate::identity::PeerId;
-use crate::net::dht::DhtClient;
+use crate::net::dht::{DhtClient, PublishError};
 use crate::proto::album::unhex32;
 use crate::proto::dht_record::{RecordKeys, MAX_ADDRS};
 
@@ -115,7 +115,9 @@ pub(super) fn start(bootstrap: Option<Vec<String>>, tx: tokio::sync::mpsc::Sende
         Ok(c) => {
             let _ = tx.blocking_send(Msg::DhtReady(Arc::new(c)));
         }
-        Err(e) => tracing::warn!("the DHT is off: {e}"),
+        Err(e) => {
+            let _ = tx.blocking_send(Msg::DhtFailed(e.to_string()));
+        }
     });
 }
 
@@ -223,19 +225,25 @@ impl Node {
         &mut self,
         secret: [u8; 32],
         addrs: Vec<SocketAddr>,
-        result: Result<(), String>,
+        result: Result<(), PublishError>,
     ) {
         self.dht.publishing = false;
         if secret != self.reach {
             return; // sealed under a secret given up since: publish again
         }
         match result {
+            Err(PublishError::Displaced) => {
+                // A record that outranks mine: someone else holds my reach secret (an old
+                // invite, a removed friend), or my clock went back. A new secret ends both.
+                tracing::warn!("my DHT record was displaced: making a new reach secret");
+                self.rotate_reach();
+            }
             Ok(()) => {
                 tracing::info!(?addrs, "addresses published on the DHT");
                 self.dht.published = Some((addrs, Instant::now()));
                 self.dht.retry_at = None;
             }
-            Err(e) => {
+            Err(PublishError::Failed(e)) => {
                 tracing::debug!("publishing on the DHT failed: {e}");
                 self.dht.retry_at = Some(Instant::now() + RETRY);
             }
