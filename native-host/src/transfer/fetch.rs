@@ -347,6 +347,12 @@ async fn place_item(
             .await
             .unwrap_or(false);
             if same {
+                // A crash between the hard link in `place` and the unlink of the part file
+                // leaves the part file as a second name of this very file: remove it.
+                let part = part_path(out, &item.id, rel);
+                if same_file(&part, &target) {
+                    let _ = std::fs::remove_file(&part);
+                }
                 shared.advance(size);
                 return Ok(Fetched {
                     path: target,
@@ -594,6 +600,15 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
+
+/// Whether two paths name the same file (one inode), without following a final symlink.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
+        (Ok(x), Ok(y)) => x.is_file() && x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
 
 /// Gives the finished part file its name without ever replacing an existing file: a hard link
 /// fails when the name is taken (then the next ` (n)` name is tried); rename is the fallback

@@ -213,6 +213,42 @@ impl Node {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.home().join("test-node.log")).unwrap_or_default()
     }
+
+    /// Replaces the (stopped) node's home with a copy made by `copy_tree`, at the same path,
+    /// as a machine finds its disk after a power cut (records hold absolute paths). The test
+    /// log is kept.
+    pub fn restore_home(&mut self, copy: &Path) {
+        assert!(self.child.is_none(), "stop the node first");
+        for e in std::fs::read_dir(self.home()).unwrap().flatten() {
+            if e.file_name() == "test-node.log" {
+                continue;
+            }
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                std::fs::remove_dir_all(&p).unwrap();
+            } else {
+                std::fs::remove_file(&p).unwrap();
+            }
+        }
+        copy_tree(copy, self.home());
+    }
+}
+
+/// A plain recursive copy of folders and regular files (sockets and the test log are left
+/// out), reading each file as it is at that moment: run while a node writes, it keeps a torn
+/// state such as a power cut leaves.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        let dest = to.join(e.file_name());
+        if t.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else if t.is_file() && e.file_name() != "test-node.log" {
+            // A file removed while we copy is simply not in the copy.
+            let _ = std::fs::copy(e.path(), &dest);
+        }
+    }
 }
 
 impl Drop for Node {
