@@ -1637,6 +1637,7 @@ impl Node {
             link.conn.close(close::UNFRIENDED.into(), b"unfriended");
         }
         self.dials.remove(&f.id);
+        self.forget_reach_of(&f.id);
         // An old friend is no longer in the audience of my albums either, and their albums
         // leave my list (files already fetched stay where they are).
         self.drop_from_my_albums(&f.id)?;

@@ -78,6 +78,11 @@ impl DhtState {
             .map(|f| if f { "found" } else { "nothing found" })
     }
 
+    /// Forgets the lookups of a peer that is no longer a friend.
+    pub(super) fn forget(&mut self, peer: &PeerId) {
+        self.lookups.remove(peer);
+    }
+
     /// Publishes again at the next tick (my record keys changed).
     pub(super) fn forget_published(&mut self) {
         self.published = None;

@@ -449,3 +449,17 @@ impl Node {
         }
     }
 }
+
+impl Node {
+    /// Forgets what was learnt about reaching a peer (it is no longer a friend).
+    pub(super) fn forget_reach_of(&mut self, peer: &PeerId) {
+        self.lan_addrs.remove(peer);
+        self.punched.remove(peer);
+        self.relayed.remove(peer);
+        self.intro_asked.remove(peer);
+        self.relay_asked.remove(peer);
+        self.mapped_of.remove(peer);
+        self.via_mapping.remove(peer);
+        self.dht.forget(peer);
+    }
+}
