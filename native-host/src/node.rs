@@ -991,6 +991,9 @@ impl Node {
                 Msg::Mapped(a) => {
                     tracing::info!(mapped = ?a, "router port mapping");
                     self.mapped = a;
+                    // My record should carry the new address now.
+                    self.dht.publish_soon();
+                    self.dht_tick();
                 }
                 Msg::DhtPublished {
                     secret,

@@ -18,7 +18,7 @@ const REPUBLISH: Duration = Duration::from_secs(30 * 60);
 const RETRY: Duration = Duration::from_secs(5);
 /// Wait between lookups of a friend that went offline, for its first `LOOKUP_QUICK` lookups
 /// (it may be restarting somewhere else); then the wait doubles up to `LOOKUP_MAX`.
-const LOOKUP_FIRST: Duration = Duration::from_secs(2);
+const LOOKUP_FIRST: Duration = Duration::from_secs(1);
 const LOOKUP_QUICK: u32 = 15;
 const LOOKUP_MAX: Duration = Duration::from_secs(60);
 
@@ -57,6 +57,11 @@ impl DhtState {
             enabled,
             ..Default::default()
         }
+    }
+
+    /// Publishes at the next chance, without waiting for a retry time (my addresses changed).
+    pub(super) fn publish_soon(&mut self) {
+        self.retry_at = None;
     }
 
     /// In words, for `status`: `off`, `starting`, `published` or `not published yet`.
