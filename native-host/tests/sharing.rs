@@ -421,3 +421,78 @@ fn a_shared_file_deleted_after_sharing_is_refused_and_nothing_is_placed() {
         .log()
         .contains("the shared file is gone")));
 }
+
+#[test]
+fn chunk_requests_out_of_range_or_for_content_not_shared_are_refused_and_logged() {
+    let (a, mut b, mut c) = common::trio();
+    let dir = a.home().join("src");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f.bin"), common::random_bytes(300_000, 5)).unwrap();
+    let o = a.cli(&[
+        "share",
+        dir.join("f.bin").to_str().unwrap(),
+        "--to",
+        &b.id(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let album = common::last_line(&o);
+    let listing = a.json(&["album", &album, "--json"]);
+    let item = listing["items"][0]["id"]
+        .as_str()
+        .expect("item id")
+        .to_string();
+    use kith::proto::peer::PeerMsg;
+    let chunks = |from: u64, count: u64| PeerMsg::GetChunks {
+        item: item.clone(),
+        from,
+        count,
+    };
+
+    // B is in the audience: in-range chunks come, out-of-range ones are refused.
+    b.stop();
+    let answers = common::as_peer(
+        &b,
+        &a,
+        vec![
+            chunks(0, 1),
+            chunks(1_000_000, 1),
+            chunks(1, 5),
+            PeerMsg::GetSegment {
+                item: item.clone(),
+                seg: 99,
+            },
+            // More chunks than one request may ask for: refused before any lookup.
+            chunks(0, 1_000_000),
+        ],
+    );
+    assert!(
+        matches!(answers[0], PeerMsg::Data { .. }),
+        "chunk 0: {:?}",
+        answers[0]
+    );
+    for (i, want) in [
+        (1, "out_of_range"),
+        (2, "out_of_range"),
+        (3, "out_of_range"),
+        (4, "malformed"),
+    ] {
+        assert_eq!(common::code_of(&answers[i]), want, "answer {i}");
+    }
+
+    // C is A's friend but not in the audience: the item is not shared with it.
+    c.stop();
+    let answers = common::as_peer(
+        &c,
+        &a,
+        vec![chunks(0, 1), PeerMsg::GetManifest { item: item.clone() }],
+    );
+    for m in &answers {
+        assert_eq!(common::code_of(m), "not_shared");
+    }
+    let log = a.log();
+    assert!(log.contains("chunk request out of range"), "{log}");
+    assert!(
+        log.contains("refused a request for content not shared"),
+        "{log}"
+    );
+}
