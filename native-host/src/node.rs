@@ -634,10 +634,24 @@ async fn handle_incoming(
         }
         Ok(Ok(c)) => c,
     };
-    match hello_exchange(conn, tx).await {
+    match hello_exchange(conn.clone(), tx).await {
         Ok(true) => (Outcome::LetIn, Ok(())),
         Ok(false) => (Outcome::Refused, Ok(())),
         Err(e) if e.to_string().contains("hello timed out") => (Outcome::Abandoned, Err(e)),
+        // Closed by the other side before its hello: a dial that lost a race.
+        Err(e)
+            if matches!(
+                conn.close_reason(),
+                Some(
+                    quinn::ConnectionError::ApplicationClosed(_)
+                        | quinn::ConnectionError::ConnectionClosed(_)
+                        | quinn::ConnectionError::TimedOut
+                        | quinn::ConnectionError::Reset
+                )
+            ) =>
+        {
+            (Outcome::Abandoned, Err(e))
+        }
         Err(e) => (Outcome::Refused, Err(e)),
     }
 }
