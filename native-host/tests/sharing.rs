@@ -496,3 +496,79 @@ fn chunk_requests_out_of_range_or_for_content_not_shared_are_refused_and_logged(
         "{log}"
     );
 }
+
+/// Bytes of every file under a folder (part files included).
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn a_friend_removed_mid_transfer_loses_the_connection_at_once_and_gets_no_more_bytes() {
+    let mut a = Node::new("Ann");
+    a.start_with("127.0.0.1:0", &["--upload-rate", "2M"], &[]);
+    let b = Node::started("Bo");
+    a.befriend(&b);
+    let (ai, bi) = (a.id(), b.id());
+    let src = a.home().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("big.bin"),
+        common::random_bytes(32 * 1024 * 1024, 21),
+    )
+    .unwrap();
+    let o = a.cli(&["share", src.join("big.bin").to_str().unwrap(), "--to", &bi]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let album = last_line(&o);
+    assert!(wait_until(Duration::from_secs(10), || b
+        .json(&["albums", "--json"])
+        .as_array()
+        .is_some_and(|l| l.iter().any(|x| x["id"] == album.as_str()))));
+    let out = b.home().join("got");
+    let mut fetch = std::process::Command::new(common::kith_bin())
+        .args(["--home", b.home().to_str().unwrap()])
+        .args(["fetch", &album, "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || bytes_under(&out) > 1024 * 1024),
+        "the transfer did not start"
+    );
+
+    // A removes B while the transfer runs.
+    let t = std::time::Instant::now();
+    let o = a.cli(&["unfriend", "Bo"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        wait_until(Duration::from_secs(2), || !b.online_with(&ai)),
+        "B still connected 2 s after the unfriend"
+    );
+    eprintln!(
+        "unfriend mid-transfer: B disconnected within {} ms",
+        t.elapsed().as_millis()
+    );
+    // Chunks already in flight may land; after that, nothing more arrives.
+    std::thread::sleep(Duration::from_millis(500));
+    let settled = bytes_under(&out);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        bytes_under(&out),
+        settled,
+        "bytes kept arriving after the unfriend"
+    );
+    assert!(settled < 32 * 1024 * 1024, "the whole file arrived");
+    assert!(!b.online_with(&ai), "B reconnected");
+    assert!(a.log().contains("refused a connection from a stranger"));
+    let _ = fetch.kill();
+    let _ = fetch.wait();
+}
