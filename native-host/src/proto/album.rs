@@ -302,4 +302,30 @@ mod tests {
         a.link = Some("HTTPS://example.org/a?b=c#d".into());
         assert!(a.sign(&owner).verify().is_ok());
     }
+
+    #[test]
+    fn gallery_fields_out_of_bounds_are_refused_and_those_in_bounds_pass() {
+        let owner = Identity::generate().unwrap();
+        let with = |f: &dyn Fn(&mut AlbumItem)| {
+            let mut a = sample(&owner);
+            f(&mut a.items[0]);
+            a.sign(&owner).verify()
+        };
+        assert!(with(&|it| it.kind = Some("text/html".into())).is_err());
+        assert!(with(&|it| it.kind = Some("<script>".into())).is_err());
+        assert!(with(&|it| it.w = Some(MAX_PIXELS_SIDE + 1)).is_err());
+        assert!(with(&|it| it.h = Some(u32::MAX)).is_err());
+        assert!(with(&|it| it.duration_ms = Some(MAX_DURATION_MS + 1)).is_err());
+        assert!(with(&|it| it.thumb = Some("not a hash".into())).is_err());
+        assert!(with(&|it| it.thumb = Some("ab".repeat(33))).is_err());
+        // The largest values allowed still pass.
+        assert!(with(&|it| {
+            it.kind = Some("video".into());
+            it.w = Some(MAX_PIXELS_SIDE);
+            it.h = Some(MAX_PIXELS_SIDE);
+            it.duration_ms = Some(MAX_DURATION_MS);
+            it.thumb = Some(hex(&[1; 32]));
+        })
+        .is_ok());
+    }
 }
