@@ -30,26 +30,6 @@ fn write_random(path: &Path, len: usize, mut seed: u64) -> Vec<u8> {
     data
 }
 
-fn start_fetch(n: &Node, id: &str, out: &Path) -> std::process::Child {
-    Command::new(common::kith_bin())
-        .arg("--home")
-        .arg(n.home())
-        .args([
-            "fetch",
-            id,
-            "--out",
-            out.to_str().unwrap(),
-            "--timeout",
-            "60",
-            "--json",
-        ])
-        .env("KITH_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// A owner serving at a limited rate, B a friend who received the album.
 fn pair(file_len: usize, a_args: &[&str]) -> (Node, Node, String, Vec<u8>, tempfile::TempDir) {
     let mut a = Node::new("Ann");
@@ -85,7 +65,7 @@ fn kill_9_of_the_fetching_node_at_random_moments_always_ends_with_a_correct_file
     let mut resumed_with_less = 0;
     for round in 0..rounds {
         let out = tempfile::tempdir().unwrap();
-        let mut child = start_fetch(&b, &id, out.path());
+        let mut child = common::spawn_fetch(&b, &id, out.path(), 60);
         let wait = 100 + pseudo_random(&mut seed) % 1400;
         std::thread::sleep(Duration::from_millis(wait));
         b.kill9();
@@ -96,15 +76,7 @@ fn kill_9_of_the_fetching_node_at_random_moments_always_ends_with_a_correct_file
         }
         b.start_at(&b_addr);
         // The restarted node resumes by itself; asking again joins it and reports the result.
-        let o = b.cli(&[
-            "fetch",
-            &id,
-            "--out",
-            out.path().to_str().unwrap(),
-            "--timeout",
-            "60",
-            "--json",
-        ]);
+        let o = common::fetch_json(&b, &id, out.path(), 60);
         assert!(
             o.status.success(),
             "round {round}: {}",
@@ -176,21 +148,13 @@ fn a_full_disk_gives_a_clear_error_keeps_the_partial_file_and_completes_later() 
     // Too big from the start: refused before anything is written.
     let filler = disk.path().join("filler");
     std::fs::write(&filler, vec![1u8; 6 * 1024 * 1024]).unwrap();
-    let o = b.cli(&[
-        "fetch",
-        &id,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        "20",
-        "--json",
-    ]);
+    let o = common::fetch_json(&b, &id, &out, 20);
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["error"]["code"], "disk_full", "{v}");
     std::fs::remove_file(&filler).unwrap();
     // The disk fills up during the transfer.
-    let mut child = start_fetch(&b, &id, &out);
+    let mut child = common::spawn_fetch(&b, &id, &out, 60);
     std::thread::sleep(Duration::from_millis(700));
     let free = kith::transfer::fetch::free_space(disk.path()).unwrap();
     let _ = std::fs::write(&filler, vec![1u8; free as usize]);
@@ -208,15 +172,7 @@ fn a_full_disk_gives_a_clear_error_keeps_the_partial_file_and_completes_later() 
     assert!(!out.join("movie.bin").exists());
     // Room again: the fetch completes, pulling only what was missing.
     std::fs::remove_file(&filler).unwrap();
-    let o = b.cli(&[
-        "fetch",
-        &id,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        "30",
-        "--json",
-    ]);
+    let o = common::fetch_json(&b, &id, &out, 30);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["received_bytes"].as_u64().unwrap() < data.len() as u64);
@@ -554,7 +510,7 @@ fn kill_9_during_an_album_fetch_and_comments_leaves_no_corrupt_file_no_lost_comm
     let mut received = 0u64;
     for round in 0..rounds {
         let out = base.path().join(format!("r{round}"));
-        let mut child = start_fetch(&s.b, &s.album, &out);
+        let mut child = common::spawn_fetch(&s.b, &s.album, &out, 60);
         std::thread::sleep(Duration::from_millis(50 + pseudo_random(&mut seed) % 1300));
         s.b.kill9();
         kills += 1;
@@ -589,15 +545,7 @@ fn kill_9_during_an_album_fetch_and_comments_leaves_no_corrupt_file_no_lost_comm
         let o = s.b.cli(&["comments", &s.album, "--json"]);
         assert!(o.status.success(), "round {round}: comments failed");
         // The fetch completes: asking again joins the resumed one.
-        let o = s.b.cli(&[
-            "fetch",
-            &s.album,
-            "--out",
-            out.to_str().unwrap(),
-            "--timeout",
-            "60",
-            "--json",
-        ]);
+        let o = common::fetch_json(&s.b, &s.album, &out, 60);
         assert!(
             o.status.success(),
             "round {round}: {} (seed {seed})",
@@ -685,7 +633,7 @@ fn a_node_started_on_a_copy_of_its_home_taken_mid_write_keeps_its_identity_frien
         let out = s.b.home().join("downloads").join(format!("r{cut}"));
         let stop = Arc::new(AtomicBool::new(false));
         let posting = poster(homes.clone(), s.album.clone(), stop.clone(), posted.len());
-        let mut child = start_fetch(&s.b, &s.album, &out);
+        let mut child = common::spawn_fetch(&s.b, &s.album, &out, 60);
         // Once the first part file is there, at a random moment of the transfer.
         assert!(wait_until(SOON, || files_below(&out)
             .iter()
@@ -725,15 +673,7 @@ fn a_node_started_on_a_copy_of_its_home_taken_mid_write_keeps_its_identity_frien
             .unwrap_or_else(|e| panic!("cut {cut}, on the copy: {e} (seed {seed})"));
         s.store_agrees_with_disk(&s.b)
             .unwrap_or_else(|e| panic!("cut {cut}, on the copy: {e} (seed {seed})"));
-        let o = s.b.cli(&[
-            "fetch",
-            &s.album,
-            "--out",
-            out.to_str().unwrap(),
-            "--timeout",
-            "60",
-            "--json",
-        ]);
+        let o = common::fetch_json(&s.b, &s.album, &out, 60);
         assert!(
             o.status.success(),
             "cut {cut}: {} (seed {seed})",
@@ -780,15 +720,7 @@ fn a_part_file_left_beside_its_placed_file_by_a_crash_is_removed_by_the_next_fet
     let out = tempfile::tempdir().unwrap();
     let out_dir = out.path().canonicalize().unwrap();
     let fetch = || {
-        let o = b.cli(&[
-            "fetch",
-            &id,
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--timeout",
-            "30",
-            "--json",
-        ]);
+        let o = common::fetch_json(&b, &id, &out_dir, 30);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
         serde_json::from_slice::<Value>(&o.stdout).unwrap()
     };

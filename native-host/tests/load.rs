@@ -32,18 +32,6 @@ fn share(owner: &Node, file: &std::path::Path, to: &[&Node]) -> String {
     album
 }
 
-/// Starts `kith fetch ALBUM --out OUT` for a node without waiting.
-fn spawn_fetch(n: &Node, album: &str, out: &std::path::Path) -> std::process::Child {
-    std::process::Command::new(common::kith_bin())
-        .args(["--home", n.home().to_str().expect("home")])
-        .args(["fetch", album, "--out", out.to_str().expect("out")])
-        .args(["--timeout", "300"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn fetch")
-}
-
 #[test]
 fn fifty_simultaneous_fetches_by_five_friends_from_one_node_all_complete_verified() {
     let mut owner = Node::new("Ann");
@@ -72,7 +60,12 @@ fn fifty_simultaneous_fetches_by_five_friends_from_one_node_all_complete_verifie
     for f in &friends {
         for (i, (album, _)) in albums.iter().enumerate() {
             let out = f.home().join(format!("got{i}"));
-            running.push((f.name.clone(), i, out.clone(), spawn_fetch(f, album, &out)));
+            running.push((
+                f.name.clone(),
+                i,
+                out.clone(),
+                common::spawn_fetch(f, album, &out, 300),
+            ));
         }
     }
     assert_eq!(running.len(), 50);
@@ -81,7 +74,7 @@ fn fifty_simultaneous_fetches_by_five_friends_from_one_node_all_complete_verifie
         assert!(
             o.status.success(),
             "{name}'s fetch {i} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
+            String::from_utf8_lossy(&o.stdout)
         );
         let got = std::fs::read(out.join(format!("f{i}.bin"))).expect("fetched file");
         assert!(got == albums[i].1, "{name}'s copy of f{i}.bin differs");
@@ -159,11 +152,11 @@ fn flood(
 fn timed_fetch(n: &Node, album: &str, out: &str, data: &[u8]) -> f64 {
     let out = n.home().join(out);
     let t = Instant::now();
-    let o = spawn_fetch(n, album, &out)
+    let o = common::spawn_fetch(n, album, &out, 300)
         .wait_with_output()
         .expect("fetch");
     let secs = t.elapsed().as_secs_f64();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     assert!(std::fs::read(out.join("f.bin")).expect("file") == data);
     data.len() as f64 / 1e6 / secs
 }

@@ -42,16 +42,9 @@ fn albums(n: &Node) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn fetch(n: &Node, id: &str, out: &Path, timeout: &str) -> (Option<i32>, Value) {
-    let o = n.cli(&[
-        "fetch",
-        id,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        timeout,
-        "--json",
-    ]);
+/// `kith fetch … --json`: its exit code and JSON.
+fn fetch(n: &Node, id: &str, out: &Path, timeout_secs: u32) -> (Option<i32>, Value) {
+    let o = common::fetch_json(n, id, out, timeout_secs);
     let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     (o.status.code(), v)
 }
@@ -105,12 +98,12 @@ fn an_album_shared_with_one_friend_is_fetched_verified_and_the_other_friend_cann
     // C is A's friend but not in the audience.
     assert!(albums(&c).is_empty());
     let out_c = tempfile::tempdir().unwrap();
-    let (code, v) = fetch(&c, &id, out_c.path(), "2");
+    let (code, v) = fetch(&c, &id, out_c.path(), 2);
     assert_eq!(code, Some(1));
     assert_eq!(v["error"]["code"], "not_found");
     // B fetches.
     let out = tempfile::tempdir().unwrap();
-    let (code, v) = fetch(&b, &id, out.path(), "20");
+    let (code, v) = fetch(&b, &id, out.path(), 20);
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["id"], id.as_str());
     assert_eq!(v["bytes"], data.len() as u64 + 10);
@@ -136,7 +129,7 @@ fn an_album_shared_with_one_friend_is_fetched_verified_and_the_other_friend_cann
         .collect();
     assert!(leftovers.is_empty());
     // Fetching again moves nothing and reports the same paths.
-    let (code, again) = fetch(&b, &id, out.path(), "20");
+    let (code, again) = fetch(&b, &id, out.path(), 20);
     assert_eq!(code, Some(0));
     assert_eq!(again["received_bytes"], 0);
     assert_eq!(again["paths"], v["paths"]);
@@ -153,7 +146,7 @@ fn an_existing_different_file_is_never_overwritten() {
         .any(|x| x["id"] == id.as_str())));
     let out = tempfile::tempdir().unwrap();
     std::fs::write(out.path().join("photo.jpg"), b"my own photo").unwrap();
-    let (code, v) = fetch(&b, &id, out.path(), "20");
+    let (code, v) = fetch(&b, &id, out.path(), 20);
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(
         std::fs::read(out.path().join("photo.jpg")).unwrap(),
@@ -181,7 +174,7 @@ fn a_shared_file_modified_after_sharing_is_never_served_as_the_old_content() {
     changed[10] ^= 0xff;
     std::fs::write(&f, &changed).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let (code, v) = fetch(&b, &id, out.path(), "3");
+    let (code, v) = fetch(&b, &id, out.path(), 3);
     assert_eq!(code, Some(1), "{v}");
     assert!(
         !out.path().join("doc.bin").exists(),
@@ -208,7 +201,7 @@ fn a_fetch_resumes_from_the_verified_part_already_on_disk() {
     let id: [u8; 32] = kith::proto::album::unhex32(&item).unwrap();
     let part_file = kith::transfer::fetch::part_path(out.path(), &id, Path::new("big.bin"));
     std::fs::write(part_file, &part).unwrap();
-    let (code, v) = fetch(&b, &item, out.path(), "20");
+    let (code, v) = fetch(&b, &item, out.path(), 20);
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["received_bytes"], (data.len() - 3 * 1024 * 1024) as u64);
     assert_eq!(std::fs::read(out.path().join("big.bin")).unwrap(), data);
@@ -253,7 +246,7 @@ fn unshare_removes_the_album_from_members_and_stops_serving_it() {
     );
     assert!(albums(&a).is_empty());
     let out = tempfile::tempdir().unwrap();
-    let (code, _) = fetch(&b, &id, out.path(), "2");
+    let (code, _) = fetch(&b, &id, out.path(), 2);
     assert_eq!(code, Some(1));
 }
 
@@ -291,7 +284,7 @@ fn swarm_setup(c_args: &[&str], b_env: &[(&str, &str)]) -> Swarm {
     );
     assert!(wait_until(SOON, || albums(&b).len() == 1 && albums(&c).len() == 1));
     let out_b = tempfile::tempdir().unwrap();
-    let (code, v) = fetch(&b, &id, out_b.path(), "20");
+    let (code, v) = fetch(&b, &id, out_b.path(), 20);
     assert_eq!(code, Some(0), "{v}");
     (a, b, c, id, data, (src, out_b))
 }
@@ -301,21 +294,7 @@ fn members_who_are_not_friends_swarm_and_the_fetch_completes_after_the_owner_sto
     // C downloads at 2 MB/s so the owner can stop midway.
     let (mut a, b, c, id, data, _keep) = swarm_setup(&["--download-rate", "2M"], &[]);
     let out = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(common::kith_bin())
-        .arg("--home")
-        .arg(c.home())
-        .args([
-            "fetch",
-            &id,
-            "--out",
-            out.path().to_str().unwrap(),
-            "--timeout",
-            "60",
-            "--json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_fetch(&c, &id, out.path(), 60);
     std::thread::sleep(Duration::from_millis(1500));
     a.stop();
     let status = common::wait_child(&mut child, Duration::from_secs(60)).expect("fetch hung");
@@ -336,7 +315,7 @@ fn a_peer_serving_corrupt_chunks_is_struck_out_and_the_file_is_still_correct() {
         &[("KITH_FAULT_CORRUPT_CHUNKS", "1")],
     );
     let out = tempfile::tempdir().unwrap();
-    let (code, v) = fetch(&c, &id, out.path(), "30");
+    let (code, v) = fetch(&c, &id, out.path(), 30);
     let logs = |n: &Node| {
         n.log()
             .lines()
@@ -377,7 +356,7 @@ fn a_removed_audience_member_gets_nothing_more() {
         "the removed member still lists it"
     );
     let out = tempfile::tempdir().unwrap();
-    let (code, _) = fetch(&b, &id, out.path(), "2");
+    let (code, _) = fetch(&b, &id, out.path(), 2);
     assert_eq!(code, Some(1));
     assert!(std::fs::read_dir(out.path())
         .map(|d| d.count() == 0)
@@ -397,7 +376,7 @@ fn an_unfriended_member_leaves_my_albums_and_cannot_fetch_or_reconnect() {
         mine[0]
     );
     let out = tempfile::tempdir().unwrap();
-    let (code, _) = fetch(&b, &id, out.path(), "3");
+    let (code, _) = fetch(&b, &id, out.path(), 3);
     assert_eq!(code, Some(1));
     assert!(!b.online_with(&a.id()));
 }
@@ -414,7 +393,7 @@ fn a_shared_file_deleted_after_sharing_is_refused_and_nothing_is_placed() {
         .any(|x| x["id"] == id.as_str())));
     std::fs::remove_file(&f).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let (code, v) = fetch(&b, &id, out.path(), "3");
+    let (code, v) = fetch(&b, &id, out.path(), 3);
     assert_eq!(code, Some(1), "{v}");
     assert!(!out.path().join("gone.bin").exists());
     assert!(wait_until(SOON, || a
@@ -533,13 +512,7 @@ fn a_friend_removed_mid_transfer_loses_the_connection_at_once_and_gets_no_more_b
         .as_array()
         .is_some_and(|l| l.iter().any(|x| x["id"] == album.as_str()))));
     let out = b.home().join("got");
-    let mut fetch = std::process::Command::new(common::kith_bin())
-        .args(["--home", b.home().to_str().unwrap()])
-        .args(["fetch", &album, "--out", out.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut fetch = common::spawn_fetch(&b, &album, &out, 300);
     assert!(
         wait_until(Duration::from_secs(20), || bytes_under(&out) > 1024 * 1024),
         "the transfer did not start"

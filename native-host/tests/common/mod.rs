@@ -15,6 +15,42 @@ pub fn kith_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kith"))
 }
 
+/// The arguments of `kith fetch ALBUM --out OUT --timeout SECS --json`.
+fn fetch_args(home: &Path, album: &str, out: &Path, timeout_secs: u32) -> Vec<String> {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    vec![
+        "--home".into(),
+        s(home),
+        "fetch".into(),
+        album.into(),
+        "--out".into(),
+        s(out),
+        "--timeout".into(),
+        timeout_secs.to_string(),
+        "--json".into(),
+    ]
+}
+
+/// Runs `kith fetch ALBUM --out OUT --timeout SECS --json` for a node; returns the output.
+pub fn fetch_json(n: &Node, album: &str, out: &Path, timeout_secs: u32) -> Output {
+    Command::new(kith_bin())
+        .args(fetch_args(n.home(), album, out, timeout_secs))
+        .env("KITH_LOG", "warn")
+        .output()
+        .expect("kith fetch")
+}
+
+/// Starts the same fetch without waiting (its JSON on stdout, stderr dropped).
+pub fn spawn_fetch(n: &Node, album: &str, out: &Path, timeout_secs: u32) -> Child {
+    Command::new(kith_bin())
+        .args(fetch_args(n.home(), album, out, timeout_secs))
+        .env("KITH_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kith fetch")
+}
+
 /// Runs `kith` with a home and arguments; returns the output.
 pub fn kith(home: &Path, args: &[&str]) -> Output {
     Command::new(kith_bin())
