@@ -202,17 +202,7 @@ impl Node {
             }
             self.intro_asked.insert(target, t);
         }
-        let introducers: Vec<quinn::Connection> = self
-            .links
-            .iter()
-            .filter(|(p, l)| {
-                **p != target
-                    && via.is_none_or(|v| v == **p)
-                    && l.conn.close_reason().is_none()
-                    && self.is_friend(p)
-            })
-            .map(|(_, l)| l.conn.clone())
-            .collect();
+        let introducers = self.friend_links(|p| *p != target && via.is_none_or(|v| v == *p));
         for conn in introducers {
             let tx = self.tx.clone();
             tokio::spawn(async move {
@@ -314,12 +304,7 @@ impl Node {
             return;
         }
         self.relay_asked.insert(peer, t);
-        let relays: Vec<quinn::Connection> = self
-            .links
-            .iter()
-            .filter(|(p, l)| **p != peer && l.conn.close_reason().is_none() && self.is_friend(p))
-            .map(|(_, l)| l.conn.clone())
-            .collect();
+        let relays = self.friend_links(|p| *p != peer);
         for conn in relays {
             let tx = self.tx.clone();
             tokio::spawn(async move {
@@ -419,12 +404,7 @@ impl Node {
         let msg = PeerMsg::Reach {
             reach: crate::proto::album::hex(&secret),
         };
-        let friends: Vec<quinn::Connection> = self
-            .links
-            .iter()
-            .filter(|(p, l)| l.conn.close_reason().is_none() && self.is_friend(p))
-            .map(|(_, l)| l.conn.clone())
-            .collect();
+        let friends = self.friend_links(|_| true);
         tracing::info!(told = friends.len(), "new reach secret");
         for conn in friends {
             let msg = msg.clone();
@@ -461,5 +441,16 @@ impl Node {
         self.mapped_of.remove(peer);
         self.via_mapping.remove(peer);
         self.dht.forget(peer);
+    }
+}
+
+impl Node {
+    /// The open connections to friends that `keep` accepts.
+    fn friend_links(&self, keep: impl Fn(&PeerId) -> bool) -> Vec<quinn::Connection> {
+        self.links
+            .iter()
+            .filter(|(p, l)| keep(p) && l.conn.close_reason().is_none() && self.is_friend(p))
+            .map(|(_, l)| l.conn.clone())
+            .collect()
     }
 }
