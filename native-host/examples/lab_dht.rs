@@ -58,7 +58,7 @@ fn probe(bootstrap: &str, peer: &str, invite: Option<&str>) -> Result<()> {
             let inv = kith::proto::invite::parse(link, 0).context("invite")?;
             let reach = inv.reach.context("the invite has no reach secret")?;
             let keys = RecordKeys::derive(&reach);
-            let client = kith::net::dht::DhtClient::start(Some(&nodes))?;
+            let client = kith::net::dht::DhtClient::start(Some(&nodes), None)?;
             match client.lookup(&keys, &peer).await {
                 Some(addrs) => {
                     let a: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();

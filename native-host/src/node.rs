@@ -159,10 +159,15 @@ enum Msg {
         addrs: Vec<SocketAddr>,
         result: Result<(), crate::net::dht::PublishError>,
     },
-    /// A lookup of a friend's DHT record ended (None: nothing found that opens).
+    /// A lookup of a friend's DHT record found these addresses (the lookup may go on).
     DhtFound {
         peer: PeerId,
-        addrs: Option<Vec<SocketAddr>>,
+        addrs: Vec<SocketAddr>,
+    },
+    /// A lookup of a friend's DHT record ended; `found`: some record opened.
+    DhtLookupDone {
+        peer: PeerId,
+        found: bool,
     },
     /// A friend relays between me and `peer`, which is dialling me through it now.
     Relayed {
@@ -395,7 +400,7 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     let dht_bootstrap = dht::dht_settings(&config, listen);
     let dht_on = dht_bootstrap.is_some();
     if let Some(bootstrap) = dht_bootstrap {
-        dht::start(bootstrap, tx.clone());
+        dht::start(bootstrap, store.dht_port().ok().flatten(), tx.clone());
     }
     let portmap = start_port_mapping(&config, listen, tx.clone());
     let node = Node {
@@ -935,7 +940,7 @@ impl Node {
                         d.backoff = Duration::from_secs(1);
                         d.next = Some(Instant::now() + d.backoff);
                         if self.is_friend(&peer) {
-                            self.dht_lookup_soon(peer);
+                            self.dht_lookup_now(peer);
                             tracing::info!(peer = %peer.short(), "friend offline");
                             let _ = self.events.send(Event::FriendOffline {
                                 id: peer.to_string(),
@@ -997,7 +1002,7 @@ impl Node {
                 Msg::CommentsIn { .. } => {}
                 Msg::CommentsPulled { peer, album } => self.comments_pulled(peer, &album),
                 Msg::LanHeard(h) => self.lan_heard(h),
-                Msg::DhtReady(c) => self.dht.client = Some(c),
+                Msg::DhtReady(c) => self.dht_ready(c),
                 Msg::DhtFailed(e) => {
                     tracing::warn!("the DHT is off: {e}");
                     self.dht.enabled = false;
@@ -1015,6 +1020,7 @@ impl Node {
                     result,
                 } => self.dht_published(secret, addrs, result),
                 Msg::DhtFound { peer, addrs } => self.dht_found(peer, addrs),
+                Msg::DhtLookupDone { peer, found } => self.dht_lookup_done(peer, found),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
                 Msg::Relayed { peer, addr } => self.dial_relayed(peer, addr),
                 Msg::CommentPosted {
@@ -1473,8 +1479,11 @@ impl Node {
 
     /// Remembers where a friend sees me, when that is a public address.
     fn note_observed(&mut self, hello: &Hello) {
-        if crate::net::is_public(hello.observed.ip()) {
+        if crate::net::is_public(hello.observed.ip()) && self.observed != Some(hello.observed) {
             self.observed = Some(hello.observed);
+            // My record should carry the new address now.
+            self.dht.publish_soon();
+            self.dht_tick();
         }
     }
 

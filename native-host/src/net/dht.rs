@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use futures_lite::StreamExt;
 use mainline::async_dht::AsyncDht;
 use mainline::errors::{ConcurrencyError, PutMutableError};
@@ -16,6 +18,10 @@ use crate::proto::dht_record::{self, RecordKeys};
 pub const LOOKUP_TIME: Duration = Duration::from_secs(5);
 /// How long a lookup goes on waiting for a newer record once one was found.
 pub const LOOKUP_GRACE: Duration = Duration::from_millis(300);
+/// How long a DHT node has to answer a request (mainline's default is 2 s). A query ends when
+/// its last request is answered or timed out, and there are always some gone nodes in a
+/// routing table: this bounds how long a publish (a query, then the puts) and a lookup take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why a publish did not work.
 #[derive(Debug, thiserror::Error)]
@@ -31,19 +37,44 @@ pub enum PublishError {
 /// A running DHT client.
 pub struct DhtClient {
     dht: AsyncDht,
+    port: u16,
 }
 
 impl DhtClient {
-    /// Starts a client that bootstraps from `bootstrap` (`host:port` each; None: the public
-    /// Mainline's bootstrap nodes).
-    pub fn start(bootstrap: Option<&[String]>) -> std::io::Result<DhtClient> {
-        let mut b = Dht::builder();
-        if let Some(nodes) = bootstrap {
-            b.bootstrap(nodes);
-        }
-        Ok(DhtClient {
-            dht: b.build()?.as_async(),
-        })
+    /// Starts a client (blocking: call off the async runtime's threads) that bootstraps from `bootstrap` (`host:port` each; None: the public
+    /// Mainline's bootstrap nodes), on UDP port `port` when it is free (else any port).
+    pub fn start(bootstrap: Option<&[String]>, port: Option<u16>) -> std::io::Result<DhtClient> {
+        let build = |port: Option<u16>| {
+            let mut b = Dht::builder();
+            b.request_timeout(REQUEST_TIMEOUT);
+            if let Some(nodes) = bootstrap {
+                b.bootstrap(nodes);
+            }
+            if let Some(p) = port {
+                b.port(p);
+            }
+            b.build()
+        };
+        // The same port as last time keeps the entries other DHT nodes hold for this node
+        // good across a restart: queries don't wait for a dead node to time out.
+        let dht = match port.filter(|p| *p != 0).map(|p| build(Some(p))) {
+            Some(Ok(dht)) => dht,
+            Some(Err(e)) => {
+                tracing::debug!("DHT port {port:?} not free ({e}): using another");
+                build(None)?
+            }
+            None => build(None)?,
+        };
+        let dht = dht.as_async();
+        let port = futures_lite::future::block_on(dht.info())
+            .local_addr()
+            .port();
+        Ok(DhtClient { dht, port })
+    }
+
+    /// The UDP port the client uses.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Publishes my addresses, sealed under my record keys; `at` (ms) is the sequence number.
@@ -70,26 +101,146 @@ impl DhtClient {
             })
     }
 
-    /// Looks up a friend's record: its addresses from the newest record that opens, if any.
+    /// Looks up a friend's record: its addresses from the newest record that opens, if any,
+    /// as soon as one is found (after `LOOKUP_GRACE`, in case another node holds a newer one).
     pub async fn lookup(&self, keys: &RecordKeys, peer: &PeerId) -> Option<Vec<SocketAddr>> {
+        let mut first = None;
+        self.lookup_each(keys, peer, LOOKUP_GRACE, |addrs| {
+            first = Some(addrs);
+            std::future::ready(false)
+        })
+        .await;
+        first
+    }
+
+    /// Looks up a friend's record to the end of the DHT query (at most `LOOKUP_TIME`): calls
+    /// `found` with the addresses of the newest record that opens, `grace` after the first
+    /// arrives and again at once for each newer one, until it answers false. Returns whether
+    /// any record opened.
+    pub async fn lookup_each<F: std::future::Future<Output = bool>>(
+        &self,
+        keys: &RecordKeys,
+        peer: &PeerId,
+        grace: Duration,
+        mut found: impl FnMut(Vec<SocketAddr>) -> F,
+    ) -> bool {
         let key = SigningKey::from_bytes(&keys.dht_seed)
             .verifying_key()
             .to_bytes();
         let mut items = self.dht.get_mutable(&key, None, None);
-        let mut best: Option<(u64, Vec<SocketAddr>)> = None;
-        // The query ends when its slowest node times out; answer soon after the first record
-        // that opens (other nodes may hold a newer one a moment later).
-        let mut deadline = tokio::time::Instant::now() + LOOKUP_TIME;
-        while let Ok(Some(item)) = tokio::time::timeout_at(deadline, items.next()).await {
-            if let Some((at, addrs)) = dht_record::open(keys, peer, item.value()) {
-                if best.is_none() {
-                    deadline = deadline.min(tokio::time::Instant::now() + LOOKUP_GRACE);
+        let end = Instant::now() + LOOKUP_TIME;
+        // The newest record so far, and whether `found` has had it.
+        let mut best: Option<(u64, Vec<SocketAddr>, bool)> = None;
+        let mut tell_at: Option<Instant> = None;
+        loop {
+            let wake = tell_at.map_or(end, |t| t.min(end));
+            match tokio::time::timeout_at(wake, items.next()).await {
+                Ok(Some(item)) => {
+                    if let Some((at, addrs)) = dht_record::open(keys, peer, item.value()) {
+                        if best.as_ref().is_none_or(|(b, _, _)| at > *b) {
+                            // The first waits a moment for a newer one; later ones go at once.
+                            if tell_at.is_none() {
+                                tell_at = Some(match best {
+                                    None => Instant::now() + grace,
+                                    Some(_) => Instant::now(),
+                                });
+                            }
+                            best = Some((at, addrs, false));
+                        }
+                    }
                 }
-                if best.as_ref().is_none_or(|(b, _)| at > *b) {
-                    best = Some((at, addrs));
+                Ok(None) => break, // the query ended
+                Err(_) if Instant::now() >= end => break,
+                Err(_) => {}
+            }
+            if tell_at.is_some_and(|t| t <= Instant::now()) {
+                tell_at = None;
+                if let Some((_, addrs, told)) = best.as_mut() {
+                    *told = true;
+                    if !found(addrs.clone()).await {
+                        return true;
+                    }
                 }
             }
         }
-        best.map(|(_, a)| a)
+        match best {
+            Some((_, addrs, false)) => {
+                found(addrs).await;
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mainline::Testnet;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn client(net: &Testnet, port: Option<u16>) -> DhtClient {
+        DhtClient::start(Some(&net.bootstrap), port).unwrap()
+    }
+
+    #[test]
+    fn the_client_takes_the_port_it_is_given_when_free_and_another_when_taken() {
+        let net = Testnet::new(3).unwrap();
+        let taken = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let c = client(&net, Some(port));
+        assert_ne!(c.port(), port);
+        assert_ne!(c.port(), 0);
+        drop(taken);
+        drop(c);
+        assert_eq!(client(&net, Some(port)).port(), port);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_finished_lookup_lets_the_next_find_a_moved_node_and_another_secret_finds_nothing() {
+        let net = Testnet::new(5).unwrap();
+        let (a, b) = (client(&net, None), client(&net, None));
+        let id = Identity::generate().unwrap();
+        let keys = RecordKeys::derive(&[7u8; 32]);
+        let first = vec![addr("203.0.113.7:41000")];
+        a.publish(&keys, &id, 1_000, &first).await.unwrap();
+        let mut told = Vec::new();
+        let found = b
+            .lookup_each(&keys, &id.peer_id(), Duration::ZERO, |addrs| {
+                told.push(addrs);
+                std::future::ready(true)
+            })
+            .await;
+        assert!(found);
+        assert_eq!(told, vec![first.clone()]);
+
+        // The node moved: the next lookup (a new query: the last one ran to its end) finds
+        // its newer record.
+        let moved = vec![addr("203.0.113.7:42000"), addr("10.0.0.5:42000")];
+        a.publish(&keys, &id, 2_000, &moved).await.unwrap();
+        assert_eq!(b.lookup(&keys, &id.peer_id()).await, Some(moved));
+
+        // An older record cannot displace it.
+        assert!(matches!(
+            a.publish(&keys, &id, 1_500, &first).await,
+            Err(PublishError::Displaced)
+        ));
+        // Under another secret there is nothing; the lookup ends with the query.
+        let other = RecordKeys::derive(&[8u8; 32]);
+        let t = Instant::now();
+        assert!(
+            !b.lookup_each(&other, &id.peer_id(), Duration::ZERO, |_| {
+                std::future::ready(true)
+            })
+            .await
+        );
+        assert!(
+            t.elapsed() < LOOKUP_TIME,
+            "the lookup waited for its time limit"
+        );
     }
 }

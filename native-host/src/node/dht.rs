@@ -16,11 +16,15 @@ use crate::proto::dht_record::{RecordKeys, MAX_ADDRS};
 const REPUBLISH: Duration = Duration::from_secs(30 * 60);
 /// A failed publish is tried again after this long.
 const RETRY: Duration = Duration::from_secs(5);
-/// Wait between lookups of a friend that went offline, for its first `LOOKUP_QUICK` lookups
-/// (it may be restarting somewhere else); then the wait doubles up to `LOOKUP_MAX`.
+/// Time from the start of one lookup of a friend that went offline to the next, for its
+/// first `LOOKUP_QUICK` lookups (it may be restarting somewhere else); then the wait doubles
+/// up to `LOOKUP_MAX`.
 const LOOKUP_FIRST: Duration = Duration::from_secs(1);
 const LOOKUP_QUICK: u32 = 15;
 const LOOKUP_MAX: Duration = Duration::from_secs(60);
+/// A lookup due this close to a tick starts on it (ticks are a second apart, as is
+/// `LOOKUP_FIRST`: without this, jitter would make every other tick miss).
+const LOOKUP_SLACK: Duration = Duration::from_millis(100);
 
 /// The DHT state the actor keeps.
 #[derive(Default)]
@@ -42,6 +46,8 @@ pub(super) struct DhtState {
 #[derive(Default)]
 struct Lookup {
     running: bool,
+    /// When the last lookup started.
+    started: Option<Instant>,
     next: Option<Instant>,
     wait: Duration,
     /// Lookups since the friend went offline.
@@ -118,10 +124,14 @@ pub(super) fn dht_settings(
     Some(bootstrap)
 }
 
-/// Starts the DHT client off the actor (building it may resolve bootstrap names) and hands
-/// it to the actor.
-pub(super) fn start(bootstrap: Option<Vec<String>>, tx: tokio::sync::mpsc::Sender<Msg>) {
-    tokio::task::spawn_blocking(move || match DhtClient::start(bootstrap.as_deref()) {
+/// Starts the DHT client off the actor (building it may resolve bootstrap names) on `port`
+/// if it is free, and hands it to the actor.
+pub(super) fn start(
+    bootstrap: Option<Vec<String>>,
+    port: Option<u16>,
+    tx: tokio::sync::mpsc::Sender<Msg>,
+) {
+    tokio::task::spawn_blocking(move || match DhtClient::start(bootstrap.as_deref(), port) {
         Ok(c) => {
             let _ = tx.blocking_send(Msg::DhtReady(Arc::new(c)));
         }
@@ -218,14 +228,25 @@ impl Node {
                 continue;
             };
             let l = self.dht.lookups.entry(f.id).or_default();
-            if l.running || l.next.is_some_and(|n| n > t) {
+            if l.running || l.next.is_some_and(|n| n > t + LOOKUP_SLACK) {
                 continue;
             }
             l.running = true;
+            l.started = Some(t);
             let (client, tx, peer) = (client.clone(), self.tx.clone(), f.id);
             tokio::spawn(async move {
-                let addrs = client.lookup(&RecordKeys::derive(&secret), &peer).await;
-                let _ = tx.send(Msg::DhtFound { peer, addrs }).await;
+                // Each query to its end: the next lookup then starts a new one, which asks
+                // the nodes again (the DHT client answers a lookup of a target whose query
+                // is still going from that query's answers). Every newer record found is
+                // dialled at once: no waiting in case one comes.
+                let keys = RecordKeys::derive(&secret);
+                let found = client
+                    .lookup_each(&keys, &peer, Duration::ZERO, |addrs| {
+                        let tx = tx.clone();
+                        async move { tx.send(Msg::DhtFound { peer, addrs }).await.is_ok() }
+                    })
+                    .await;
+                let _ = tx.send(Msg::DhtLookupDone { peer, found }).await;
             });
         }
     }
@@ -260,21 +281,28 @@ impl Node {
         }
     }
 
-    /// A lookup ended: new addresses go first in the friend's record and are dialled at once.
-    pub(super) fn dht_found(&mut self, peer: PeerId, found: Option<Vec<SocketAddr>>) {
+    /// A lookup ended: the next one is scheduled.
+    pub(super) fn dht_lookup_done(&mut self, peer: PeerId, found: bool) {
         let l = self.dht.lookups.entry(peer).or_default();
         l.running = false;
-        l.found = Some(found.as_ref().is_some_and(|a| !a.is_empty()));
+        l.found = Some(found);
         l.count += 1;
         l.wait = if l.count < LOOKUP_QUICK {
             LOOKUP_FIRST
         } else {
             (l.wait * 2).clamp(LOOKUP_FIRST, LOOKUP_MAX)
         };
-        l.next = Some(Instant::now() + l.wait);
-        let Some(found) = found.filter(|a| !a.is_empty()) else {
+        // Timed from the start: a slow lookup is followed by the next one at once.
+        l.next = Some(l.started.unwrap_or_else(Instant::now) + l.wait);
+        self.dht_tick();
+    }
+
+    /// A lookup found a friend's addresses: new ones go first in the friend's record and are
+    /// dialled at once.
+    pub(super) fn dht_found(&mut self, peer: PeerId, found: Vec<SocketAddr>) {
+        if found.is_empty() {
             return;
-        };
+        }
         if self.is_online(&peer) && !self.relayed_now(&peer) {
             return;
         }
@@ -300,11 +328,22 @@ impl Node {
         }
     }
 
-    /// A friend went offline: look it up again soon.
-    pub(super) fn dht_lookup_soon(&mut self, peer: PeerId) {
+    /// A friend went offline: look it up now (it may be restarting somewhere else), and
+    /// often for a while.
+    pub(super) fn dht_lookup_now(&mut self, peer: PeerId) {
         let l = self.dht.lookups.entry(peer).or_default();
         l.wait = LOOKUP_FIRST;
         l.count = 0;
-        l.next = Some(Instant::now() + LOOKUP_FIRST);
+        l.next = None;
+        self.dht_tick();
+    }
+
+    /// The DHT client started: keep its port for the next start, publish and look up at once.
+    pub(super) fn dht_ready(&mut self, client: Arc<DhtClient>) {
+        if let Err(e) = self.store.set_dht_port(client.port()) {
+            tracing::warn!("keeping the DHT port: {e}");
+        }
+        self.dht.client = Some(client);
+        self.dht_tick();
     }
 }

@@ -208,6 +208,21 @@ impl Store {
         self.kv.flush()
     }
 
+    /// The UDP port this node's DHT client used last (None: never started).
+    pub fn dht_port(&self) -> Result<Option<u16>, StoreError> {
+        Ok(self
+            .kv
+            .get(META, b"dht_port")?
+            .and_then(|v| <[u8; 2]>::try_from(v.as_slice()).ok())
+            .map(u16::from_be_bytes))
+    }
+
+    /// Keeps the UDP port of this node's DHT client for the next start.
+    pub fn set_dht_port(&self, port: u16) -> Result<(), StoreError> {
+        self.kv.put(META, b"dht_port", &port.to_be_bytes())?;
+        self.kv.flush()
+    }
+
     /// This node's reach secret, made on first use and kept.
     pub fn reach_secret(&self) -> Result<[u8; 32], StoreError> {
         if let Some(v) = self.kv.get(META, b"reach")? {
