@@ -159,6 +159,11 @@ enum Msg {
         addrs: Vec<SocketAddr>,
         result: Result<(), crate::net::dht::PublishError>,
     },
+    /// Emptying the DHT record under a retired reach secret ended.
+    DhtEmptied {
+        secret: [u8; 32],
+        result: Result<(), crate::net::dht::PublishError>,
+    },
     /// A lookup of a friend's DHT record found these addresses (the lookup may go on).
     DhtFound {
         peer: PeerId,
@@ -1019,6 +1024,7 @@ impl Node {
                     addrs,
                     result,
                 } => self.dht_published(secret, addrs, result),
+                Msg::DhtEmptied { secret, result } => self.dht_emptied(secret, result),
                 Msg::DhtFound { peer, addrs } => self.dht_found(peer, addrs),
                 Msg::DhtLookupDone { peer, found } => self.dht_lookup_done(peer, found),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),

@@ -116,7 +116,8 @@ impl DhtClient {
     /// Looks up a friend's record to the end of the DHT query (at most `LOOKUP_TIME`): calls
     /// `found` with the addresses of the newest record that opens, `grace` after the first
     /// arrives and again at once for each newer one, until it answers false. Returns whether
-    /// any record opened.
+    /// any record opened whose addresses were told (a record with no address, left under a
+    /// reach secret given up, is not told and outranks older ones).
     pub async fn lookup_each<F: std::future::Future<Output = bool>>(
         &self,
         keys: &RecordKeys,
@@ -129,23 +130,28 @@ impl DhtClient {
             .to_bytes();
         let mut items = self.dht.get_mutable(&key, None, None);
         let end = Instant::now() + LOOKUP_TIME;
-        // The newest record so far, and whether `found` has had it.
+        // The newest record so far, and whether `found` has had it (or is not to: no address).
         let mut best: Option<(u64, Vec<SocketAddr>, bool)> = None;
         let mut tell_at: Option<Instant> = None;
+        // Whether `found` was called.
+        let mut any = false;
         loop {
             let wake = tell_at.map_or(end, |t| t.min(end));
             match tokio::time::timeout_at(wake, items.next()).await {
                 Ok(Some(item)) => {
                     if let Some((at, addrs)) = dht_record::open(keys, peer, item.value()) {
                         if best.as_ref().is_none_or(|(b, _, _)| at > *b) {
+                            // A record with no address (under a secret given up) is told
+                            // to nobody, but outranks the older ones.
+                            let told = addrs.is_empty();
                             // The first waits a moment for a newer one; later ones go at once.
-                            if tell_at.is_none() {
+                            if tell_at.is_none() && !told {
                                 tell_at = Some(match best {
                                     None => Instant::now() + grace,
                                     Some(_) => Instant::now(),
                                 });
                             }
-                            best = Some((at, addrs, false));
+                            best = Some((at, addrs, told));
                         }
                     }
                 }
@@ -155,22 +161,20 @@ impl DhtClient {
             }
             if tell_at.is_some_and(|t| t <= Instant::now()) {
                 tell_at = None;
-                if let Some((_, addrs, told)) = best.as_mut() {
+                if let Some((_, addrs, told @ false)) = best.as_mut() {
                     *told = true;
+                    any = true;
                     if !found(addrs.clone()).await {
                         return true;
                     }
                 }
             }
         }
-        match best {
-            Some((_, addrs, false)) => {
-                found(addrs).await;
-                true
-            }
-            Some(_) => true,
-            None => false,
+        if let Some((_, addrs, false)) = best {
+            found(addrs).await;
+            any = true;
         }
+        any
     }
 }
 
@@ -242,5 +246,27 @@ mod tests {
             t.elapsed() < LOOKUP_TIME,
             "the lookup waited for its time limit"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_emptied_record_hides_the_older_one_and_gives_no_address() {
+        let net = Testnet::new(5).unwrap();
+        let (a, b) = (client(&net, None), client(&net, None));
+        let id = Identity::generate().unwrap();
+        let keys = RecordKeys::derive(&[9u8; 32]);
+        a.publish(&keys, &id, 1_000, &[addr("203.0.113.7:41000")])
+            .await
+            .unwrap();
+        a.publish(&keys, &id, 2_000, &[]).await.unwrap();
+        let mut told = Vec::new();
+        let found = b
+            .lookup_each(&keys, &id.peer_id(), Duration::ZERO, |addrs| {
+                told.push(addrs);
+                std::future::ready(true)
+            })
+            .await;
+        assert!(!found);
+        assert!(told.is_empty(), "told {told:?}");
+        assert_eq!(b.lookup(&keys, &id.peer_id()).await, None);
     }
 }

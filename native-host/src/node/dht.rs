@@ -39,6 +39,10 @@ pub(super) struct DhtState {
     retry_at: Option<Instant>,
     /// A publish is under way.
     publishing: bool,
+    /// Emptying a retired secret's record is under way.
+    emptying: bool,
+    /// When a failed emptying may be tried again.
+    empty_retry_at: Option<Instant>,
     /// Per friend: lookup under way, when the next may start, the current wait.
     lookups: std::collections::HashMap<PeerId, Lookup>,
 }
@@ -217,6 +221,7 @@ impl Node {
                     .await;
             });
         }
+        self.empty_retired(&client, t);
         let Ok(friends) = self.store.friends() else {
             return;
         };
@@ -249,6 +254,52 @@ impl Node {
                 let _ = tx.send(Msg::DhtLookupDone { peer, found }).await;
             });
         }
+    }
+
+    /// Publishes a record with no address under the oldest retired reach secret, over the
+    /// one published under it: whoever still holds that secret (a removed friend, an old
+    /// invite) finds where I was no more.
+    fn empty_retired(&mut self, client: &Arc<DhtClient>, t: Instant) {
+        if self.dht.emptying || self.dht.empty_retry_at.is_some_and(|r| r > t) {
+            return;
+        }
+        let Some(secret) = self
+            .store
+            .retired_reach()
+            .ok()
+            .and_then(|r| r.first().copied())
+        else {
+            return;
+        };
+        self.dht.emptying = true;
+        let (client, id, tx) = (client.clone(), self.identity.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let result = client
+                .publish(&RecordKeys::derive(&secret), &id, now_ms(), &[])
+                .await;
+            let _ = tx.send(Msg::DhtEmptied { secret, result }).await;
+        });
+    }
+
+    /// Emptying a retired secret's record ended.
+    pub(super) fn dht_emptied(&mut self, secret: [u8; 32], result: Result<(), PublishError>) {
+        self.dht.emptying = false;
+        match result {
+            Err(PublishError::Failed(e)) => {
+                tracing::debug!("emptying an old DHT record failed: {e}");
+                self.dht.empty_retry_at = Some(Instant::now() + RETRY);
+                return;
+            }
+            // A newer record is there: someone holding the old secret put it, and it gives no
+            // address of mine (it would not open). Nothing more to do.
+            Err(PublishError::Displaced) => {}
+            Ok(()) => tracing::info!("the DHT record under my old reach secret is emptied"),
+        }
+        self.dht.empty_retry_at = None;
+        if let Err(e) = self.store.drop_retired_reach(&secret) {
+            tracing::error!("forgetting a retired reach secret: {e}");
+        }
+        self.dht_tick();
     }
 
     /// A publish ended.

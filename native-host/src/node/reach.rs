@@ -401,6 +401,7 @@ impl Node {
             self._lan = super::start_lan(secret, self.listen, self.tx.clone());
         }
         self.dht.forget_published();
+        self.dht_tick(); // publishes under the new secret, empties the old one's record
         let msg = PeerMsg::Reach {
             reach: crate::proto::album::hex(&secret),
         };

@@ -112,6 +112,8 @@ pub struct PendingFetch {
 }
 
 const HINTS: &str = "hints";
+/// How many retired reach secrets are kept until their DHT records are emptied.
+const MAX_RETIRED: usize = 8;
 const COMMENTS: &str = "comments";
 const THREADS: &str = "threads";
 const COMMENT_OUTBOX: &str = "comment_outbox";
@@ -236,12 +238,37 @@ impl Store {
         Ok(s)
     }
 
-    /// Replaces this node's reach secret with a new one and returns it.
+    /// Replaces this node's reach secret with a new one and returns it; the old one joins the
+    /// retired secrets (the newest `MAX_RETIRED` are kept), whose DHT records are to be
+    /// emptied.
     pub fn new_reach_secret(&self) -> Result<[u8; 32], StoreError> {
+        let old = self.reach_secret()?;
+        let mut retired = self.retired_reach()?;
+        retired.retain(|r| *r != old);
+        retired.push(old);
+        let skip = retired.len().saturating_sub(MAX_RETIRED);
         let s: [u8; 32] = crate::hash::random();
+        self.kv
+            .put(META, b"retired_reach", &retired[skip..].concat())?;
         self.kv.put(META, b"reach", &s)?;
         self.kv.flush()?;
         Ok(s)
+    }
+
+    /// Reach secrets given up whose DHT records are not emptied yet, oldest first.
+    pub fn retired_reach(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        let v = self.kv.get(META, b"retired_reach")?.unwrap_or_default();
+        Ok(v.chunks_exact(32)
+            .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+            .collect())
+    }
+
+    /// Forgets a retired reach secret (its DHT record is emptied, or cannot be).
+    pub fn drop_retired_reach(&self, secret: &[u8; 32]) -> Result<(), StoreError> {
+        let mut retired = self.retired_reach()?;
+        retired.retain(|r| r != secret);
+        self.kv.put(META, b"retired_reach", &retired.concat())?;
+        self.kv.flush()
     }
 
     /// Drops invites that expired before `now` (keeping nothing that could be replayed).
@@ -570,5 +597,39 @@ mod tests {
         }
         let err = Store::open(&dir.path().join("db")).err().unwrap();
         assert!(matches!(err, StoreError::TooNew(99)));
+    }
+
+    #[test]
+    fn a_new_reach_secret_retires_the_old_one_until_dropped_and_keeps_the_newest_eight() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        let first = s.reach_secret().unwrap();
+        let second = s.new_reach_secret().unwrap();
+        assert_ne!(first, second);
+        assert_eq!(s.reach_secret().unwrap(), second);
+        assert_eq!(s.retired_reach().unwrap(), vec![first]);
+        s.drop_retired_reach(&first).unwrap();
+        assert!(s.retired_reach().unwrap().is_empty());
+
+        let mut given_up = vec![second];
+        for _ in 0..10 {
+            s.new_reach_secret().unwrap();
+            given_up.push(s.reach_secret().unwrap());
+        }
+        given_up.pop(); // the current one
+        drop(s);
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        assert_eq!(s.retired_reach().unwrap(), given_up[given_up.len() - 8..]);
+    }
+
+    #[test]
+    fn the_dht_port_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        assert_eq!(s.dht_port().unwrap(), None);
+        s.set_dht_port(41414).unwrap();
+        drop(s);
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        assert_eq!(s.dht_port().unwrap(), Some(41414));
     }
 }
