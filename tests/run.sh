@@ -37,7 +37,7 @@ stage "tools" need_tools
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "build" cargo build --workspace --all-targets --locked
-stage "dependency audit" env KITH_AUDIT_NO_INSTALL=1 ./scripts/audit.sh
+stage "dependency audit" ./scripts/audit.sh
 stage "lab tools (install)" ./tests/lab/setup.sh
 stage "cargo test" cargo test --workspace --locked
 stage "browser tools (install)" ./tests/browser/setup.sh
