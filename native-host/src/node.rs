@@ -169,7 +169,7 @@ enum Msg {
         peer: PeerId,
         addrs: Vec<SocketAddr>,
     },
-    /// A lookup of a friend's DHT record ended; `found`: some record opened.
+    /// A lookup of a friend's DHT record ended; `found`: it reported addresses.
     DhtLookupDone {
         peer: PeerId,
         found: bool,

@@ -4,12 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use futures_lite::StreamExt;
 use mainline::async_dht::AsyncDht;
 use mainline::errors::{ConcurrencyError, PutMutableError};
 use mainline::{Dht, MutableItem, SigningKey};
+use tokio::time::Instant;
 
 use crate::identity::{Identity, PeerId};
 use crate::proto::dht_record::{self, RecordKeys};
@@ -41,8 +40,9 @@ pub struct DhtClient {
 }
 
 impl DhtClient {
-    /// Starts a client (blocking: call off the async runtime's threads) that bootstraps from `bootstrap` (`host:port` each; None: the public
+    /// Starts a client that bootstraps from `bootstrap` (`host:port` each; None: the public
     /// Mainline's bootstrap nodes), on UDP port `port` when it is free (else any port).
+    /// It blocks: call it off the async runtime's threads.
     pub fn start(bootstrap: Option<&[String]>, port: Option<u16>) -> std::io::Result<DhtClient> {
         let build = |port: Option<u16>| {
             let mut b = Dht::builder();
