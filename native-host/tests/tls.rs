@@ -316,3 +316,97 @@ fn certificates_are_accepted_across_a_day_of_clock_skew_either_way() {
 fn time_from_unix(secs: u64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap()
 }
+
+/// A friend's client that asks for 0-RTT when it resumes (Kith's own never does).
+fn early_data_client(id: &Identity, server: kith::identity::PeerId) -> quinn::ClientConfig {
+    let (cert, key) = id.certificate(None).unwrap();
+    let mut c = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(tls::ServerVerifier::new(server)))
+        .with_client_auth_cert(vec![cert], key)
+        .unwrap();
+    c.alpn_protocols = vec![kith::ALPN.to_vec()];
+    c.enable_early_data = true;
+    quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(c).unwrap(),
+    ))
+}
+
+/// Connects fully, holds the connection a moment (the session tickets come after the
+/// handshake), then tries to resume with 0-RTT: whether the client could send 0-RTT data.
+async fn resumes_with_0rtt(cfg: &quinn::ClientConfig, addr: SocketAddr) -> bool {
+    let ep = client_endpoint();
+    let first = connect(&ep, cfg.clone(), addr)
+        .await
+        .expect("friend admitted");
+    first.close(0u32.into(), b"");
+    let second = ep.connect_with(cfg.clone(), addr, "kith").unwrap();
+    match second.into_0rtt() {
+        Ok((conn, _accepted)) => {
+            conn.close(0u32.into(), b"");
+            true
+        }
+        Err(connecting) => {
+            // No 0-RTT, but the ordinary handshake still admits the friend.
+            let conn = connecting.await.expect("resumed without 0-RTT");
+            conn.close(0u32.into(), b"");
+            false
+        }
+    }
+}
+
+#[test]
+fn a_friend_resuming_a_session_cannot_send_0rtt_data() {
+    rt().block_on(async {
+        let srv_id = Identity::generate().unwrap();
+        let friend = Identity::generate().unwrap();
+        let admit = || {
+            let mut adm = Admission::default();
+            adm.friends.insert(friend.peer_id());
+            adm
+        };
+        let serve = |srv: quinn::Endpoint| {
+            tokio::spawn(async move {
+                while let Some(inc) = srv.accept().await {
+                    tokio::spawn(async move {
+                        if let Ok(c) = inc.await {
+                            c.closed().await;
+                        }
+                    });
+                }
+            })
+        };
+
+        // Kith's server: tickets carry no early-data allowance, so no 0-RTT.
+        let srv = server(&srv_id, admit());
+        let addr = srv.local_addr().unwrap();
+        serve(srv);
+        let cfg = early_data_client(&friend, srv_id.peer_id());
+        assert!(
+            !resumes_with_0rtt(&cfg, addr).await,
+            "Kith's server took 0-RTT"
+        );
+
+        // The same client against the same configuration with early data allowed does send
+        // 0-RTT: the probe above can see it.
+        let (cert, key) = srv_id.certificate(None).unwrap();
+        let v = Arc::new(ClientVerifier::new(Arc::new(RwLock::new(admit()))));
+        let mut open = rustls::ServerConfig::builder_with_provider(tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_client_cert_verifier(v)
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        open.alpn_protocols = vec![kith::ALPN.to_vec()];
+        open.max_early_data_size = u32::MAX;
+        let q = quinn::crypto::rustls::QuicServerConfig::try_from(open).unwrap();
+        let open =
+            kith::net::endpoint(loopback(), quinn::ServerConfig::with_crypto(Arc::new(q))).unwrap();
+        let open_addr = open.local_addr().unwrap();
+        serve(open);
+        let cfg = early_data_client(&friend, srv_id.peer_id());
+        assert!(resumes_with_0rtt(&cfg, open_addr).await);
+    });
+}
