@@ -612,6 +612,78 @@ fn kill_9_during_an_album_fetch_and_comments_leaves_no_corrupt_file_no_lost_comm
 }
 
 #[test]
+fn kill_9_of_the_serving_owner_during_fetches_and_comments_loses_no_acknowledged_comment_and_every_fetch_completes(
+) {
+    // The owner of the album and of its thread is the one killed here: it serves B's fetch
+    // and stores (and acknowledges) every comment. 10 rounds unless KITH_OWNER_ROUNDS says.
+    let rounds: usize = std::env::var("KITH_OWNER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut seed = seed_from_env();
+    eprintln!("owner crash loop: {rounds} rounds, seed {seed} (KITH_CRASH_SEED to replay)");
+    let started = std::time::Instant::now();
+    let mut s = scene();
+    let a_addr = s.a.listen_addr();
+    let homes = [&s.a, &s.b, &s.c].map(|n| n.home().to_path_buf()).to_vec();
+    let stop = Arc::new(AtomicBool::new(false));
+    let posting = poster(homes, s.album.clone(), stop.clone(), 0);
+    let base = tempfile::tempdir().unwrap();
+    let mut previous: Option<std::path::PathBuf> = None;
+    let mut mid_transfer = 0;
+    for round in 0..rounds {
+        let out = base.path().join(format!("r{round}"));
+        let mut child = common::spawn_fetch(&s.b, &s.album, &out, 90);
+        std::thread::sleep(Duration::from_millis(50 + pseudo_random(&mut seed) % 1000));
+        s.a.kill9();
+        if child.try_wait().ok().flatten().is_none() {
+            mid_transfer += 1;
+        }
+        // Nothing B holds is corrupt while its source is gone.
+        s.check_download_folder(&out, false)
+            .unwrap_or_else(|e| panic!("round {round}, after the kill: {e} (seed {seed})"));
+        std::thread::sleep(Duration::from_millis(pseudo_random(&mut seed) % 500));
+        s.a.start_with(&a_addr, &["--upload-rate", "8M"], &[]);
+        // The owner's store as the crash left it agrees with the disk and it serves again:
+        // B's fetch, which waited, completes byte-identical.
+        s.store_agrees_with_disk(&s.a)
+            .unwrap_or_else(|e| panic!("round {round}, the owner: {e} (seed {seed})"));
+        let status = common::wait_child(&mut child, Duration::from_secs(90));
+        assert!(
+            status.is_some_and(|st| st.success()),
+            "round {round}: the fetch did not complete ({status:?}, seed {seed})"
+        );
+        s.check_download_folder(&out, true)
+            .unwrap_or_else(|e| panic!("round {round}, after the fetch: {e} (seed {seed})"));
+        if let Some(p) = previous.replace(out) {
+            std::fs::remove_dir_all(p).unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let posted = posting.join().unwrap();
+    let acked = posted.iter().filter(|p| p.acked.is_some()).count();
+    let mut last = Err(String::new());
+    let agreed = wait_until(Duration::from_secs(60), || {
+        last = threads_agree(&[&s.a, &s.b, &s.c], &s.album, &posted, |p| {
+            p.acked.is_some()
+        });
+        last.is_ok()
+    });
+    assert!(agreed, "threads: {last:?} (seed {seed})");
+    eprintln!(
+        "owner crash loop: {rounds} rounds, {mid_transfer} mid-transfer, {} comments posted \
+         ({acked} acknowledged), {:.0} s",
+        posted.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(mid_transfer > 0, "kills never landed mid-transfer");
+    assert!(
+        acked >= rounds,
+        "too few comments to prove anything: {acked}"
+    );
+}
+
+#[test]
 fn a_node_started_on_a_copy_of_its_home_taken_mid_write_keeps_its_identity_friends_and_thread_and_completes_the_fetch(
 ) {
     let cuts: usize = std::env::var("KITH_POWER_CUTS")
