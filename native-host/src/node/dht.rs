@@ -271,6 +271,14 @@ impl Node {
         else {
             return;
         };
+        if secret == self.reach {
+            // Never empty the record of the secret in use (a crash can keep one write of
+            // `new_reach_secret` and lose the other).
+            if let Err(e) = self.store.drop_retired_reach(&secret) {
+                tracing::error!("forgetting a retired reach secret: {e}");
+            }
+            return;
+        }
         self.dht.emptying = true;
         let (client, id, tx) = (client.clone(), self.identity.clone(), self.tx.clone());
         tokio::spawn(async move {

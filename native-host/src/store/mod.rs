@@ -112,8 +112,6 @@ pub struct PendingFetch {
 }
 
 const HINTS: &str = "hints";
-/// How many retired reach secrets are kept until their DHT records are emptied.
-const MAX_RETIRED: usize = 8;
 const COMMENTS: &str = "comments";
 const THREADS: &str = "threads";
 const COMMENT_OUTBOX: &str = "comment_outbox";
@@ -126,6 +124,9 @@ const OUTBOX: &str = "outbox";
 const FRIENDS: &str = "friends";
 const INVITES: &str = "invites";
 const META: &str = "meta";
+
+/// How many retired reach secrets are kept until their DHT records are emptied.
+const MAX_RETIRED: usize = 8;
 
 /// Typed access to the node's records.
 pub struct Store {
