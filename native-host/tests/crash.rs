@@ -54,10 +54,7 @@ fn pair(file_len: usize, a_args: &[&str]) -> (Node, Node, String, Vec<u8>, tempf
 
 #[test]
 fn kill_9_of_the_fetching_node_at_random_moments_always_ends_with_a_correct_file() {
-    let rounds: usize = std::env::var("KITH_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let rounds = count_from_env("KITH_CRASH_ROUNDS", 20);
     // 12 MiB at 8 MB/s: each fetch takes about a second and a half, so kills land mid-transfer.
     let (_a, mut b, id, data, _src) = pair(12 * 1024 * 1024, &["--upload-rate", "8M"]);
     let b_addr = b.listen_addr();
@@ -482,6 +479,14 @@ fn threads_agree(
     Ok(())
 }
 
+/// A count from the environment variable `var` (a long run), else `default`.
+fn count_from_env(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn seed_from_env() -> u64 {
     std::env::var("KITH_CRASH_SEED")
         .ok()
@@ -492,10 +497,7 @@ fn seed_from_env() -> u64 {
 #[test]
 fn kill_9_during_an_album_fetch_and_comments_leaves_no_corrupt_file_no_lost_comment_and_a_store_that_agrees_with_the_disk(
 ) {
-    let rounds: usize = std::env::var("KITH_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let rounds = count_from_env("KITH_CRASH_ROUNDS", 20);
     let mut seed = seed_from_env();
     eprintln!("crash loop: {rounds} rounds, seed {seed} (KITH_CRASH_SEED to replay)");
     let started = std::time::Instant::now();
@@ -616,10 +618,7 @@ fn kill_9_of_the_serving_owner_during_fetches_and_comments_loses_no_acknowledged
 ) {
     // The owner of the album and of its thread is the one killed here: it serves B's fetch
     // and stores (and acknowledges) every comment. 10 rounds unless KITH_OWNER_ROUNDS says.
-    let rounds: usize = std::env::var("KITH_OWNER_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let rounds = count_from_env("KITH_OWNER_ROUNDS", 10);
     let mut seed = seed_from_env();
     eprintln!("owner crash loop: {rounds} rounds, seed {seed} (KITH_CRASH_SEED to replay)");
     let started = std::time::Instant::now();
@@ -686,10 +685,7 @@ fn kill_9_of_the_serving_owner_during_fetches_and_comments_loses_no_acknowledged
 #[test]
 fn a_node_started_on_a_copy_of_its_home_taken_mid_write_keeps_its_identity_friends_and_thread_and_completes_the_fetch(
 ) {
-    let cuts: usize = std::env::var("KITH_POWER_CUTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let cuts = count_from_env("KITH_POWER_CUTS", 5);
     let mut seed = seed_from_env();
     eprintln!("power cuts: {cuts}, seed {seed} (KITH_CRASH_SEED to replay)");
     let started = std::time::Instant::now();

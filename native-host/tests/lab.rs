@@ -411,6 +411,15 @@ fn lab_dht_tool() -> PathBuf {
     tool
 }
 
+/// The port a node listens on, as text.
+fn port_of(n: &Node) -> String {
+    n.listen_addr()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[test]
 fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothing() {
     let _turn = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -453,12 +462,7 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
         "DHT: a moved friend found again {} ms after it restarted",
         t.elapsed().as_millis()
     );
-    let new_port = a
-        .listen_addr()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let new_port = port_of(&a);
     let f = b.friend(&ai).expect("A is B's friend");
     assert!(
         f["addrs"].to_string().contains(&new_port),
@@ -467,10 +471,7 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
 
     // A stranger who knows A's peer ID finds nothing; with A's invite (which carries what
     // friends learn), the same probe finds A's new address: the record is there.
-    let invite = a.json(&["invite", "--json"])["link"]
-        .as_str()
-        .expect("invite link")
-        .to_string();
+    let invite = a.invite();
     let out = dht.probe("kk-c", &ai, Some(&invite));
     assert!(out.contains("stranger: 0"), "{out}");
     assert!(out.contains(&format!("203.0.113.10:{new_port}")), "{out}");
@@ -497,12 +498,7 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
         "B did not find A after the new secret:\n{}",
         b.log()
     );
-    let third_port = a
-        .listen_addr()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let third_port = port_of(&a);
     // Nor anything: A empties the record under its old secret (before it stopped, or after).
     assert!(
         wait_until(Duration::from_secs(10), || a
@@ -516,10 +512,7 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
         with_old.contains("friend: none"),
         "the old secret found an address of A's: {with_old}"
     );
-    let new_invite = a.json(&["invite", "--json"])["link"]
-        .as_str()
-        .expect("invite link")
-        .to_string();
+    let new_invite = a.invite();
     let with_new = dht.probe("kk-c", &ai, Some(&new_invite));
     assert!(with_new.contains(&format!(":{third_port}")), "{with_new}");
 }
@@ -593,12 +586,7 @@ fn a_node_behind_a_upnp_router_is_reached_through_its_port_mapping_and_found_aga
         b.log()
     );
     let mapped = mapped_addr(&b).unwrap_or_default();
-    let port = b
-        .listen_addr()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let port = port_of(&b);
     assert!(
         router_mappings("kk-rb").contains(&format!("10.80.2.2:{port}")),
         "{}",

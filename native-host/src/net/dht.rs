@@ -191,6 +191,22 @@ mod tests {
         DhtClient::start(Some(&net.bootstrap), port).unwrap()
     }
 
+    /// Runs a lookup to its end: whether it found addresses, and every report it made.
+    async fn lookup_all(
+        c: &DhtClient,
+        keys: &RecordKeys,
+        id: &Identity,
+    ) -> (bool, Vec<Vec<SocketAddr>>) {
+        let mut told = Vec::new();
+        let found = c
+            .lookup_each(keys, &id.peer_id(), Duration::ZERO, |addrs| {
+                told.push(addrs);
+                std::future::ready(true)
+            })
+            .await;
+        (found, told)
+    }
+
     #[test]
     fn the_client_takes_the_port_it_is_given_when_free_and_another_when_taken() {
         let net = Testnet::new(3).unwrap();
@@ -212,13 +228,7 @@ mod tests {
         let keys = RecordKeys::derive(&[7u8; 32]);
         let first = vec![addr("203.0.113.7:41000")];
         a.publish(&keys, &id, 1_000, &first).await.unwrap();
-        let mut told = Vec::new();
-        let found = b
-            .lookup_each(&keys, &id.peer_id(), Duration::ZERO, |addrs| {
-                told.push(addrs);
-                std::future::ready(true)
-            })
-            .await;
+        let (found, told) = lookup_all(&b, &keys, &id).await;
         assert!(found);
         assert_eq!(told, vec![first.clone()]);
 
@@ -236,12 +246,7 @@ mod tests {
         // Under another secret there is nothing; the lookup ends with the query.
         let other = RecordKeys::derive(&[8u8; 32]);
         let t = Instant::now();
-        assert!(
-            !b.lookup_each(&other, &id.peer_id(), Duration::ZERO, |_| {
-                std::future::ready(true)
-            })
-            .await
-        );
+        assert_eq!(lookup_all(&b, &other, &id).await, (false, vec![]));
         assert!(
             t.elapsed() < LOOKUP_TIME,
             "the lookup waited for its time limit"
@@ -258,13 +263,7 @@ mod tests {
             .await
             .unwrap();
         a.publish(&keys, &id, 2_000, &[]).await.unwrap();
-        let mut told = Vec::new();
-        let found = b
-            .lookup_each(&keys, &id.peer_id(), Duration::ZERO, |addrs| {
-                told.push(addrs);
-                std::future::ready(true)
-            })
-            .await;
+        let (found, told) = lookup_all(&b, &keys, &id).await;
         assert!(!found);
         assert!(told.is_empty(), "told {told:?}");
         assert_eq!(b.lookup(&keys, &id.peer_id()).await, None);

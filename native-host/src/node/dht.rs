@@ -274,9 +274,7 @@ impl Node {
         if secret == self.reach {
             // Never empty the record of the secret in use (a crash can keep one write of
             // `new_reach_secret` and lose the other).
-            if let Err(e) = self.store.drop_retired_reach(&secret) {
-                tracing::error!("forgetting a retired reach secret: {e}");
-            }
+            self.forget_retired(&secret);
             return;
         }
         self.dht.emptying = true;
@@ -304,10 +302,15 @@ impl Node {
             Ok(()) => tracing::info!("the DHT record under my old reach secret is emptied"),
         }
         self.dht.empty_retry_at = None;
-        if let Err(e) = self.store.drop_retired_reach(&secret) {
+        self.forget_retired(&secret);
+        self.dht_tick();
+    }
+
+    /// Forgets a retired reach secret (logged if the store fails).
+    fn forget_retired(&self, secret: &[u8; 32]) {
+        if let Err(e) = self.store.drop_retired_reach(secret) {
             tracing::error!("forgetting a retired reach secret: {e}");
         }
-        self.dht_tick();
     }
 
     /// A publish ended.
