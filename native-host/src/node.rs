@@ -264,11 +264,10 @@ struct Node {
     fetching: HashMap<String, sharing::Running>,
     /// Files arriving from the add-on, by upload ID.
     uploads: HashMap<String, uploads::Upload>,
-    /// Who may get each item (owner and audience of the albums holding it); derived from the
-    /// store by `refresh_access`.
-    item_audience: HashMap<String, std::collections::HashSet<PeerId>>,
-    /// Who may get each album, this node left out; derived likewise.
-    album_audience: HashMap<String, std::collections::HashSet<PeerId>>,
+    /// The albums listing each item; derived from the store by `refresh_access`.
+    item_albums: HashMap<String, Vec<String>>,
+    /// Each album's owner and who may get it, this node left out; derived likewise.
+    album_access: HashMap<String, sharing::AlbumAccess>,
     /// Files being fetched, as the gateway sees them.
     live: Arc<crate::transfer::live::Live>,
     /// The loopback gateway of this start.
@@ -346,6 +345,9 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     ));
     let _lock = lock_home(&home)?;
     let store = Store::open(&home.db_path()).context("opening the store")?;
+    store
+        .upgrade(&identity.peer_id())
+        .context("upgrading the store")?;
     let t = now();
     store.prune_invites(t)?;
     let mut admission = Admission::default();
@@ -427,8 +429,8 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         down,
         fetching: HashMap::new(),
         uploads: HashMap::new(),
-        item_audience: HashMap::new(),
-        album_audience: HashMap::new(),
+        item_albums: HashMap::new(),
+        album_access: HashMap::new(),
         live: Arc::default(),
         gateway,
         pulling: Default::default(),

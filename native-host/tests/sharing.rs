@@ -81,7 +81,7 @@ fn an_album_shared_with_one_friend_is_fetched_verified_and_the_other_friend_cann
             "Beach 2026",
         ],
     );
-    assert_eq!(id.len(), 32);
+    assert_eq!(id.len(), 40, "an owner-tagged album ID");
     assert!(wait_until(SOON, || albums(&b)
         .iter()
         .any(|x| x["id"] == id.as_str())));

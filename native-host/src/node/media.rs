@@ -19,12 +19,18 @@ const PULLS_IN_FLIGHT: usize = 8;
 impl Node {
     /// Answers a member's request for a thumbnail of an album it may see.
     pub(super) fn serve_thumb(&self, peer: PeerId, album: &str, thumb: &str) -> PeerReply {
+        // Served only through an album that admits the peer, lists the thumbnail, and whose
+        // owner this copy is held for (made here for my album, or pulled through one of its).
         let listed = self.store.album(album).ok().flatten().is_some_and(|s| {
             s.album.admits(&peer)
                 && s.album
                     .items
                     .iter()
                     .any(|i| i.thumb.as_deref() == Some(thumb))
+                && self
+                    .store
+                    .thumb_owned_by(&s.album.owner, thumb)
+                    .unwrap_or(false)
         });
         if !listed {
             tracing::info!(peer = %peer.short(), "refused a thumbnail not shared with this peer");
@@ -117,8 +123,21 @@ impl Node {
     pub(super) fn thumbs_pulled(&mut self, album: &str, got: Option<Vec<(String, Vec<u8>)>>) {
         match got {
             Some(list) => {
+                let owner = self
+                    .store
+                    .album(album)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.album.owner);
                 for (hash, jpeg) in list {
-                    if let Err(e) = self.store.put_thumb(&hash, &jpeg) {
+                    let kept = self
+                        .store
+                        .put_thumb(&hash, &jpeg)
+                        .and_then(|()| match &owner {
+                            Some(o) => self.store.mark_thumb_owner(o, &hash),
+                            None => Ok(()),
+                        });
+                    if let Err(e) = kept {
                         tracing::error!("keeping a thumbnail: {e}");
                     }
                 }
@@ -266,6 +285,7 @@ impl Node {
             a.version += 1;
             self.store
                 .put_thumb(&hash, &bytes)
+                .and_then(|()| self.store.mark_thumb_owner(&self.me, &hash))
                 .map_err(ApiError::internal)?;
             let signed = s.album.clone().sign(&self.identity);
             self.publish(&signed)?;

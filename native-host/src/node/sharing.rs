@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use super::*;
-use crate::proto::album::{hex, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
+use crate::proto::album::{hex, new_album_id, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
 use crate::proto::peer::MemberHint;
 use crate::store::{LocalItem, PendingFetch};
 
@@ -339,6 +339,7 @@ fn hash_all(
             size,
             mtime_ns: mtime_ns(&after),
             manifest: B64.encode(m.encode()),
+            owners: vec![],
         };
         out.push(Hashed {
             entry,
@@ -486,7 +487,7 @@ impl Node {
                 a
             }
             None => Album {
-                id: hex(&random::<16>()),
+                id: new_album_id(&self.me),
                 owner: self.me,
                 version: 1,
                 title: share.title,
@@ -502,12 +503,19 @@ impl Node {
             .map_err(|e| ApiError::new(code::BAD_REQUEST, e.to_string()))?;
         let records: Vec<_> = files
             .iter()
-            .map(|h| (h.item.clone(), h.segments.clone()))
+            .map(|h| {
+                let mut item = h.item.clone();
+                item.owners = vec![self.me];
+                (item, h.segments.clone())
+            })
             .collect();
         self.store.put_items(&records).map_err(ApiError::internal)?;
         for h in &files {
             if let (Some(t), Some(hash)) = (&h.thumb, &h.entry.thumb) {
                 self.store.put_thumb(hash, t).map_err(ApiError::internal)?;
+                self.store
+                    .mark_thumb_owner(&self.me, hash)
+                    .map_err(ApiError::internal)?;
             }
         }
         let signed = album.sign(&self.identity);
@@ -576,7 +584,10 @@ impl Node {
             .store
             .album(&signed.album.id)
             .map_err(ApiError::internal)?;
-        self.store.put_album(signed).map_err(ApiError::internal)?;
+        self.store
+            .bind_album_owner(&signed.album.id, &self.me)
+            .and_then(|()| self.store.put_album(signed))
+            .map_err(ApiError::internal)?;
         self.refresh_access();
         let mut to: Vec<PeerId> = signed.album.audience.clone();
         if let Some(p) = previous {
@@ -868,7 +879,7 @@ impl Node {
     }
 
     pub(super) fn sources(&mut self, album: &str) -> Vec<quinn::Connection> {
-        let Some(everyone) = self.album_audience.get(album).cloned() else {
+        let Some(everyone) = self.album_access.get(album).map(|a| a.who.clone()) else {
             return vec![];
         };
         // Reach the members that are not connected yet (friends are dialled anyway).
@@ -894,16 +905,26 @@ impl Node {
             .collect()
     }
 
-    /// The local file for `item` when an album holding it admits `peer`.
+    /// The local file for `item` when an album listing it admits `peer` and was signed by an
+    /// owner of this copy (`LocalItem::owners`): an album of the requester's own, or of anyone
+    /// who is not an owner of my copy, grants nothing.
     fn servable(&self, peer: &PeerId, item: &str) -> Option<LocalItem> {
-        let admitted = self
-            .item_audience
-            .get(item)
-            .is_some_and(|who| who.contains(peer));
-        if !admitted {
+        let albums = self.item_albums.get(item)?;
+        let owners: Vec<PeerId> = albums
+            .iter()
+            .filter_map(|id| self.album_access.get(id))
+            .filter(|a| a.who.contains(peer))
+            .map(|a| a.owner)
+            .collect();
+        if owners.is_empty() {
             return None;
         }
-        self.store.item(item).ok().flatten()
+        let local = self.store.item(item).ok().flatten()?;
+        local
+            .owners
+            .iter()
+            .any(|o| owners.contains(o))
+            .then_some(local)
     }
 
     pub(super) fn peer_request(&mut self, peer: PeerId, msg: PeerMsg) -> PeerReply {
@@ -999,8 +1020,8 @@ impl Node {
     /// Also rebuilds the index of who may get each item, so serving a request costs no scan.
     pub(super) fn refresh_access(&mut self) {
         let mut members = std::collections::HashSet::new();
-        let mut item_audience: HashMap<String, std::collections::HashSet<PeerId>> = HashMap::new();
-        let mut album_audience: HashMap<String, std::collections::HashSet<PeerId>> = HashMap::new();
+        let mut item_albums: HashMap<String, Vec<String>> = HashMap::new();
+        let mut album_access: HashMap<String, AlbumAccess> = HashMap::new();
         for s in self
             .store
             .albums()
@@ -1011,17 +1032,23 @@ impl Node {
             let mut who: Vec<PeerId> = s.album.audience.clone();
             who.push(s.album.owner);
             who.retain(|p| *p != self.me);
-            album_audience.insert(s.album.id.clone(), who.iter().copied().collect());
+            album_access.insert(
+                s.album.id.clone(),
+                AlbumAccess {
+                    owner: s.album.owner,
+                    who: who.iter().copied().collect(),
+                },
+            );
             for it in &s.album.items {
-                item_audience
+                item_albums
                     .entry(it.id.clone())
                     .or_default()
-                    .extend(who.iter().copied());
+                    .push(s.album.id.clone());
             }
             members.extend(who);
         }
-        self.item_audience = item_audience;
-        self.album_audience = album_audience;
+        self.item_albums = item_albums;
+        self.album_access = album_access;
         members.remove(&self.me);
         if let Ok(mut a) = self.admission.write() {
             a.members = members.clone();
@@ -1047,8 +1074,22 @@ impl Node {
         members: Vec<MemberHint>,
     ) -> PeerReply {
         let a = &signed.album;
+        if !self.is_friend(&peer) {
+            tracing::info!(peer = %peer.short(), album = %a.id, "refused an album pushed by a peer who is not a friend");
+            return refuse("not_friend", "only friends may send albums");
+        }
         if a.owner != peer {
             return refuse("not_owner", "only an album's owner may send it");
+        }
+        // An album ID belongs to the first owner seen under it, for good (new IDs also carry
+        // their owner's tag, checked when the album was decoded).
+        match self.store.album_owner(&a.id) {
+            Ok(Some(owner)) if owner != a.owner => {
+                tracing::warn!(peer = %peer.short(), album = %a.id, "refused an album pushed under an ID that another owner holds");
+                return refuse("not_owner", "this album ID belongs to another owner");
+            }
+            Ok(_) => {}
+            Err(e) => return refuse(code::INTERNAL, &e.to_string()),
         }
         let current = self.store.album(&a.id).ok().flatten();
         if current
@@ -1058,7 +1099,11 @@ impl Node {
             return PeerReply::Answer(PeerMsg::Ok);
         }
         if a.admits(&self.me) {
-            if let Err(e) = self.store.put_album(&signed) {
+            let stored = self
+                .store
+                .bind_album_owner(&a.id, &a.owner)
+                .and_then(|()| self.store.put_album(&signed));
+            if let Err(e) = stored {
                 return refuse(code::INTERNAL, &e.to_string());
             }
             for m in members
@@ -1374,11 +1419,20 @@ impl Node {
         result: Result<(fetch::Outcome, Vec<fetch::Fetched>), ApiError>,
         secs: f64,
     ) {
-        let waiters = self
+        let (waiters, album) = self
             .fetching
             .remove(&key)
-            .map(|r| r.waiters)
+            .map(|r| (r.waiters, r.album))
             .unwrap_or_default();
+        // The copy is owned by the album's owner, and served through that owner's albums only
+        // when bytes really came through this fetch: a file already here (which an album could
+        // list without its owner holding it) gains no owner.
+        let owner = self
+            .store
+            .album(&album)
+            .ok()
+            .flatten()
+            .map(|s| s.album.owner);
         let reply = match result {
             Ok((o, fetched)) => {
                 let mut records = Vec::with_capacity(fetched.len());
@@ -1392,6 +1446,7 @@ impl Node {
                         size: f.manifest.size,
                         mtime_ns: mtime_ns(&md),
                         manifest: B64.encode(f.manifest.encode()),
+                        owners: owner.filter(|_| f.received > 0).into_iter().collect(),
                     };
                     let segments: Vec<Vec<u8>> = f
                         .hashes
@@ -1499,6 +1554,14 @@ impl Node {
 
 /// Most paths a `fetch_done` event lists (events, too, must stay under 1 MiB).
 const EVENT_PATHS: usize = 20;
+
+/// An album's owner and who may get it (this node left out), from `refresh_access`.
+pub(super) struct AlbumAccess {
+    /// The album's owner.
+    pub(super) owner: PeerId,
+    /// The owner and the audience.
+    pub(super) who: std::collections::HashSet<PeerId>,
+}
 
 /// A fetch under way.
 pub(super) struct Running {

@@ -83,10 +83,63 @@ pub struct AlbumItem {
     pub thumb: Option<String>,
 }
 
+/// Bytes of an album ID that name its owner: the first bytes of SHA-256 of this domain and the
+/// owner's key.
+const OWNER_TAG_LEN: usize = 10;
+/// Random bytes after the owner tag.
+const ID_RANDOM_LEN: usize = 10;
+
+fn owner_tag(owner: &PeerId) -> [u8; OWNER_TAG_LEN] {
+    let mut m = b"kith album owner\0".to_vec();
+    m.extend_from_slice(owner.as_bytes());
+    let h = crate::hash::sha256(&m);
+    let mut t = [0u8; OWNER_TAG_LEN];
+    t.copy_from_slice(&h[..OWNER_TAG_LEN]);
+    t
+}
+
+/// A new album ID for `owner`: its owner tag (10 bytes) then 10 random bytes, 40 hex digits.
+/// Only the owner's key carries the tag, so no one else can push an album under this ID.
+pub fn new_album_id(owner: &PeerId) -> String {
+    let mut id = owner_tag(owner).to_vec();
+    id.extend_from_slice(&crate::hash::random::<ID_RANDOM_LEN>());
+    hex(&id)
+}
+
+/// What an album ID says about its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdForm {
+    /// 20 bytes starting with the owner's tag: bound to that owner by construction.
+    Owned,
+    /// 16 random bytes (albums made before owner-tagged IDs): bound to the first owner seen.
+    Legacy,
+}
+
+/// The form of `id` for an album owned by `owner`, or None when the ID is malformed or
+/// carries another owner's tag.
+pub fn id_form(id: &str, owner: &PeerId) -> Option<IdForm> {
+    let raw = data_encoding::HEXLOWER.decode(id.as_bytes()).ok()?;
+    match raw.len() {
+        16 => Some(IdForm::Legacy),
+        n if n == OWNER_TAG_LEN + ID_RANDOM_LEN => {
+            (raw[..OWNER_TAG_LEN] == owner_tag(owner)).then_some(IdForm::Owned)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `id` has the shape of an album ID of either form (owner not checked).
+pub fn album_id_ok(id: &str) -> bool {
+    data_encoding::HEXLOWER
+        .decode(id.as_bytes())
+        .is_ok_and(|v| v.len() == 16 || v.len() == OWNER_TAG_LEN + ID_RANDOM_LEN)
+}
+
 /// An album as its owner made it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Album {
-    /// Album ID (hex, 16 random bytes).
+    /// Album ID: 40 hex digits that start with the owner's tag (`new_album_id`), or 32 hex
+    /// digits for albums made before (`IdForm::Legacy`).
     pub id: String,
     /// Who shared it.
     pub owner: PeerId,
@@ -136,10 +189,7 @@ impl Album {
     /// Checks every bound.
     pub fn validate(&self) -> Result<(), AlbumError> {
         let bad = |m: &str| Err(AlbumError::Invalid(m.to_string()));
-        let id_ok = data_encoding::HEXLOWER
-            .decode(self.id.as_bytes())
-            .is_ok_and(|v| v.len() == 16);
-        if !id_ok {
+        if id_form(&self.id, &self.owner).is_none() {
             return bad("album id");
         }
         if self.title.chars().count() > MAX_TITLE || self.title.chars().any(char::is_control) {
@@ -271,6 +321,39 @@ mod tests {
         let other = Identity::generate().unwrap();
         let forged = sample(&owner).sign(&other);
         assert_eq!(forged.verify(), Err(AlbumError::BadSignature));
+    }
+
+    #[test]
+    fn a_new_album_id_carries_its_owners_tag_and_no_other_key_can_use_it() {
+        let (owner, other) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        let id = new_album_id(&owner.peer_id());
+        assert_eq!(id.len(), 40);
+        assert_ne!(id, new_album_id(&owner.peer_id()), "random part");
+        assert_eq!(id_form(&id, &owner.peer_id()), Some(IdForm::Owned));
+        assert_eq!(id_form(&id, &other.peer_id()), None);
+        // The same ID in another key's album is refused, even signed by that key.
+        let mut a = sample(&other);
+        a.id = id.clone();
+        assert!(matches!(
+            a.sign(&other).verify(),
+            Err(AlbumError::Invalid(_))
+        ));
+        let mut a = sample(&owner);
+        a.id = id;
+        assert_eq!(a.sign(&owner).verify(), Ok(()));
+        // Old 16-byte IDs stay readable for any owner; other lengths and non-hex are refused.
+        assert_eq!(
+            id_form(&hex(&[1; 16]), &other.peer_id()),
+            Some(IdForm::Legacy)
+        );
+        for bad in [
+            hex(&[1; 15]),
+            hex(&[1; 21]),
+            "zz".repeat(20),
+            hex(&[0xab; 20]).to_uppercase(),
+        ] {
+            assert_eq!(id_form(&bad, &owner.peer_id()), None, "{bad}");
+        }
     }
 
     #[test]

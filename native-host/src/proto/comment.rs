@@ -123,7 +123,7 @@ impl Comment {
     /// Checks every bound.
     pub fn validate(&self) -> Result<(), CommentError> {
         let bad = |m| Err(CommentError::Invalid(m));
-        if !is_hex16(&self.id) || !is_hex16(&self.album) {
+        if !is_hex16(&self.id) || !crate::proto::album::album_id_ok(&self.album) {
             return bad("comment or album id");
         }
         if self.item.as_deref().is_some_and(|i| unhex32(i).is_none()) {
@@ -297,6 +297,12 @@ mod tests {
         let check = |c: Comment| c.sign(&me).verify();
         assert!(check(comment(&me, &"x".repeat(MAX_TEXT))).is_ok());
         assert!(check(comment(&me, "two\nlines")).is_ok());
+        // Both forms of album ID: owner-tagged (40 hex digits) and legacy (32).
+        let mut c = comment(&me, "hi");
+        c.album = crate::proto::album::new_album_id(&me.peer_id());
+        assert!(check(c.clone()).is_ok());
+        c.album.push_str("00");
+        assert!(check(c).is_err());
         assert!(check(comment(&me, &"x".repeat(MAX_TEXT + 1))).is_err());
         assert!(check(comment(&me, "bell\u{7}")).is_err());
         assert!(check(comment(&me, "  ")).is_err());

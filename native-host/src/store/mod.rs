@@ -12,7 +12,9 @@ mod sled_kv;
 pub use sled_kv::SledKv;
 
 /// Current schema version of the store.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 added album owner bindings (`album_owners`), item owners (`LocalItem::owners`)
+/// and thumbnail owners (`thumb_owners`); `upgrade` fills them in from version 1's records.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Errors from the store.
 #[derive(Debug, Error)]
@@ -95,6 +97,11 @@ pub struct LocalItem {
     pub mtime_ns: u128,
     /// The encoded manifest (base64).
     pub manifest: String,
+    /// Owners of the albums this copy came through: this node for its own files, an album's
+    /// owner for a file fetched through that album. Only an album by one of them lets a peer
+    /// get it (empty: served to no one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<PeerId>,
 }
 
 /// A fetch under way, kept so a restarted node resumes it.
@@ -124,6 +131,8 @@ const OUTBOX: &str = "outbox";
 const FRIENDS: &str = "friends";
 const INVITES: &str = "invites";
 const META: &str = "meta";
+const ALBUM_OWNERS: &str = "album_owners";
+const THUMB_OWNERS: &str = "thumb_owners";
 
 /// How many retired reach secrets are kept until their DHT records are emptied.
 const MAX_RETIRED: usize = 8;
@@ -160,12 +169,71 @@ impl Store {
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::TooNew(found));
                 }
-                // Migrations from older schemas go here, one step at a time.
+                // Older schemas are brought up to date by `upgrade`, which needs the identity.
             }
         }
         Ok(store)
     }
 
+    /// The schema version the records are in.
+    pub fn schema(&self) -> Result<u32, StoreError> {
+        self.kv
+            .get(META, b"schema")?
+            .map(|v| dec(&v))
+            .transpose()
+            .map(|v| v.unwrap_or(SCHEMA_VERSION))
+    }
+
+    /// Brings an older store up to the current schema, one step at a time; `me` is the
+    /// identity of the node that owns the store. Safe to run again after a crash.
+    pub fn upgrade(&self, me: &PeerId) -> Result<(), StoreError> {
+        if self.schema()? < 2 {
+            self.upgrade_to_2(me)?;
+            self.kv.put(META, b"schema", &enc(&2u32)?)?;
+            self.kv.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Version 2: each album ID is bound to the owner of the album held under it; each item
+    /// and thumbnail is owned by the owners of the albums listing it — only by me when one
+    /// of my albums lists it, so an album someone else pushed before this version cannot
+    /// claim my files.
+    fn upgrade_to_2(&self, me: &PeerId) -> Result<(), StoreError> {
+        let albums = self.albums()?;
+        for s in &albums {
+            if self.album_owner(&s.album.id)?.is_none() {
+                self.bind_album_owner(&s.album.id, &s.album.owner)?;
+            }
+        }
+        let live: Vec<_> = albums.iter().filter(|s| !s.album.deleted).collect();
+        let owners_of = |listed: &dyn Fn(&crate::proto::album::AlbumItem) -> bool| {
+            let mut owners: Vec<PeerId> = Vec::new();
+            for s in &live {
+                if s.album.items.iter().any(listed) && !owners.contains(&s.album.owner) {
+                    owners.push(s.album.owner);
+                }
+            }
+            if owners.contains(me) {
+                owners = vec![*me];
+            }
+            owners
+        };
+        for (k, v) in self.kv.scan(ITEMS)? {
+            let mut item: LocalItem = dec(&v)?;
+            if item.owners.is_empty() {
+                item.owners = owners_of(&|i| i.id == item.id);
+                self.kv.put(ITEMS, &k, &enc(&item)?)?;
+            }
+        }
+        for (k, _) in self.kv.scan(THUMBS)? {
+            let hash = String::from_utf8_lossy(&k).into_owned();
+            for owner in owners_of(&|i| i.thumb.as_deref() == Some(hash.as_str())) {
+                self.mark_thumb_owner(&owner, &hash)?;
+            }
+        }
+        Ok(())
+    }
     /// All friends.
     pub fn friends(&self) -> Result<Vec<FriendRecord>, StoreError> {
         self.kv.scan(FRIENDS)?.iter().map(|(_, v)| dec(v)).collect()
@@ -309,15 +377,52 @@ impl Store {
         self.kv.flush()
     }
 
-    /// Records many files with their segments, with one flush at the end.
+    /// Records many files with their segments, with one flush at the end. A file already
+    /// recorded keeps the owners it had besides the new record's.
     pub fn put_items(&self, items: &[(LocalItem, Vec<Vec<u8>>)]) -> Result<(), StoreError> {
         for (item, segments) in items {
             for (i, s) in segments.iter().enumerate() {
                 self.kv.put(SEGMENTS, &segment_key(&item.id, i as u64), s)?;
             }
-            self.kv.put(ITEMS, item.id.as_bytes(), &enc(item)?)?;
+            let mut item = item.clone();
+            if let Some(old) = self.item(&item.id)? {
+                for o in old.owners {
+                    if !item.owners.contains(&o) {
+                        item.owners.push(o);
+                    }
+                }
+            }
+            self.kv.put(ITEMS, item.id.as_bytes(), &enc(&item)?)?;
         }
         self.kv.flush()
+    }
+
+    /// The owner an album ID is bound to: the owner of the first album accepted under it.
+    pub fn album_owner(&self, id: &str) -> Result<Option<PeerId>, StoreError> {
+        self.kv
+            .get(ALBUM_OWNERS, id.as_bytes())?
+            .map(|v| dec(&v))
+            .transpose()
+    }
+
+    /// Binds an album ID to its owner for good (kept after the album is gone), durably.
+    pub fn bind_album_owner(&self, id: &str, owner: &PeerId) -> Result<(), StoreError> {
+        self.kv.put(ALBUM_OWNERS, id.as_bytes(), &enc(owner)?)?;
+        self.kv.flush()
+    }
+
+    /// Notes that this node holds thumbnail `hash` for `owner`'s albums: made here for its own
+    /// albums, or pulled through an album of `owner`'s.
+    pub fn mark_thumb_owner(&self, owner: &PeerId, hash: &str) -> Result<(), StoreError> {
+        self.kv.put(THUMB_OWNERS, &owned_key(owner, hash), b"")
+    }
+
+    /// Whether thumbnail `hash` is held for `owner`'s albums.
+    pub fn thumb_owned_by(&self, owner: &PeerId, hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .kv
+            .get(THUMB_OWNERS, &owned_key(owner, hash))?
+            .is_some())
     }
 
     /// A file this node can serve.
@@ -366,6 +471,12 @@ impl Store {
         self.kv.delete(OUTBOX, &outbox_key(peer, album))?;
         self.kv.flush()
     }
+}
+
+fn owned_key(owner: &PeerId, hash: &str) -> Vec<u8> {
+    let mut k = owner.as_bytes().to_vec();
+    k.extend_from_slice(hash.as_bytes());
+    k
 }
 
 impl Store {
@@ -586,6 +697,82 @@ mod tests {
         assert_eq!(s.friend(&id).unwrap().unwrap().name, "Ann");
         assert!(s.remove_friend(&id).unwrap());
         assert!(s.friends().unwrap().is_empty());
+    }
+
+    #[test]
+    fn upgrading_a_version_1_store_binds_albums_and_gives_my_files_to_me_alone() {
+        use crate::proto::album::{hex, Album, AlbumItem};
+        let dir = tempfile::tempdir().unwrap();
+        let (me, other) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        let album = |owner: &Identity, id: u8, items: &[(u8, u8)]| {
+            Album {
+                id: hex(&[id; 16]),
+                owner: owner.peer_id(),
+                version: 1,
+                title: String::new(),
+                created: 1,
+                items: items
+                    .iter()
+                    .map(|&(i, t)| AlbumItem {
+                        id: hex(&[i; 32]),
+                        name: "f".into(),
+                        size: 1,
+                        thumb: Some(hex(&[t; 32])),
+                        ..Default::default()
+                    })
+                    .collect(),
+                audience: vec![],
+                deleted: false,
+                link: None,
+            }
+            .sign(owner)
+        };
+        let item = |i: u8| LocalItem {
+            id: hex(&[i; 32]),
+            path: "/f".into(),
+            size: 1,
+            mtime_ns: 0,
+            manifest: String::new(),
+            owners: vec![],
+        };
+        {
+            let kv = SledKv::open(&dir.path().join("db")).unwrap();
+            kv.put(META, b"schema", b"1").unwrap();
+            // Mine lists item 1 (thumb 11); another's lists item 1 too, and item 2 (thumb 12).
+            for a in [
+                album(&me, 1, &[(1, 11)]),
+                album(&other, 2, &[(1, 11), (2, 12)]),
+            ] {
+                kv.put(ALBUMS, a.album.id.as_bytes(), &enc(&a).unwrap())
+                    .unwrap();
+            }
+            for i in [1, 2, 3] {
+                kv.put(ITEMS, hex(&[i; 32]).as_bytes(), &enc(&item(i)).unwrap())
+                    .unwrap();
+            }
+            for t in [11, 12] {
+                kv.put(THUMBS, hex(&[t; 32]).as_bytes(), b"jpeg").unwrap();
+            }
+            kv.flush().unwrap();
+        }
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        assert_eq!(s.schema().unwrap(), 1);
+        for _ in 0..2 {
+            s.upgrade(&me.peer_id()).unwrap();
+            assert_eq!(s.schema().unwrap(), SCHEMA_VERSION);
+            let owners = |i: u8| s.item(&hex(&[i; 32])).unwrap().unwrap().owners;
+            assert_eq!(owners(1), vec![me.peer_id()]);
+            assert_eq!(owners(2), vec![other.peer_id()]);
+            assert!(owners(3).is_empty(), "listed nowhere: served to no one");
+            assert_eq!(s.album_owner(&hex(&[1; 16])).unwrap(), Some(me.peer_id()));
+            assert_eq!(
+                s.album_owner(&hex(&[2; 16])).unwrap(),
+                Some(other.peer_id())
+            );
+            let t = |o: &Identity, h: u8| s.thumb_owned_by(&o.peer_id(), &hex(&[h; 32])).unwrap();
+            assert!(t(&me, 11) && !t(&other, 11));
+            assert!(t(&other, 12) && !t(&me, 12));
+        }
     }
 
     #[test]
