@@ -435,6 +435,7 @@ async fn alert(ep: &quinn::Endpoint, cfg: quinn::ClientConfig, to: SocketAddr) -
 #[test]
 fn each_refusal_ends_the_handshake_with_the_documented_tls_alert() {
     const ACCESS_DENIED: u64 = 49;
+    const DECRYPT_ERROR: u64 = 51;
     const CERTIFICATE_REQUIRED: u64 = 116;
     const NO_APPLICATION_PROTOCOL: u64 = 120;
     rt().block_on(async {
@@ -485,6 +486,18 @@ fn each_refusal_ends_the_handshake_with_the_documented_tls_alert() {
             alert(&ep, cfg(&friend, None, s), addr).await,
             Some(ACCESS_DENIED),
             "the dialer refuses a server key it did not dial"
+        );
+        let (friends_cert, _) = friend.certificate(None).unwrap();
+        let (_, strangers_key) = stranger.certificate(None).unwrap();
+        assert_eq!(
+            alert(
+                &ep,
+                thief_config(friends_cert, strangers_key, srv_id.peer_id()),
+                addr
+            )
+            .await,
+            Some(DECRYPT_ERROR),
+            "a friend's certificate with another key: the handshake signature does not verify"
         );
         let mut no_cert = rustls::ClientConfig::builder_with_provider(tls::provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
