@@ -410,3 +410,125 @@ fn a_friend_resuming_a_session_cannot_send_0rtt_data() {
         assert!(resumes_with_0rtt(&cfg, open_addr).await);
     });
 }
+
+/// How a handshake that `cfg` starts towards `to` is refused: the TLS alert, taken from the QUIC
+/// close (a CRYPTO_ERROR is 0x100 + the alert), whichever side sent it.
+async fn alert(ep: &quinn::Endpoint, cfg: quinn::ClientConfig, to: SocketAddr) -> Option<u64> {
+    let c = ep.connect_with(cfg, to, "kith").unwrap();
+    let err = match tokio::time::timeout(Duration::from_secs(5), c).await {
+        Ok(Err(e)) => e,
+        Ok(Ok(conn)) => tokio::time::timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .ok()?,
+        Err(_) => return None,
+    };
+    let code = match err {
+        quinn::ConnectionError::ConnectionClosed(c) => c.error_code,
+        quinn::ConnectionError::TransportError(e) => e.code,
+        _ => return None,
+    };
+    u64::from(code)
+        .checked_sub(0x100)
+        .filter(|alert| *alert < 0x100)
+}
+
+#[test]
+fn each_refusal_ends_the_handshake_with_the_documented_tls_alert() {
+    const ACCESS_DENIED: u64 = 49;
+    const DECRYPT_ERROR: u64 = 51;
+    const CERTIFICATE_REQUIRED: u64 = 116;
+    const NO_APPLICATION_PROTOCOL: u64 = 120;
+    rt().block_on(async {
+        let srv_id = Identity::generate().unwrap();
+        let friend = Identity::generate().unwrap();
+        let mut adm = Admission::default();
+        adm.friends.insert(friend.peer_id());
+        adm.invites.insert([7; 16], [8; 32]);
+        let srv = server(&srv_id, adm);
+        let addr = srv.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Some(inc) = srv.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(c) = inc.await {
+                        c.closed().await;
+                    }
+                });
+            }
+        });
+        let ep = client_endpoint();
+        let cfg = |id: &Identity, proof: Option<Vec<u8>>, expected| {
+            let (c, k) = id.certificate(proof).unwrap();
+            tls::client_config(c, k, expected).unwrap()
+        };
+        // The friend is let in, so each refusal below is for the reason it names.
+        let ok = connect(&ep, cfg(&friend, None, srv_id.peer_id()), addr).await;
+        assert!(ok.is_ok(), "friend refused: {:?}", ok.err());
+        let stranger = Identity::generate().unwrap();
+        let s = stranger.peer_id();
+        assert_eq!(
+            alert(&ep, cfg(&stranger, None, srv_id.peer_id()), addr).await,
+            Some(ACCESS_DENIED),
+            "a key that is neither a friend's nor a member's"
+        );
+        let forged = kith::proto::invite::make_proof(&[7; 16], &[9; 32], &s);
+        assert_eq!(
+            alert(&ep, cfg(&stranger, Some(forged), srv_id.peer_id()), addr).await,
+            Some(ACCESS_DENIED),
+            "an invite proof made without the invite's secret"
+        );
+        let unknown = kith::proto::invite::make_proof(&[6; 16], &[8; 32], &s);
+        assert_eq!(
+            alert(&ep, cfg(&stranger, Some(unknown), srv_id.peer_id()), addr).await,
+            Some(ACCESS_DENIED),
+            "a proof for an invite the server never made"
+        );
+        assert_eq!(
+            alert(&ep, cfg(&friend, None, s), addr).await,
+            Some(ACCESS_DENIED),
+            "the dialer refuses a server key it did not dial"
+        );
+        let (friends_cert, _) = friend.certificate(None).unwrap();
+        let (_, strangers_key) = stranger.certificate(None).unwrap();
+        assert_eq!(
+            alert(
+                &ep,
+                thief_config(friends_cert, strangers_key, srv_id.peer_id()),
+                addr
+            )
+            .await,
+            Some(DECRYPT_ERROR),
+            "a friend's certificate with another key: the handshake signature does not verify"
+        );
+        let mut no_cert = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(tls::ServerVerifier::new(srv_id.peer_id())))
+            .with_no_client_auth();
+        no_cert.alpn_protocols = vec![kith::ALPN.to_vec()];
+        let no_cert = quinn::ClientConfig::new(Arc::new(
+            quinn::crypto::rustls::QuicClientConfig::try_from(no_cert).unwrap(),
+        ));
+        assert_eq!(alert(&ep, no_cert, addr).await, Some(CERTIFICATE_REQUIRED));
+        let (c, k) = friend.certificate(None).unwrap();
+        let signing = tls::provider().key_provider.load_private_key(k).unwrap();
+        let mut other = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(tls::ServerVerifier::new(srv_id.peer_id())))
+            .with_client_cert_resolver(Arc::new(Presents(Arc::new(CertifiedKey::new(
+                vec![c],
+                signing,
+            )))));
+        other.alpn_protocols = vec![b"kith/0".to_vec()];
+        let other = quinn::ClientConfig::new(Arc::new(
+            quinn::crypto::rustls::QuicClientConfig::try_from(other).unwrap(),
+        ));
+        assert_eq!(
+            alert(&ep, other, addr).await,
+            Some(NO_APPLICATION_PROTOCOL),
+            "a friend's key with another ALPN"
+        );
+    });
+}

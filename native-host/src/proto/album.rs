@@ -411,4 +411,23 @@ mod tests {
         })
         .is_ok());
     }
+
+    #[test]
+    fn the_protocol_documents_album_vectors_are_the_bytes_the_code_signs() {
+        use crate::proto::vectors::{identity, text, vectors};
+        for v in vectors("album") {
+            let s = SignedAlbum::from_bytes(v["input"].to_string().as_bytes()).expect("verifies");
+            assert_eq!(
+                serde_json::to_string(&s.album).unwrap(),
+                text(&v, "canonical")
+            );
+            let owner = identity(&v);
+            assert_eq!(s.album.owner, owner.peer_id());
+            assert_eq!(
+                s.album.clone().sign(&owner).sig,
+                s.sig,
+                "Ed25519 is deterministic"
+            );
+        }
+    }
 }

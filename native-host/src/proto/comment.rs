@@ -413,4 +413,20 @@ mod tests {
         assert_ne!(x, reaction_id(&a, &album, None, "👍"));
         assert_ne!(x, reaction_id(&a, &album, Some(&hex(&[9; 32])), "❤️"));
     }
+
+    #[test]
+    fn the_protocol_documents_comment_vectors_are_the_bytes_the_code_signs() {
+        use crate::proto::vectors::{identity, text, vectors};
+        for v in vectors("comment") {
+            let s: SignedComment = serde_json::from_value(v["input"].clone()).unwrap();
+            assert_eq!(s.verify(), Ok(()));
+            assert_eq!(
+                serde_json::to_string(&s.comment).unwrap(),
+                text(&v, "canonical")
+            );
+            let author = identity(&v);
+            assert_eq!(s.comment.author, author.peer_id());
+            assert_eq!(s.comment.clone().sign(&author).sig, s.sig);
+        }
+    }
 }

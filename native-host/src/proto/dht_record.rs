@@ -170,4 +170,21 @@ mod tests {
         assert!(!v.windows(32).any(|w| w == id.peer_id().as_bytes()));
         assert_ne!(keys.dht_seed, *id.peer_id().as_bytes());
     }
+
+    #[test]
+    fn the_protocol_documents_address_vector_is_the_input_the_code_signs() {
+        use crate::proto::vectors::{identity, text, vectors};
+        for v in vectors("dht_addrs") {
+            let id = identity(&v);
+            assert_eq!(id.peer_id().to_string(), text(&v, "peer"));
+            let addrs: Vec<SocketAddr> = serde_json::from_value(v["addrs"].clone()).unwrap();
+            assert_eq!(
+                serde_json::to_string(&addrs).unwrap(),
+                text(&v, "canonical")
+            );
+            let at = v["at"].as_u64().unwrap();
+            let sig = id.sign(&signing_input(&id.peer_id(), at, &addrs));
+            assert_eq!(B64.encode(sig), text(&v, "sig"));
+        }
+    }
 }

@@ -314,4 +314,29 @@ mod tests {
         assert!(!check_proof(&[3; 32], &a, tag));
         assert!(split_proof(&p[..20]).is_none());
     }
+
+    #[test]
+    fn the_protocol_documents_invite_vectors_are_what_the_code_makes() {
+        use crate::proto::vectors::{bytes, identity, text, vectors};
+        for v in vectors("invite") {
+            let id = identity(&v);
+            let exp = v["exp"].as_u64().unwrap();
+            let body = parse(text(&v, "link"), exp).expect("the link parses");
+            assert_eq!(body.peer, id.peer_id());
+            assert_eq!(body.peer.to_string(), text(&v, "peer"));
+            assert_eq!(body.name, text(&v, "name"));
+            let addrs: Vec<SocketAddr> = serde_json::from_value(v["addrs"].clone()).unwrap();
+            assert_eq!(body.addrs, addrs);
+            assert_eq!(body.invite_id.to_vec(), bytes(&v, "invite_id"));
+            assert_eq!(body.secret.to_vec(), bytes(&v, "secret"));
+            assert_eq!(body.reach.map(|r| r.to_vec()), Some(bytes(&v, "reach")));
+            assert_eq!(link(&id, &body), text(&v, "link"));
+        }
+        for v in vectors("invite_proof") {
+            let acceptor: PeerId = text(&v, "acceptor").parse().unwrap();
+            let iid: [u8; 16] = bytes(&v, "invite_id").try_into().unwrap();
+            let secret: [u8; 32] = bytes(&v, "secret").try_into().unwrap();
+            assert_eq!(make_proof(&iid, &secret, &acceptor), bytes(&v, "proof"));
+        }
+    }
 }

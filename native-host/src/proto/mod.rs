@@ -6,3 +6,5 @@ pub mod dht_record;
 pub mod frame;
 pub mod invite;
 pub mod peer;
+#[cfg(test)]
+pub(crate) mod vectors;

@@ -284,4 +284,25 @@ mod tests {
             Err(PeerMsgError::Invalid(_))
         ));
     }
+
+    #[test]
+    fn a_hello_needs_name_addrs_observed_and_boot_and_ignores_unknown_fields() {
+        let full = serde_json::json!({"type": "hello", "name": "Bo", "addrs": ["10.0.0.1:5"],
+            "observed": "1.2.3.4:5", "boot": 7, "reach": null, "mapped": null, "later": [1]});
+        let Ok(PeerMsg::Hello(h)) = PeerMsg::from_bytes(full.to_string().as_bytes()) else {
+            panic!("a hello with nulls and an unknown field is refused");
+        };
+        assert_eq!((h.reach, h.mapped), (None, None));
+        for field in ["name", "addrs", "observed", "boot"] {
+            let mut less = full.clone();
+            less.as_object_mut().unwrap().remove(field);
+            assert!(
+                matches!(
+                    PeerMsg::from_bytes(less.to_string().as_bytes()),
+                    Err(PeerMsgError::Malformed(_))
+                ),
+                "a hello without {field} is accepted"
+            );
+        }
+    }
 }
