@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{fetch_json, Node};
+use kith::identity::PeerId;
 use kith::store::{Kv, SledKv, Store, SCHEMA_VERSION};
 use serde_json::Value;
 
@@ -258,7 +259,10 @@ fn homes_written_by_release_1_open_and_keep_friends_albums_files_comments_invite
     let o = fetch_json(bo, &holiday, out.path(), 30);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got: Value = serde_json::from_str(&common::last_line(&o)).unwrap();
-    assert_eq!(got["received_bytes"], got["bytes"], "all of it came from Ann: {got}");
+    assert_eq!(
+        got["received_bytes"], got["bytes"],
+        "all of it came from Ann: {got}"
+    );
     assert!(got["bytes"].as_u64() > Some(0));
     for name in ["beach.jpg", "dot.png", "notes.txt"] {
         assert_eq!(
@@ -289,4 +293,62 @@ fn homes_written_by_release_1_open_and_keep_friends_albums_files_comments_invite
         .as_secs();
     let unused = invites.iter().filter(|i| i.used_by.is_none()).count();
     assert_eq!(unused, usize::from(made + 30 * 86400 >= now), "{invites:?}");
+
+    // Version 2's owners, filled in from the albums held: each album ID is bound to its owner
+    // on both sides; Ann owns her shared files, Bo's fetched copies of them are Ann's album's,
+    // and each thumbnail is held for its album's owner.
+    let (ann_id, bo_id): (PeerId, PeerId) =
+        (f.want("ann").parse().unwrap(), bo_id.parse().unwrap());
+    let items: Vec<String> = ann_holiday
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let thumb = beach["thumb"].as_str().unwrap().to_string();
+    for home in [f.ann.home(), f.bo.home()] {
+        let store = Store::open(&home.join("db")).unwrap();
+        assert_eq!(store.album_owner(&holiday).unwrap(), Some(ann_id));
+        assert_eq!(store.album_owner(&garden).unwrap(), Some(bo_id));
+        for i in &items {
+            let rec = store.item(i).unwrap().expect("a record of the file");
+            assert_eq!(rec.owners, vec![ann_id], "{}: {i}", home.display());
+        }
+        assert!(store.thumb_owned_by(&ann_id, &thumb).unwrap());
+        assert!(!store.thumb_owned_by(&bo_id, &thumb).unwrap());
+    }
+
+    // And they hold: Bo, a friend, cannot take Ann's album of the old ID form over.
+    f.ann.start_at(f.expected["ann_addr"].as_str().unwrap());
+    let listing = f.ann.json(&["album", &holiday, "--json"]);
+    let me = kith::home::Home {
+        dir: f.bo.home().to_path_buf(),
+    }
+    .identity()
+    .unwrap();
+    let seized = kith::proto::album::Album {
+        id: holiday.clone(),
+        owner: bo_id,
+        version: listing["version"].as_u64().unwrap() + 1,
+        title: "mine now".into(),
+        created: 1,
+        items: vec![],
+        audience: vec![ann_id],
+        deleted: false,
+        link: None,
+    };
+    let answers = common::as_peer(
+        &f.bo,
+        &f.ann,
+        vec![kith::proto::peer::PeerMsg::AlbumPush {
+            album: seized.sign(&me),
+            members: vec![],
+        }],
+    );
+    assert_eq!(common::code_of(&answers[0]), "not_owner");
+    let after = f.ann.json(&["album", &holiday, "--json"]);
+    assert_eq!(
+        (after["owner"].as_str(), after["title"].as_str()),
+        (Some(ann_id.to_string().as_str()), Some("Holiday"))
+    );
 }
