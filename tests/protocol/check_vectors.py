@@ -262,7 +262,14 @@ def check_invite_proof(v):
     assert (bytes.fromhex(v["invite_id"]) + tag).hex() == v["proof"]
 
 
-CHECKS = {"album": check_album, "comment": check_comment, "dht_addrs": check_dht_addrs,
+def check_album_id(v):
+    _, pk = key_of(v["seed"])
+    tag = hashlib.sha256(b"kith album owner\0" + pk).digest()[:10]
+    assert tag.hex() == v["owner_tag"], "owner tag differs"
+    assert len(v["id"]) == 40 and v["id"].startswith(v["owner_tag"]), "the ID does not carry the tag"
+
+
+CHECKS = {"album": check_album, "album_id": check_album_id, "comment": check_comment, "dht_addrs": check_dht_addrs,
           "invite": check_invite, "invite_proof": check_invite_proof}
 
 

@@ -413,6 +413,18 @@ mod tests {
     }
 
     #[test]
+    fn the_protocol_documents_album_id_vector_is_the_owner_tag_the_code_makes() {
+        use crate::proto::vectors::{identity, text, vectors};
+        for v in vectors("album_id") {
+            let owner = identity(&v).peer_id();
+            assert_eq!(hex(&owner_tag(&owner)), text(&v, "owner_tag"));
+            assert_eq!(id_form(text(&v, "id"), &owner), Some(IdForm::Owned));
+            let other = Identity::generate().unwrap().peer_id();
+            assert_eq!(id_form(text(&v, "id"), &other), None);
+        }
+    }
+
+    #[test]
     fn the_protocol_documents_album_vectors_are_the_bytes_the_code_signs() {
         use crate::proto::vectors::{identity, text, vectors};
         for v in vectors("album") {
