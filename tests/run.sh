@@ -39,6 +39,7 @@ stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked
 stage "build" cargo build --workspace --all-targets --locked
 stage "dependency audit" ./scripts/audit.sh
 stage "lab tools (install)" ./tests/lab/setup.sh
+stage "media tools (install)" ./tests/media/setup.sh
 stage "cargo test" cargo test --workspace --locked
 stage "browser tools (install)" ./tests/browser/setup.sh
 stage "eslint + web-ext lint" npm run --silent lint

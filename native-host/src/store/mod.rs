@@ -95,6 +95,10 @@ pub struct LocalItem {
     pub mtime_ns: u128,
     /// The encoded manifest (base64).
     pub manifest: String,
+    /// Changes laid over the file's bytes whenever it is hashed or served (a video's location
+    /// blanked without a copy); none for most items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<crate::transfer::overlay::Patch>,
 }
 
 /// A fetch under way, kept so a restarted node resumes it.
