@@ -297,7 +297,7 @@ def test_sidebar_pauses_resumes_and_opens_a_fetched_file(world):
     src.mkdir()
     data = os.urandom(6 * 1024 * 1024)
     (src / "movie.webm").write_bytes(data)
-    world.friend.run("share", str(src / "movie.webm"), "--title", "Movie night")
+    world.friend.run("share", str(src / "movie.webm"), "--title", "Movie night", "--keep-location")
     wait_for(lambda: world.me.json("albums"), what="the album reaching me")
 
     d = world.start_browser()
