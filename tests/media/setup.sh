@@ -17,4 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-exiftool -ver >/dev/null && heif-enc --version >/dev/null 2>&1 || heif-enc -h >/dev/null 2>&1 || true
+exiftool -ver >/dev/null
