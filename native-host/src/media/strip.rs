@@ -522,6 +522,12 @@ fn webp_patches(d: &[u8]) -> Patches {
     out
 }
 
+/// Extensions of camera photos and videos that are not gallery kinds but may hold a location.
+const CAMERA_FILES: [&str; 22] = [
+    "jxl", "dng", "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "raf", "orf", "rw2",
+    "pef", "x3f", "srw", "3fr", "iiq", "3gp", "3g2", "mts", "m2ts",
+];
+
 /// Largest photo checked (it is read whole).
 const IMAGE_MAX: u64 = 1 << 30;
 
@@ -579,10 +585,14 @@ pub fn remove_location(from: &Path, name: &str, copy_to: &Path) -> Result<Remova
         return Ok(Removal::Clean);
     }
     let format = sniff(&f.read(0, size.min(16))?);
+    let ext = Path::new(name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     let media = matches!(
         super::kind_of(name),
         super::Kind::Image | super::Kind::Video
-    );
+    ) || CAMERA_FILES.contains(&ext.as_str());
     match format {
         Format::Video => {
             let p: Vec<Patch> = isobmff::patches(&f, 0, size)?
@@ -601,11 +611,7 @@ pub fn remove_location(from: &Path, name: &str, copy_to: &Path) -> Result<Remova
         }
         Format::Bmp => return Ok(Removal::Clean),
         Format::Other if media => {
-            let ext = Path::new(name)
-                .extension()
-                .map(|e| format!(".{} files", e.to_string_lossy().to_lowercase()))
-                .unwrap_or_else(|| "this kind of file".into());
-            return Err(StripError::Unsupported(ext));
+            return Err(StripError::Unsupported(format!(".{ext} files")));
         }
         Format::Other => return Ok(Removal::Clean),
         _ => {}
@@ -837,5 +843,188 @@ mod tests {
             remove_location(&dir.path().join("a.webp"), "a.webp", &dir.path().join("c")),
             Ok(Removal::Clean)
         );
+    }
+
+    /// An ISOBMFF box.
+    fn bx(typ: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        b.extend(typ);
+        b.extend(body);
+        b
+    }
+
+    const XMP_GPS: &str = r#"<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" exif:GPSLatitude="48,51.5N" tiff:Make="KithCam"/></rdf:RDF></x:xmpmeta>"#;
+
+    /// A small MP4: ©xyz and loci in udta, a keys/ilst location, and an XMP uuid box.
+    fn mp4() -> Vec<u8> {
+        let mut xyz = 18u16.to_be_bytes().to_vec();
+        xyz.extend(0x15c7u16.to_be_bytes());
+        xyz.extend(b"+48.8584+002.2945/");
+        let mut loci = vec![0u8; 4];
+        loci.extend(b"\x15\xc7home\0\0");
+        loci.extend(((48.8584f64 * 65536.0) as i32).to_be_bytes());
+        let key = b"com.apple.quicktime.location.ISO6709";
+        let mut keys = vec![0, 0, 0, 0, 0, 0, 0, 1];
+        keys.extend(((key.len() + 8) as u32).to_be_bytes());
+        keys.extend(b"mdta");
+        keys.extend(key);
+        let mut data = vec![0, 0, 0, 1, 0, 0, 0, 0];
+        data.extend(b"+48.8584+002.2945/");
+        let ilst = bx(b"ilst", &bx(&1u32.to_be_bytes(), &bx(b"data", &data)));
+        let mut meta = bx(b"hdlr", &[0; 25]);
+        meta.extend(bx(b"keys", &keys));
+        meta.extend(ilst);
+        let mut udta = bx(b"\xa9xyz", &xyz);
+        udta.extend(bx(b"loci", &loci));
+        udta.extend(bx(b"meta", &meta));
+        let mut out = bx(b"ftyp", b"isom\0\0\0\0isom");
+        out.extend(bx(b"moov", &bx(b"udta", &udta)));
+        let mut uuid = isobmff_xmp_uuid().to_vec();
+        uuid.extend(XMP_GPS.as_bytes());
+        out.extend(bx(b"uuid", &uuid));
+        out.extend(bx(b"mdat", &[7; 64]));
+        out
+    }
+
+    fn isobmff_xmp_uuid() -> [u8; 16] {
+        [
+            0xbe, 0x7a, 0xcf, 0xcb, 0x97, 0xa9, 0x42, 0xe8, 0x9c, 0x71, 0x99, 0x94, 0x91, 0xe3,
+            0xaf, 0xac,
+        ]
+    }
+
+    fn leaks(b: &[u8]) -> bool {
+        let fixed = ((48.8584f64 * 65536.0) as i32).to_be_bytes();
+        ["48.8584", "48,51.5N", "002.2945"]
+            .iter()
+            .any(|n| b.windows(n.len()).any(|w| w == n.as_bytes()))
+            || b.windows(4).any(|w| w == fixed)
+    }
+
+    #[test]
+    fn a_videos_location_boxes_become_free_and_xmp_is_blanked_with_the_length_kept() {
+        let v = mp4();
+        assert!(leaks(&v));
+        let p = isobmff::patches(v.as_slice(), 0, v.len() as u64).unwrap();
+        let out = apply(&v, &p);
+        assert_eq!(out.len(), v.len());
+        assert!(!leaks(&out), "{}", String::from_utf8_lossy(&out));
+        assert!(String::from_utf8_lossy(&out).contains("KithCam"));
+        assert_eq!(out.windows(4).filter(|w| w == b"free").count(), 3);
+        assert_eq!(&out[out.len() - 64..], &[7; 64], "media data untouched");
+        // A box that runs past its parent cannot be proven clean.
+        let mut bad = v.clone();
+        let moov = 20;
+        bad[moov..moov + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(isobmff::patches(bad.as_slice(), 0, bad.len() as u64).is_err());
+    }
+
+    #[test]
+    fn a_secondary_jpeg_and_a_motion_video_after_the_picture_lose_their_location_and_unknown_trailers_are_refused(
+    ) {
+        let one = photo(true);
+        let mut data = one.clone();
+        data.extend(&one); // an MPF secondary picture sits after the first one's EOI
+        data.extend(mp4()); // a motion photo's video
+        let out = apply(&data, &jpeg_patches(&data).unwrap());
+        assert_eq!(out.len(), data.len());
+        for part in [&out[..one.len()], &out[one.len()..2 * one.len()]] {
+            let tags = fields(part);
+            assert!(!tags.iter().any(|(t, _)| t.starts_with("GPS")), "{tags:?}");
+            assert!(tags.iter().any(|(t, _)| t == "Make"));
+        }
+        assert!(!leaks(&out[2 * one.len()..]));
+        let mut unknown = one.clone();
+        unknown.extend(b"SEFH some maker's trailer");
+        assert!(matches!(
+            jpeg_patches(&unknown),
+            Err(StripError::Unsupported(_))
+        ));
+        let mut cut = one.clone();
+        cut.extend(&one[..100]);
+        assert!(jpeg_patches(&cut).is_err());
+        let mut padded = one.clone();
+        padded.extend([0u8; 16]);
+        assert!(jpeg_patches(&padded).is_ok());
+    }
+
+    #[test]
+    fn extended_xmp_split_across_segments_inside_a_value_is_blanked_in_both() {
+        let x = XMP_GPS.as_bytes();
+        let split = XMP_GPS.find("51.5N").unwrap();
+        let mut jpeg = vec![0xff, 0xd8];
+        for (off, part) in [(0usize, &x[..split]), (split, &x[split..])] {
+            let mut body = XMP_EXT.to_vec();
+            body.extend([b'A'; 32]);
+            body.extend((x.len() as u32).to_be_bytes());
+            body.extend((off as u32).to_be_bytes());
+            body.extend(part);
+            jpeg.extend([0xff, 0xe1]);
+            jpeg.extend(((body.len() + 2) as u16).to_be_bytes());
+            jpeg.extend(body);
+        }
+        jpeg.extend([0xff, 0xd9]);
+        let out = apply(&jpeg, &jpeg_patches(&jpeg).unwrap());
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("48,") && !text.contains("51.5N"), "{text}");
+        assert!(text.contains("KithCam"));
+    }
+
+    #[test]
+    fn compressed_xmp_in_a_png_is_inflated_blanked_and_deflated_into_a_valid_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let mut data = b"XML:com.adobe.xmp\0\x01\0\0\0".to_vec();
+        data.extend(deflate(XMP_GPS.as_bytes()).unwrap());
+        let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+        chunk.extend(b"iTXt");
+        chunk.extend(&data);
+        chunk.extend(crc32(&[b"iTXt", &data]).to_be_bytes());
+        let mut with = png[..33].to_vec();
+        with.extend(&chunk);
+        with.extend(&png[33..]);
+        let (from, to) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        std::fs::write(&from, &with).unwrap();
+        assert_eq!(remove_location(&from, "a.png", &to), Ok(Removal::Copied));
+        let out = std::fs::read(&to).unwrap();
+        // The new chunk: its length and CRC are right, and its XMP has no location.
+        let len = u32::from_be_bytes(out[33..37].try_into().unwrap()) as usize;
+        assert_eq!(&out[37..41], b"iTXt");
+        let body = &out[41..41 + len];
+        let crc = u32::from_be_bytes(out[41 + len..45 + len].try_into().unwrap());
+        assert_eq!(crc, crc32(&[b"iTXt", body]));
+        let xmp = String::from_utf8(inflate(&body[22..]).unwrap()).unwrap();
+        assert!(
+            !xmp.contains("48,51.5N") && xmp.contains("KithCam"),
+            "{xmp}"
+        );
+        assert_eq!(&out[45 + len..], &png[33..], "the rest is unchanged");
+        assert_eq!(image::load_from_memory(&out).unwrap().to_rgb8(), img);
+    }
+
+    #[test]
+    fn photos_and_videos_kith_cannot_clean_are_errors_and_other_files_are_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        let to = dir.path().join("out");
+        std::fs::write(&f, b"\x1aE\xdf\xa3 matroska with tags").unwrap();
+        assert!(matches!(
+            remove_location(&f, "clip.mkv", &to),
+            Err(StripError::Unsupported(_))
+        ));
+        assert!(matches!(
+            remove_location(&f, "photo.x3f", &to),
+            Err(StripError::Unsupported(_))
+        ));
+        assert_eq!(remove_location(&f, "notes.txt", &to), Ok(Removal::Clean));
+        std::fs::write(&f, mp4()).unwrap();
+        assert!(matches!(
+            remove_location(&f, "clip.bin", &to),
+            Ok(Removal::Overlay(_))
+        ));
+        assert!(!to.exists(), "a video is never copied");
     }
 }
