@@ -39,6 +39,7 @@ stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked
 stage "build" cargo build --workspace --all-targets --locked
 stage "dependency audit" ./scripts/audit.sh
 stage "lab tools (install)" ./tests/lab/setup.sh
+stage "media tools (install)" ./tests/media/setup.sh
 stage "cargo test" cargo test --workspace --locked
 stage "protocol vectors (install)" ./tests/protocol/setup.sh
 stage "protocol vectors (python)" python3 tests/protocol/check_vectors.py

@@ -133,7 +133,11 @@ browser.runtime.onConnect.addListener((port) => {
 function answer(port, id, promise) {
   promise.then(
     (result) => port.postMessage({ type: "reply", id, ok: true, result }),
-    (e) => port.postMessage({ type: "reply", id, ok: false, error: { code: e.code || "internal", message: e.message || String(e) } }),
+    (e) => {
+      const error = { code: e.code || "internal", message: e.message || String(e) };
+      if (Array.isArray(e.location_kept)) error.location_kept = e.location_kept;
+      port.postMessage({ type: "reply", id, ok: false, error });
+    },
   );
 }
 
@@ -166,7 +170,7 @@ function handlePage(port, m) {
       }
       const progress = (bytes, total) => port.postMessage({ type: "share_progress", req: m.req, bytes, total });
       const to = Array.isArray(m.to) ? m.to.filter((x) => typeof x === "string") : [];
-      answer(port, m.id, runShare(host, req, to, String(m.title || ""), progress).then((r) => {
+      answer(port, m.id, runShare(host, req, to, String(m.title || ""), progress, m.keep_location === true).then((r) => {
         requests.delete(Number(m.req));
         return r;
       }));

@@ -123,7 +123,7 @@ async function uploadUrl(host, url, fallbackName, onProgress) {
 }
 
 /** Does the share a dialog confirmed; reports progress; resolves with the node's reply. */
-export async function runShare(host, req, to, title, onProgress) {
+export async function runShare(host, req, to, title, onProgress, keepLocation = false) {
   const paths = [];
   let link = null;
   const page = req.page && isWeb(req.page.url) ? req.page.url : null;
@@ -156,5 +156,5 @@ export async function runShare(host, req, to, title, onProgress) {
       paths.push(await upload(host, "preview.jpg", bytes.length, once(bytes), onProgress));
     }
   }
-  return host.call({ cmd: "share", paths, to, title: title || undefined, link: link || undefined });
+  return host.call({ cmd: "share", paths, to, title: title || undefined, link: link || undefined, keep_location: keepLocation });
 }

@@ -3,7 +3,7 @@
 // files dropped on an album of mine added to it.
 
 import { Kith, errorText } from "../shared/client.js";
-import { h, t, localize } from "../shared/dom.js";
+import { h, t, localize, locationKeptBox } from "../shared/dom.js";
 import { bytes, date } from "../shared/format.js";
 import { renderConnection } from "../shared/panels.js";
 import { gateway, resetGateway, gatewayUrl, tile, allItems, uploadFiles, thumbnailMyVideos } from "../shared/gallery.js";
@@ -290,9 +290,16 @@ document.addEventListener("drop", async (ev) => {
       bar.max = Math.max(total, 1);
       bar.value = done;
     });
-    await kith.call("share", { paths, album: albumId });
-    $("drop-status").textContent = t("added", files.length);
-    load();
+    const add = (keep) => kith.call("share", { paths, album: albumId, keep_location: keep }).then(() => {
+      $("drop-status").textContent = t("added", files.length);
+      load();
+    });
+    await add(false).catch((e) => {
+      const box = locationKeptBox(e, () => add(true).catch((e2) => ($("drop-status").textContent = errorText(e2))));
+      if (!box) throw e;
+      $("drop-status").textContent = "";
+      $("drop-status").append(box);
+    });
   } catch (e) {
     $("drop-status").textContent = errorText(e);
   } finally {

@@ -1,7 +1,7 @@
 // The "Share with friends" dialog: pick friends and a title, then watch the upload and share.
 
 import { Kith, errorText } from "../shared/client.js";
-import { h, t, localize, safeLink } from "../shared/dom.js";
+import { h, t, localize, safeLink, locationKeptBox } from "../shared/dom.js";
 import { bytes } from "../shared/format.js";
 import { renderConnection } from "../shared/panels.js";
 
@@ -85,14 +85,23 @@ $("form").addEventListener("submit", async (ev) => {
     return;
   }
   const to = chosen.length === boxes.length ? [] : chosen;
+  await share(to, false);
+});
+
+/** Shares; a file whose location cannot be removed is listed, to share anyway or cancel. */
+async function share(to, keepLocation) {
   $("share").disabled = true;
   status(t("sharing"), "muted");
   try {
-    const r = await kith.request("share", { req: reqId, to, title: cleanTitle($("title").value) });
+    const r = await kith.request("share", { req: reqId, to, title: cleanTitle($("title").value), keep_location: keepLocation });
     status(t("shared", r.audience.length), "ok");
     setTimeout(() => window.close(), 1500);
   } catch (e) {
-    status(errorText(e), "error");
     $("share").disabled = false;
+    const box = locationKeptBox(e, () => share(to, true));
+    if (box) {
+      status("", "");
+      $("status").append(box);
+    } else status(errorText(e), "error");
   }
-});
+}

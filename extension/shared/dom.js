@@ -27,6 +27,23 @@ export function h(tag, props = {}, ...children) {
   return el;
 }
 
+/**
+ * For a `location_kept` error: a box listing each file whose location Kith cannot remove, with
+ * "Share with the location" (calls `onShare`) and "Cancel" (removes the box). Null otherwise.
+ */
+export function locationKeptBox(e, onShare) {
+  if (!e || e.code !== "location_kept" || !Array.isArray(e.location_kept)) return null;
+  const box = h("div", { class: "location-kept", attrs: { role: "alert" } });
+  box.append(
+    h("p", { text: t("locationKept") }),
+    h("ul", {}, e.location_kept.map((f) => h("li", { text: t("locationKeptItem", String(f.name || f.path || ""), String(f.reason || "")) }))),
+    h("div", { class: "row" },
+      h("button", { type: "button", text: t("shareWithLocation"), onclick: () => { box.remove(); onShare(); } }),
+      h("button", { type: "button", text: t("cancel"), onclick: () => box.remove() })),
+  );
+  return box;
+}
+
 /** Fills [data-i18n], [data-i18n-placeholder], [data-i18n-title] and [data-i18n-label] from _locales. */
 export function localize(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);

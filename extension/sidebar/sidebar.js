@@ -1,7 +1,7 @@
 // The sidebar: friends, albums shared with me and by me, transfers. Live from node events.
 
 import { Kith, errorText } from "../shared/client.js";
-import { h, t, localize, progressBar, safeLink } from "../shared/dom.js";
+import { h, t, localize, progressBar, safeLink, locationKeptBox } from "../shared/dom.js";
 import { bytes, speed, date, shortId, percent } from "../shared/format.js";
 import { renderConnection, invitePanel } from "../shared/panels.js";
 import { gateway, resetGateway, gatewayUrl, tile, uploadFiles } from "../shared/gallery.js";
@@ -450,11 +450,19 @@ $("new-album").addEventListener("submit", async (ev) => {
       bar.max = Math.max(total, 1);
       bar.value = done;
     });
-    await kith.call("share", { paths, to, title: $("na-title").value.trim(), keep_location: $("na-keep-location").checked });
-    model.dropped = [];
-    $("na-title").value = "";
-    renderNewAlbum();
-    loadAlbums();
+    const title = $("na-title").value.trim();
+    const done = () => {
+      model.dropped = [];
+      $("na-title").value = "";
+      renderNewAlbum();
+      loadAlbums();
+    };
+    const share = (keep) => kith.call("share", { paths, to, title, keep_location: keep }).then(done);
+    await share($("na-keep-location").checked).catch((e) => {
+      const box = locationKeptBox(e, () => share(true).catch((e2) => ($("na-error").textContent = errorText(e2))));
+      if (!box) throw e;
+      $("na-error").append(box);
+    });
   } catch (e) {
     $("na-error").textContent = errorText(e);
   } finally {

@@ -55,6 +55,9 @@ pub mod code {
     pub const CANCELLED: &str = "cancelled";
     /// Something failed inside the node.
     pub const INTERNAL: &str = "internal";
+    /// Files to share whose location Kith cannot remove (listed in the error's
+    /// `location_kept`); sharing them takes `keep_location`.
+    pub const LOCATION_KEPT: &str = "location_kept";
 }
 
 /// An error reply.
@@ -65,6 +68,20 @@ pub struct ApiError {
     pub code: String,
     /// Human-readable text.
     pub message: String,
+    /// With `location_kept`: each file whose location cannot be removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub location_kept: Vec<KeptLocation>,
+}
+
+/// A file whose location Kith cannot remove, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeptLocation {
+    /// The file on this computer.
+    pub path: String,
+    /// Its name in the album.
+    pub name: String,
+    /// Why its location cannot be removed.
+    pub reason: String,
 }
 
 impl ApiError {
@@ -73,6 +90,7 @@ impl ApiError {
         ApiError {
             code: code.to_string(),
             message: message.into(),
+            location_kept: Vec::new(),
         }
     }
     /// An internal error from anything displayable.

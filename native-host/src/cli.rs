@@ -105,7 +105,8 @@ pub enum Cmd {
         /// Album title.
         #[arg(long)]
         title: Option<String>,
-        /// Share photos with their GPS location (by default a copy without it is shared).
+        /// Share photos and videos with their location (by default it is removed, and a file whose
+        /// location cannot be removed stops the share with `location_kept`).
         #[arg(long)]
         keep_location: bool,
         /// Print JSON.

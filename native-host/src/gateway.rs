@@ -21,6 +21,7 @@ use crate::hash::sha256;
 use crate::store::LocalItem;
 use crate::transfer::live::LivePart;
 use crate::transfer::manifest::{chunk_count, chunk_len, Hash, CHUNK_SIZE};
+use crate::transfer::overlay::Patch;
 
 /// What a gateway request is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +204,8 @@ enum Source {
         file: Arc<std::fs::File>,
         hashes: Arc<Vec<Hash>>,
         size: u64,
+        /// Laid over the bytes read (see `transfer::overlay`).
+        patches: Arc<Vec<Patch>>,
     },
     Live {
         file: Arc<std::fs::File>,
@@ -227,9 +230,14 @@ impl Source {
                 let from = (i * CHUNK_SIZE) as usize;
                 Ok(b.slice(from..(from + chunk_len(size, i) as usize).min(b.len())))
             }
-            Source::File { file, hashes, .. } => {
+            Source::File {
+                file,
+                hashes,
+                patches,
+                ..
+            } => {
                 let want = hashes.get(i as usize).copied();
-                let buf = read_chunk(file, size, i).await?;
+                let buf = read_chunk(file, size, i, patches.clone()).await?;
                 if Some(sha256(&buf)) != want {
                     return Err(format!("chunk {i} changed on disk"));
                 }
@@ -249,19 +257,25 @@ impl Source {
                         _ => return Err("timed out waiting for the download".into()),
                     }
                 }
-                read_chunk(file, size, i).await
+                read_chunk(file, size, i, Arc::new(Vec::new())).await
             }
         }
     }
 }
 
-/// Reads chunk `i` of a file of `size` bytes on a blocking thread.
-async fn read_chunk(file: &Arc<std::fs::File>, size: u64, i: u64) -> Result<Bytes, String> {
+/// Reads chunk `i` of a file of `size` bytes on a blocking thread, `patches` laid over it.
+async fn read_chunk(
+    file: &Arc<std::fs::File>,
+    size: u64,
+    i: u64,
+    patches: Arc<Vec<Patch>>,
+) -> Result<Bytes, String> {
     let file = file.clone();
     tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; chunk_len(size, i) as usize];
         file.read_exact_at(&mut buf, i * CHUNK_SIZE)
             .map_err(|e| e.to_string())?;
+        crate::transfer::overlay::apply(&mut buf, i * CHUNK_SIZE, &patches);
         Ok(Bytes::from(buf))
     })
     .await
@@ -390,6 +404,7 @@ impl Ctx {
                                     file: Arc::new(f),
                                     hashes,
                                     size,
+                                    patches: Arc::new(item.patches),
                                 },
                                 name,
                             );

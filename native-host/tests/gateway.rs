@@ -229,7 +229,7 @@ fn the_gateway_refuses_requests_without_the_token_or_with_a_foreign_host() {
     let src = tempfile::tempdir().unwrap();
     let f = src.path().join("pic.jpg");
     std::fs::write(&f, photo(400, 300, false)).unwrap();
-    let album = a.json(&["share", "--json", f.to_str().unwrap()])["id"]
+    let album = a.json(&["share", "--json", "--keep-location", f.to_str().unwrap()])["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -309,7 +309,7 @@ fn range_requests_get_exactly_the_bytes_asked_for() {
     let f = src.path().join("film.webm");
     let data = random_bytes(3 * 1024 * 1024 + 12_345, 7);
     std::fs::write(&f, &data).unwrap();
-    let album = a.json(&["share", "--json", f.to_str().unwrap()])["id"]
+    let album = a.json(&["share", "--json", "--keep-location", f.to_str().unwrap()])["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -418,7 +418,7 @@ fn an_item_streams_from_the_gateway_while_its_fetch_is_still_running() {
     let f = src.path().join("long.webm");
     let data = random_bytes(32 * 1024 * 1024, 11);
     std::fs::write(&f, &data).unwrap();
-    let album = share_and_receive(&a, &b, &[&f], &[]);
+    let album = share_and_receive(&a, &b, &[&f], &["--keep-location"]);
     let id = items(&b, &album)[0]["id"].as_str().unwrap().to_string();
     let gw = gateway(&b);
     // A player seeks near the end of a video that is not here at all.
@@ -458,7 +458,7 @@ fn a_video_thumbnail_made_by_the_add_on_reaches_friends_and_bad_ones_are_refused
     let src = tempfile::tempdir().unwrap();
     let f = src.path().join("clip.webm");
     std::fs::write(&f, random_bytes(100_000, 3)).unwrap();
-    let album = share_and_receive(&a, &b, &[&f], &[]);
+    let album = share_and_receive(&a, &b, &[&f], &["--keep-location"]);
     let id = items(&a, &album)[0]["id"].as_str().unwrap().to_string();
     assert_eq!(items(&b, &album)[0]["kind"], "video");
     assert!(items(&b, &album)[0]["thumb"].is_null());

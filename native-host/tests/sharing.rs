@@ -75,6 +75,7 @@ fn an_album_shared_with_one_friend_is_fetched_verified_and_the_other_friend_cann
         &[
             src.path().join("video.bin").to_str().unwrap(),
             src.path().join("pics").to_str().unwrap(),
+            "--keep-location", // a.jpg is not a real JPEG: Kith could not prove it clean
             "--to",
             &bo,
             "--title",
@@ -140,7 +141,13 @@ fn an_existing_different_file_is_never_overwritten() {
     let (a, b, _c) = trio();
     let src = tempfile::tempdir().unwrap();
     let data = random_file(&src.path().join("photo.jpg"), 200_000);
-    let id = share(&a, &[src.path().join("photo.jpg").to_str().unwrap()]);
+    let id = share(
+        &a,
+        &[
+            src.path().join("photo.jpg").to_str().unwrap(),
+            "--keep-location",
+        ],
+    );
     assert!(wait_until(SOON, || albums(&b)
         .iter()
         .any(|x| x["id"] == id.as_str())));

@@ -129,7 +129,7 @@ def test_peer_text_from_an_xss_corpus_renders_as_text(world):
     src.mkdir()
     for name in XSS_FILES:
         (src / name).write_text("hello")
-    world.friend.run("share", *[str(src / n) for n in XSS_FILES], "--title", XSS_TITLES[0])
+    world.friend.run("share", *[str(src / n) for n in XSS_FILES], "--title", XSS_TITLES[0], "--keep-location")
     link_album = world.friend.run("share", str(src / XSS_FILES[0]), "--title", XSS_TITLES[1])
     assert link_album.returncode == 0
     wait_for(lambda: len(world.me.json("albums")) == 2, what="both albums reaching me")
@@ -297,7 +297,7 @@ def test_sidebar_pauses_resumes_and_opens_a_fetched_file(world):
     src.mkdir()
     data = os.urandom(6 * 1024 * 1024)
     (src / "movie.webm").write_bytes(data)
-    world.friend.run("share", str(src / "movie.webm"), "--title", "Movie night")
+    world.friend.run("share", str(src / "movie.webm"), "--title", "Movie night", "--keep-location")
     wait_for(lambda: world.me.json("albums"), what="the album reaching me")
 
     d = world.start_browser()

@@ -2,8 +2,10 @@
 //! and removing the location from photos. Pure functions over files and bytes.
 
 pub mod exif_build;
+pub mod isobmff;
 pub mod strip;
 pub mod thumb;
+pub mod xmp;
 
 use std::path::Path;
 

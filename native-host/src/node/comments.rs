@@ -836,7 +836,7 @@ impl Node {
                 let result = match answer {
                     Ok(Ok((PeerMsg::Ok, _))) => Some(Ok(())),
                     Ok(Ok((PeerMsg::Error { code, message }, _))) => {
-                        Some(Err(ApiError { code, message }))
+                        Some(Err(ApiError::new(&code, message)))
                     }
                     _ => None, // not reached: tried again later
                 };

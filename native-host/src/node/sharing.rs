@@ -9,9 +9,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use super::*;
+use crate::api::KeptLocation;
 use crate::proto::album::{hex, new_album_id, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
 use crate::proto::peer::MemberHint;
 use crate::store::{LocalItem, PendingFetch};
+use crate::transfer::overlay::Patch;
 
 /// How long a fetch resumed at start-up waits for a source (seconds).
 const RESUME_TIMEOUT: u64 = 600;
@@ -139,11 +141,15 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
             // Read and check chunks on a blocking thread while earlier ones go out.
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, String>>(2);
             let size = item.size;
+            let patches = item.patches.clone();
             tokio::task::spawn_blocking(move || {
                 for (k, want) in hashes.into_iter().enumerate() {
                     let i = from + k as u64;
                     let mut buf = vec![0u8; chunk_len(size, i) as usize];
-                    let r = match file.read_exact_at(&mut buf, i * CHUNK_SIZE) {
+                    let read = file.read_exact_at(&mut buf, i * CHUNK_SIZE).map(|()| {
+                        crate::transfer::overlay::apply(&mut buf, i * CHUNK_SIZE, &patches)
+                    });
+                    let r = match read {
                         Err(e) => Err(e.to_string()),
                         // Changed in place since it was shared: never serve it as the old content.
                         Ok(()) if crate::hash::sha256(&buf) != want => {
@@ -237,9 +243,17 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(PathBuf, String)>) -> Result<()
     Ok(())
 }
 
-/// The copy of a photo without its location, in the home's `stripped/` folder (named by the
-/// original's path, so sharing it again reuses the copy's name).
-fn stripped_copy(dir: &Path, original: &Path, name: &str) -> Result<Option<PathBuf>, ApiError> {
+/// The file to share in place of `original` and the patches laid over it, without its
+/// location: a photo's copy in the home's `stripped/` folder (named by the original's path, so
+/// sharing it again reuses the copy's name), or the original with patches (a video). `Ok(Err)`
+/// gives why its location cannot be removed.
+#[allow(clippy::type_complexity)]
+fn without_location(
+    dir: &Path,
+    original: &Path,
+    name: &str,
+) -> Result<Result<(PathBuf, Vec<Patch>), String>, ApiError> {
+    use crate::media::strip::{remove_location, Removal, StripError};
     let tag = hex(&crate::hash::sha256(
         original.as_os_str().as_encoded_bytes(),
     ));
@@ -255,11 +269,32 @@ fn stripped_copy(dir: &Path, original: &Path, name: &str) -> Result<Option<PathB
         )
     };
     crate::home::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
-    match crate::media::strip::copy_without_gps(original, &to) {
-        Ok(true) => Ok(Some(to)),
-        Ok(false) => Ok(None),
-        Err(e) => Err(fail(e.to_string())),
+    match remove_location(original, name, &to) {
+        Ok(Removal::Clean) => Ok(Ok((original.to_path_buf(), Vec::new()))),
+        Ok(Removal::Copied) => Ok(Ok((to, Vec::new()))),
+        Ok(Removal::Overlay(p)) => Ok(Ok((original.to_path_buf(), p))),
+        Err(StripError::Io(e)) => Err(fail(e)),
+        Err(e) => Ok(Err(e.to_string())),
     }
+}
+
+/// The `location_kept` error naming each file.
+fn location_kept(kept: Vec<KeptLocation>) -> ApiError {
+    let list: Vec<String> = kept
+        .iter()
+        .map(|k| format!("{} ({})", k.path, k.reason))
+        .collect();
+    let mut e = ApiError::new(
+        code::LOCATION_KEPT,
+        format!(
+            "Kith cannot remove the location from {} file(s): {}. Share them with their location \
+             (--keep-location) or leave them out",
+            kept.len(),
+            list.join("; ")
+        ),
+    );
+    e.location_kept = kept;
+    e
 }
 
 /// The gallery's view of a file: its kind, and for a photo its size, date and thumbnail (a
@@ -304,17 +339,31 @@ fn hash_all(
         .sum();
     let mut done = 0u64;
     let mut out = Vec::new();
+    // Every location is removed (or found to stay) before anything is hashed.
+    let mut ready = Vec::with_capacity(files.len());
+    let mut kept = Vec::new();
     for (path, name) in files {
-        let path = match &strip_to {
-            Some(dir) if crate::media::kind_of(&name) == crate::media::Kind::Image => {
-                stripped_copy(dir, &path, &name)?.unwrap_or(path)
-            }
-            _ => path,
+        let Some(dir) = &strip_to else {
+            ready.push((path, name, Vec::new()));
+            continue;
         };
+        match without_location(dir, &path, &name)? {
+            Ok((p, patches)) => ready.push((p, name, patches)),
+            Err(reason) => kept.push(KeptLocation {
+                path: path.display().to_string(),
+                name,
+                reason,
+            }),
+        }
+    }
+    if !kept.is_empty() {
+        return Err(location_kept(kept));
+    }
+    for (path, name, patches) in ready {
         let io = |e: std::io::Error| ApiError::new(code::IO, format!("{}: {e}", path.display()));
         let before = std::fs::metadata(&path).map_err(io)?;
         let (size, hashes) =
-            manifest::hash_file(&path, |d| progress(done + d, total)).map_err(io)?;
+            manifest::hash_patched(&path, &patches, |d| progress(done + d, total)).map_err(io)?;
         let after = std::fs::metadata(&path).map_err(io)?;
         if size != after.len() || mtime_ns(&before) != mtime_ns(&after) {
             return Err(ApiError::new(
@@ -340,6 +389,7 @@ fn hash_all(
             mtime_ns: mtime_ns(&after),
             manifest: B64.encode(m.encode()),
             owners: vec![],
+            patches,
         };
         out.push(Hashed {
             entry,
@@ -1441,6 +1491,7 @@ impl Node {
                         continue;
                     };
                     let item = LocalItem {
+                        patches: Vec::new(),
                         id: hex(&f.manifest.id()),
                         path: f.path.clone(),
                         size: f.manifest.size,

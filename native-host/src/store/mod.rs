@@ -102,6 +102,10 @@ pub struct LocalItem {
     /// get it (empty: served to no one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<PeerId>,
+    /// Changes laid over the file's bytes whenever it is hashed or served (a video's location
+    /// blanked without a copy); none for most items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<crate::transfer::overlay::Patch>,
 }
 
 /// A fetch under way, kept so a restarted node resumes it.
@@ -734,6 +738,7 @@ mod tests {
             mtime_ns: 0,
             manifest: String::new(),
             owners: vec![],
+            patches: vec![],
         };
         {
             let kv = SledKv::open(&dir.path().join("db")).unwrap();

@@ -9,6 +9,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::hash::sha256;
+use crate::transfer::overlay::Patch;
 
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
@@ -182,7 +183,16 @@ pub fn build(size: u64, chunks: &[Hash]) -> Manifest {
 
 /// Hashes a file chunk by chunk; `progress` gets the bytes done so far. Returns the chunk hashes
 /// and the size actually read.
-pub fn hash_file(path: &Path, mut progress: impl FnMut(u64)) -> std::io::Result<(u64, Vec<Hash>)> {
+pub fn hash_file(path: &Path, progress: impl FnMut(u64)) -> std::io::Result<(u64, Vec<Hash>)> {
+    hash_patched(path, &[], progress)
+}
+
+/// Like [`hash_file`], with `patches` laid over the bytes read (what peers will be served).
+pub fn hash_patched(
+    path: &Path,
+    patches: &[Patch],
+    mut progress: impl FnMut(u64),
+) -> std::io::Result<(u64, Vec<Hash>)> {
     let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
     let mut hashes = Vec::new();
@@ -199,6 +209,7 @@ pub fn hash_file(path: &Path, mut progress: impl FnMut(u64)) -> std::io::Result<
         if filled == 0 {
             break;
         }
+        crate::transfer::overlay::apply(&mut buf[..filled], done, patches);
         hashes.push(sha256(&buf[..filled]));
         done += filled as u64;
         progress(done);
@@ -286,5 +297,25 @@ mod tests {
         assert_eq!(hs[2], sha256(&data[2 * CHUNK_SIZE as usize..]));
         std::fs::write(&p, b"").unwrap();
         assert_eq!(hash_file(&p, |_| {}).unwrap(), (0, vec![]));
+    }
+
+    #[test]
+    fn hashing_with_patches_hashes_the_patched_bytes_and_leaves_the_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..(CHUNK_SIZE + 10)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        // A patch straddling the chunk boundary changes both chunks' hashes.
+        let patch = Patch {
+            at: CHUNK_SIZE - 2,
+            bytes: b"abcd".to_vec(),
+        };
+        let (_, hs) = hash_patched(&p, std::slice::from_ref(&patch), |_| {}).unwrap();
+        let mut want = data.clone();
+        want[(CHUNK_SIZE - 2) as usize..(CHUNK_SIZE + 2) as usize].copy_from_slice(b"abcd");
+        assert_eq!(hs[0], sha256(&want[..CHUNK_SIZE as usize]));
+        assert_eq!(hs[1], sha256(&want[CHUNK_SIZE as usize..]));
+        assert_ne!(hs, hash_file(&p, |_| {}).unwrap().1);
+        assert_eq!(std::fs::read(&p).unwrap(), data);
     }
 }

@@ -4,4 +4,5 @@ pub mod fetch;
 pub mod live;
 pub mod manifest;
 pub mod names;
+pub mod overlay;
 pub mod rate;
