@@ -55,6 +55,8 @@ pub mod code {
     pub const CANCELLED: &str = "cancelled";
     /// Something failed inside the node.
     pub const INTERNAL: &str = "internal";
+    /// `kith serve` under `KITH_LOCAL_ONLY=1` would send packets off the machine (exit 4).
+    pub const OFF_MACHINE: &str = "off_machine";
 }
 
 /// An error reply.

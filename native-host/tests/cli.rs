@@ -2,14 +2,12 @@
 
 mod common;
 
-use std::process::Command;
-
 fn with_home_env(
     user_home: &std::path::Path,
     kith_home: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
-    Command::new(common::kith_bin())
+    common::kith_command()
         .args(args)
         .env("HOME", user_home)
         .env("KITH_HOME", kith_home)
@@ -155,7 +153,7 @@ fn usage_errors_exit_2_and_id_prints_the_peer_id_alone() {
         id
     );
     // KITH_HOME is the same as --home.
-    let o = Command::new(common::kith_bin())
+    let o = common::kith_command()
         .arg("id")
         .env("KITH_HOME", home.path())
         .output()
@@ -165,7 +163,7 @@ fn usage_errors_exit_2_and_id_prints_the_peer_id_alone() {
 
 #[test]
 fn demo_starts_two_nodes_befriends_them_shares_an_album_and_cleans_up() {
-    let o = Command::new(common::kith_bin())
+    let o = common::kith_command()
         .args(["demo", "--once"])
         .env("KITH_LOG", "warn")
         .output()
@@ -180,7 +178,7 @@ fn demo_starts_two_nodes_befriends_them_shares_an_album_and_cleans_up() {
 #[test]
 fn demo_friend_befriends_my_node_shares_photos_comments_and_leaves_no_friend_behind() {
     let me = common::Node::started("Me");
-    let mut demo = Command::new(common::kith_bin())
+    let mut demo = common::kith_command()
         .args(["demo", "--friend", "--home"])
         .arg(me.home())
         .env("KITH_LOG", "warn")

@@ -258,7 +258,10 @@ fn homes_written_by_release_1_open_and_keep_friends_albums_files_comments_invite
     let o = fetch_json(bo, &holiday, out.path(), 30);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got: Value = serde_json::from_str(&common::last_line(&o)).unwrap();
-    assert_eq!(got["received_bytes"], got["bytes"], "all of it came from Ann: {got}");
+    assert_eq!(
+        got["received_bytes"], got["bytes"],
+        "all of it came from Ann: {got}"
+    );
     assert!(got["bytes"].as_u64() > Some(0));
     for name in ["beach.jpg", "dot.png", "notes.txt"] {
         assert_eq!(
