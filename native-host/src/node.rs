@@ -391,7 +391,9 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         admission.friends.insert(f.id);
     }
     for inv in store.invites()? {
-        admission.invites.insert(inv.invite_id, inv.secret);
+        if inv.used_by.is_none() {
+            admission.invites.insert(inv.invite_id, inv.secret);
+        }
     }
     let admission: SharedAdmission = Arc::new(RwLock::new(admission));
 
@@ -877,10 +879,29 @@ async fn dial(
     let errors = match connect_first(&endpoint, &client, &addrs, per_addr).await {
         Ok((conn, addr)) => {
             let hello = async {
-                match crate::wire::ask(&conn, &PeerMsg::Hello(my_hello(addr)))
-                    .await?
-                    .0
-                {
+                let answer = match crate::wire::ask(&conn, &PeerMsg::Hello(my_hello(addr))).await {
+                    Ok(a) => a,
+                    // In TLS 1.3 a server checks the client's certificate after the client has
+                    // finished: a refusal closes the connection with a TLS alert just after.
+                    Err(e) => {
+                        let tls_alert =
+                            |c: quinn::TransportErrorCode| u64::from(c) & !0xff == 0x100;
+                        return Err(match conn.close_reason() {
+                            Some(quinn::ConnectionError::ConnectionClosed(c))
+                                if tls_alert(c.error_code) =>
+                            {
+                                format!("certificate refused: {c}")
+                            }
+                            Some(quinn::ConnectionError::TransportError(t))
+                                if tls_alert(t.code) =>
+                            {
+                                format!("certificate refused: {t}")
+                            }
+                            _ => e.to_string(),
+                        });
+                    }
+                };
+                match answer.0 {
                     PeerMsg::Hello(h) => Ok(h),
                     PeerMsg::Error { code, message } => {
                         conn.close(close::REFUSED.into(), b"refused");
@@ -1600,6 +1621,9 @@ impl Node {
             rec.used_by = Some(peer);
             if let Err(e) = self.store.put_invite(&rec) {
                 return refuse(code::INTERNAL, &e.to_string());
+            }
+            if let Ok(mut a) = self.admission.write() {
+                a.invites.remove(&iid);
             }
         } else if !is_friend {
             if self.is_member(&peer) {

@@ -55,11 +55,11 @@ fn a_used_invite_is_refused_for_anyone_and_adds_no_friend() {
     let c = Node::started("Cy");
     let link = a.invite();
     assert!(b.cli(&["accept", &link]).status.success());
-    // Someone else with the same link.
+    // Someone else with the same link: the used invite admits nobody at the handshake.
     let o = c.cli(&["accept", &link, "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let err: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(err["error"]["code"], "invite_used");
+    assert_eq!(err["error"]["code"], "invite_refused", "{err}");
     assert!(c.friends().is_empty());
     assert_eq!(a.friends().len(), 1);
     // The friend who used it cannot use it twice either.
