@@ -384,6 +384,9 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     ));
     let _lock = lock_home(&home)?;
     let store = Store::open(&home.db_path()).context("opening the store")?;
+    for p in home.tighten() {
+        tracing::warn!(path = %p.display(), "was open to other users: now only yours");
+    }
     let t = now();
     store.prune_invites(t)?;
     let mut admission = Admission::default();

@@ -66,6 +66,28 @@ fn doctor_names_each_problem_and_passes_when_all_is_well() {
     let o = with_home_env(user.path(), node.home(), &["doctor"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("the home is readable only by you"), "{text}");
+    // A file with secrets opened to others is named.
+    use std::os::unix::fs::PermissionsExt;
+    let cfg = node.home().join("config.json");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = with_home_env(user.path(), node.home(), &["doctor"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("{} has mode 644", cfg.display())),
+        "{text}"
+    );
+    // The node makes it private again when it starts.
+    node.stop();
+    node.start();
+    let o = with_home_env(user.path(), node.home(), &["doctor"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     // A friend that went away is explained.
     let mut b = common::Node::started("Bo");
     node.befriend(&b);
