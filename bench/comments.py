@@ -271,7 +271,7 @@ class Node:
         log = open(self.home / "node.log", "a")
         log.write(f"--- bench: start {self.starts + 1}\n")
         log.flush()
-        env = dict(os.environ, KITH_LOG=NODE_LOG)
+        env = dict(os.environ, KITH_LOG=NODE_LOG, KITH_LOCAL_ONLY="1")  # refuse anything off-machine
         self.proc = subprocess.Popen([str(KITH), "--home", str(self.home), "serve", "--listen", self.addr],
                                      env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=log)

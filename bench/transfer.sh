@@ -36,6 +36,7 @@ fi
 NODE_LOG=${BENCH_NODE_LOG:-info}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
 export KITH_LOG=warn # the CLI commands; the nodes get $NODE_LOG
+export KITH_LOCAL_ONLY=1 # `kith serve` refuses any setting that would leave this machine
 
 say() { printf '==> %s\n' "$*" >&2; }
 warn() { printf '!!! %s\n' "$*" >&2; }

@@ -58,6 +58,8 @@ pub mod code {
     /// Files to share whose location Kith cannot remove (listed in the error's
     /// `location_kept`); sharing them takes `keep_location`.
     pub const LOCATION_KEPT: &str = "location_kept";
+    /// `kith serve` under `KITH_LOCAL_ONLY=1` would send packets off the machine (exit 4).
+    pub const OFF_MACHINE: &str = "off_machine";
 }
 
 /// An error reply.

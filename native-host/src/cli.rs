@@ -1,7 +1,6 @@
 //! The command line: a thin front end over the JSON API.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -39,9 +38,10 @@ pub enum Cmd {
     Id,
     /// Run the node in the foreground until Ctrl-C or SIGTERM.
     Serve {
-        /// Address to listen on (default: all interfaces, the port chosen at init).
-        #[arg(long)]
-        listen: Option<SocketAddr>,
+        /// Address to listen on, IP:PORT or an IP alone for the port chosen at init
+        /// (default: all interfaces, the port chosen at init).
+        #[arg(long, env = "KITH_LISTEN", value_name = "ADDR")]
+        listen: Option<crate::node::ListenAt>,
         /// Limit uploads and downloads to this many bytes per second (500K, 2M; 0: none).
         #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
         rate: Option<u64>,
@@ -527,7 +527,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 upload: upload_rate.or(rate),
                 download: download_rate.or(rate),
             };
-            crate::node::serve(home, listen, rates).await?
+            use crate::node::local_only::{Refused, EXIT_OFF_MACHINE};
+            crate::node::serve(home, listen, rates).await.map_err(|e| {
+                match e.downcast_ref::<Refused>() {
+                    Some(r) => Failure {
+                        error: ApiError::new(code::OFF_MACHINE, r.to_string()),
+                        exit: EXIT_OFF_MACHINE,
+                    },
+                    None => e.into(),
+                }
+            })?
         }
         Cmd::Stop => {
             let mut client = Client::connect(&home).await?;

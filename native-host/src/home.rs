@@ -218,26 +218,110 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
-/// Writes a file via a temporary name, fsync and rename, with the given mode.
+/// Writes a file via a temporary name, fsync and rename, with the given mode. The temporary
+/// file has an unpredictable name beside `path` and is created exclusively without following
+/// links (`O_CREAT|O_EXCL|O_NOFOLLOW`), so nothing planted there is written through.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    write_atomic_via(path, data, mode, temp_name)
+}
+
+/// A random temporary name beside `path`: `.NAME.<16 hex>.tmp`.
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tag = data_encoding::HEXLOWER.encode(&rand::random::<[u8; 8]>());
+    path.with_file_name(format!(".{}.{tag}.tmp", name.unwrap_or_default()))
+}
+
+/// [`write_atomic`] with the choice of temporary names given (tests plant files there); a name
+/// that exists is never opened, another is tried.
+fn write_atomic_via(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    mut name: impl FnMut(&Path) -> PathBuf,
+) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    let mut tries = 0;
+    let (tmp, mut f) = loop {
+        let tmp = name(path);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(mode)
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+            Err(e) => return Err(e).with_context(|| format!("writing {}", tmp.display())),
+        }
+    };
+    let written = f
+        .write_all(data)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
     if let Some(parent) = path.parent() {
         if let Ok(d) = std::fs::File::open(parent) {
             let _ = d.sync_all();
         }
     }
     Ok(())
+}
+
+/// Entries of a home open to group or others, path and mode: the home and every folder in it,
+/// and the files with secrets (`identity.key`, `config.json`, the store under `db/`). Links
+/// are not followed. (Other files — copies of shared photos, logs — sit in 0700 folders.)
+pub fn loose_entries(dir: &Path) -> Vec<(PathBuf, u32)> {
+    let secret = |p: &Path| {
+        p.parent() == Some(&dir.join("db"))
+            || p == dir.join("identity.key")
+            || p == dir.join("config.json")
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let t = md.file_type();
+        if !(t.is_dir() || t.is_file()) {
+            continue;
+        }
+        let mode = md.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 && (t.is_dir() || secret(&p)) {
+            out.push((p.clone(), mode));
+        }
+        if t.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                todo.extend(rd.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl Home {
+    /// Takes group and other permissions off everything in the home (0700 folders, files
+    /// without group or other bits): the store holds invite and reach secrets. Returns what
+    /// was changed.
+    pub fn tighten(&self) -> Vec<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut changed = Vec::new();
+        for (p, mode) in loose_entries(&self.dir) {
+            let perm = std::fs::Permissions::from_mode(mode & !0o077);
+            match std::fs::set_permissions(&p, perm) {
+                Ok(()) => changed.push(p),
+                Err(e) => tracing::warn!(path = %p.display(), "cannot tighten: {e}"),
+            }
+        }
+        changed
+    }
 }
 
 /// A free UDP port in the dynamic range, for the node's stable listening port.
@@ -249,4 +333,78 @@ fn pick_port() -> Result<u16> {
         }
     }
     bail!("no free UDP port found for the node")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_planted_link_at_the_old_or_a_chosen_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let path = dir.path().join("config.json");
+        // The old predictable name.
+        std::os::unix::fs::symlink(&victim, path.with_extension("tmp")).unwrap();
+        write_atomic(&path, b"one", 0o600).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        // A link at the very name chosen first: it is not opened; the next name is used.
+        let planted = dir.path().join(".config.json.planted.tmp");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let mut names = vec![planted.clone(), dir.path().join(".config.json.next.tmp")].into_iter();
+        write_atomic_via(&path, b"two", 0o600, |_| names.next().unwrap()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert!(std::fs::symlink_metadata(&planted).unwrap().is_symlink());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Names are unpredictable.
+        assert_ne!(temp_name(&path), temp_name(&path));
+    }
+
+    #[test]
+    fn a_loose_home_is_tightened_and_links_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("db")).unwrap();
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"x").unwrap();
+        set(&outside, 0o644);
+        std::os::unix::fs::symlink(&outside, home.join("link")).unwrap();
+        for (f, m) in [
+            ("identity.key", 0o644),
+            ("db/db", 0o664),
+            ("config.json", 0o600),
+        ] {
+            std::fs::write(home.join(f), b"x").unwrap();
+            set(&home.join(f), m);
+        }
+        set(&home.join("db"), 0o755);
+        set(&home, 0o755);
+        let loose: Vec<PathBuf> = loose_entries(&home).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            loose,
+            vec![
+                home.clone(),
+                home.join("db"),
+                home.join("db/db"),
+                home.join("identity.key")
+            ]
+        );
+        let h = Home { dir: home.clone() };
+        assert_eq!(h.tighten().len(), 4);
+        assert!(loose_entries(&home).is_empty());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home), 0o700);
+        assert_eq!(mode(&home.join("db")), 0o700);
+        assert_eq!(mode(&home.join("identity.key")), 0o600);
+        assert_eq!(mode(&home.join("db/db")), 0o660 & !0o077);
+        assert_eq!(mode(&outside), 0o644, "a link's target is not touched");
+    }
 }

@@ -203,6 +203,20 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
             format!("key file mode {mode:o} (must be readable only by you)"),
         ));
     }
+    // The whole home: the store holds invite and reach secrets.
+    let loose = crate::home::loose_entries(&home.dir);
+    if loose.is_empty() {
+        out.push(check(true, "the home is readable only by you"));
+    }
+    for (p, mode) in loose {
+        out.push(check(
+            false,
+            format!(
+                "{} has mode {mode:o}: other users can read it (the node makes it yours only when it starts; or chmod go-rwx it)",
+                p.display()
+            ),
+        ));
+    }
     out
 }
 

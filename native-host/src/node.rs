@@ -22,6 +22,7 @@ use crate::wire::{read_frame, write_frame};
 
 mod comments;
 mod dht;
+pub mod local_only;
 mod media;
 mod reach;
 mod sharing;
@@ -333,10 +334,47 @@ fn qr_rows(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Where `serve` listens: an address, and a port (None: the one chosen at init).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAt {
+    /// The address.
+    pub ip: std::net::IpAddr,
+    /// The port; None for the home's own.
+    pub port: Option<u16>,
+}
+
+impl std::str::FromStr for ListenAt {
+    type Err = String;
+
+    /// `IP:PORT` (`[IPv6]:PORT`), or an address alone for the home's own port.
+    fn from_str(s: &str) -> Result<ListenAt, String> {
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(ListenAt {
+                ip: a.ip(),
+                port: Some(a.port()),
+            });
+        }
+        let bare = s.trim_start_matches('[').trim_end_matches(']');
+        bare.parse()
+            .map(|ip| ListenAt { ip, port: None })
+            .map_err(|_| format!("{s:?} is neither IP:PORT nor an IP address"))
+    }
+}
+
 /// Runs the node for a home in the foreground until a signal or `stop`.
-pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Result<()> {
+pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result<()> {
     let identity = Arc::new(home.identity()?);
     let config = home.config()?;
+    let bind = match listen {
+        Some(l) => SocketAddr::new(l.ip, l.port.unwrap_or(config.port)),
+        None => SocketAddr::from(([0, 0, 0, 0], config.port)),
+    };
+    local_only::check(&local_only::Plan {
+        listen: bind,
+        lan: lan_wanted(bind),
+        port_mapping: port_mapping_wanted(&config, bind),
+        dht: dht::dht_settings(&config, bind),
+    })?;
     let up = Arc::new(crate::transfer::rate::Limiter::new(
         rates.upload.unwrap_or(config.upload_rate),
     ));
@@ -348,6 +386,9 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     store
         .upgrade(&identity.peer_id())
         .context("upgrading the store")?;
+    for p in home.tighten() {
+        tracing::warn!(path = %p.display(), "was open to other users: now only yours");
+    }
     let t = now();
     store.prune_invites(t)?;
     let mut admission = Admission::default();
@@ -355,14 +396,15 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
         admission.friends.insert(f.id);
     }
     for inv in store.invites()? {
-        admission.invites.insert(inv.invite_id, inv.secret);
+        if inv.used_by.is_none() {
+            admission.invites.insert(inv.invite_id, inv.secret);
+        }
     }
     let admission: SharedAdmission = Arc::new(RwLock::new(admission));
 
     let (cert, key) = identity.certificate(None)?;
     let verifier = Arc::new(tls::ClientVerifier::new(admission.clone()));
     let server = tls::server_config(cert, key, verifier)?;
-    let bind = listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], config.port)));
     let endpoint = crate::net::endpoint(bind, server)?;
     let listen = endpoint.local_addr()?;
 
@@ -497,14 +539,18 @@ pub async fn serve(home: Home, listen: Option<SocketAddr>, rates: Rates) -> Resu
     Ok(())
 }
 
-/// Starts LAN discovery unless the node listens on loopback only (or `KITH_NO_LAN=1`);
-/// what it hears goes to the actor.
+/// Whether LAN discovery runs: not when the node listens on loopback only, or `KITH_NO_LAN=1`.
+fn lan_wanted(listen: SocketAddr) -> bool {
+    !(listen.ip().is_loopback() || std::env::var_os("KITH_NO_LAN").is_some_and(|v| v == "1"))
+}
+
+/// Starts LAN discovery if [`lan_wanted`]; what it hears goes to the actor.
 fn start_lan(
     reach: [u8; 32],
     listen: SocketAddr,
     tx: mpsc::Sender<Msg>,
 ) -> Option<crate::net::lan::Lan> {
-    if listen.ip().is_loopback() || std::env::var_os("KITH_NO_LAN").is_some_and(|v| v == "1") {
+    if !lan_wanted(listen) {
         return None;
     }
     let (htx, mut hrx) = mpsc::channel(64);
@@ -524,17 +570,22 @@ fn start_lan(
     }
 }
 
-/// Asks the home router to map the node's port, unless it listens on loopback only, the
-/// settings say no, or `KITH_NO_PORTMAP=1`; changes of the mapping go to the actor.
+/// Whether the router is asked to map the node's port: not when it listens on loopback only,
+/// the settings say no, or `KITH_NO_PORTMAP=1`.
+fn port_mapping_wanted(config: &Config, listen: SocketAddr) -> bool {
+    !(listen.ip().is_loopback()
+        || !config.port_mapping
+        || std::env::var_os("KITH_NO_PORTMAP").is_some_and(|v| v == "1"))
+}
+
+/// Asks the home router to map the node's port if [`port_mapping_wanted`]; changes of the
+/// mapping go to the actor.
 fn start_port_mapping(
     config: &Config,
     listen: SocketAddr,
     tx: mpsc::Sender<Msg>,
 ) -> Option<crate::net::portmap::PortMap> {
-    if listen.ip().is_loopback()
-        || !config.port_mapping
-        || std::env::var_os("KITH_NO_PORTMAP").is_some_and(|v| v == "1")
-    {
+    if !port_mapping_wanted(config, listen) {
         return None;
     }
     let (mtx, mut mrx) = mpsc::channel(8);
@@ -833,10 +884,29 @@ async fn dial(
     let errors = match connect_first(&endpoint, &client, &addrs, per_addr).await {
         Ok((conn, addr)) => {
             let hello = async {
-                match crate::wire::ask(&conn, &PeerMsg::Hello(my_hello(addr)))
-                    .await?
-                    .0
-                {
+                let answer = match crate::wire::ask(&conn, &PeerMsg::Hello(my_hello(addr))).await {
+                    Ok(a) => a,
+                    // In TLS 1.3 a server checks the client's certificate after the client has
+                    // finished: a refusal closes the connection with a TLS alert just after.
+                    Err(e) => {
+                        let tls_alert =
+                            |c: quinn::TransportErrorCode| u64::from(c) & !0xff == 0x100;
+                        return Err(match conn.close_reason() {
+                            Some(quinn::ConnectionError::ConnectionClosed(c))
+                                if tls_alert(c.error_code) =>
+                            {
+                                format!("certificate refused: {c}")
+                            }
+                            Some(quinn::ConnectionError::TransportError(t))
+                                if tls_alert(t.code) =>
+                            {
+                                format!("certificate refused: {t}")
+                            }
+                            _ => e.to_string(),
+                        });
+                    }
+                };
+                match answer.0 {
                     PeerMsg::Hello(h) => Ok(h),
                     PeerMsg::Error { code, message } => {
                         conn.close(close::REFUSED.into(), b"refused");
@@ -1556,6 +1626,9 @@ impl Node {
             rec.used_by = Some(peer);
             if let Err(e) = self.store.put_invite(&rec) {
                 return refuse(code::INTERNAL, &e.to_string());
+            }
+            if let Ok(mut a) = self.admission.write() {
+                a.invites.remove(&iid);
             }
         } else if !is_friend {
             if self.is_member(&peer) {

@@ -2,14 +2,12 @@
 
 mod common;
 
-use std::process::Command;
-
 fn with_home_env(
     user_home: &std::path::Path,
     kith_home: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
-    Command::new(common::kith_bin())
+    common::kith_command()
         .args(args)
         .env("HOME", user_home)
         .env("KITH_HOME", kith_home)
@@ -68,6 +66,28 @@ fn doctor_names_each_problem_and_passes_when_all_is_well() {
     let o = with_home_env(user.path(), node.home(), &["doctor"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("the home is readable only by you"), "{text}");
+    // A file with secrets opened to others is named.
+    use std::os::unix::fs::PermissionsExt;
+    let cfg = node.home().join("config.json");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = with_home_env(user.path(), node.home(), &["doctor"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("{} has mode 644", cfg.display())),
+        "{text}"
+    );
+    // The node makes it private again when it starts.
+    node.stop();
+    node.start();
+    let o = with_home_env(user.path(), node.home(), &["doctor"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     // A friend that went away is explained.
     let mut b = common::Node::started("Bo");
     node.befriend(&b);
@@ -155,7 +175,7 @@ fn usage_errors_exit_2_and_id_prints_the_peer_id_alone() {
         id
     );
     // KITH_HOME is the same as --home.
-    let o = Command::new(common::kith_bin())
+    let o = common::kith_command()
         .arg("id")
         .env("KITH_HOME", home.path())
         .output()
@@ -165,7 +185,7 @@ fn usage_errors_exit_2_and_id_prints_the_peer_id_alone() {
 
 #[test]
 fn demo_starts_two_nodes_befriends_them_shares_an_album_and_cleans_up() {
-    let o = Command::new(common::kith_bin())
+    let o = common::kith_command()
         .args(["demo", "--once"])
         .env("KITH_LOG", "warn")
         .output()
@@ -180,7 +200,7 @@ fn demo_starts_two_nodes_befriends_them_shares_an_album_and_cleans_up() {
 #[test]
 fn demo_friend_befriends_my_node_shares_photos_comments_and_leaves_no_friend_behind() {
     let me = common::Node::started("Me");
-    let mut demo = Command::new(common::kith_bin())
+    let mut demo = common::kith_command()
         .args(["demo", "--friend", "--home"])
         .arg(me.home())
         .env("KITH_LOG", "warn")

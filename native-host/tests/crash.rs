@@ -136,7 +136,7 @@ fn a_full_disk_gives_a_clear_error_keeps_the_partial_file_and_completes_later() 
     let disk = tempfile::tempdir().unwrap();
     if !mount_tmpfs(disk.path(), "12m") {
         // Mounting needs root (CI runs as root); say so rather than pass silently.
-        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+        common::skip("cannot mount a tmpfs here (not root?)");
         return;
     }
     let _unmount = Unmount(disk.path());

@@ -55,11 +55,11 @@ fn a_used_invite_is_refused_for_anyone_and_adds_no_friend() {
     let c = Node::started("Cy");
     let link = a.invite();
     assert!(b.cli(&["accept", &link]).status.success());
-    // Someone else with the same link.
+    // Someone else with the same link: the used invite admits nobody at the handshake.
     let o = c.cli(&["accept", &link, "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let err: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(err["error"]["code"], "invite_used");
+    assert_eq!(err["error"]["code"], "invite_refused", "{err}");
     assert!(c.friends().is_empty());
     assert_eq!(a.friends().len(), 1);
     // The friend who used it cannot use it twice either.
@@ -232,7 +232,7 @@ fn long_home_path_puts_the_control_socket_under_xdg_runtime_dir() {
     let runtime = tempfile::tempdir().unwrap();
     let deep = base.path().join("a".repeat(60)).join("b".repeat(60));
     let run = |args: &[&str]| {
-        std::process::Command::new(common::kith_bin())
+        common::kith_command()
             .arg("--home")
             .arg(&deep)
             .args(args)
@@ -241,7 +241,7 @@ fn long_home_path_puts_the_control_socket_under_xdg_runtime_dir() {
             .unwrap()
     };
     assert!(run(&["init", "--name", "Deep"]).status.success());
-    let mut child = std::process::Command::new(common::kith_bin())
+    let mut child = common::kith_command()
         .arg("--home")
         .arg(&deep)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -265,7 +265,7 @@ fn identity_export_and_import_move_the_identity_with_its_friends() {
     let b = Node::started("Bo");
     a.befriend(&b);
     let out = a.home().join("ann.kithid");
-    let exp = std::process::Command::new(common::kith_bin())
+    let exp = common::kith_command()
         .arg("--home")
         .arg(a.home())
         .args(["identity", "export"])
@@ -280,7 +280,7 @@ fn identity_export_and_import_move_the_identity_with_its_friends() {
     );
     let new_home = tempfile::tempdir().unwrap();
     let import = |pass: &str| {
-        std::process::Command::new(common::kith_bin())
+        common::kith_command()
             .arg("--home")
             .arg(new_home.path())
             .args(["identity", "import"])
@@ -310,7 +310,7 @@ fn identity_export_and_import_move_the_identity_with_its_friends() {
     assert_eq!(friends[0]["id"], b.id());
     // A second import into the same home refuses.
     assert_eq!(
-        std::process::Command::new(common::kith_bin())
+        common::kith_command()
             .arg("--home")
             .arg(moved.home())
             .args(["identity", "import"])
@@ -325,12 +325,12 @@ fn identity_export_and_import_move_the_identity_with_its_friends() {
 }
 
 #[test]
-fn serve_without_listen_uses_the_stable_port_chosen_at_init() {
+fn serve_without_a_port_uses_the_stable_port_chosen_at_init() {
     let n = Node::new("Ann");
     let cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(n.home().join("config.json")).unwrap()).unwrap();
     let port = cfg["port"].as_u64().unwrap();
-    let mut child = std::process::Command::new(common::kith_bin())
+    let mut child = common::kith_command()
         .arg("--home")
         .arg(n.home())
         .arg("serve")
@@ -342,9 +342,12 @@ fn serve_without_listen_uses_the_stable_port_chosen_at_init() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(listen, format!("0.0.0.0:{port}"));
-    assert!(n.cli(&["stop"]).status.success());
-    assert!(common::wait_child(&mut child, SOON).is_some_and(|s| s.success()));
+    // No --listen: the address from KITH_LISTEN (127.0.0.1, set by `kith_command`) with the
+    // port from init; without it, all interfaces (0.0.0.0), which the guard refuses in tests.
+    let stopped = n.cli(&["stop"]).status.success();
+    let exited = common::wait_child(&mut child, SOON).is_some_and(|s| s.success());
+    assert_eq!(listen, format!("127.0.0.1:{port}"));
+    assert!(stopped && exited);
 }
 
 #[test]

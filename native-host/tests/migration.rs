@@ -158,6 +158,11 @@ fn homes_written_by_release_1_open_and_keep_friends_albums_files_comments_invite
     f.start();
     let (ann, bo) = (&f.ann, &f.bo);
 
+    // Git keeps no modes: the node made the restored homes private when it opened them.
+    for n in [ann, bo] {
+        assert_eq!(kith::home::loose_entries(n.home()), vec![], "{}", n.name);
+    }
+
     // Identity and friends.
     assert_eq!(ann.id(), f.want("ann"));
     assert_eq!(bo.id(), f.want("bo"));

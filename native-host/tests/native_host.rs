@@ -3,7 +3,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ struct Host {
 
 impl Host {
     fn start(home: &std::path::Path, addon: &str) -> Host {
-        let mut child = Command::new(common::kith_bin())
+        let mut child = common::kith_command()
             .arg(home.join("kith.json"))
             .arg(addon)
             .env("KITH_HOME", home)

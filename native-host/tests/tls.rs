@@ -532,3 +532,124 @@ fn each_refusal_ends_the_handshake_with_the_documented_tls_alert() {
         );
     });
 }
+/// Accepts connections and holds each until the peer closes it.
+fn hold_connections(srv: quinn::Endpoint) {
+    tokio::spawn(async move {
+        while let Some(inc) = srv.accept().await {
+            tokio::spawn(async move {
+                if let Ok(c) = inc.await {
+                    c.closed().await;
+                }
+            });
+        }
+    });
+}
+
+/// Connects as a friend, gets what the server hands out for resuming (tickets come after the
+/// handshake), takes the friend off the admission list, then connects again with the same
+/// client configuration, which offers the saved session: the second handshake's result.
+async fn reconnect_after_unfriend(
+    tls: rustls::ServerConfig,
+    srv_id: &Identity,
+    friend: &Identity,
+    admission: &tls::SharedAdmission,
+) -> Result<quinn::Connection, String> {
+    let q = quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap();
+    let srv =
+        kith::net::endpoint(loopback(), quinn::ServerConfig::with_crypto(Arc::new(q))).unwrap();
+    let addr = srv.local_addr().unwrap();
+    hold_connections(srv);
+    let (cert, key) = friend.certificate(None).unwrap();
+    let cfg = tls::client_config(cert, key, srv_id.peer_id()).unwrap();
+    let ep = client_endpoint();
+    let first = connect(&ep, cfg.clone(), addr)
+        .await
+        .expect("friend admitted");
+    first.close(0u32.into(), b"");
+    admission.write().unwrap().friends.remove(&friend.peer_id());
+    connect(&ep, cfg, addr).await
+}
+
+#[test]
+fn an_unfriended_peer_with_a_saved_session_cannot_complete_a_handshake() {
+    rt().block_on(async {
+        let srv_id = Identity::generate().unwrap();
+        let friend = Identity::generate().unwrap();
+        let admit = || {
+            let mut a = Admission::default();
+            a.friends.insert(friend.peer_id());
+            Arc::new(RwLock::new(a))
+        };
+        let (cert, key) = srv_id.certificate(None).unwrap();
+
+        // Kith's server keeps no sessions and sends no tickets: the old friend's client has
+        // nothing to resume, so its certificate is checked, and refused.
+        let adm = admit();
+        let v = Arc::new(ClientVerifier::new(adm.clone()));
+        let kith_tls = tls::server_tls(cert.clone(), key.clone_key(), v).unwrap();
+        let tickets = kith_tls.send_tls13_tickets;
+        let r = reconnect_after_unfriend(kith_tls, &srv_id, &friend, &adm).await;
+        assert!(
+            r.is_err(),
+            "an unfriended peer got in with its saved session"
+        );
+        assert_eq!(tickets, 0);
+
+        // The probe sees resumption: a server with rustls's default session cache admits the
+        // same client again without checking its certificate.
+        let adm = admit();
+        let v = Arc::new(ClientVerifier::new(adm.clone()));
+        let mut resuming = rustls::ServerConfig::builder_with_provider(tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_client_cert_verifier(v)
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        resuming.alpn_protocols = vec![kith::ALPN.to_vec()];
+        resuming.max_early_data_size = 0;
+        let r = reconnect_after_unfriend(resuming, &srv_id, &friend, &adm).await;
+        assert!(
+            r.is_ok(),
+            "resumption was not tried: the check above proves nothing"
+        );
+    });
+}
+
+/// Dials a node presenting an invite proof for `who`'s key; whether the handshake completes.
+fn handshake_with_invite(who: &Identity, to: &common::Node, link: &str) -> bool {
+    let body = kith::proto::invite::parse(link, 0).unwrap();
+    let proof = kith::proto::invite::make_proof(&body.invite_id, &body.secret, &who.peer_id());
+    let (cert, key) = who.certificate(Some(proof)).unwrap();
+    let cfg = tls::client_config(cert, key, body.peer).unwrap();
+    let addr: SocketAddr = to.listen_addr().parse().unwrap();
+    rt().block_on(async { connect(&client_endpoint(), cfg, addr).await.is_ok() })
+}
+
+#[test]
+fn an_invite_once_used_admits_nobody_at_the_handshake_also_after_a_restart() {
+    let mut a = common::Node::started("Ann");
+    let b = common::Node::started("Bo");
+    let stranger = Identity::generate().unwrap();
+    let link = a.invite();
+    let unused = a.invite();
+    assert!(
+        handshake_with_invite(&stranger, &a, &link),
+        "a live invite lets its holder reach the hello"
+    );
+    assert!(b.cli(&["accept", &link]).status.success());
+    assert!(
+        !handshake_with_invite(&stranger, &a, &link),
+        "a used invite still admits"
+    );
+    let addr = a.listen_addr();
+    a.stop();
+    a.start_at(&addr);
+    assert!(
+        !handshake_with_invite(&stranger, &a, &link),
+        "admitted again after a restart"
+    );
+    assert!(
+        handshake_with_invite(&stranger, &a, &unused),
+        "the unused invite was lost"
+    );
+}

@@ -186,7 +186,8 @@ def test_sidebar_shows_a_lost_host_and_reconnects_when_it_is_back(friends):
 
 
 def test_sidebar_shows_how_each_friend_is_connected_and_why_one_cannot_be_reached(world):
-    # Both nodes on 127.0.0.1 only: loopback is not "your network", so the path is `direct`.
+    # Both nodes on 127.0.0.1 only (as every test node): loopback is not "your network", so the
+    # path is `direct`.
     # (On 0.0.0.0 they would reach each other at this computer's LAN address: `lan`.)
     world.me.init("Me")
     world.friend.init("Grandma")

@@ -25,7 +25,9 @@ NETS="kk-net"
 ROUTERS="kk-ra kk-rb kk-rc"
 HOSTS="kk-pub kk-a kk-l1 kk-l2 kk-b kk-c"
 
-in_ns() { ip netns exec "$@"; }
+# KITH_NETNS names the namespace: a `kith serve` run through this, under KITH_LOCAL_ONLY=1,
+# may use the lab's addresses because it checks that it is in that namespace.
+in_ns() { KITH_NETNS="$1" ip netns exec "$@"; }
 exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
 
 new_ns() {

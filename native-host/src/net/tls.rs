@@ -75,7 +75,8 @@ pub fn cert_info(der: &[u8]) -> Result<CertInfo, rustls::Error> {
 pub struct Admission {
     /// Friends' keys.
     pub friends: HashSet<PeerId>,
-    /// Invites this node made that may still be redeemed: ID → secret.
+    /// Invites this node made that may still be redeemed (unused): ID → secret. A used one
+    /// leaves at once, so its link admits nobody at the handshake.
     pub invites: HashMap<[u8; 16], [u8; 32]>,
     /// Keys named in albums this node holds (owner or audience), admitted for those albums only.
     pub members: HashSet<PeerId>,
@@ -248,18 +249,32 @@ pub enum TlsError {
     Quic(String),
 }
 
-/// The quinn server configuration: TLS 1.3, client certificates required, no 0-RTT.
-pub fn server_config(
+/// The server's TLS: 1.3 only, client certificates required, no 0-RTT, and no session
+/// resumption (no session cache, no tickets), so every handshake goes through `verifier`.
+pub fn server_tls(
     cert: CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
     verifier: Arc<dyn ClientCertVerifier>,
-) -> Result<quinn::ServerConfig, TlsError> {
+) -> Result<rustls::ServerConfig, TlsError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![cert], key)?;
     tls.alpn_protocols = vec![crate::ALPN.to_vec()];
     tls.max_early_data_size = 0;
+    // A resumed handshake skips the client-certificate check: an ex-friend could come back.
+    tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    tls.send_tls13_tickets = 0;
+    Ok(tls)
+}
+
+/// The quinn server configuration over [`server_tls`].
+pub fn server_config(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    verifier: Arc<dyn ClientCertVerifier>,
+) -> Result<quinn::ServerConfig, TlsError> {
+    let tls = server_tls(cert, key, verifier)?;
     let q = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut sc = quinn::ServerConfig::with_crypto(Arc::new(q));

@@ -15,6 +15,27 @@ pub fn kith_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kith"))
 }
 
+/// A `kith` command as every test runs it: under the guard that refuses a node whose settings
+/// would send anything off this machine (`KITH_LOCAL_ONLY=1`), and with nodes started without
+/// `--listen` (by the native host or `demo --friend`) on loopback, on their home's port.
+pub fn kith_command() -> Command {
+    let mut c = Command::new(kith_bin());
+    c.env("KITH_LOCAL_ONLY", "1")
+        .env("KITH_LISTEN", "127.0.0.1");
+    c
+}
+
+/// Whether a test that cannot run here must fail (`CI=true`) rather than skip.
+pub fn must_not_skip() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Says a test skips (prints `SKIPPED: why`), or fails it under `CI=true`.
+pub fn skip(why: &str) {
+    assert!(!must_not_skip(), "CI=true, and this test would skip: {why}");
+    eprintln!("SKIPPED: {why}");
+}
+
 /// The arguments of `kith fetch ALBUM --out OUT --timeout SECS --json`.
 fn fetch_args(home: &Path, album: &str, out: &Path, timeout_secs: u32) -> Vec<String> {
     let s = |p: &Path| p.to_string_lossy().into_owned();
@@ -33,7 +54,7 @@ fn fetch_args(home: &Path, album: &str, out: &Path, timeout_secs: u32) -> Vec<St
 
 /// Runs `kith fetch ALBUM --out OUT --timeout SECS --json` for a node; returns the output.
 pub fn fetch_json(n: &Node, album: &str, out: &Path, timeout_secs: u32) -> Output {
-    Command::new(kith_bin())
+    kith_command()
         .args(fetch_args(n.home(), album, out, timeout_secs))
         .env("KITH_LOG", "warn")
         .output()
@@ -42,7 +63,7 @@ pub fn fetch_json(n: &Node, album: &str, out: &Path, timeout_secs: u32) -> Outpu
 
 /// Starts the same fetch without waiting (its JSON on stdout, stderr dropped).
 pub fn spawn_fetch(n: &Node, album: &str, out: &Path, timeout_secs: u32) -> Child {
-    Command::new(kith_bin())
+    kith_command()
         .args(fetch_args(n.home(), album, out, timeout_secs))
         .env("KITH_LOG", "warn")
         .stdout(Stdio::piped())
@@ -53,7 +74,7 @@ pub fn spawn_fetch(n: &Node, album: &str, out: &Path, timeout_secs: u32) -> Chil
 
 /// Runs `kith` with a home and arguments; returns the output.
 pub fn kith(home: &Path, args: &[&str]) -> Output {
-    Command::new(kith_bin())
+    kith_command()
         .arg("--home")
         .arg(home)
         .args(args)
@@ -153,7 +174,7 @@ impl Node {
             .append(true)
             .open(self.home().join("test-node.log"))
             .expect("log");
-        let child = Command::new(kith_bin())
+        let child = kith_command()
             .args(["serve", "--listen", listen, "--home"])
             .arg(self.home())
             .args(args)
