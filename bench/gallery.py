@@ -229,7 +229,7 @@ def video_part(w, out):
           f"made in {time.monotonic() - t:.1f} s")
     w.me.run("settings", "--download-rate", "0")
     t = time.monotonic()
-    w.friend.run("share", str(src), "--title", "Film", "--keep-location", timeout=600)
+    w.friend.run("share", str(src), "--title", "Film", timeout=600)
     print(f"Grandma's kith share: {time.monotonic() - t:.1f} s")
     album = wait_for(lambda: [a["id"] for a in w.me.json("albums") if a["title"] == "Film"],
                      timeout=120, what="the video album reaching me")[0]

@@ -1,4 +1,5 @@
 //! Removing the location from photos and videos (`media::strip::remove_location` on a file,
+//! which reaches `media::matroska` for EBML input,
 //! `jpeg_patches` on a JPEG's bytes, `isobmff::patches` on ISOBMFF boxes).
 //! Proves: no panic and no allocation from the file's length fields; every patch lies
 //! inside the bytes it patches; a stripped copy has exactly the original's length (but a

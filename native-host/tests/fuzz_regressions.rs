@@ -317,7 +317,19 @@ fn photos_that_once_crashed_the_location_stripper_keep_their_length() {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(u32::MAX.to_be_bytes());
     png.extend(b"eXIf");
-    let cases: [&[u8]; 3] = [&exif, &png, b"RIFF\0\0\0\0WEBPEXIF\xff\xff\xff\xff"];
+    // Matroska: an 8-byte size (its marker shifted out), an unknown-size Segment holding Tags
+    // far larger than the file.
+    let mkv: [&[u8]; 2] = [
+        b"\x1a\x45\xdf\xa3\x01\0\0\0\0\0\0\0",
+        b"\x1a\x45\xdf\xa3\x80\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff\x12\x54\xc3\x67\x08\xff\xff\xff\xff\xff\xff\xff",
+    ];
+    let cases: [&[u8]; 5] = [
+        &exif,
+        &png,
+        b"RIFF\0\0\0\0WEBPEXIF\xff\xff\xff\xff",
+        mkv[0],
+        mkv[1],
+    ];
     for (name, b) in inputs("strip", &cases) {
         for (off, bytes) in jpeg_patches(&b).unwrap_or_default() {
             assert!(off + bytes.len() <= b.len(), "{name}");

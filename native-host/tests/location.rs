@@ -1,8 +1,8 @@
 //! Multi-process tests: photos and videos of every common phone format (JPEG with a secondary
 //! picture and a motion-photo video after it, PNG with plain and compressed XMP, WebP, TIFF, DNG,
-//! HEIC, AVIF, MP4, MOV) leave without their location, made here with exiftool, heif-enc and
-//! ffmpeg (installed by tests/media/setup.sh); a video that Kith cannot clean is refused with
-//! `location_kept` unless `--keep-location`.
+//! HEIC, AVIF, MP4, MOV, MKV) leave without their location, made here with exiftool, heif-enc
+//! and ffmpeg (installed by tests/media/setup.sh); a WebM without a location is shared as it is;
+//! a video that Kith cannot clean (AVI) is refused with `location_kept` unless `--keep-location`.
 
 mod common;
 
@@ -122,6 +122,19 @@ fn fixtures(dir: &Path) -> PathBuf {
         "heif-enc",
         &["-A", "-o", s(&out.join("photo.avif")), s(&jpg)],
     );
+    // MKV (ffmpeg writes the location as a LOCATION SimpleTag).
+    let mkv = out.join("clip.mkv");
+    let mut a = test_src.to_vec();
+    a.extend([
+        "-t",
+        "1",
+        "-c:v",
+        "mpeg4",
+        "-metadata",
+        "location=+48.8584+002.2945/",
+        s(&mkv),
+    ]);
+    ffmpeg(&a);
     // MP4 (3GPP loci + XMP) and MOV (QuickTime ©xyz + keys/ilst location).
     for (name, keys) in [("clip.mp4", false), ("clip.mov", true)] {
         let p = out.join(name);
@@ -269,7 +282,7 @@ fn photos_and_videos_of_every_phone_format_reach_a_friend_without_their_location
         }
         let dump = exiftool_dump(&got);
         assert!(!dump.contains("[ExifTool]      Error"), "{name}: {dump}");
-        if !name.ends_with(".mp4") && !name.ends_with(".mov") {
+        if ![".mp4", ".mov", ".mkv"].iter().any(|e| name.ends_with(e)) {
             assert!(
                 dump.contains("KithCam"),
                 "{name} lost its other metadata: {dump}"
@@ -324,29 +337,32 @@ fn http_get(url: &str) -> Vec<u8> {
 }
 
 #[test]
-fn a_video_kith_cannot_clean_is_refused_with_location_kept_unless_the_location_is_kept() {
+fn a_video_kith_cannot_clean_is_refused_with_location_kept_unless_kept_and_a_plain_webm_is_shared_as_it_is(
+) {
     if !tools() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let mkv = work.path().join("clip.mkv");
+    let avi = work.path().join("clip.avi");
+    let webm = work.path().join("screen.webm");
     let photo = work.path().join("fine.txt");
     std::fs::write(&photo, b"no location here").unwrap();
-    ffmpeg(&[
+    let test_src = [
         "-f",
         "lavfi",
         "-i",
         "testsrc=size=160x120:rate=10",
         "-t",
         "1",
-        "-c:v",
-        "mpeg4",
-        "-metadata",
-        "location=+48.8584+002.2945/",
-        s(&mkv),
-    ]);
+    ];
+    let mut args = test_src.to_vec();
+    args.extend(["-c:v", "mpeg4", s(&avi)]);
+    ffmpeg(&args);
+    let mut args = test_src.to_vec();
+    args.extend(["-c:v", "libvpx", "-deadline", "realtime", s(&webm)]);
+    ffmpeg(&args);
     let (a, b) = pair();
-    let o = a.cli(&["share", "--json", s(&mkv), s(&photo)]);
+    let o = a.cli(&["share", "--json", s(&avi), s(&photo)]);
     assert_eq!(o.status.code(), Some(1));
     let e: Value = serde_json::from_slice(&o.stdout).expect("a JSON error");
     assert_eq!(e["error"]["code"], "location_kept", "{e}");
@@ -355,14 +371,14 @@ fn a_video_kith_cannot_clean_is_refused_with_location_kept_unless_the_location_i
         .cloned()
         .unwrap_or_default();
     assert_eq!(kept.len(), 1, "{e}");
-    assert_eq!(kept[0]["path"], s(&mkv));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("clip.mkv"));
+    assert_eq!(kept[0]["path"], s(&avi));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("clip.avi"));
     assert!(a
         .json(&["albums", "--json"])
         .as_array()
         .is_some_and(|l| l.is_empty()));
     // Keeping the location shares it as it is.
-    let r = a.json(&["share", "--json", "--keep-location", s(&mkv)]);
+    let r = a.json(&["share", "--json", "--keep-location", s(&avi)]);
     let id = r["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{r}"))
@@ -370,7 +386,20 @@ fn a_video_kith_cannot_clean_is_refused_with_location_kept_unless_the_location_i
     arrives(&b, &id);
     assert!(b.cli(&["fetch", &id, "--json"]).status.success());
     assert_eq!(
-        std::fs::read(b.home().join("dl/clip.mkv")).unwrap(),
-        std::fs::read(&mkv).unwrap()
+        std::fs::read(b.home().join("dl/clip.avi")).unwrap(),
+        std::fs::read(&avi).unwrap()
+    );
+    // A WebM without a location (as browsers and screen recorders make them) is proven clean
+    // and shared without asking, byte for byte.
+    let r = a.json(&["share", "--json", s(&webm)]);
+    let id = r["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    arrives(&b, &id);
+    assert!(b.cli(&["fetch", &id, "--json"]).status.success());
+    assert_eq!(
+        std::fs::read(b.home().join("dl/screen.webm")).unwrap(),
+        std::fs::read(&webm).unwrap()
     );
 }

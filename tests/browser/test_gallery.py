@@ -80,7 +80,7 @@ def test_a_video_plays_from_the_gateway_before_its_download_completes(friends):
     size = video.stat().st_size
     # Faster than the film plays, so it plays smoothly, but the whole fetch takes about 25 s.
     friends.me.run("settings", "--download-rate", str(int(size / 40 * 1.6)))
-    friends.friend.run("share", str(src), "--title", "Films", "--keep-location")
+    friends.friend.run("share", str(src), "--title", "Films")
     album = wait_for(lambda: friends.me.json("albums"), what="the album reaching me")[0]["id"]
     item = friends.me.json("album", album)["items"][0]["id"]
 

@@ -3,6 +3,7 @@
 
 pub mod exif_build;
 pub mod isobmff;
+pub mod matroska;
 pub mod strip;
 pub mod thumb;
 pub mod xmp;

@@ -7,6 +7,8 @@
 //!   PNG is inflated, blanked and deflated into a new chunk).
 //! * MP4/MOV videos: the location boxes are blanked by same-length patches laid over the
 //!   original when it is hashed and served (see `transfer::overlay`), so no video is copied.
+//! * Matroska/WebM videos: proven free of location by walking their EBML structure, or their
+//!   location tags blanked the same way (see `matroska`).
 //!
 //! A photo or video whose location cannot be removed (a format Kith does not know, or a file
 //! too damaged to prove clean) is an error, so it is never shared silently.
@@ -16,6 +18,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use super::isobmff::{self, ReadAt};
+use super::matroska;
 use super::xmp;
 use crate::transfer::overlay::{self, Patch};
 
@@ -540,6 +543,7 @@ enum Format {
     Tiff,
     Heif,
     Video,
+    Matroska,
     Gif,
     Bmp,
     Other,
@@ -565,6 +569,8 @@ fn sniff(head: &[u8]) -> Format {
         Format::Heif
     } else if isobmff::is_isobmff(head) {
         Format::Video
+    } else if matroska::is_matroska(head) {
+        Format::Matroska
     } else if head.starts_with(b"GIF8") {
         Format::Gif
     } else if head.starts_with(b"BM") {
@@ -603,6 +609,14 @@ pub fn remove_location(from: &Path, name: &str, copy_to: &Path) -> Result<Remova
                 })
                 .collect();
             overlay::check(&p, size).map_err(|e| StripError::Unsupported(e.to_string()))?;
+            return Ok(if p.is_empty() {
+                Removal::Clean
+            } else {
+                Removal::Overlay(p)
+            });
+        }
+        Format::Matroska => {
+            let p = matroska::patches(&f)?;
             return Ok(if p.is_empty() {
                 Removal::Clean
             } else {
@@ -1010,9 +1024,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x");
         let to = dir.path().join("out");
-        std::fs::write(&f, b"\x1aE\xdf\xa3 matroska with tags").unwrap();
+        std::fs::write(&f, b"\x1aE\xdf\xa3 not really matroska").unwrap();
         assert!(matches!(
             remove_location(&f, "clip.mkv", &to),
+            Err(StripError::Malformed(_))
+        ));
+        std::fs::write(&f, b"RIFF\x10\0\0\0AVI LIST").unwrap();
+        assert!(matches!(
+            remove_location(&f, "clip.avi", &to),
             Err(StripError::Unsupported(_))
         ));
         assert!(matches!(
