@@ -2,6 +2,7 @@
 
 import filecmp
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -322,3 +323,53 @@ def test_sidebar_pauses_resumes_and_opens_a_fetched_file(world):
     wait_for(lambda: d.find_element(By.XPATH, "//button[text()='Show files']"), what="Show files").click()
     wait_for(lambda: d.find_element(By.XPATH, "//ul[contains(@class,'files')]//button[text()='Open']"), what="Open").click()
     assert wait_for(lambda: opened.exists() and opened.read_text(), what="the opener to run") == str(got)
+
+
+def test_a_photo_whose_location_kith_cannot_remove_is_listed_before_sharing_and_shared_only_when_asked(friends, web):
+    """The share dialog lists a file the node refuses with `location_kept`; Cancel shares
+    nothing, "Share with the location" shares it as it is."""
+    # A JPEG followed by bytes Kith does not know (as some phones append): it cannot prove
+    # them free of a location, so it refuses to claim the photo is.
+    jpg = friends.tmp / "trailer.jpg"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=orange:s=64x48",
+                    "-frames:v", "1", str(jpg)], check=True)
+    data = jpg.read_bytes() + b"SEFT" + bytes(range(256)) * 4
+    (web["root"] / "trailer.jpg").write_bytes(data)
+    (web["root"] / "trailer.html").write_text(
+        '<!doctype html><title>Odd photo</title><img id="photo" src="trailer.jpg" width="64" height="48">')
+    d = friends.driver
+    d.get(f"{web['url']}/trailer.html")
+    main = d.current_window_handle
+
+    def open_dialog():
+        ActionChains(d).context_click(d.find_element(By.ID, "photo")).perform()
+        friends.chrome("""
+          const menu = document.getElementById("contentAreaContextMenu");
+          menu.activateItem(menu.querySelector('menuitem[id$="-menuitem-_share"]'));
+        """)
+        dialog = wait_for(lambda: [h for h in d.window_handles if h != main], what="the share dialog")[0]
+        d.switch_to.window(dialog)
+        wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#friends input"), what="the friend list")
+        d.find_element(By.ID, "share").click()
+        box = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#status .location-kept"),
+                       what="the list of files that keep their location")[0]
+        # The upload keeps the page's file name (" (1)" when an earlier upload has it).
+        assert re.search(r"trailer( \(\d+\))?\.jpg — ", box.text), box.text
+        return box
+
+    box = open_dialog()
+    box.find_elements(By.TAG_NAME, "button")[1].click()  # Cancel
+    wait_for(lambda: not d.find_elements(By.CSS_SELECTOR, "#status .location-kept"), what="the list to close")
+    assert [a for a in friends.me.json("albums") if a["mine"]] == []
+    d.close()
+    d.switch_to.window(main)
+
+    box = open_dialog()
+    box.find_elements(By.TAG_NAME, "button")[0].click()  # Share with the location
+    wait_for(lambda: "Shared with 1" in d.find_element(By.ID, "status").text, what="the share to finish")
+    d.switch_to.window(main)
+    albums = wait_for(lambda: [a for a in friends.friend.json("albums") if not a["mine"]], what="the friend receiving it")
+    out = friends.tmp / "friend-got"
+    friends.friend.run("fetch", albums[0]["id"], "--out", str(out))
+    got = [p for p in out.rglob("*.jpg")]
+    assert len(got) == 1 and got[0].read_bytes() == data, "shared byte for byte, location and all"
