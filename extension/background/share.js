@@ -122,8 +122,19 @@ async function uploadUrl(host, url, fallbackName, onProgress) {
   return upload(host, name, size, readAll(response.body), onProgress);
 }
 
-/** Does the share a dialog confirmed; reports progress; resolves with the node's reply. */
+/**
+ * Does the share a dialog confirmed; reports progress; resolves with the node's reply. The
+ * files are uploaded once per request: sharing again after a refusal (`location_kept`) reuses
+ * them rather than keeping a second copy.
+ */
 export async function runShare(host, req, to, title, onProgress, keepLocation = false) {
+  req.uploaded ??= await uploadFor(host, req, onProgress);
+  const { paths, link } = req.uploaded;
+  return host.call({ cmd: "share", paths, to, title: title || undefined, link: link || undefined, keep_location: keepLocation });
+}
+
+/** Streams what a share request names to the node; the uploaded paths and the page's link. */
+async function uploadFor(host, req, onProgress) {
   const paths = [];
   let link = null;
   const page = req.page && isWeb(req.page.url) ? req.page.url : null;
@@ -156,5 +167,5 @@ export async function runShare(host, req, to, title, onProgress, keepLocation = 
       paths.push(await upload(host, "preview.jpg", bytes.length, once(bytes), onProgress));
     }
   }
-  return host.call({ cmd: "share", paths, to, title: title || undefined, link: link || undefined, keep_location: keepLocation });
+  return { paths, link };
 }

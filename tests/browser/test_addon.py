@@ -354,17 +354,18 @@ def test_a_photo_whose_location_kith_cannot_remove_is_listed_before_sharing_and_
         box = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#status .location-kept"),
                        what="the list of files that keep their location")[0]
         # The upload keeps the page's file name (" (1)" when an earlier upload has it).
-        assert re.search(r"trailer( \(\d+\))?\.jpg — ", box.text), box.text
-        return box
+        named = re.search(r"(trailer(?: \(\d+\))?\.jpg) — ", box.text)
+        assert named, box.text
+        return box, named.group(1)
 
-    box = open_dialog()
+    box, _ = open_dialog()
     box.find_elements(By.TAG_NAME, "button")[1].click()  # Cancel
     wait_for(lambda: not d.find_elements(By.CSS_SELECTOR, "#status .location-kept"), what="the list to close")
     assert [a for a in friends.me.json("albums") if a["mine"]] == []
     d.close()
     d.switch_to.window(main)
 
-    box = open_dialog()
+    box, name = open_dialog()
     box.find_elements(By.TAG_NAME, "button")[0].click()  # Share with the location
     wait_for(lambda: "Shared with 1" in d.find_element(By.ID, "status").text, what="the share to finish")
     d.switch_to.window(main)
@@ -373,3 +374,4 @@ def test_a_photo_whose_location_kith_cannot_remove_is_listed_before_sharing_and_
     friends.friend.run("fetch", albums[0]["id"], "--out", str(out))
     got = [p for p in out.rglob("*.jpg")]
     assert len(got) == 1 and got[0].read_bytes() == data, "shared byte for byte, location and all"
+    assert got[0].name == name, "the file uploaded for the refused share was shared, not a second copy"
