@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -21,6 +21,7 @@ use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
 
 mod comments;
+mod control;
 mod dht;
 pub mod local_only;
 mod media;
@@ -52,20 +53,7 @@ pub mod close {
 }
 
 /// Seconds since the Unix epoch.
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::clock::{now, now_ms};
 
 type Reply = oneshot::Sender<Result<Value, ApiError>>;
 
@@ -497,7 +485,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     eprintln!("kith node {} listening on {listen}", node.me);
 
     let accept = tokio::spawn(accept_loop(endpoint.clone(), tx.clone()));
-    let control = tokio::spawn(crate::control::serve(listener, handle));
+    let control = tokio::spawn(control::serve(listener, handle));
     let ticker = tokio::spawn({
         let tx = tx.clone();
         async move {

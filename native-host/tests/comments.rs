@@ -472,7 +472,7 @@ fn chaos_three_nodes_stopped_and_started_at_random_end_with_every_album_and_comm
     let seed: u64 = std::env::var("KITH_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| kith::node::now() | 1);
+        .unwrap_or_else(|| kith::clock::now() | 1);
     eprintln!("chaos: {secs} s, seed {seed} (KITH_CHAOS_SEED to replay)");
     let mut rng = Rng(seed);
     let mut nodes = vec![

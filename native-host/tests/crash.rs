@@ -491,7 +491,7 @@ fn seed_from_env() -> u64 {
     std::env::var("KITH_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| kith::node::now() | 1)
+        .unwrap_or_else(|| kith::clock::now() | 1)
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub fn tag(secret: &[u8; 32], hour: u64) -> String {
 
 /// The current hour, as tags count it.
 pub fn hour_now() -> u64 {
-    crate::node::now() / 3600
+    crate::clock::now() / 3600
 }
 
 /// Whether a heard tag is the one a node with this secret announces now (or announced in
