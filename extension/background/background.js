@@ -162,6 +162,14 @@ function handlePage(port, m) {
       answer(port, m.id, req ? Promise.resolve(req) : Promise.reject({ code: "not_found", message: browser.i18n.getMessage("errShareGone") }));
       break;
     }
+    case "share_cancel": {
+      // The dialog's user chose not to share: the node deletes what was uploaded for it.
+      const req = requests.get(Number(m.req));
+      const paths = req?.uploaded?.paths || [];
+      if (req) delete req.uploaded;
+      answer(port, m.id, paths.length ? host.call({ cmd: "upload_discard", paths }) : Promise.resolve({ removed: 0 }));
+      break;
+    }
     case "share": {
       const req = requests.get(Number(m.req));
       if (!req) {

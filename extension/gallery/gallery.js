@@ -295,7 +295,8 @@ document.addEventListener("drop", async (ev) => {
       load();
     });
     await add(false).catch((e) => {
-      const box = locationKeptBox(e, () => add(true).catch((e2) => ($("drop-status").textContent = errorText(e2))));
+      const box = locationKeptBox(e, () => add(true).catch((e2) => ($("drop-status").textContent = errorText(e2))),
+        () => kith.call("upload_discard", { paths }).catch(() => {}));
       if (!box) throw e;
       $("drop-status").textContent = "";
       $("drop-status").append(box);

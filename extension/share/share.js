@@ -98,7 +98,7 @@ async function share(to, keepLocation) {
     setTimeout(() => window.close(), 1500);
   } catch (e) {
     $("share").disabled = false;
-    const box = locationKeptBox(e, () => share(to, true));
+    const box = locationKeptBox(e, () => share(to, true), () => kith.request("share_cancel", { req: reqId }).catch(() => {}));
     if (box) {
       status("", "");
       $("status").append(box);

@@ -29,9 +29,10 @@ export function h(tag, props = {}, ...children) {
 
 /**
  * For a `location_kept` error: a box listing each file whose location Kith cannot remove, with
- * "Share with the location" (calls `onShare`) and "Cancel" (removes the box). Null otherwise.
+ * "Share with the location" (calls `onShare`) and "Cancel" (removes the box and calls
+ * `onCancel`, which lets the node delete the uploaded copies). Null otherwise.
  */
-export function locationKeptBox(e, onShare) {
+export function locationKeptBox(e, onShare, onCancel = () => {}) {
   if (!e || e.code !== "location_kept" || !Array.isArray(e.location_kept)) return null;
   const box = h("div", { class: "location-kept", attrs: { role: "alert" } });
   box.append(
@@ -39,7 +40,7 @@ export function locationKeptBox(e, onShare) {
     h("ul", {}, e.location_kept.map((f) => h("li", { text: t("locationKeptItem", String(f.name || f.path || ""), String(f.reason || "")) }))),
     h("div", { class: "row" },
       h("button", { type: "button", text: t("shareWithLocation"), onclick: () => { box.remove(); onShare(); } }),
-      h("button", { type: "button", text: t("cancel"), onclick: () => box.remove() })),
+      h("button", { type: "button", text: t("cancel"), onclick: () => { box.remove(); onCancel(); } })),
   );
   return box;
 }

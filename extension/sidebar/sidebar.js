@@ -459,7 +459,8 @@ $("new-album").addEventListener("submit", async (ev) => {
     };
     const share = (keep) => kith.call("share", { paths, to, title, keep_location: keep }).then(done);
     await share($("na-keep-location").checked).catch((e) => {
-      const box = locationKeptBox(e, () => share(true).catch((e2) => ($("na-error").textContent = errorText(e2))));
+      const box = locationKeptBox(e, () => share(true).catch((e2) => ($("na-error").textContent = errorText(e2))),
+        () => kith.call("upload_discard", { paths }).catch(() => {}));
       if (!box) throw e;
       $("na-error").append(box);
     });

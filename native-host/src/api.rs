@@ -196,6 +196,11 @@ pub enum Command {
         /// Upload ID.
         upload: String,
     },
+    /// Delete finished uploads that were never shared (the share was cancelled).
+    UploadDiscard {
+        /// Paths `upload_end` gave.
+        paths: Vec<String>,
+    },
     /// Pause a fetch (its verified part stays; it is not resumed at restart).
     TransferPause {
         /// The fetch's target (album or item ID).
@@ -368,6 +373,7 @@ pub const COMMANDS: &[&str] = &[
     "upload_chunk",
     "upload_end",
     "upload_abort",
+    "upload_discard",
     "transfer_pause",
     "transfer_resume",
     "transfer_cancel",

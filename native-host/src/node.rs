@@ -1153,6 +1153,7 @@ impl Node {
             Command::UploadChunk { upload, data } => self.upload_chunk(&upload, &data),
             Command::UploadEnd { upload } => self.upload_end(&upload),
             Command::UploadAbort { upload } => self.upload_abort(&upload),
+            Command::UploadDiscard { paths } => self.upload_discard(&paths),
             Command::TransferPause { target } => self.transfer_pause(&target),
             Command::TransferResume { target } => self.transfer_resume(&target),
             Command::TransferCancel { target } => self.transfer_cancel(&target),

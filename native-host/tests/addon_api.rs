@@ -143,6 +143,51 @@ fn an_upload_sent_in_pieces_is_kept_byte_identical_and_a_friend_fetches_it_once_
 }
 
 #[test]
+fn a_cancelled_shares_uploads_are_discarded_and_nothing_else_can_be() {
+    let (a, b) = pair();
+    let mut ctl = Control::connect(&a);
+    let data = random_bytes(1000, 9);
+    let kept = upload(&mut ctl, "shared.bin", &data, 400);
+    let cancelled = upload(&mut ctl, "cancelled.bin", &data, 400);
+    share_with(&a, &b, &[&kept]);
+    std::fs::write(a.home().join("outside.txt"), b"x").unwrap();
+    std::os::unix::fs::symlink(
+        a.home().join("outside.txt"),
+        a.home().join("uploads").join("link.bin"),
+    )
+    .unwrap();
+    let discard = |ctl: &mut Control, p: &Path| {
+        ctl.call(json!({"cmd": "upload_discard", "paths": [p.to_str().unwrap()]}))
+    };
+    // A shared upload, a file outside uploads/, a link in it, and one that is not there.
+    for p in [
+        kept.clone(),
+        a.home().join("outside.txt"),
+        a.home().join("uploads").join("link.bin"),
+        a.home().join("uploads").join("gone.bin"),
+        a.home().join("uploads").join("..").join("outside.txt"),
+    ] {
+        assert_eq!(
+            err_code(&discard(&mut ctl, &p)),
+            "bad_request",
+            "{}",
+            p.display()
+        );
+    }
+    // All or nothing: one bad path in the list deletes none.
+    let r = ctl.call(json!({"cmd": "upload_discard",
+        "paths": [cancelled.to_str().unwrap(), kept.to_str().unwrap()]}));
+    assert_eq!(err_code(&r), "bad_request");
+    for p in [&kept, &cancelled, &a.home().join("outside.txt")] {
+        assert!(p.exists(), "{} was deleted", p.display());
+    }
+    let r = ok(discard(&mut ctl, &cancelled));
+    assert_eq!(r["removed"], 1);
+    assert!(!cancelled.exists());
+    assert_eq!(std::fs::read(&kept).unwrap(), data);
+}
+
+#[test]
 fn an_upload_larger_than_announced_is_refused_and_leaves_no_part_file() {
     let a = Node::started("Ann");
     let mut ctl = Control::connect(&a);

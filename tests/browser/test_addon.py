@@ -327,7 +327,7 @@ def test_sidebar_pauses_resumes_and_opens_a_fetched_file(world):
 
 def test_a_photo_whose_location_kith_cannot_remove_is_listed_before_sharing_and_shared_only_when_asked(friends, web):
     """The share dialog lists a file the node refuses with `location_kept`; Cancel shares
-    nothing, "Share with the location" shares it as it is."""
+    nothing and deletes the uploaded copy, "Share with the location" shares it as it is."""
     # A JPEG followed by bytes Kith does not know (as some phones append): it cannot prove
     # them free of a location, so it refuses to claim the photo is.
     jpg = friends.tmp / "trailer.jpg"
@@ -359,8 +359,11 @@ def test_a_photo_whose_location_kith_cannot_remove_is_listed_before_sharing_and_
         return box, named.group(1)
 
     box, _ = open_dialog()
+    uploads = friends.me.path / "uploads"
+    assert list(uploads.glob("trailer*.jpg")), "the dialog uploaded the photo"
     box.find_elements(By.TAG_NAME, "button")[1].click()  # Cancel
     wait_for(lambda: not d.find_elements(By.CSS_SELECTOR, "#status .location-kept"), what="the list to close")
+    wait_for(lambda: not list(uploads.glob("trailer*.jpg")), what="the cancelled upload to be deleted")
     assert [a for a in friends.me.json("albums") if a["mine"]] == []
     d.close()
     d.switch_to.window(main)
@@ -374,4 +377,4 @@ def test_a_photo_whose_location_kith_cannot_remove_is_listed_before_sharing_and_
     friends.friend.run("fetch", albums[0]["id"], "--out", str(out))
     got = [p for p in out.rglob("*.jpg")]
     assert len(got) == 1 and got[0].read_bytes() == data, "shared byte for byte, location and all"
-    assert got[0].name == name, "the file uploaded for the refused share was shared, not a second copy"
+    assert got[0].name == name == "trailer.jpg", "the file uploaded for the refused share was shared, not a second copy"

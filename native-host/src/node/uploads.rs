@@ -172,4 +172,38 @@ impl Node {
         }
         Ok(json!({}))
     }
+
+    /// Deletes finished uploads that no share took: each must be a file directly in the home's
+    /// `uploads/` folder (not a link) that no item record names. Anything else is
+    /// `bad_request`, and nothing is deleted.
+    pub(super) fn upload_discard(&mut self, paths: &[String]) -> Result<Value, ApiError> {
+        let dir = uploads_dir(&self.home)
+            .canonicalize()
+            .map_err(|e| ApiError::new(code::BAD_REQUEST, format!("no uploads here: {e}")))?;
+        let shared = self.store.item_paths().map_err(ApiError::internal)?;
+        let mut doomed = Vec::with_capacity(paths.len());
+        for p in paths {
+            let p = PathBuf::from(p);
+            let ok = p.parent().and_then(|d| d.canonicalize().ok()) == Some(dir.clone())
+                && std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_file())
+                && p.file_name()
+                    .is_some_and(|n| !n.to_string_lossy().starts_with('.'));
+            let real = dir.join(p.file_name().unwrap_or_default());
+            if !ok || shared.contains(&p) || shared.contains(&real) {
+                return Err(ApiError::new(
+                    code::BAD_REQUEST,
+                    format!("{} is not an upload that was never shared", p.display()),
+                ));
+            }
+            doomed.push(real);
+        }
+        for p in &doomed {
+            std::fs::remove_file(p).map_err(|e| io_err(p, e))?;
+        }
+        tracing::info!(
+            files = doomed.len(),
+            "discarded uploads that were not shared"
+        );
+        Ok(json!({"removed": doomed.len()}))
+    }
 }

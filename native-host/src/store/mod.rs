@@ -429,6 +429,15 @@ impl Store {
             .is_some())
     }
 
+    /// The paths of every file this node has a record of.
+    pub fn item_paths(&self) -> Result<std::collections::HashSet<std::path::PathBuf>, StoreError> {
+        self.kv
+            .scan(ITEMS)?
+            .iter()
+            .map(|(_, v)| dec::<LocalItem>(v).map(|i| i.path))
+            .collect()
+    }
+
     /// A file this node can serve.
     pub fn item(&self, id: &str) -> Result<Option<LocalItem>, StoreError> {
         self.kv
