@@ -116,18 +116,6 @@ fn has_gps(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Two friends, each with a download folder inside its home.
-fn pair() -> (Node, Node) {
-    let a = Node::started("Ann");
-    let b = Node::started("Ben");
-    a.befriend(&b);
-    for n in [&a, &b] {
-        let dl = n.home().join("dl");
-        n.cli(&["settings", "--download-dir", dl.to_str().unwrap()]);
-    }
-    (a, b)
-}
-
 /// Shares `paths` from `a` and waits until `b` has the album; returns its ID.
 fn share_and_receive(a: &Node, b: &Node, paths: &[&Path], extra: &[&str]) -> String {
     let mut args = vec!["share", "--json"];
@@ -154,7 +142,7 @@ fn items(n: &Node, album: &str) -> Vec<Value> {
 
 #[test]
 fn a_friends_album_arrives_with_thumbnails_and_metadata_and_photos_leave_without_their_location() {
-    let (a, b) = pair();
+    let (a, b) = common::pair_with_download_folders();
     let src = tempfile::tempdir().unwrap();
     let dir = src.path().join("Beach");
     std::fs::create_dir(&dir).unwrap();
@@ -225,7 +213,7 @@ fn a_friends_album_arrives_with_thumbnails_and_metadata_and_photos_leave_without
 
 #[test]
 fn the_gateway_refuses_requests_without_the_token_or_with_a_foreign_host() {
-    let (a, _b) = pair();
+    let (a, _b) = common::pair_with_download_folders();
     let src = tempfile::tempdir().unwrap();
     let f = src.path().join("pic.jpg");
     std::fs::write(&f, photo(400, 300, false)).unwrap();
@@ -412,7 +400,7 @@ fn split<'a>(hay: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
 
 #[test]
 fn an_item_streams_from_the_gateway_while_its_fetch_is_still_running() {
-    let (a, b) = pair();
+    let (a, b) = common::pair_with_download_folders();
     b.cli(&["settings", "--download-rate", "4MB"]);
     let src = tempfile::tempdir().unwrap();
     let f = src.path().join("long.webm");
@@ -454,7 +442,7 @@ fn an_item_streams_from_the_gateway_while_its_fetch_is_still_running() {
 
 #[test]
 fn a_video_thumbnail_made_by_the_add_on_reaches_friends_and_bad_ones_are_refused() {
-    let (a, b) = pair();
+    let (a, b) = common::pair_with_download_folders();
     let src = tempfile::tempdir().unwrap();
     let f = src.path().join("clip.webm");
     std::fs::write(&f, random_bytes(100_000, 3)).unwrap();
@@ -502,7 +490,7 @@ fn a_video_thumbnail_made_by_the_add_on_reaches_friends_and_bad_ones_are_refused
 
 #[test]
 fn files_added_to_an_album_of_mine_reach_its_audience_and_others_albums_cannot_be_added_to() {
-    let (a, b) = pair();
+    let (a, b) = common::pair_with_download_folders();
     let src = tempfile::tempdir().unwrap();
     let (one, two) = (src.path().join("one.jpg"), src.path().join("two.jpg"));
     std::fs::write(&one, photo(200, 100, false)).unwrap();

@@ -79,6 +79,20 @@ fn fixtures(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::create_dir_all(&out).unwrap();
     let test_src = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10"];
+    // A second of video with the location in ffmpeg's `location` metadata.
+    let video = |p: &Path| {
+        let mut a = test_src.to_vec();
+        a.extend([
+            "-t",
+            "1",
+            "-c:v",
+            "mpeg4",
+            "-metadata",
+            "location=+48.8584+002.2945/",
+            s(p),
+        ]);
+        ffmpeg(&a);
+    };
     let still = |name: &str| {
         let p = out.join(name);
         let mut a = test_src.to_vec();
@@ -90,17 +104,7 @@ fn fixtures(dir: &Path) -> PathBuf {
     let jpg = still("photo.jpg");
     exif_gps(&jpg, &[]);
     let clip = src.join("motion.mp4");
-    let mut a = test_src.to_vec();
-    a.extend([
-        "-t",
-        "1",
-        "-c:v",
-        "mpeg4",
-        "-metadata",
-        "location=+48.8584+002.2945/",
-        s(&clip),
-    ]);
-    ffmpeg(&a);
+    video(&clip);
     let mut motion = std::fs::read(&jpg).unwrap();
     motion.extend(std::fs::read(&jpg).unwrap());
     motion.extend(std::fs::read(&clip).unwrap());
@@ -123,32 +127,11 @@ fn fixtures(dir: &Path) -> PathBuf {
         &["-A", "-o", s(&out.join("photo.avif")), s(&jpg)],
     );
     // MKV (ffmpeg writes the location as a LOCATION SimpleTag).
-    let mkv = out.join("clip.mkv");
-    let mut a = test_src.to_vec();
-    a.extend([
-        "-t",
-        "1",
-        "-c:v",
-        "mpeg4",
-        "-metadata",
-        "location=+48.8584+002.2945/",
-        s(&mkv),
-    ]);
-    ffmpeg(&a);
+    video(&out.join("clip.mkv"));
     // MP4 (3GPP loci + XMP) and MOV (QuickTime ©xyz + keys/ilst location).
     for (name, keys) in [("clip.mp4", false), ("clip.mov", true)] {
         let p = out.join(name);
-        let mut a = test_src.to_vec();
-        a.extend([
-            "-t",
-            "1",
-            "-c:v",
-            "mpeg4",
-            "-metadata",
-            "location=+48.8584+002.2945/",
-            s(&p),
-        ]);
-        ffmpeg(&a);
+        video(&p);
         let mut args = vec![
             "-q",
             "-overwrite_original",
@@ -210,17 +193,6 @@ fn leaks(p: &Path) -> Vec<String> {
     found
 }
 
-fn pair() -> (Node, Node) {
-    let a = Node::started("Ann");
-    let b = Node::started("Ben");
-    a.befriend(&b);
-    for n in [&a, &b] {
-        let dl = n.home().join("dl");
-        n.cli(&["settings", "--download-dir", s(&dl)]);
-    }
-    (a, b)
-}
-
 fn arrives(b: &Node, id: &str) {
     assert!(
         wait_until(SOON, || b
@@ -261,7 +233,7 @@ fn photos_and_videos_of_every_phone_format_reach_a_friend_without_their_location
             "{name} has no location to remove"
         );
     }
-    let (a, b) = pair();
+    let (a, b) = common::pair_with_download_folders();
     let r = a.json(&["share", "--json", s(&trip)]);
     let id = r["id"]
         .as_str()
@@ -361,7 +333,7 @@ fn a_video_kith_cannot_clean_is_refused_with_location_kept_unless_kept_and_a_pla
     let mut args = test_src.to_vec();
     args.extend(["-c:v", "libvpx", "-deadline", "realtime", s(&webm)]);
     ffmpeg(&args);
-    let (a, b) = pair();
+    let (a, b) = common::pair_with_download_folders();
     let o = a.cli(&["share", "--json", s(&avi), s(&photo)]);
     assert_eq!(o.status.code(), Some(1));
     let e: Value = serde_json::from_slice(&o.stdout).expect("a JSON error");

@@ -28,6 +28,20 @@ fn server(id: &Identity, admission: Admission) -> quinn::Endpoint {
     kith::net::endpoint(loopback(), tls::server_config(cert, key, v).unwrap()).unwrap()
 }
 
+/// A client that pins the server's key like Kith's but offers no certificate of its own.
+fn client_without_certificate(server: kith::identity::PeerId) -> quinn::ClientConfig {
+    let mut c = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(tls::ServerVerifier::new(server)))
+        .with_no_client_auth();
+    c.alpn_protocols = vec![kith::ALPN.to_vec()];
+    quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(c).unwrap(),
+    ))
+}
+
 fn client_endpoint() -> quinn::Endpoint {
     quinn::Endpoint::client(loopback()).unwrap()
 }
@@ -151,16 +165,7 @@ fn a_client_without_a_certificate_is_refused() {
                 let _ = inc.await;
             }
         });
-        let mut c = rustls::ClientConfig::builder_with_provider(tls::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(tls::ServerVerifier::new(srv_id.peer_id())))
-            .with_no_client_auth();
-        c.alpn_protocols = vec![kith::ALPN.to_vec()];
-        let cfg = quinn::ClientConfig::new(Arc::new(
-            quinn::crypto::rustls::QuicClientConfig::try_from(c).unwrap(),
-        ));
+        let cfg = client_without_certificate(srv_id.peer_id());
         let r = connect(&client_endpoint(), cfg, addr).await;
         assert!(r.is_err(), "client without certificate kept its connection");
     });
@@ -499,16 +504,7 @@ fn each_refusal_ends_the_handshake_with_the_documented_tls_alert() {
             Some(DECRYPT_ERROR),
             "a friend's certificate with another key: the handshake signature does not verify"
         );
-        let mut no_cert = rustls::ClientConfig::builder_with_provider(tls::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(tls::ServerVerifier::new(srv_id.peer_id())))
-            .with_no_client_auth();
-        no_cert.alpn_protocols = vec![kith::ALPN.to_vec()];
-        let no_cert = quinn::ClientConfig::new(Arc::new(
-            quinn::crypto::rustls::QuicClientConfig::try_from(no_cert).unwrap(),
-        ));
+        let no_cert = client_without_certificate(srv_id.peer_id());
         assert_eq!(alert(&ep, no_cert, addr).await, Some(CERTIFICATE_REQUIRED));
         let (c, k) = friend.certificate(None).unwrap();
         let signing = tls::provider().key_provider.load_private_key(k).unwrap();

@@ -695,6 +695,26 @@ fn write_copy(mut data: Vec<u8>, changes: Changes, to: &Path) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An 8×8 picture and its PNG.
+    fn plain_png() -> (image::RgbImage, Vec<u8>) {
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        (img, png)
+    }
+
+    /// `png` with one more chunk of `kind` holding `data` right after IHDR (8 + 25 bytes).
+    fn with_chunk(png: &[u8], kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut with = png[..33].to_vec();
+        with.extend((data.len() as u32).to_be_bytes());
+        with.extend(kind);
+        with.extend(data);
+        with.extend(crc32(&[kind, data]).to_be_bytes());
+        with.extend(&png[33..]);
+        with
+    }
     use crate::media::exif_build::{jpeg_with_exif, ExifSpec};
 
     fn photo(gps: bool) -> Vec<u8> {
@@ -792,19 +812,9 @@ mod tests {
     #[test]
     fn png_and_webp_photos_lose_their_location_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
-        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
-        let mut png = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
-        // Insert an eXIf chunk after IHDR (8 + 25 bytes).
+        let (img, png) = plain_png();
         let body = exif_body();
-        let mut chunk = (body.len() as u32).to_be_bytes().to_vec();
-        chunk.extend(b"eXIf");
-        chunk.extend(&body);
-        chunk.extend(crc32(&[b"eXIf", &body]).to_be_bytes());
-        let mut with = png[..33].to_vec();
-        with.extend(&chunk);
-        with.extend(&png[33..]);
+        let with = with_chunk(&png, b"eXIf", &body);
         let (from, to) = (dir.path().join("a.png"), dir.path().join("b.png"));
         std::fs::write(&from, &with).unwrap();
         assert_eq!(remove_location(&from, "a.png", &to), Ok(Removal::Copied));
@@ -987,19 +997,10 @@ mod tests {
     #[test]
     fn compressed_xmp_in_a_png_is_inflated_blanked_and_deflated_into_a_valid_chunk() {
         let dir = tempfile::tempdir().unwrap();
-        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
-        let mut png = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
+        let (img, png) = plain_png();
         let mut data = b"XML:com.adobe.xmp\0\x01\0\0\0".to_vec();
         data.extend(deflate(XMP_GPS.as_bytes()).unwrap());
-        let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
-        chunk.extend(b"iTXt");
-        chunk.extend(&data);
-        chunk.extend(crc32(&[b"iTXt", &data]).to_be_bytes());
-        let mut with = png[..33].to_vec();
-        with.extend(&chunk);
-        with.extend(&png[33..]);
+        let with = with_chunk(&png, b"iTXt", &data);
         let (from, to) = (dir.path().join("a.png"), dir.path().join("b.png"));
         std::fs::write(&from, &with).unwrap();
         assert_eq!(remove_location(&from, "a.png", &to), Ok(Removal::Copied));

@@ -506,6 +506,18 @@ pub fn code_of(m: &kith::proto::peer::PeerMsg) -> String {
     }
 }
 
+/// Two friends, Ann and Ben, each with a download folder (`dl`) inside its home.
+pub fn pair_with_download_folders() -> (Node, Node) {
+    let a = Node::started("Ann");
+    let b = Node::started("Ben");
+    a.befriend(&b);
+    for n in [&a, &b] {
+        let dl = n.home().join("dl");
+        n.cli(&["settings", "--download-dir", dl.to_str().unwrap()]);
+    }
+    (a, b)
+}
+
 /// A and two friends B and C, all connected (B and C are not each other's friends).
 pub fn trio() -> (Node, Node, Node) {
     let a = Node::started("Ann");
