@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod control;
+pub mod core;
 pub mod demo;
 pub mod export;
 pub mod gateway;
