@@ -11,9 +11,11 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::api::{code, ApiError, Command, Event};
+use crate::core::links::{ConnInfo, Dials, Links, Registered};
 use crate::hash::random;
 use crate::home::{Config, Home};
 use crate::identity::{safety_number, Identity, PeerId};
+use crate::net::dial::dial;
 use crate::net::tls::{self, Admission, SharedAdmission};
 use crate::proto::invite::{self, make_proof, InviteBody, InviteError};
 use crate::proto::peer::{Hello, PeerMsg, MAX_ADDRS};
@@ -36,21 +38,10 @@ pub const INVITE_TTL: u64 = 7 * 24 * 3600;
 pub const INVITE_TTL_MAX: u64 = 30 * 24 * 3600;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Every this many ticks, members ask connected owners for thread entries they may have missed.
 const CATCH_UP_TICKS: u64 = 60;
 
-/// Application close codes on peer connections.
-pub mod close {
-    /// Node shutting down.
-    pub const BYE: u32 = 0;
-    /// A second connection to the same peer; this one lost.
-    pub const DUPLICATE: u32 = 1;
-    /// The peer is no longer a friend.
-    pub const UNFRIENDED: u32 = 2;
-    /// The hello exchange failed.
-    pub const REFUSED: u32 = 3;
-}
+pub use crate::proto::peer::close;
 
 /// Seconds since the Unix epoch.
 pub use crate::clock::{now, now_ms};
@@ -217,20 +208,6 @@ impl NodeHandle {
     }
 }
 
-struct Link {
-    conn: quinn::Connection,
-    boot: u64,
-    dialed_by_me: bool,
-}
-
-#[derive(Default)]
-struct DialState {
-    next: Option<Instant>,
-    backoff: Duration,
-    in_flight: bool,
-    last_error: Option<String>,
-}
-
 /// Everything the actor owns.
 struct Node {
     home: Home,
@@ -242,8 +219,10 @@ struct Node {
     endpoint: quinn::Endpoint,
     listen: SocketAddr,
     boot: u64,
-    links: HashMap<PeerId, Link>,
-    dials: HashMap<PeerId, DialState>,
+    /// One link per peer (`core::links`).
+    links: Links<quinn::Connection>,
+    /// When to dial each peer.
+    dials: Dials,
     tx: mpsc::Sender<Msg>,
     events: broadcast::Sender<Event>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -440,8 +419,9 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         dht::start(bootstrap, store.dht_port().ok().flatten(), tx.clone());
     }
     let portmap = start_port_mapping(&config, listen, tx.clone());
+    let me = identity.peer_id();
     let node = Node {
-        me: identity.peer_id(),
+        me,
         home: home.clone(),
         config,
         identity,
@@ -450,8 +430,8 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         endpoint: endpoint.clone(),
         listen,
         boot: rand::random(),
-        links: HashMap::new(),
-        dials: HashMap::new(),
+        links: Links::new(me),
+        dials: Dials::default(),
         tx: tx.clone(),
         events,
         shutdown: Some(shutdown_tx),
@@ -688,7 +668,10 @@ async fn handle_incoming(
     match hello_exchange(conn.clone(), tx).await {
         Ok(true) => (Outcome::LetIn, Ok(())),
         Ok(false) => (Outcome::Refused, Ok(())),
-        Err(e) if e.to_string().contains("hello timed out") => (Outcome::Abandoned, Err(e)),
+        Err(HelloError::TimedOut) => (
+            Outcome::Abandoned,
+            Err(anyhow::anyhow!("{}", HelloError::TimedOut)),
+        ),
         // Closed by the other side before its hello: a dial that lost a race.
         Err(e)
             if matches!(
@@ -701,14 +684,28 @@ async fn handle_incoming(
                 )
             ) =>
         {
-            (Outcome::Abandoned, Err(e))
+            (Outcome::Abandoned, Err(e.into()))
         }
-        Err(e) => (Outcome::Refused, Err(e)),
+        Err(e) => (Outcome::Refused, Err(e.into())),
     }
 }
 
+/// Why the hello on an incoming connection failed.
+#[derive(Debug, thiserror::Error)]
+enum HelloError {
+    /// No hello arrived within `HELLO_TIMEOUT`.
+    #[error("hello timed out")]
+    TimedOut,
+    /// The hello was malformed, or the connection failed.
+    #[error(transparent)]
+    Bad(#[from] anyhow::Error),
+}
+
 /// The hello on a new incoming connection; true when the peer was let in.
-async fn hello_exchange(conn: quinn::Connection, tx: mpsc::Sender<Msg>) -> Result<bool> {
+async fn hello_exchange(
+    conn: quinn::Connection,
+    tx: mpsc::Sender<Msg>,
+) -> Result<bool, HelloError> {
     let info = tls::peer_of(&conn).context("no peer certificate")?;
     let exchange = async {
         let (mut send, mut recv) = conn.accept_bi().await?;
@@ -749,11 +746,11 @@ async fn hello_exchange(conn: quinn::Connection, tx: mpsc::Sender<Msg>) -> Resul
         }
         Ok(Err(e)) => {
             conn.close(close::REFUSED.into(), b"bad hello");
-            Err(e)
+            Err(e.into())
         }
         Err(_) => {
             conn.close(close::REFUSED.into(), b"hello timed out");
-            bail!("hello timed out")
+            Err(HelloError::TimedOut)
         }
     }
 }
@@ -813,131 +810,6 @@ async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>
         .await;
 }
 
-/// A dial to one more of a peer's addresses starts this long after the previous one.
-const DIAL_STAGGER: Duration = Duration::from_millis(250);
-
-/// Connects to whichever of `addrs` answers first (a new attempt starts every `DIAL_STAGGER`,
-/// each limited to `per_addr`); the losing attempts are dropped before any hello.
-async fn connect_first(
-    endpoint: &quinn::Endpoint,
-    client: &quinn::ClientConfig,
-    addrs: &[SocketAddr],
-    per_addr: Duration,
-) -> Result<(quinn::Connection, SocketAddr), Vec<String>> {
-    let mut attempts = tokio::task::JoinSet::new();
-    for (i, &addr) in addrs.iter().enumerate() {
-        let (endpoint, client) = (endpoint.clone(), client.clone());
-        attempts.spawn(async move {
-            tokio::time::sleep(DIAL_STAGGER * i as u32).await;
-            let attempt = async {
-                endpoint
-                    .connect_with(client, addr, "kith")
-                    .map_err(|e| e.to_string())?
-                    .await
-                    .map_err(|e| e.to_string())
-            };
-            match tokio::time::timeout(per_addr, attempt).await {
-                Ok(Ok(conn)) => Ok((conn, addr)),
-                Ok(Err(e)) => Err(format!("{addr}: {e}")),
-                Err(_) => Err(format!("{addr}: no answer within {}s", per_addr.as_secs())),
-            }
-        });
-    }
-    let mut errors = Vec::new();
-    while let Some(done) = attempts.join_next().await {
-        match done {
-            Ok(Ok(won)) => return Ok(won), // dropping the set aborts the others
-            Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    Err(errors)
-}
-
-/// Dials `peer` at its addresses (the first to answer wins) and exchanges hellos.
-async fn dial(
-    endpoint: quinn::Endpoint,
-    client: quinn::ClientConfig,
-    peer: PeerId,
-    addrs: Vec<SocketAddr>,
-    my_hello: impl Fn(SocketAddr) -> Hello,
-    per_addr: Duration,
-) -> Result<(quinn::Connection, Hello), ApiError> {
-    if addrs.is_empty() {
-        return Err(ApiError::new(
-            code::PEER_UNREACHABLE,
-            "no address is known for this friend",
-        ));
-    }
-    let errors = match connect_first(&endpoint, &client, &addrs, per_addr).await {
-        Ok((conn, addr)) => {
-            let hello = async {
-                let answer = match crate::wire::ask(&conn, &PeerMsg::Hello(my_hello(addr))).await {
-                    Ok(a) => a,
-                    // In TLS 1.3 a server checks the client's certificate after the client has
-                    // finished: a refusal closes the connection with a TLS alert just after.
-                    Err(e) => {
-                        let tls_alert =
-                            |c: quinn::TransportErrorCode| u64::from(c) & !0xff == 0x100;
-                        return Err(match conn.close_reason() {
-                            Some(quinn::ConnectionError::ConnectionClosed(c))
-                                if tls_alert(c.error_code) =>
-                            {
-                                format!("certificate refused: {c}")
-                            }
-                            Some(quinn::ConnectionError::TransportError(t))
-                                if tls_alert(t.code) =>
-                            {
-                                format!("certificate refused: {t}")
-                            }
-                            _ => e.to_string(),
-                        });
-                    }
-                };
-                match answer.0 {
-                    PeerMsg::Hello(h) => Ok(h),
-                    PeerMsg::Error { code, message } => {
-                        conn.close(close::REFUSED.into(), b"refused");
-                        Err(format!("{code}: {message}"))
-                    }
-                    _ => Err("unexpected answer to hello".to_string()),
-                }
-            };
-            match tokio::time::timeout(per_addr, hello).await {
-                Ok(Ok(h)) => return Ok((conn, h)),
-                Ok(Err(e)) => vec![format!("{addr}: {e}")],
-                Err(_) => vec![format!("{addr}: no hello within {}s", per_addr.as_secs())],
-            }
-        }
-        Err(errors) => errors,
-    };
-    let text = errors.join("; ");
-    for c in [
-        code::INVITE_USED,
-        code::INVITE_EXPIRED,
-        code::INVITE_INVALID,
-    ] {
-        if let Some(pos) = text.find(&format!("{c}: ")) {
-            let msg = text[pos + c.len() + 2..]
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            return Err(ApiError::new(c, msg));
-        }
-    }
-    if text.contains("ApplicationVerificationFailure") || text.contains("certificate") {
-        return Err(ApiError::new(
-            code::INVITE_REFUSED,
-            format!("the node refused us at the handshake ({text})"),
-        ));
-    }
-    Err(ApiError::new(
-        code::PEER_UNREACHABLE,
-        format!("could not reach {}: {text}", peer.short()),
-    ))
-}
-
 fn merge_addrs(told: &[SocketAddr], seen: SocketAddr) -> Vec<SocketAddr> {
     let mut out: Vec<SocketAddr> = told.to_vec();
     if !out.contains(&seen) {
@@ -982,28 +854,15 @@ impl Node {
                         // Hole punching did not work out (a symmetric NAT): a relay may.
                         self.ask_relays(peer);
                     }
-                    let d = self.dials.entry(peer).or_default();
-                    d.in_flight = false;
-                    d.backoff = (d.backoff * 2).clamp(Duration::from_secs(1), BACKOFF_MAX);
-                    d.next = Some(Instant::now() + d.backoff);
-                    if !online {
-                        // (a dial that lost to another one that got through is no error)
-                        d.last_error = Some(error.message.clone());
-                    }
+                    self.dials
+                        .failed(peer, online, error.message.clone(), Instant::now());
                     if let Some(r) = accept {
                         let _ = r.send(Err(error));
                     }
                 }
                 Msg::Closed { peer, conn_id } => {
-                    if self
-                        .links
-                        .get(&peer)
-                        .is_some_and(|l| l.conn.stable_id() == conn_id)
-                    {
-                        self.links.remove(&peer);
-                        let d = self.dials.entry(peer).or_default();
-                        d.backoff = Duration::from_secs(1);
-                        d.next = Some(Instant::now() + d.backoff);
+                    if self.links.closed(&peer, conn_id) {
+                        self.dials.lost(peer, Instant::now());
                         if self.is_friend(&peer) {
                             self.dht_lookup_now(peer);
                             tracing::info!(peer = %peer.short(), "friend offline");
@@ -1363,7 +1222,7 @@ impl Node {
         per_addr: Duration,
         lookup: Option<crate::proto::dht_record::RecordKeys>,
     ) {
-        self.dials.entry(peer).or_default().in_flight = true;
+        self.dials.started(peer);
         // When the addresses fail, the peer's DHT record may know better ones.
         let lookup = lookup.and_then(|k| Some((self.dht.client.clone()?, k)));
         let endpoint = self.endpoint.clone();
@@ -1378,22 +1237,22 @@ impl Node {
             let mut result = dial(
                 endpoint.clone(),
                 client.clone(),
-                peer,
                 addrs.clone(),
                 &mk,
                 per_addr,
             )
             .await;
             if let (Err(e), Some((dht, keys))) = (&result, lookup) {
-                if e.code == code::PEER_UNREACHABLE {
+                if e.api_error(&peer).code == code::PEER_UNREACHABLE {
                     if let Some(found) = dht.lookup(&keys, &peer).await {
                         if found.iter().any(|a| !addrs.contains(a)) {
                             tracing::info!(peer = %peer.short(), addrs = ?found, "trying addresses found on the DHT");
-                            result = dial(endpoint, client, peer, found, &mk, per_addr).await;
+                            result = dial(endpoint, client, found, &mk, per_addr).await;
                         }
                     }
                 }
             }
+            let result = result.map_err(|e| e.api_error(&peer));
             let msg = match result {
                 Ok((conn, hello)) => Msg::Dialed {
                     conn,
@@ -1424,8 +1283,7 @@ impl Node {
             if self.is_online(&f.id) {
                 continue;
             }
-            let d = self.dials.entry(f.id).or_default();
-            if d.in_flight || d.next.is_some_and(|n| n > t) {
+            if !self.dials.may_dial(&f.id, t) {
                 continue;
             }
             match self.client_config(f.id, None) {
@@ -1445,40 +1303,33 @@ impl Node {
         boot: u64,
         dialed_by_me: bool,
     ) -> bool {
-        if let Some(old) = self.links.get(&peer) {
-            let live = old.conn.close_reason().is_none();
-            let old_relayed = self.is_relay_addr(&peer, old.conn.remote_address());
-            let new_relayed = self.is_relay_addr(&peer, conn.remote_address());
-            let same_run = live && old.boot == boot;
-            if live && old_relayed != new_relayed {
-                // A direct connection always wins over a relayed one, on both sides.
-                if new_relayed {
-                    conn.close(close::DUPLICATE.into(), b"duplicate");
-                    return false;
-                }
-                tracing::info!(peer = %peer.short(), "relayed connection upgraded to direct");
-            } else if same_run && old.dialed_by_me != dialed_by_me {
-                // Both sides dialled at once: both keep the one dialled by the smaller key.
-                let dialer = |by_me: bool| if by_me { self.me } else { peer };
-                if dialer(old.dialed_by_me) < dialer(dialed_by_me) {
-                    conn.close(close::DUPLICATE.into(), b"duplicate");
-                    return false;
+        let info = ConnInfo {
+            id: conn.stable_id(),
+            boot,
+            dialed_by_me,
+            relayed: self.is_relay_addr(&peer, conn.remote_address()),
+        };
+        let old_live = self
+            .links
+            .get(&peer)
+            .is_some_and(|l| l.conn.close_reason().is_none());
+        match self.links.connected(peer, conn.clone(), info, old_live) {
+            Registered::Lost => {
+                conn.close(close::DUPLICATE.into(), b"duplicate");
+                return false;
+            }
+            Registered::Kept { replaced } => {
+                if let Some(old) = replaced {
+                    if old_live && info.relayed != self.is_relay_addr(&peer, old.remote_address()) {
+                        tracing::info!(peer = %peer.short(), "relayed connection upgraded to direct");
+                    }
+                    old.close(close::DUPLICATE.into(), b"duplicate");
                 }
             }
-            old.conn.close(close::DUPLICATE.into(), b"duplicate");
         }
+        // (a replaced link was closed above, so a restarted peer comes online again)
         let was_online = self.is_online(&peer);
-        self.links.insert(
-            peer,
-            Link {
-                conn: conn.clone(),
-                boot,
-                dialed_by_me,
-            },
-        );
-        let d = self.dials.entry(peer).or_default();
-        d.backoff = Duration::from_secs(1);
-        d.last_error = None;
+        self.dials.connected(peer);
         tokio::spawn(serve_conn(conn, peer, self.tx.clone()));
         self.deliver(peer);
         self.comments_on_connect(peer);
@@ -1648,9 +1499,7 @@ impl Node {
         hello: Hello,
         accept: Option<Reply>,
     ) {
-        if let Some(d) = self.dials.get_mut(&peer) {
-            d.in_flight = false;
-        }
+        self.dials.finished(&peer);
         let seen = conn.remote_address();
         let result = match self.store.friend(&peer) {
             Ok(Some(_)) => self.update_friend(peer, &hello, seen),
@@ -1732,7 +1581,7 @@ impl Node {
         if let Some(link) = self.links.remove(&f.id) {
             link.conn.close(close::UNFRIENDED.into(), b"unfriended");
         }
-        self.dials.remove(&f.id);
+        self.dials.forget(&f.id);
         self.forget_reach_of(&f.id);
         // An old friend is no longer in the audience of my albums either, and their albums
         // leave my list (files already fetched stay where they are).

@@ -1,6 +1,7 @@
 //! Networking: TLS verifiers that pin keys, quinn endpoint set-up, and dialing.
 
 pub mod dht;
+pub mod dial;
 pub mod gate;
 pub mod lan;
 pub mod portmap;

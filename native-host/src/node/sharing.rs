@@ -938,8 +938,7 @@ impl Node {
             if self.is_online(&p) || self.is_friend(&p) {
                 continue;
             }
-            let d = self.dials.entry(p).or_default();
-            if d.in_flight || d.next.is_some_and(|n| n > t) {
+            if !self.dials.may_dial(&p, t) {
                 continue;
             }
             let addrs = self.addrs_of(&p);

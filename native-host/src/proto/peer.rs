@@ -252,6 +252,18 @@ impl PeerMsg {
     }
 }
 
+/// Application close codes on peer connections.
+pub mod close {
+    /// Node shutting down.
+    pub const BYE: u32 = 0;
+    /// A second connection to the same peer; this one lost.
+    pub const DUPLICATE: u32 = 1;
+    /// The peer is no longer a friend.
+    pub const UNFRIENDED: u32 = 2;
+    /// The hello exchange failed.
+    pub const REFUSED: u32 = 3;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
