@@ -1,6 +1,7 @@
 //! Multi-process tests of the JSON API the Firefox add-on uses: uploads in pieces, link albums,
 //! album pages, transfer pause/resume/cancel, `open` and the download folder setting. Commands
 //! without a CLI subcommand go straight to the node's control socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Multi-process comment tests: real nodes post, relay and catch up on album threads, with
 //! nodes going offline, outsiders and forgers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

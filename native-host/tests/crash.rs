@@ -3,6 +3,7 @@
 //! power cut), and a full disk.
 //! Rounds: `KITH_CRASH_ROUNDS` (default 20; the soak command in tests/README.md runs more),
 //! copies: `KITH_POWER_CUTS` (default 5); `KITH_CRASH_SEED` replays a run of the new tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Multi-process tests: real `kith` nodes on loopback befriend each other by invite.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

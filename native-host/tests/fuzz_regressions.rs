@@ -1,6 +1,7 @@
 //! Inputs the fuzz targets (`fuzz/fuzz_targets/`) found, or that are worth keeping, replayed on
 //! the stable toolchain through the same entry points and with the same checks. Each stored
 //! input is a file in `tests/fuzz-regressions/<target>/`; a new crash goes there once fixed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 use std::io::Cursor;
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! Multi-process tests of galleries: thumbnails and metadata travel with an album, photos
 //! leave without their location, and the loopback gateway (token, Host header, ranges,
 //! verified bytes only, streaming while a fetch runs).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! SKIPPED and pass (with `CI=true` they fail). The lab's namespaces are shared, so the tests
 //! take turns. Nodes run under `KITH_LOCAL_ONLY=1` with `KITH_NETNS` naming their namespace:
 //! they may use the lab's addresses only because they are inside it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The guard every test harness sets: under `KITH_LOCAL_ONLY=1`, `kith serve` refuses (exit 4,
 //! code `off_machine`) a configuration that would send anything off this machine.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! HEIC, AVIF, MP4, MOV, MKV) leave without their location, made here with exiftool, heif-enc
 //! and ffmpeg (installed by tests/media/setup.sh); a WebM without a location is shared as it is;
 //! a video that Kith cannot clean (AVI) is refused with `location_kept` unless `--keep-location`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! `fixtures/home-v1/` holds two homes (Ann and Bo) made by `fixtures/make-home-v1.sh` with
 //! the `kith` of commit 1802de7 (store schema 1). Records hold absolute paths, so the homes go
 //! back to the path they were made at, /tmp/kith-fixture-v1, one test at a time.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

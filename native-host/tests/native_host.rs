@@ -1,4 +1,5 @@
 //! The native-messaging host as Firefox starts it: `kith <manifest.json> <addon-id>`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! who is not a friend, speaking QUIC with its own key, can never delete, replace or take
 //! over an album it does not own, and can never get an item or a thumbnail through an album
 //! that the item's owner did not sign for it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 
