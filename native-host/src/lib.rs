@@ -25,6 +25,14 @@ pub mod wire;
 pub const HOST_NAME: &str = "kith";
 /// The add-on id allowed to start the host.
 pub const ADDON_ID: &str = "kith@kith";
+/// The Chromium extension's ID, pinned by the public key in `manifests/chromium-key.pub`
+/// (the `key` of the Chromium manifest).
+pub const CHROMIUM_EXTENSION_ID: &str = "bifkbjjdhhfehfjgpbnaninegkkojooj";
+
+/// The origin a Chromium-family browser passes when it starts the host for Kith's extension.
+pub fn chromium_origin() -> String {
+    format!("chrome-extension://{CHROMIUM_EXTENSION_ID}/")
+}
 /// Peer protocol version, agreed in the QUIC ALPN.
 pub const ALPN: &[u8] = b"kith/1";
 /// Version of this program.

@@ -20,9 +20,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if kith::native::is_host_invocation(&args) {
-        let addon = args[2].to_string_lossy().into_owned();
-        let code = rt.block_on(kith::native::run(&addon));
+    if let Some(caller) = kith::native::host_caller(&args) {
+        let code = rt.block_on(kith::native::run(&caller));
         rt.shutdown_timeout(std::time::Duration::from_millis(200));
         std::process::exit(code);
     }

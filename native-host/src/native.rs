@@ -1,5 +1,6 @@
-//! Native-messaging host: Firefox starts `kith <manifest.json> <addon-id>`; this relays the
-//! add-on's JSON requests to the home's node (starting a detached one when none runs).
+//! Native-messaging host: a browser starts `kith` with its own arguments (Firefox:
+//! `<manifest.json> <add-on ID>`; Chromium-family browsers: `chrome-extension://<ID>/`); this
+//! relays the add-on's JSON requests to the home's node (starting a detached one when none runs).
 
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +17,54 @@ use crate::home::Home;
 use crate::proto::frame::{FrameError, MAX_FROM_CLIENT, MAX_TO_BROWSER};
 use crate::wire::{read_frame, write_frame, ReadError};
 
-/// Whether the arguments are Firefox's way of starting a native-messaging host.
-pub fn is_host_invocation(args: &[OsString]) -> bool {
-    args.len() == 3 && args[1].to_string_lossy().ends_with(".json")
+/// Who started the host, as its arguments say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Firefox: `kith <path of the host manifest>.json <add-on ID>`.
+    Firefox {
+        /// The calling add-on's ID.
+        addon_id: String,
+    },
+    /// A Chromium-family browser: `kith chrome-extension://<ID>/` (on Windows followed by
+    /// `--parent-window=<handle>`).
+    Chromium {
+        /// The calling extension's origin.
+        origin: String,
+    },
+}
+
+impl Caller {
+    /// Whether this caller may use Kith: Firefox's add-on ID or the pinned Chromium origin.
+    pub fn allowed(&self) -> bool {
+        match self {
+            Caller::Firefox { addon_id } => addon_id == crate::ADDON_ID,
+            Caller::Chromium { origin } => *origin == crate::chromium_origin(),
+        }
+    }
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Firefox { addon_id } => write!(f, "the add-on {addon_id:?}"),
+            Caller::Chromium { origin } => write!(f, "the extension {origin:?}"),
+        }
+    }
+}
+
+/// The caller when the arguments are a browser starting a native-messaging host; None for a
+/// command line.
+pub fn host_caller(args: &[OsString]) -> Option<Caller> {
+    let arg = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned());
+    let first = arg(1)?;
+    if args.len() == 3 && first.ends_with(".json") {
+        return Some(Caller::Firefox { addon_id: arg(2)? });
+    }
+    let windows_extra = |i: usize| arg(i).is_none_or(|a| a.starts_with("--parent-window="));
+    if first.starts_with("chrome-extension://") && args.len() <= 3 && windows_extra(2) {
+        return Some(Caller::Chromium { origin: first });
+    }
+    None
 }
 
 /// Makes a frame fit the browser's limit: an oversized reply becomes a `reply_too_large` error.
@@ -43,8 +89,8 @@ struct Host {
     alive: Arc<AtomicBool>,
 }
 
-/// Runs the host until stdin ends; returns the exit code.
-pub async fn run(addon_id: &str) -> i32 {
+/// Runs the host for `caller` until stdin ends; returns the exit code.
+pub async fn run(caller: &Caller) -> i32 {
     let (out, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
@@ -64,15 +110,15 @@ pub async fn run(addon_id: &str) -> i32 {
             let _ = out.send(serde_json::to_vec(&v).unwrap_or_default()).await;
         }
     };
-    if addon_id != crate::ADDON_ID {
+    if !caller.allowed() {
         tracing::error!(
-            addon_id,
-            "refused: this host serves only {}",
-            crate::ADDON_ID
+            "refused {caller}: this host serves only {} and {}",
+            crate::ADDON_ID,
+            crate::chromium_origin()
         );
         let e = ApiError::new(
             code::ADDON_NOT_ALLOWED,
-            format!("the add-on {addon_id:?} may not use Kith"),
+            format!("{caller} may not use Kith"),
         );
         send(api::err_reply(&Value::Null, &e)).await;
         drop(out);
@@ -288,16 +334,67 @@ pub async fn wait_for_node(
 mod tests {
     use super::*;
 
+    fn args(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
     #[test]
-    fn host_invocation_is_two_arguments_with_a_json_manifest() {
-        let a = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        assert!(is_host_invocation(&a(&[
-            "kith",
-            "/x/kith.json",
-            "kith@kith"
-        ])));
-        assert!(!is_host_invocation(&a(&["kith", "serve", "x"])));
-        assert!(!is_host_invocation(&a(&["kith", "/x/kith.json"])));
+    fn firefox_starts_the_host_with_a_json_manifest_and_an_addon_id() {
+        assert_eq!(
+            host_caller(&args(&["kith", "/x/kith.json", "kith@kith"])),
+            Some(Caller::Firefox {
+                addon_id: "kith@kith".into()
+            })
+        );
+        assert_eq!(host_caller(&args(&["kith", "serve", "x"])), None);
+        assert_eq!(host_caller(&args(&["kith", "/x/kith.json"])), None);
+        assert_eq!(host_caller(&args(&["kith"])), None);
+    }
+
+    #[test]
+    fn chromium_starts_the_host_with_its_origin_and_on_windows_a_parent_window() {
+        let origin = crate::chromium_origin();
+        let want = Some(Caller::Chromium {
+            origin: origin.clone(),
+        });
+        assert_eq!(host_caller(&args(&["kith", &origin])), want);
+        assert_eq!(
+            host_caller(&args(&["kith", &origin, "--parent-window=0"])),
+            want
+        );
+        assert_eq!(host_caller(&args(&["kith", &origin, "share"])), None);
+        assert_eq!(host_caller(&args(&["kith", "share", &origin])), None);
+    }
+
+    #[test]
+    fn only_the_firefox_addon_and_the_pinned_chromium_extension_are_allowed() {
+        let ff = |id: &str| Caller::Firefox {
+            addon_id: id.into(),
+        };
+        let cr = |o: &str| Caller::Chromium { origin: o.into() };
+        assert!(ff(crate::ADDON_ID).allowed());
+        assert!(!ff("evil@example.com").allowed());
+        assert!(cr(&crate::chromium_origin()).allowed());
+        assert!(!cr("chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/").allowed());
+        assert!(!cr(crate::chromium_origin().trim_end_matches('/')).allowed());
+    }
+
+    #[test]
+    fn the_pinned_chromium_id_is_the_one_the_committed_public_key_gives() {
+        // Chromium derives an extension's ID from the `key` in its manifest: the first 16
+        // bytes of SHA-256 of the DER public key, each hex digit written as a letter a-p.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests/chromium-key.pub");
+        let b64 = std::fs::read_to_string(path).unwrap();
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .unwrap();
+        let id: String = crate::hash::sha256(&der)[..16]
+            .iter()
+            .flat_map(|b| [b >> 4, b & 15])
+            .map(|n| char::from(b'a' + n))
+            .collect();
+        assert_eq!(id, crate::CHROMIUM_EXTENSION_ID);
     }
 
     #[test]

@@ -18,10 +18,16 @@ struct Host {
 }
 
 impl Host {
+    /// The host as Firefox starts it: the manifest's path and the add-on's ID.
     fn start(home: &std::path::Path, addon: &str) -> Host {
+        let manifest = home.join("kith.json").to_string_lossy().into_owned();
+        Host::start_with(home, &[&manifest, addon])
+    }
+
+    /// The host started with these arguments.
+    fn start_with(home: &std::path::Path, args: &[&str]) -> Host {
         let mut child = common::kith_command()
-            .arg(home.join("kith.json"))
-            .arg(addon)
+            .args(args)
             .env("KITH_HOME", home)
             .env("KITH_LOG", "info")
             .stdin(Stdio::piped())
@@ -209,6 +215,36 @@ fn a_truncated_frame_then_eof_exits_cleanly() {
 fn a_wrong_addon_id_is_refused() {
     let home = empty_home();
     let h = Host::start(home.path(), "evil@example.com");
+    let r = h.reply();
+    assert_eq!(r["error"]["code"], "addon_not_allowed");
+    let (code, _, _) = h.close();
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn chromium_starting_the_host_with_the_pinned_origin_is_served() {
+    let home = empty_home();
+    let origin = kith::chromium_origin();
+    for args in [
+        vec![origin.as_str()],
+        vec![origin.as_str(), "--parent-window=0"],
+    ] {
+        let mut h = Host::start_with(home.path(), &args);
+        let r = h.call(json!({"id": 1, "cmd": "hello", "version": "0.1.0"}));
+        assert_eq!(r["ok"], true, "{args:?}: {r}");
+        assert_eq!(r["result"]["host_version"], env!("CARGO_PKG_VERSION"));
+        let (code, _, _) = h.close();
+        assert_eq!(code, Some(0));
+    }
+}
+
+#[test]
+fn another_chromium_extension_is_refused() {
+    let home = empty_home();
+    let h = Host::start_with(
+        home.path(),
+        &["chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/"],
+    );
     let r = h.reply();
     assert_eq!(r["error"]["code"], "addon_not_allowed");
     let (code, _, _) = h.close();
