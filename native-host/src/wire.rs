@@ -2,7 +2,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::proto::frame::{check_len, encode, FrameError};
+use crate::proto::frame::{encode, Decoder, FrameError};
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -19,40 +19,42 @@ pub enum ReadError {
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream. Oversized bodies are skipped unread.
+/// Driven by the sans-IO [`Decoder`] (the one frame parser), reading only what it wants, so
+/// the bytes after the frame stay on the stream.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     max: usize,
 ) -> Result<Option<Vec<u8>>, ReadError> {
-    let mut prefix = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        let n = r.read(&mut prefix[got..]).await?;
+    /// Bytes read at a time for a large body.
+    const READ_AT_ONCE: usize = 64 * 1024;
+    let mut d = Decoder::new(max);
+    let mut chunk = vec![0u8; 4];
+    let mut refused = None;
+    loop {
+        if refused.is_none() {
+            match d.next_frame() {
+                Some(Ok(frame)) => return Ok(Some(frame)),
+                Some(Err(e)) => refused = Some(e),
+                None => {}
+            }
+        }
+        if let Some(e) = refused.take_if(|_| !d.skipping()) {
+            // A refused frame's body is skipped: the stream is in step again.
+            return Err(e.into());
+        }
+        let want = d.wants().min(READ_AT_ONCE);
+        if chunk.len() < want {
+            chunk.resize(want, 0);
+        }
+        let n = r.read(&mut chunk[..want]).await?;
         if n == 0 {
-            return if got == 0 {
-                Ok(None)
-            } else {
+            return if d.has_partial() {
                 Err(ReadError::Truncated)
+            } else {
+                Ok(None)
             };
         }
-        got += n;
-    }
-    match check_len(prefix, max) {
-        Ok(len) => {
-            let mut buf = vec![0u8; len];
-            r.read_exact(&mut buf).await.map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => ReadError::Truncated,
-                _ => ReadError::Io(e),
-            })?;
-            Ok(Some(buf))
-        }
-        Err(e @ FrameError::TooLarge { len, .. }) => {
-            let skipped = tokio::io::copy(&mut r.take(len as u64), &mut tokio::io::sink()).await?;
-            if skipped < len as u64 {
-                return Err(ReadError::Truncated);
-            }
-            Err(e.into())
-        }
-        Err(e) => Err(e.into()),
+        d.feed(&chunk[..n]);
     }
 }
 

@@ -104,6 +104,30 @@ impl Decoder {
         }
     }
 
+    /// How many more bytes the frame under way needs (the length prefix, the rest of the
+    /// body, or the rest of a refused body to skip). Feeding at most this many never takes
+    /// a byte past the frame's end: a reader that must leave what follows a frame on its
+    /// stream reads this much at a time.
+    pub fn wants(&self) -> usize {
+        if self.skip > 0 {
+            return self.skip;
+        }
+        if self.buf.len() < 4 {
+            return 4 - self.buf.len();
+        }
+        let prefix = [self.buf[0], self.buf[1], self.buf[2], self.buf[3]];
+        match check_len(prefix, self.max) {
+            Ok(len) => (4 + len).saturating_sub(self.buf.len()),
+            // `next_frame` settles these without more bytes.
+            Err(_) => 0,
+        }
+    }
+
+    /// True while the body of a refused frame is being skipped.
+    pub fn skipping(&self) -> bool {
+        self.skip > 0
+    }
+
     /// True when bytes of an unfinished frame are waiting (a truncated frame at EOF).
     pub fn has_partial(&self) -> bool {
         !self.buf.is_empty() || self.skip > 0
@@ -113,6 +137,36 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feeding_what_the_decoder_wants_never_takes_a_byte_past_the_frame() {
+        let mut wire = encode(br#"{"a":1}"#);
+        wire.extend(encode(&[b'x'; 20]));
+        wire.extend(b"raw bytes after the frames");
+        let mut d = Decoder::new(10);
+        let mut at = 0;
+        let mut got = vec![];
+        while got.len() < 2 {
+            if let Some(f) = d.next_frame() {
+                got.push(f);
+                continue;
+            }
+            let n = d.wants().min(3); // any read size up to what is wanted
+            assert!(n > 0);
+            d.feed(&wire[at..at + n]);
+            at += n;
+        }
+        while d.skipping() {
+            let n = d.wants();
+            d.feed(&wire[at..at + n]);
+            at += n;
+        }
+        assert_eq!(got[0], Ok(br#"{"a":1}"#.to_vec()));
+        assert_eq!(got[1], Err(FrameError::TooLarge { len: 20, max: 10 }));
+        assert_eq!(&wire[at..], b"raw bytes after the frames");
+        assert!(!d.has_partial());
+        assert_eq!(d.wants(), 4, "then the next frame's length prefix");
+    }
 
     #[test]
     fn frames_split_anywhere_are_reassembled() {
