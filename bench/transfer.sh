@@ -13,7 +13,7 @@
 #   KITH_BIN=PATH           use this kith binary instead of building one
 #   CARGO_TARGET_DIR        where cargo builds (default: the repository's target/)
 #
-# See bench/README.md for what is measured and for results.
+# See bench/README.md for results, bench/results/ for what is measured and the history.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
