@@ -13,7 +13,7 @@
 #   KITH_BIN=PATH           use this kith binary instead of building one
 #   CARGO_TARGET_DIR        where cargo builds (default: the repository's target/)
 #
-# See bench/README.md for what is measured and for results.
+# See bench/README.md for results, bench/results/ for what is measured and the history.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -317,7 +317,7 @@ kith_run() { # kith_run KIND SRC: share SRC from a, fetch it on b, check the cop
     local max
     max=$(grep -o 'at most [0-9]* files' <<<"$KITH_SHARE_OUT" | awk '{ print $3 }' || true)
     if [[ -d $src && -n $max ]]; then
-      # Kith caps an album at MAX_ITEMS files (PROTOCOL.md): share the folder's files as
+      # Kith caps an album at MAX_ITEMS files (PROTOCOL.md §12): share the folder's files as
       # several albums of at most that many, fetched one after another, times added up.
       local files=() nalb=0 i
       mapfile -t files < <(find "$src" -maxdepth 1 -type f | sort)
@@ -560,7 +560,7 @@ if ((SMALL_N > 0)); then
     "sendme send (import) ${R_NOTE[small/sendme-send]:-n/a} s"
   echo "Peak RSS of sendme: send ${R_NOTE[small/sendme-send-rss]:-?} MiB, receive ${R_NOTE[small/sendme-recv-rss]:-?} MiB"
   if [[ -n $albums ]]; then
-    echo "Kith refused the folder as one album (at most ${KITH_MAX_ITEMS:-?} files per album, see PROTOCOL.md);"
+    echo "Kith refused the folder as one album (at most ${KITH_MAX_ITEMS:-?} files per album, see PROTOCOL.md §12);"
     echo "its files were shared as $albums albums and fetched one after another: the kith times are the sums."
   fi
 fi

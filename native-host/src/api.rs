@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// Stable error codes (documented in PROTOCOL.md).
+/// Stable error codes (documented in API.md §6).
 pub mod code {
     /// Frame with length 0.
     pub const BAD_FRAME: &str = "bad_frame";
@@ -60,6 +60,37 @@ pub mod code {
     pub const LOCATION_KEPT: &str = "location_kept";
     /// `kith serve` under `KITH_LOCAL_ONLY=1` would send packets off the machine (exit 4).
     pub const OFF_MACHINE: &str = "off_machine";
+
+    /// Every code above (a unit test checks this list against the module's source).
+    pub const ALL: &[&str] = &[
+        BAD_FRAME,
+        FRAME_TOO_LARGE,
+        BAD_JSON,
+        BAD_REQUEST,
+        UNKNOWN_COMMAND,
+        NOT_INITIALIZED,
+        ALREADY_INITIALIZED,
+        NO_NODE,
+        ADDON_NOT_ALLOWED,
+        INVITE_INVALID,
+        INVITE_EXPIRED,
+        INVITE_USED,
+        INVITE_REFUSED,
+        INVITE_OWN,
+        PEER_UNREACHABLE,
+        NOT_FOUND,
+        AMBIGUOUS,
+        REPLY_TOO_LARGE,
+        IO,
+        BAD_PASSPHRASE,
+        TIMEOUT,
+        DISK_FULL,
+        CHANGED,
+        CANCELLED,
+        INTERNAL,
+        LOCATION_KEPT,
+        OFF_MACHINE,
+    ];
 }
 
 /// An error reply.
@@ -581,5 +612,25 @@ mod tests {
             parse_request(br#"{"id":7,"cmd":"fly"}"#).unwrap_err().0,
             json!(7)
         );
+    }
+
+    #[test]
+    fn code_all_lists_every_error_code_of_the_code_module() {
+        let source = include_str!("api.rs");
+        let start = source.find("pub mod code {").expect("api.rs has mod code");
+        let body = &source[start..];
+        let body = &body[..body.find("\n}\n").expect("mod code ends")];
+        let declared: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub const "))
+            .filter_map(|l| l.split_once(": &str = \""))
+            .map(|(_, value)| value.trim_end_matches("\";"))
+            .collect();
+        assert!(declared.len() > 20, "found only {declared:?}");
+        let mut all = code::ALL.to_vec();
+        let mut declared_sorted = declared.clone();
+        all.sort_unstable();
+        declared_sorted.sort_unstable();
+        assert_eq!(all, declared_sorted, "code::ALL must list every code const");
     }
 }

@@ -243,7 +243,7 @@ pub fn doctor_reach(reach: &Value) -> Finding {
     Finding::ok(text)
 }
 
-/// How a connected friend is connected, from `path` (§4 `friends`).
+/// How a connected friend is connected, from `path` (API.md §4 `friends`).
 fn path_words(path: &str) -> &'static str {
     match path {
         "lan" => "on the same network",

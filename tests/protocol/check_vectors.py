@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A second implementation of Kith's signing rules, written from PROTOCOL.md alone.
 
-It reads every ```json test-vector block of PROTOCOL.md (section 8.16), rebuilds the signed
+It reads every ```json test-vector block of PROTOCOL.md (section 18), rebuilds the signed
 bytes from the document's rules (canonical JSON, binary invite body, DHT address input), and
 checks them against the vector: the canonical text, the Ed25519 signature (verified with the
 key the peer ID names, and made again from the seed: Ed25519 signatures are deterministic),
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-# --- Canonical JSON (PROTOCOL.md 8.16.1) -------------------------------------------------
+# --- Canonical JSON (PROTOCOL.md 18.2) --------------------------------------------------
 
 SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
                  "\f": "\\f", "\r": "\\r"}
@@ -124,7 +124,7 @@ COMMENT = j_object([
     ("text", dflt(j_str, "")), ("reaction", opt(j_str)), ("deleted", dflt(j_bool, False)),
 ])
 
-# --- Peer IDs (PROTOCOL.md 10.1) --------------------------------------------------------
+# --- Peer IDs (PROTOCOL.md 19.1) --------------------------------------------------------
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 
@@ -152,7 +152,7 @@ def parse_peer_id(text):
     return key
 
 
-# --- Addresses as the DHT record signs them (PROTOCOL.md 8.16.3) -------------------------
+# --- Addresses as the DHT record signs them (PROTOCOL.md 18.2) --------------------------
 
 
 def address(text):

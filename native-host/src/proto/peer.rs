@@ -20,7 +20,7 @@ pub enum PeerMsg {
     Hello(Hello),
     /// A request was refused.
     Error {
-        /// Stable code (see PROTOCOL.md).
+        /// Stable code (PROTOCOL.md §8).
         code: String,
         /// Human-readable text.
         message: String,

@@ -1,4 +1,4 @@
-//! The test vectors of PROTOCOL.md (§8.16), read from the document itself, so that the unit
+//! The test vectors of PROTOCOL.md (§18.3), read from the document itself, so that the unit
 //! tests of the signed formats prove the document and the code agree.
 
 use crate::identity::Identity;
