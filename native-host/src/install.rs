@@ -7,8 +7,6 @@ use serde_json::Value;
 
 use crate::home::Home;
 
-const TEMPLATE: &str = include_str!("../../manifests/kith.json.in");
-
 /// Where Firefox looks for this user's native-messaging manifests.
 pub fn manifest_dir() -> Result<PathBuf> {
     let home = std::env::var_os("HOME")
@@ -27,21 +25,20 @@ pub fn manifest_path() -> Result<PathBuf> {
     Ok(manifest_dir()?.join(format!("{}.json", crate::HOST_NAME)))
 }
 
-fn json_escape(s: &str) -> String {
-    let q = serde_json::to_string(s).unwrap_or_default();
-    q[1..q.len() - 1].to_string()
-}
-
 /// The manifest text for a binary path.
 pub fn manifest_text(binary: &std::path::Path) -> Result<String> {
     let path = binary
         .to_str()
         .context("the binary's path is not valid UTF-8")?;
-    let text = TEMPLATE
-        .replace("@NAME@", crate::HOST_NAME)
-        .replace("@PATH@", &json_escape(path))
-        .replace("@ADDON_ID@", crate::ADDON_ID);
-    serde_json::from_str::<Value>(&text).context("manifest template produced bad JSON")?;
+    let manifest = serde_json::json!({
+        "name": crate::HOST_NAME,
+        "description": "Kith: share photos, videos and files straight with friends",
+        "path": path,
+        "type": "stdio",
+        "allowed_extensions": [crate::ADDON_ID],
+    });
+    let mut text = serde_json::to_string_pretty(&manifest)?;
+    text.push('\n');
     Ok(text)
 }
 

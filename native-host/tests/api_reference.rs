@@ -4,6 +4,7 @@
 //! The names come from the code itself: commands from serde's error for an unknown `cmd`,
 //! events from the source of the `Event` enum and the events the host and control socket
 //! write by hand, error codes from `api::code::ALL` and the CLI's own codes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 use std::collections::BTreeSet;
 use std::fs;

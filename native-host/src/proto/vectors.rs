@@ -3,11 +3,12 @@
 
 use crate::identity::Identity;
 
-const PROTOCOL: &str = include_str!("../../../PROTOCOL.md");
-
-/// Every ```` ```json test-vector ```` block of PROTOCOL.md whose `vector` is `name`.
+/// Every ```` ```json test-vector ```` block of PROTOCOL.md whose `vector` is `name`. The
+/// document is read at run time from the repository (the crate never embeds a file outside it).
 pub fn vectors(name: &str) -> Vec<serde_json::Value> {
-    let found: Vec<serde_json::Value> = PROTOCOL
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../PROTOCOL.md");
+    let protocol = std::fs::read_to_string(path).expect("PROTOCOL.md beside the crate");
+    let found: Vec<serde_json::Value> = protocol
         .split("```json test-vector\n")
         .skip(1)
         .filter_map(|rest| rest.split("\n```").next())
