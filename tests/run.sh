@@ -38,12 +38,12 @@ need_tools() {
 
 stage "tools" need_tools
 stage "cargo fmt --check" cargo fmt --all -- --check
-stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
-stage "build" cargo build --workspace --all-targets --locked
+stage "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked --features kith/test-faults -- -D warnings
+stage "build" cargo build --workspace --all-targets --locked --features kith/test-faults
 stage "dependency audit" ./scripts/audit.sh
 stage "lab tools (install)" ./tests/lab/setup.sh
 stage "media tools (install)" ./tests/media/setup.sh
-stage "cargo test" cargo test --workspace --locked
+stage "cargo test" cargo test --workspace --locked --features kith/test-faults
 stage "protocol vectors (install)" ./tests/protocol/setup.sh
 stage "protocol vectors (python)" python3 tests/protocol/check_vectors.py
 stage "browser tools (install)" ./tests/browser/setup.sh

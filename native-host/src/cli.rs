@@ -40,7 +40,7 @@ pub enum Cmd {
     Serve {
         /// Address to listen on, IP:PORT or an IP alone for the port chosen at init
         /// (default: all interfaces, the port chosen at init).
-        #[arg(long, env = "KITH_LISTEN", value_name = "ADDR")]
+        #[arg(long, env = crate::settings::LISTEN, value_name = "ADDR")]
         listen: Option<crate::node::ListenAt>,
         /// Limit uploads and downloads to this many bytes per second (500K, 2M; 0: none).
         #[arg(long, value_parser = crate::transfer::rate::parse_rate)]
@@ -374,8 +374,8 @@ async fn call_with_progress(
 }
 
 fn passphrase(confirm: bool) -> Result<String, Failure> {
-    if let Ok(p) = std::env::var("KITH_PASSPHRASE") {
-        return Ok(p);
+    if let Some(p) = &crate::settings::env().passphrase {
+        return Ok(p.clone());
     }
     if !std::io::stdin().is_terminal() {
         return Err(ApiError::new(

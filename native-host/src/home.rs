@@ -63,8 +63,8 @@ impl Home {
     pub fn resolve(explicit: Option<PathBuf>) -> Result<Home> {
         let dir = match explicit {
             Some(d) => d,
-            None => match std::env::var_os("KITH_HOME").filter(|v| !v.is_empty()) {
-                Some(d) => PathBuf::from(d),
+            None => match crate::settings::env().home.clone() {
+                Some(d) => d,
                 None => directories::ProjectDirs::from("", "", "kith")
                     .context("no home directory is known for this user; pass --home DIR")?
                     .data_dir()

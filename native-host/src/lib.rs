@@ -17,6 +17,7 @@ pub mod native;
 pub mod net;
 pub mod node;
 pub mod proto;
+pub mod settings;
 pub mod store;
 pub mod transfer;
 pub mod wire;

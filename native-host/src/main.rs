@@ -8,7 +8,7 @@ fn main() {
     // Logs go to stderr; never to stdout, which carries results (or native-messaging frames).
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("KITH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env(kith::settings::LOG).unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(false)

@@ -509,7 +509,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
 
 /// Whether LAN discovery runs: not when the node listens on loopback only, or `KITH_NO_LAN=1`.
 fn lan_wanted(listen: SocketAddr) -> bool {
-    !(listen.ip().is_loopback() || std::env::var_os("KITH_NO_LAN").is_some_and(|v| v == "1"))
+    !(listen.ip().is_loopback() || crate::settings::env().no_lan)
 }
 
 /// Starts LAN discovery if [`lan_wanted`]; what it hears goes to the actor.
@@ -541,9 +541,7 @@ fn start_lan(
 /// Whether the router is asked to map the node's port: not when it listens on loopback only,
 /// the settings say no, or `KITH_NO_PORTMAP=1`.
 fn port_mapping_wanted(config: &Config, listen: SocketAddr) -> bool {
-    !(listen.ip().is_loopback()
-        || !config.port_mapping
-        || std::env::var_os("KITH_NO_PORTMAP").is_some_and(|v| v == "1"))
+    !(listen.ip().is_loopback() || !config.port_mapping || crate::settings::env().no_portmap)
 }
 
 /// Asks the home router to map the node's port if [`port_mapping_wanted`]; changes of the

@@ -317,6 +317,9 @@ fn members_who_are_not_friends_swarm_and_the_fetch_completes_after_the_owner_sto
 
 #[test]
 fn a_peer_serving_corrupt_chunks_is_struck_out_and_the_file_is_still_correct() {
+    if !cfg!(feature = "test-faults") {
+        return common::skip("the corrupt-chunks fault needs `--features test-faults`");
+    }
     // C downloads at 4 MB/s so that B, once connected, serves part of the file.
     let (a, b, c, id, data, _keep) = swarm_setup(
         &["--download-rate", "4M"],

@@ -112,16 +112,14 @@ pub(super) fn dht_settings(
     config: &crate::home::Config,
     listen: SocketAddr,
 ) -> Option<Option<Vec<String>>> {
-    if std::env::var_os("KITH_NO_DHT").is_some_and(|v| v == "1") || !config.dht {
+    let env = crate::settings::env();
+    if env.no_dht || !config.dht {
         return None;
     }
-    let env: Option<Vec<String>> = std::env::var("KITH_DHT_BOOTSTRAP").ok().map(|v| {
-        v.split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    });
-    let bootstrap = env.or_else(|| config.dht_bootstrap.clone());
+    let bootstrap = env
+        .dht_bootstrap
+        .clone()
+        .or_else(|| config.dht_bootstrap.clone());
     if listen.ip().is_loopback() && bootstrap.is_none() {
         return None;
     }

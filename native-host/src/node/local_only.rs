@@ -9,9 +9,9 @@ use std::os::unix::fs::MetadataExt;
 use thiserror::Error;
 
 /// The variable that turns the guard on (value `1`).
-pub const LOCAL_ONLY_VAR: &str = "KITH_LOCAL_ONLY";
+pub const LOCAL_ONLY_VAR: &str = crate::settings::LOCAL_ONLY;
 /// The variable naming the network namespace (under `/run/netns`) the node runs in.
-pub const NETNS_VAR: &str = "KITH_NETNS";
+pub const NETNS_VAR: &str = crate::settings::NETNS;
 /// The exit code of `kith serve` refused by the guard.
 pub const EXIT_OFF_MACHINE: i32 = 4;
 
@@ -129,16 +129,17 @@ pub fn in_named_netns(name: &str) -> Result<(), String> {
 /// The guard: Ok unless `KITH_LOCAL_ONLY=1` and the plan would leave the machine outside a
 /// lab namespace.
 pub fn check(plan: &Plan) -> Result<(), Refused> {
-    if std::env::var_os(LOCAL_ONLY_VAR).is_none_or(|v| v != "1") {
+    let env = crate::settings::env();
+    if !env.local_only {
         return Ok(());
     }
     let reasons = off_machine(plan);
     if reasons.is_empty() {
         return Ok(());
     }
-    let netns_note = match std::env::var(NETNS_VAR) {
-        Err(_) => None,
-        Ok(name) => match in_named_netns(&name) {
+    let netns_note = match &env.netns {
+        None => None,
+        Some(name) => match in_named_netns(name) {
             Ok(()) => {
                 tracing::info!(netns = %name, "{LOCAL_ONLY_VAR}: in a lab namespace of its own");
                 return Ok(());

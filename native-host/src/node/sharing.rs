@@ -22,11 +22,12 @@ use crate::transfer::manifest::{
     self, chunk_len, join_hashes, split_hashes, Hash, CHUNK_SIZE, SEGMENT_CHUNKS,
 };
 
-/// Test-only fault injection: with `KITH_FAULT_CORRUPT_CHUNKS=1` this node serves corrupt
-/// chunks, so tests can show that receivers refuse them and strike the sender out.
-static FAULT_CORRUPT_CHUNKS: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-    std::env::var_os("KITH_FAULT_CORRUPT_CHUNKS").is_some_and(|v| v == "1")
-});
+/// Test-only fault injection (builds with the `test-faults` feature): with
+/// `KITH_FAULT_CORRUPT_CHUNKS=1` this node serves corrupt chunks, so tests can show that
+/// receivers refuse them and strike the sender out.
+fn fault_corrupt_chunks() -> bool {
+    cfg!(feature = "test-faults") && crate::settings::env().fault_corrupt_chunks
+}
 
 /// What the actor answers to a peer's request; the connection task does the I/O.
 pub enum PeerReply {
@@ -172,7 +173,7 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
                         return Ok(());
                     }
                 };
-                if *FAULT_CORRUPT_CHUNKS && !buf.is_empty() {
+                if fault_corrupt_chunks() && !buf.is_empty() {
                     buf[0] ^= 0xff; // test-only: play a peer that lies
                 }
                 limit.take(buf.len() as u64).await;
@@ -1438,7 +1439,7 @@ impl Node {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| local.path.clone())
         };
-        let opener = std::env::var_os("KITH_OPENER").unwrap_or_else(|| {
+        let opener = crate::settings::env().opener.clone().unwrap_or_else(|| {
             if cfg!(target_os = "macos") {
                 "open".into()
             } else {
