@@ -1,6 +1,7 @@
-//! The node's side of comments: the owner keeps each album's thread, numbers what its audience
-//! posts and relays it; members post through an outbox that survives restarts and catch up
-//! on what they missed each time they reach the owner.
+//! The node's side of comments: the API commands (post, edit, delete, hide, list, read marks)
+//! and the driver of the comment protocol, whose decisions are in `core::thread` (the owner's
+//! thread) and `core::outbox` (my outbox and catch-up): this file reads the store for them,
+//! executes their effects (store batches, events, posts, pulls, relays) and reports back.
 
 use std::collections::HashMap;
 use std::time::Instant;
