@@ -38,8 +38,6 @@ pub const INVITE_TTL: u64 = 7 * 24 * 3600;
 pub const INVITE_TTL_MAX: u64 = 30 * 24 * 3600;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Every this many ticks, members ask connected owners for thread entries they may have missed.
-const CATCH_UP_TICKS: u64 = 60;
 
 pub use crate::proto::peer::close;
 
@@ -169,11 +167,11 @@ enum Msg {
         peer: PeerId,
         album: String,
     },
-    /// The owner answered a comment of mine (None: it could not be reached).
+    /// The owner answered a comment of mine.
     CommentPosted {
-        key: String,
-        comment: crate::proto::comment::Comment,
-        result: Option<Result<(), ApiError>>,
+        owner: PeerId,
+        comment: crate::proto::comment::SignedComment,
+        answer: crate::core::outbox::Answer,
     },
     /// Thumbnails pulled from a peer (each checked against its hash), or None when the
     /// pull ended.
@@ -242,10 +240,8 @@ struct Node {
     gateway: crate::gateway::Gateway,
     /// Thumbnails being pulled from peers, by hash.
     pulling: std::collections::HashSet<String>,
-    /// Albums whose thread is being pulled now, and whether to pull again when that ends.
-    pulls: HashMap<String, bool>,
-    /// My comments being posted to their album's owner now (album/id/version).
-    posting: std::collections::HashSet<String>,
+    /// My comment outbox and catch-up on others' threads (`core::outbox`).
+    outbox: crate::core::outbox::Outbox,
     /// Seconds the node has run (one tick a second).
     ticks: u64,
     /// This node's reach secret, told to friends in the hello.
@@ -420,7 +416,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     }
     let portmap = start_port_mapping(&config, listen, tx.clone());
     let me = identity.peer_id();
-    let node = Node {
+    let mut node = Node {
         me,
         home: home.clone(),
         config,
@@ -444,8 +440,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         live: Arc::default(),
         gateway,
         pulling: Default::default(),
-        posting: Default::default(),
-        pulls: HashMap::new(),
+        outbox: Default::default(),
         ticks: 0,
         reach,
         _lan: lan,
@@ -461,6 +456,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         via_mapping: HashMap::new(),
         dht: dht::DhtState::new(dht_on),
     };
+    node.load_comments();
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
     eprintln!("kith node {} listening on {listen}", node.me);
 
@@ -875,10 +871,7 @@ impl Node {
                     self.dial_due();
                     self.dht_tick();
                     self.try_upgrades();
-                    self.post_outbox();
-                    if self.ticks.is_multiple_of(CATCH_UP_TICKS) {
-                        self.catch_up_comments();
-                    }
+                    self.comments_tick();
                 }
                 Msg::PeerRequest { peer, msg, reply } => {
                     let _ = reply.send(self.peer_request(peer, msg));
@@ -908,20 +901,7 @@ impl Node {
                     let _ = reply.send(self.gateway_want(want));
                 }
                 Msg::Thumbs { album, got } => self.thumbs_pulled(&album, got),
-                Msg::CommentsIn {
-                    peer,
-                    msg:
-                        PeerMsg::Comments {
-                            album,
-                            since,
-                            rev,
-                            entries,
-                            ..
-                        },
-                } => {
-                    self.comments_in(peer, &album, since, rev, entries, true);
-                }
-                Msg::CommentsIn { .. } => {}
+                Msg::CommentsIn { peer, msg } => self.comments_pulled_in(peer, msg),
                 Msg::CommentsPulled { peer, album } => self.comments_pulled(peer, &album),
                 Msg::LanHeard(h) => self.lan_heard(h),
                 Msg::DhtReady(c) => self.dht_ready(c),
@@ -947,10 +927,10 @@ impl Node {
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
                 Msg::Relayed { peer, addr } => self.dial_relayed(peer, addr),
                 Msg::CommentPosted {
-                    key,
+                    owner,
                     comment,
-                    result,
-                } => self.comment_posted(&key, comment, result),
+                    answer,
+                } => self.comment_posted(owner, comment, answer),
             }
         }
     }

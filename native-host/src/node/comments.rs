@@ -1,19 +1,22 @@
-//! The node's side of comments: the owner keeps each album's thread, numbers what its audience
-//! posts and relays it; members post through an outbox that survives restarts and catch up
-//! on what they missed each time they reach the owner.
+//! The node's side of comments: the API commands (post, edit, delete, hide, list, read marks)
+//! and the driver of the comment protocol, whose decisions are in `core::thread` (the owner's
+//! thread) and `core::outbox` (my outbox and catch-up): this file reads the store for them,
+//! executes their effects (store batches, events, posts, pulls, relays) and reports back.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use super::sharing::{norm_id, refuse};
 use super::{now_ms, Msg, Node, PeerReply};
 use crate::api::{code, ApiError, Event};
+use crate::core::outbox::{self, Answer};
+use crate::core::thread;
 use crate::identity::PeerId;
 use crate::proto::album::{hex, Album, SignedAlbum};
 use crate::proto::comment::{
-    accept, reaction_id, text_ok, Accept, Comment, SignedComment, ThreadEntry, MAX_ENTRIES,
-    MAX_TEXT, MAX_THREAD, REACTIONS,
+    reaction_id, text_ok, Comment, SignedComment, ThreadEntry, MAX_TEXT, REACTIONS,
 };
 use crate::proto::peer::PeerMsg;
 use crate::store::ThreadMeta;
@@ -33,8 +36,24 @@ struct Shown {
     pending: bool,
 }
 
-/// Why the owner refused a comment: a peer code and a text.
-type Refusal = (&'static str, String);
+/// Why the owner refused a comment: the thread's decision, or a failed store.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error(transparent)]
+    Thread(#[from] thread::Refusal),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Refusal {
+    /// The peer error code.
+    fn code(&self) -> &'static str {
+        match self {
+            Refusal::Thread(r) => r.code(),
+            Refusal::Internal(_) => code::INTERNAL,
+        }
+    }
+}
 
 impl Node {
     /// Posts a comment or reaction on an album or item.
@@ -142,25 +161,16 @@ impl Node {
     pub(super) fn comment_hide(&mut self, id: &str, hidden: bool) -> Result<Value, ApiError> {
         let id = norm_id(id);
         let (s, entry) = self.find_comment(&id)?;
-        let Some(mut entry) = entry.filter(|_| s.album.owner == self.me) else {
+        let Some(entry) = entry.filter(|_| s.album.owner == self.me) else {
             return Err(ApiError::new(
                 code::BAD_REQUEST,
                 "only the album's owner can hide a comment",
             ));
         };
-        if entry.hidden != hidden {
-            let mut meta = self.store.thread(&s.album.id).map_err(ApiError::internal)?;
-            let old = entry.clone();
-            meta.rev += 1;
-            entry.hidden = hidden;
-            entry.rev = meta.rev;
-            self.count_unread(&s.album.id, &mut meta, Some(&old), &entry);
-            self.store
-                .put_thread(&s.album.id, &meta, std::slice::from_ref(&entry))
-                .map_err(ApiError::internal)?;
-            self.comment_event(&s.album, &entry.id, false);
-            self.relay(&s.album, &entry);
-        }
+        let meta = self.thread_meta(&s.album.id).map_err(ApiError::internal)?;
+        let online = self.online_peers();
+        let effects = thread::on_hide(&self.me, &s.album, meta, entry, hidden, &online);
+        self.run_thread(effects).map_err(ApiError::internal)?;
         self.comment_reply(&s.album.id, &id)
     }
 
@@ -262,35 +272,8 @@ impl Node {
             .comments(album)
             .unwrap_or_default()
             .iter()
-            .filter(|e| self.is_unread(e, read_seq))
+            .filter(|e| thread::is_unread(&self.me, e, read_seq))
             .count()
-    }
-
-    /// Whether an entry counts as unread: someone else's, shown, above the read mark.
-    fn is_unread(&self, e: &ThreadEntry, read_seq: u64) -> bool {
-        e.seq > read_seq
-            && !e.hidden
-            && e.comment
-                .as_ref()
-                .is_some_and(|c| c.comment.author != self.me && !c.comment.deleted)
-    }
-
-    /// Keeps the thread's unread count right as `old` (stored now) becomes `new`; call before
-    /// storing `new`.
-    fn count_unread(
-        &self,
-        album: &str,
-        meta: &mut ThreadMeta,
-        old: Option<&ThreadEntry>,
-        new: &ThreadEntry,
-    ) {
-        let before = match meta.unread {
-            Some(n) => n,
-            None => self.count_all_unread(album, meta.read_seq) as u64,
-        };
-        let was = old.is_some_and(|o| self.is_unread(o, meta.read_seq));
-        let is = self.is_unread(new, meta.read_seq);
-        meta.unread = Some((before + u64::from(is)).saturating_sub(u64::from(was)));
     }
 
     /// The album a comment target names (an album, or an item of one) and the item.
@@ -394,20 +377,23 @@ impl Node {
             .ok_or_else(|| ApiError::new(code::NOT_FOUND, "the album is gone"))?;
         if s.album.owner == self.me {
             let me = self.me;
-            self.thread_accept(me, signed).map_err(|(c, m)| {
-                let c = if c == code::INTERNAL {
-                    c
-                } else {
-                    code::BAD_REQUEST
+            self.thread_accept(me, signed).map_err(|r| {
+                let c = match r {
+                    Refusal::Internal(_) => code::INTERNAL,
+                    Refusal::Thread(_) => code::BAD_REQUEST,
                 };
-                ApiError::new(c, m)
+                ApiError::new(c, r.to_string())
             })?;
         } else {
             self.store
                 .comment_outbox_put(&signed)
                 .map_err(ApiError::internal)?;
             self.comment_event(&s.album, &id, false);
-            self.post_outbox();
+            let online = self.online_peers();
+            let effects = self
+                .outbox
+                .queue(s.album.owner, signed, Instant::now(), &online);
+            self.run_outbox_logged(effects);
         }
         let mut reply = self.comment_reply(&album, &id)?;
         // Whether it waits for an owner who is not connected (it is on its way otherwise).
@@ -521,6 +507,13 @@ impl Node {
             .unwrap_or_default()
     }
 
+    /// Tells the pages about a comment of an album in the store.
+    fn comment_event_of(&self, album: &str, id: &str, new: bool) {
+        if let Ok(Some(s)) = self.store.album(album) {
+            self.comment_event(&s.album, id, new);
+        }
+    }
+
     fn comment_event(&self, a: &Album, id: &str, new: bool) {
         let meta = self.store.thread(&a.id).unwrap_or_default();
         if let Ok(shown) = self.shown_one(&a.id, id) {
@@ -533,91 +526,125 @@ impl Node {
         }
     }
 
-    /// The owner's side: puts a posted comment in an album's thread and relays it.
+    /// The peers connected now.
+    fn online_peers(&self) -> Vec<PeerId> {
+        self.links
+            .keys()
+            .filter(|p| self.is_online(p))
+            .copied()
+            .collect()
+    }
+
+    /// A thread's meta with its unread count counted (once, for a thread stored before the
+    /// count was kept).
+    fn thread_meta(&self, album: &str) -> Result<ThreadMeta, crate::store::StoreError> {
+        let mut meta = self.store.thread(album)?;
+        if meta.unread.is_none() {
+            meta.unread = Some(self.count_all_unread(album, meta.read_seq) as u64);
+        }
+        Ok(meta)
+    }
+
+    /// The owner's side: hands a posted comment to the thread's core and executes its answer.
     fn thread_accept(&mut self, from: PeerId, signed: SignedComment) -> Result<(), Refusal> {
+        let internal = |e: crate::store::StoreError| Refusal::Internal(e.to_string());
         let c = &signed.comment;
-        if c.author != from {
-            return Err(("not_author", "a comment must come from its author".into()));
-        }
-        let s = self
-            .store
-            .album(&c.album)
-            .ok()
-            .flatten()
-            .filter(|s| s.album.owner == self.me && s.album.admits(&c.author));
-        let Some(s) = s else {
-            return Err(("not_shared", "no such album is shared with you".into()));
-        };
-        if c.item
-            .as_ref()
-            .is_some_and(|i| !s.album.items.iter().any(|x| &x.id == i))
-        {
-            return Err(("not_shared", "no such item in this album".into()));
-        }
-        let internal = |e: crate::store::StoreError| ("internal", e.to_string());
+        let album = self.store.album(&c.album).ok().flatten();
         let existing = self.store.comment(&c.album, &c.id).map_err(internal)?;
-        let previous = existing.clone();
-        let old = existing.as_ref().and_then(|e| e.comment.as_ref());
-        let decision = accept(old, &signed).map_err(|m| ("bad_comment", m.to_string()))?;
-        let mut meta = self.store.thread(&c.album).map_err(internal)?;
-        let (seq, hidden) = match (decision, existing) {
-            (Accept::Known, _) => return Ok(()),
-            (Accept::Update, Some(e)) => (e.seq, e.hidden),
-            _ => {
-                if meta.next_seq as usize >= MAX_THREAD {
-                    return Err((
-                        "thread_full",
-                        format!("this album has {MAX_THREAD} comments, the most it can hold"),
-                    ));
-                }
-                meta.next_seq += 1;
-                (meta.next_seq, false)
+        let meta = self.thread_meta(&c.album).map_err(internal)?;
+        let online = self.online_peers();
+        let effects = thread::on_post(thread::Post {
+            me: self.me,
+            from,
+            album: album.as_ref().map(|s| &s.album),
+            meta,
+            existing,
+            name: self.name_of(&c.author),
+            online: &online,
+            comment: signed.clone(),
+        })
+        .map_err(Refusal::Thread)?;
+        if let Some(thread::Effect::Store { entries, .. }) = effects.first() {
+            let seq = entries.first().map(|e| e.seq);
+            tracing::info!(album = %c.album, ?seq, from = %from.short(), "comment in thread");
+        }
+        self.run_thread(effects).map_err(internal)
+    }
+
+    /// Executes what the thread's core decided, in order; stops at a failed store write.
+    fn run_thread(&mut self, effects: Vec<thread::Effect>) -> Result<(), crate::store::StoreError> {
+        for e in effects {
+            match e {
+                thread::Effect::Store {
+                    album,
+                    meta,
+                    entries,
+                } => self.store.put_thread(&album, &meta, &entries)?,
+                thread::Effect::Event { album, id, new } => self.comment_event_of(&album, &id, new),
+                thread::Effect::Relay { to, msg } => self.relay(to, msg),
             }
-        };
-        meta.rev += 1;
-        let entry = ThreadEntry {
-            id: c.id.clone(),
-            seq,
-            rev: meta.rev,
-            hidden,
-            name: Some(self.name_of(&c.author)).filter(|n| !n.is_empty()),
-            comment: Some(signed.clone()),
-        };
-        self.count_unread(&s.album.id, &mut meta, previous.as_ref(), &entry);
-        // The meta goes first: after a crash between the two writes a number is skipped,
-        // never given twice (the unanswered author posts again).
-        self.store
-            .put_thread(&s.album.id, &meta, &[])
-            .map_err(internal)?;
-        self.store
-            .put_thread(&s.album.id, &meta, std::slice::from_ref(&entry))
-            .map_err(internal)?;
-        let new = decision == Accept::New && from != self.me;
-        tracing::info!(album = %s.album.id, seq, from = %from.short(), "comment in thread");
-        self.comment_event(&s.album, &entry.id, new);
-        self.relay(&s.album, &entry);
+        }
         Ok(())
     }
 
-    /// Sends a changed entry of my album's thread to every member connected now; the others
-    /// catch up when they next connect.
-    fn relay(&self, a: &Album, entry: &ThreadEntry) {
-        for p in &a.audience {
-            let Some(link) = self.links.get(p).filter(|_| self.is_online(p)) else {
-                continue;
-            };
-            let msg = PeerMsg::Comments {
-                album: a.id.clone(),
-                since: entry.rev - 1,
-                rev: entry.rev,
-                entries: vec![entry.relayed_to(p)],
-                more: false,
-            };
-            let conn = link.conn.clone();
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(ASK_TIMEOUT, crate::wire::ask(&conn, &msg)).await;
-            });
+    /// Executes what the outbox's core decided, in order; stops at a failed thread write.
+    fn run_outbox(&mut self, effects: Vec<outbox::Effect>) -> Result<(), crate::store::StoreError> {
+        for e in effects {
+            match e {
+                outbox::Effect::Send { to, comment } => self.post_to(to, comment),
+                outbox::Effect::Pull {
+                    owner,
+                    album,
+                    since,
+                } => self.pull_from(owner, album, since),
+                outbox::Effect::Done { album, id, v } => {
+                    if let Err(e) = self.store.comment_outbox_done(&album, &id, v) {
+                        tracing::error!(album, "comment outbox: {e}");
+                    }
+                }
+                outbox::Effect::Store {
+                    album,
+                    meta,
+                    entries,
+                    outbox_done,
+                } => self
+                    .store
+                    .write_thread(&album, &meta, &entries, &outbox_done)?,
+                outbox::Effect::Event { album, id, new } => self.comment_event_of(&album, &id, new),
+                outbox::Effect::Failed {
+                    album,
+                    id,
+                    code,
+                    message,
+                } => {
+                    tracing::warn!(album, code, "my comment was not taken: {message}");
+                    let _ = self.events.send(Event::CommentFailed {
+                        album,
+                        id,
+                        error: ApiError::new(&code, message),
+                    });
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// Executes the outbox core's effects where no one waits for the outcome.
+    fn run_outbox_logged(&mut self, effects: Vec<outbox::Effect>) {
+        if let Err(e) = self.run_outbox(effects) {
+            tracing::error!("comments: {e}");
+        }
+    }
+
+    /// Sends a changed entry of my album's thread to a member (no answer awaited).
+    fn relay(&self, to: PeerId, msg: PeerMsg) {
+        let Some(link) = self.links.get(&to) else {
+            return;
+        };
+        let conn = link.conn.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(ASK_TIMEOUT, crate::wire::ask(&conn, &msg)).await;
+        });
     }
 
     /// A peer's comment request: a post to my thread, a member catching up, or entries from
@@ -626,9 +653,9 @@ impl Node {
         match msg {
             PeerMsg::CommentPost { comment } => match self.thread_accept(peer, comment) {
                 Ok(()) => PeerReply::Answer(PeerMsg::Ok),
-                Err((c, m)) => {
-                    tracing::info!(peer = %peer.short(), code = c, "refused a comment: {m}");
-                    refuse(c, &m)
+                Err(r) => {
+                    tracing::info!(peer = %peer.short(), code = r.code(), "refused a comment: {r}");
+                    refuse(r.code(), &r.to_string())
                 }
             },
             PeerMsg::GetComments { album, since } => self.serve_comments(peer, &album, since),
@@ -637,253 +664,213 @@ impl Node {
                 since,
                 rev,
                 entries,
-                more: _,
-            } => self.comments_in(peer, &album, since, rev, entries, false),
+                more,
+            } => self.comments_in(peer, &album, (since, rev, more), entries, false),
             _ => refuse("unexpected", "not expected here"),
         }
     }
 
     /// Answers a member asking for the entries of my album's thread changed after `since`.
     fn serve_comments(&self, peer: PeerId, album: &str, since: u64) -> PeerReply {
-        let s = self
-            .store
-            .album(album)
-            .ok()
-            .flatten()
-            .filter(|s| s.album.owner == self.me && s.album.admits(&peer));
-        if s.is_none() {
-            tracing::info!(peer = %peer.short(), "refused comments of an album not shared with this peer");
-            return refuse("not_shared", "no such album is shared with you");
-        }
+        let s = self.store.album(album).ok().flatten();
         let (Ok(meta), Ok(all)) = (self.store.thread(album), self.store.comments(album)) else {
             return refuse(code::INTERNAL, "the store failed");
         };
-        let mut changed: Vec<ThreadEntry> = all.into_iter().filter(|e| e.rev > since).collect();
-        changed.sort_by_key(|e| e.rev);
-        let more = changed.len() > MAX_ENTRIES;
-        changed.truncate(MAX_ENTRIES);
-        let rev = match changed.last() {
-            Some(e) if more => e.rev,
-            _ => meta.rev.max(since),
-        };
-        PeerReply::Answer(PeerMsg::Comments {
-            album: album.to_string(),
+        match thread::serve(
+            &self.me,
+            &peer,
+            s.as_ref().map(|s| &s.album),
+            &meta,
+            all,
             since,
-            rev,
-            entries: changed.iter().map(|e| e.relayed_to(&peer)).collect(),
-            more,
-        })
+        ) {
+            Ok(msg) => PeerReply::Answer(msg),
+            Err(r) => {
+                tracing::info!(peer = %peer.short(), "refused comments of an album not shared with this peer");
+                refuse(r.code(), &r.to_string())
+            }
+        }
     }
 
-    /// A member's side: applies entries from an album's owner; a gap in revisions starts a
-    /// catch-up from the owner.
-    pub(super) fn comments_in(
+    /// A page I pulled from an album's owner.
+    pub(super) fn comments_pulled_in(&mut self, from: PeerId, msg: PeerMsg) {
+        if let PeerMsg::Comments {
+            album,
+            since,
+            rev,
+            entries,
+            more,
+        } = msg
+        {
+            self.comments_in(from, &album, (since, rev, more), entries, true);
+        }
+    }
+
+    /// A member's side: hands entries from an album's owner to the outbox's core (relayed,
+    /// or `pulled` by me) and executes its answer.
+    fn comments_in(
         &mut self,
         from: PeerId,
         album: &str,
-        since: u64,
-        rev: u64,
+        (since, rev, more): (u64, u64, bool),
         entries: Vec<ThreadEntry>,
         pulled: bool,
     ) -> PeerReply {
-        let s = self
-            .store
-            .album(album)
-            .ok()
-            .flatten()
-            .filter(|s| !s.album.deleted && s.album.owner == from && s.album.admits(&self.me));
-        let Some(s) = s else {
-            return refuse("not_shared", "only an album's owner sends its comments");
-        };
-        let Ok(mut meta) = self.store.thread(album) else {
+        let s = self.store.album(album).ok().flatten();
+        let Ok(meta) = self.thread_meta(album) else {
             return refuse(code::INTERNAL, "the store failed");
         };
-        let mut changed = Vec::new();
-        for e in entries {
-            let old = self.store.comment(album, &e.id).ok().flatten();
-            if old.as_ref().is_some_and(|o| o.rev >= e.rev) {
-                continue;
-            }
-            self.count_unread(album, &mut meta, old.as_ref(), &e);
-            changed.push((e, old.is_none()));
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                let old = self.store.comment(album, &e.id).ok().flatten();
+                (e, old)
+            })
+            .collect();
+        let online = self.online_peers();
+        let answer = self.outbox.on_entries(outbox::Entries {
+            me: self.me,
+            from,
+            album: s.as_ref().map(|s| &s.album),
+            meta,
+            entries,
+            since,
+            rev,
+            more,
+            pulled,
+            online: &online,
+        });
+        match answer {
+            Ok(effects) => match self.run_outbox(effects) {
+                Ok(()) => PeerReply::Answer(PeerMsg::Ok),
+                Err(e) => refuse(code::INTERNAL, &e.to_string()),
+            },
+            Err(r) => refuse(r.code(), &r.to_string()),
         }
-        if since <= meta.rev {
-            meta.rev = meta.rev.max(rev);
-        } else if !pulled {
-            self.pull_comments(from, album);
-        }
-        let list: Vec<ThreadEntry> = changed.iter().map(|(e, _)| e.clone()).collect();
-        if let Err(e) = self.store.put_thread(album, &meta, &list) {
-            return refuse(code::INTERNAL, &e.to_string());
-        }
-        for (e, first) in &changed {
-            let author = e.comment.as_ref().map(|c| &c.comment);
-            if let Some(c) = author.filter(|c| c.author == self.me) {
-                let _ = self.store.comment_outbox_done(album, &e.id, c.v);
-            }
-            let by_other = author.is_some_and(|c| c.author != self.me);
-            self.comment_event(&s.album, &e.id, *first && by_other);
-        }
-        PeerReply::Answer(PeerMsg::Ok)
     }
 
-    /// Asks an album's owner for the thread entries I have not got, page by page.
-    /// One pull per album at a time: asked again while one runs, another follows it.
+    /// Catches up on an album's thread from its owner (an album just received, or asked for
+    /// again); one pull per album at a time, another following when asked for meanwhile.
     pub(super) fn pull_comments(&mut self, owner: PeerId, album: &str) {
-        let Some(link) = self.links.get(&owner) else {
-            return;
-        };
-        if let Some(again) = self.pulls.get_mut(album) {
-            *again = true;
-            return;
-        }
-        self.pulls.insert(album.to_string(), false);
-        let mut since = self.store.thread(album).unwrap_or_default().rev;
-        let (conn, tx, album) = (link.conn.clone(), self.tx.clone(), album.to_string());
+        let since = self.store.thread(album).unwrap_or_default().rev;
+        self.outbox.follow(owner, album, since);
+        let online = self.online_peers();
+        let pull = self.outbox.pull(album, &online);
+        self.run_outbox_logged(pull.into_iter().collect());
+    }
+
+    /// Asks an album's owner for one page of the entries changed after `since`; the answer
+    /// comes back as `Msg::CommentsIn`, then `Msg::CommentsPulled` ends the ask.
+    fn pull_from(&self, owner: PeerId, album: String, since: u64) {
+        let conn = self.links.get(&owner).map(|l| l.conn.clone());
+        let tx = self.tx.clone();
         tokio::spawn(async move {
-            loop {
+            if let Some(conn) = conn {
                 let ask = PeerMsg::GetComments {
                     album: album.clone(),
                     since,
                 };
                 let answer = tokio::time::timeout(ASK_TIMEOUT, crate::wire::ask(&conn, &ask)).await;
-                let Ok(Ok((msg @ PeerMsg::Comments { .. }, _))) = answer else {
-                    break;
-                };
-                let PeerMsg::Comments { rev, more, .. } = &msg else {
-                    break;
-                };
-                let (rev, more) = (*rev, *more);
-                if tx.send(Msg::CommentsIn { peer: owner, msg }).await.is_err() || !more {
-                    break;
+                if let Ok(Ok((msg @ PeerMsg::Comments { .. }, _))) = answer {
+                    let _ = tx.send(Msg::CommentsIn { peer: owner, msg }).await;
                 }
-                since = rev;
             }
             let _ = tx.send(Msg::CommentsPulled { peer: owner, album }).await;
         });
     }
 
-    /// A pull ended; another one follows when it was asked for meanwhile.
-    pub(super) fn comments_pulled(&mut self, owner: PeerId, album: &str) {
-        if self.pulls.remove(album) == Some(true) {
-            self.pull_comments(owner, album);
-        }
+    /// An ask of a pull ended; the core says whether another page or pull follows.
+    pub(super) fn comments_pulled(&mut self, _owner: PeerId, album: &str) {
+        let online = self.online_peers();
+        let next = self.outbox.on_pulled(album, &online);
+        self.run_outbox_logged(next.into_iter().collect());
     }
 
     /// On a connection to a peer: catch up on the threads of its albums and post my
     /// comments waiting for it.
     pub(super) fn comments_on_connect(&mut self, peer: PeerId) {
-        for (owner, album) in self.others_albums() {
-            if owner == peer {
-                self.pull_comments(peer, &album);
-            }
-        }
-        self.post_outbox();
+        let online = self.online_peers();
+        let effects = self.outbox.on_connect(peer, Instant::now(), &online);
+        self.run_outbox_logged(effects);
     }
 
-    /// Now and then: catch up with every connected owner, in case a relayed entry was lost.
-    pub(super) fn catch_up_comments(&mut self) {
-        for (owner, album) in self.others_albums() {
-            if self.is_online(&owner) {
-                self.pull_comments(owner, &album);
-            }
-        }
+    /// The one-second tick: posts due again, and now and then a catch-up with every
+    /// connected owner, in case a relayed entry was lost.
+    pub(super) fn comments_tick(&mut self) {
+        let online = self.online_peers();
+        let effects = self.outbox.on_tick(Instant::now(), &online);
+        self.run_outbox_logged(effects);
     }
 
-    /// The albums others shared with me, with their owners.
-    fn others_albums(&self) -> Vec<(PeerId, String)> {
-        self.store
+    /// Loads my outbox and the threads I follow from the store (once, at start).
+    pub(super) fn load_comments(&mut self) {
+        let mut queued = Vec::new();
+        match self.store.comment_outbox("") {
+            Ok(q) => {
+                for c in q {
+                    let owner = match self.store.album(&c.comment.album) {
+                        Ok(Some(s)) if !s.album.deleted => Some(s.album.owner),
+                        _ => None,
+                    };
+                    queued.push((owner, c));
+                }
+            }
+            Err(e) => tracing::error!("comment outbox: {e}"),
+        }
+        let threads = self
+            .store
             .albums()
             .unwrap_or_default()
             .into_iter()
             .filter(|s| !s.album.deleted && s.album.owner != self.me)
-            .map(|s| (s.album.owner, s.album.id))
-            .collect()
+            .map(|s| {
+                let rev = self.store.thread(&s.album.id).unwrap_or_default().rev;
+                (s.album.id, s.album.owner, rev)
+            })
+            .collect();
+        self.outbox = outbox::Outbox::load(queued, threads);
     }
 
-    /// Sends my waiting comments to the owners connected now (each once at a time).
-    pub(super) fn post_outbox(&mut self) {
-        let queued = match self.store.comment_outbox("") {
-            Ok(q) => q,
-            Err(e) => {
-                tracing::error!("comment outbox: {e}");
-                return;
-            }
-        };
-        for c in queued {
-            let key = format!("{}/{}/{}", c.comment.album, c.comment.id, c.comment.v);
-            if self.posting.contains(&key) {
-                continue;
-            }
-            let owner = match self.store.album(&c.comment.album) {
-                Ok(Some(s)) if !s.album.deleted => s.album.owner,
-                _ => {
-                    let gone =
-                        ApiError::new(code::NOT_FOUND, "the album is no longer shared with you");
-                    self.comment_posted(&key, c.comment, Some(Err(gone)));
-                    continue;
+    /// Posts my comment to its album's owner; the answer comes back as `Msg::CommentPosted`.
+    fn post_to(&self, owner: PeerId, c: SignedComment) {
+        let conn = self.links.get(&owner).map(|l| l.conn.clone());
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let answer = match conn {
+                None => Answer::Failed,
+                Some(conn) => {
+                    let post = PeerMsg::CommentPost { comment: c.clone() };
+                    match tokio::time::timeout(ASK_TIMEOUT, crate::wire::ask(&conn, &post)).await {
+                        Ok(Ok((PeerMsg::Ok, _))) => Answer::Delivered,
+                        Ok(Ok((PeerMsg::Error { code, message }, _))) => {
+                            Answer::Refused { code, message }
+                        }
+                        _ => Answer::Failed, // not reached: tried again later
+                    }
                 }
             };
-            let Some(link) = self.links.get(&owner).filter(|_| self.is_online(&owner)) else {
-                continue;
-            };
-            self.posting.insert(key.clone());
-            let (conn, tx) = (link.conn.clone(), self.tx.clone());
-            tokio::spawn(async move {
-                let post = PeerMsg::CommentPost { comment: c.clone() };
-                let answer =
-                    tokio::time::timeout(ASK_TIMEOUT, crate::wire::ask(&conn, &post)).await;
-                let result = match answer {
-                    Ok(Ok((PeerMsg::Ok, _))) => Some(Ok(())),
-                    Ok(Ok((PeerMsg::Error { code, message }, _))) => {
-                        Some(Err(ApiError::new(&code, message)))
-                    }
-                    _ => None, // not reached: tried again later
-                };
-                let _ = tx
-                    .send(Msg::CommentPosted {
-                        key,
-                        comment: c.comment,
-                        result,
-                    })
-                    .await;
-            });
-        }
+            let _ = tx
+                .send(Msg::CommentPosted {
+                    owner,
+                    comment: c,
+                    answer,
+                })
+                .await;
+        });
     }
 
     /// The owner answered a post of mine.
-    pub(super) fn comment_posted(
-        &mut self,
-        key: &str,
-        c: Comment,
-        result: Option<Result<(), ApiError>>,
-    ) {
-        self.posting.remove(key);
-        match result {
-            None => {}
-            Some(Ok(())) => {
-                let _ = self.store.comment_outbox_done(&c.album, &c.id, c.v);
-            }
-            Some(Err(error)) => {
-                tracing::warn!(album = %c.album, code = %error.code, "my comment was not taken: {}", error.message);
-                // A newer version still queued keeps its chance.
-                if !matches!(
-                    self.store.comment_outbox_done(&c.album, &c.id, c.v),
-                    Ok(true)
-                ) {
-                    return;
-                }
-                let _ = self.events.send(Event::CommentFailed {
-                    album: c.album,
-                    id: c.id,
-                    error,
-                });
-            }
-        }
+    pub(super) fn comment_posted(&mut self, owner: PeerId, c: SignedComment, answer: Answer) {
+        let online = self.online_peers();
+        let effects = self
+            .outbox
+            .on_answer(owner, &c, answer, Instant::now(), &online);
+        self.run_outbox_logged(effects);
     }
 
     /// Forgets an album's thread (the album was unshared or I left its audience).
-    pub(super) fn forget_thread(&self, album: &str) {
+    pub(super) fn forget_thread(&mut self, album: &str) {
+        self.outbox.forget(album);
         if let Err(e) = self.store.remove_thread(album) {
             tracing::error!(album, "forgetting comments: {e}");
         }

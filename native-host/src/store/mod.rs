@@ -8,7 +8,11 @@ use thiserror::Error;
 
 use crate::identity::PeerId;
 
+#[cfg(test)]
+mod mem_kv;
 mod sled_kv;
+#[cfg(test)]
+pub use mem_kv::MemKv;
 pub use sled_kv::SledKv;
 
 /// Current schema version of the store.
@@ -33,6 +37,36 @@ pub enum StoreError {
 /// One key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
+/// One write of a [`Kv::batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Writes a value.
+    Put {
+        /// The tree.
+        tree: &'static str,
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Deletes a value (nothing when there is none).
+    Remove {
+        /// The tree.
+        tree: &'static str,
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+impl Write {
+    /// The tree the write goes to.
+    pub fn tree(&self) -> &'static str {
+        match self {
+            Write::Put { tree, .. } | Write::Remove { tree, .. } => tree,
+        }
+    }
+}
+
 /// A key-value database with named trees: the seam where sled could be swapped for redb.
 pub trait Kv: Send + Sync {
     /// Reads a value.
@@ -45,6 +79,9 @@ pub trait Kv: Send + Sync {
     fn scan(&self, tree: &str) -> Result<Vec<Entry>, StoreError>;
     /// The entries of a tree whose keys start with `prefix`, in key order.
     fn scan_prefix(&self, tree: &str, prefix: &[u8]) -> Result<Vec<Entry>, StoreError>;
+    /// Applies several writes, across trees, all or none: a reader or a crash sees either
+    /// none of them or all of them, in order (a later write to a key wins).
+    fn batch(&self, writes: &[Write]) -> Result<(), StoreError>;
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 }
@@ -557,18 +594,48 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Writes a thread's meta and entries together, durably.
+    /// Writes a thread's meta and entries together, durably: one atomic batch.
     pub fn put_thread(
         &self,
         album: &str,
         meta: &ThreadMeta,
         entries: &[crate::proto::comment::ThreadEntry],
     ) -> Result<(), StoreError> {
+        self.write_thread(album, meta, entries, &[])
+    }
+
+    /// Writes a thread's meta and entries and takes the given versions of my comments out of
+    /// my outbox (each `(id, v)` only if the version queued is `v` or older), all in one
+    /// atomic batch, durably.
+    pub fn write_thread(
+        &self,
+        album: &str,
+        meta: &ThreadMeta,
+        entries: &[crate::proto::comment::ThreadEntry],
+        outbox_done: &[(String, u32)],
+    ) -> Result<(), StoreError> {
+        let mut writes = Vec::with_capacity(entries.len() + outbox_done.len() + 1);
         for e in entries {
-            self.kv
-                .put(COMMENTS, &comment_key(album, &e.id), &enc(e)?)?;
+            writes.push(Write::Put {
+                tree: COMMENTS,
+                key: comment_key(album, &e.id),
+                value: enc(e)?,
+            });
         }
-        self.kv.put(THREADS, album.as_bytes(), &enc(meta)?)?;
+        for (id, v) in outbox_done {
+            if self.outbox_holds_at_most(album, id, *v)? {
+                writes.push(Write::Remove {
+                    tree: COMMENT_OUTBOX,
+                    key: comment_key(album, id),
+                });
+            }
+        }
+        writes.push(Write::Put {
+            tree: THREADS,
+            key: album.as_bytes().to_vec(),
+            value: enc(meta)?,
+        });
+        self.kv.batch(&writes)?;
         self.kv.flush()
     }
 
@@ -599,14 +666,19 @@ impl Store {
         Ok(v)
     }
 
-    /// Forgets an album's thread and my comments waiting for it, durably.
+    /// Forgets an album's thread and my comments waiting for it, durably, in one batch.
     pub fn remove_thread(&self, album: &str) -> Result<(), StoreError> {
+        let mut writes = Vec::new();
         for tree in [COMMENTS, COMMENT_OUTBOX] {
-            for (k, _) in self.kv.scan_prefix(tree, &comment_key(album, ""))? {
-                self.kv.delete(tree, &k)?;
+            for (key, _) in self.kv.scan_prefix(tree, &comment_key(album, ""))? {
+                writes.push(Write::Remove { tree, key });
             }
         }
-        self.kv.delete(THREADS, album.as_bytes())?;
+        writes.push(Write::Remove {
+            tree: THREADS,
+            key: album.as_bytes().to_vec(),
+        });
+        self.kv.batch(&writes)?;
         self.kv.flush()
     }
 
@@ -652,18 +724,19 @@ impl Store {
     /// Takes a comment out of my outbox once the owner has this version (or a newer one).
     /// True when it was taken out.
     pub fn comment_outbox_done(&self, album: &str, id: &str, v: u32) -> Result<bool, StoreError> {
-        let key = comment_key(album, id);
-        let queued: Option<crate::proto::comment::SignedComment> = self
-            .kv
-            .get(COMMENT_OUTBOX, &key)?
-            .map(|b| dec(&b))
-            .transpose()?;
-        if queued.is_none_or(|q| q.comment.v > v) {
+        if !self.outbox_holds_at_most(album, id, v)? {
             return Ok(false);
         }
-        self.kv.delete(COMMENT_OUTBOX, &key)?;
+        self.kv.delete(COMMENT_OUTBOX, &comment_key(album, id))?;
         self.kv.flush()?;
         Ok(true)
+    }
+
+    /// Whether my outbox holds this comment at version `v` or older.
+    fn outbox_holds_at_most(&self, album: &str, id: &str, v: u32) -> Result<bool, StoreError> {
+        Ok(self
+            .comment_outbox_get(album, id)?
+            .is_some_and(|q| q.comment.v <= v))
     }
 }
 
@@ -822,6 +895,129 @@ mod tests {
         drop(s);
         let s = Store::open(&dir.path().join("db")).unwrap();
         assert_eq!(s.retired_reach().unwrap(), given_up[given_up.len() - 8..]);
+    }
+
+    fn entry(id: u8, seq: u64) -> crate::proto::comment::ThreadEntry {
+        crate::proto::comment::ThreadEntry {
+            id: crate::proto::album::hex(&[id; 16]),
+            seq,
+            rev: seq,
+            hidden: false,
+            name: None,
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_lands_across_trees_with_its_removals_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let kv = SledKv::open(&dir.path().join("db")).unwrap();
+            kv.put(COMMENT_OUTBOX, b"a/1", b"queued").unwrap();
+            kv.batch(&[
+                Write::Put {
+                    tree: COMMENTS,
+                    key: b"a/1".to_vec(),
+                    value: b"entry".to_vec(),
+                },
+                Write::Remove {
+                    tree: COMMENT_OUTBOX,
+                    key: b"a/1".to_vec(),
+                },
+                Write::Put {
+                    tree: THREADS,
+                    key: b"a".to_vec(),
+                    value: b"old".to_vec(),
+                },
+                Write::Put {
+                    tree: THREADS,
+                    key: b"a".to_vec(),
+                    value: b"meta".to_vec(),
+                },
+            ])
+            .unwrap();
+            kv.flush().unwrap();
+        }
+        let kv = SledKv::open(&dir.path().join("db")).unwrap();
+        assert_eq!(
+            kv.get(COMMENTS, b"a/1").unwrap().as_deref(),
+            Some(&b"entry"[..])
+        );
+        assert_eq!(kv.get(COMMENT_OUTBOX, b"a/1").unwrap(), None);
+        assert_eq!(
+            kv.get(THREADS, b"a").unwrap().as_deref(),
+            Some(&b"meta"[..]),
+            "a later write to a key wins"
+        );
+    }
+
+    #[test]
+    fn a_threads_meta_and_entry_land_together_or_not_at_all_when_the_node_dies() {
+        let album = crate::proto::album::hex(&[1; 16]);
+        let meta = ThreadMeta {
+            rev: 1,
+            next_seq: 1,
+            ..Default::default()
+        };
+        // Dies at the first write: nothing of the thread is there.
+        let kv = MemKv::default();
+        let s = Store::with_kv(Box::new(kv.clone())).unwrap();
+        kv.crash_after(0);
+        assert!(s.put_thread(&album, &meta, &[entry(3, 1)]).is_err());
+        assert_eq!(s.thread(&album).unwrap(), ThreadMeta::default());
+        assert!(s.comments(&album).unwrap().is_empty());
+        // Dies right after one write: the meta and the entry were that one write.
+        let kv = MemKv::default();
+        let s = Store::with_kv(Box::new(kv.clone())).unwrap();
+        kv.crash_after(1);
+        s.put_thread(&album, &meta, &[entry(3, 1), entry(4, 2)])
+            .unwrap();
+        assert_eq!(s.thread(&album).unwrap(), meta);
+        assert_eq!(s.comments(&album).unwrap().len(), 2);
+        assert!(s.put_thread(&album, &meta, &[entry(5, 3)]).is_err());
+        assert_eq!(s.comments(&album).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn my_comment_leaves_the_outbox_in_the_same_write_that_threads_it() {
+        use crate::proto::comment::Comment;
+        let me = Identity::generate().unwrap();
+        let album = crate::proto::album::hex(&[1; 16]);
+        let c = |v: u32| {
+            Comment {
+                id: crate::proto::album::hex(&[3; 16]),
+                album: album.clone(),
+                item: None,
+                author: me.peer_id(),
+                at: 1,
+                v,
+                edited: None,
+                text: "hi".into(),
+                reaction: None,
+                deleted: false,
+            }
+            .sign(&me)
+        };
+        let kv = MemKv::default();
+        let s = Store::with_kv(Box::new(kv.clone())).unwrap();
+        s.comment_outbox_put(&c(0)).unwrap();
+        let id = c(0).comment.id;
+        kv.crash_after(1);
+        s.write_thread(
+            &album,
+            &ThreadMeta::default(),
+            &[entry(3, 1)],
+            &[(id.clone(), 0)],
+        )
+        .unwrap();
+        assert!(s.comment_outbox("").unwrap().is_empty());
+        assert_eq!(s.comments(&album).unwrap().len(), 1);
+        // A newer version queued meanwhile stays queued.
+        kv.crash_after(2);
+        s.comment_outbox_put(&c(1)).unwrap();
+        s.write_thread(&album, &ThreadMeta::default(), &[entry(3, 1)], &[(id, 0)])
+            .unwrap();
+        assert_eq!(s.comment_outbox("").unwrap(), vec![c(1)]);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use super::{Entry, Kv, StoreError};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::{Entry, Kv, StoreError, Write};
 
 /// A sled database with a bounded page cache.
 pub struct SledKv {
@@ -50,6 +53,38 @@ impl Kv for SledKv {
         t.scan_prefix(prefix)
             .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(err))
             .collect()
+    }
+    /// One sled transaction over every tree the batch touches: atomic across the trees.
+    fn batch(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut names: Vec<&str> = writes.iter().map(Write::tree).collect();
+        names.sort_unstable();
+        names.dedup();
+        let trees = names
+            .iter()
+            .map(|n| self.db.open_tree(n))
+            .collect::<Result<Vec<sled::Tree>, _>>()
+            .map_err(err)?;
+        let at = |tree: &str| names.binary_search(&tree).unwrap_or_default();
+        trees
+            .as_slice()
+            .transaction(|txs| {
+                for w in writes {
+                    let t = &txs[at(w.tree())];
+                    match w {
+                        Write::Put { key, value, .. } => {
+                            t.insert(key.as_slice(), value.as_slice())?;
+                        }
+                        Write::Remove { key, .. } => {
+                            t.remove(key.as_slice())?;
+                        }
+                    }
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => err(e),
+                TransactionError::Abort(()) => StoreError::Db("a batch was aborted".into()),
+            })
     }
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(err)
