@@ -4,3 +4,6 @@
 //! spawns tasks or reads the clock. The node's actor (`crate::node`) feeds them and executes
 //! what they return. Each module has unit tests; `scenarios` runs several nodes' core types
 //! in memory with a fake clock. Test names contain `core`, so `cargo test core` runs them.
+
+pub mod dht_sched;
+pub mod reach;
