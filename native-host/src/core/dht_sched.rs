@@ -248,6 +248,86 @@ impl DhtSched {
     }
 }
 
+/// What one lookup reports, and when: the addresses of the newest record that opens, `grace`
+/// after the first arrives (in case another DHT node holds a newer one) and at once for each
+/// newer one after that. A record with no address (left under a reach secret given up) is
+/// told to nobody but outranks older ones. Sans-IO: the DHT client feeds records and the
+/// time.
+#[derive(Debug)]
+pub struct LookupReport {
+    grace: Duration,
+    /// The newest record so far: its sequence number, addresses, and whether they were told
+    /// (or are not to be: no address).
+    best: Option<(u64, Vec<SocketAddr>, bool)>,
+    /// When to tell the best record.
+    tell_at: Option<Instant>,
+    /// Whether any addresses were told.
+    told_any: bool,
+}
+
+impl LookupReport {
+    /// A lookup that waits `grace` after the first record before telling it.
+    pub fn new(grace: Duration) -> LookupReport {
+        LookupReport {
+            grace,
+            best: None,
+            tell_at: None,
+            told_any: false,
+        }
+    }
+
+    /// A record that opened arrived: sequence number `seq`, addresses `addrs`.
+    pub fn record(&mut self, seq: u64, addrs: Vec<SocketAddr>, now: Instant) {
+        if self.best.as_ref().is_some_and(|(b, _, _)| seq <= *b) {
+            return;
+        }
+        let told = addrs.is_empty();
+        if self.tell_at.is_none() && !told {
+            self.tell_at = Some(match self.best {
+                None => now + self.grace,
+                Some(_) => now,
+            });
+        }
+        self.best = Some((seq, addrs, told));
+    }
+
+    /// When the next report is due (None: none waits).
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.tell_at
+    }
+
+    /// The addresses to tell now, if a report is due.
+    pub fn due(&mut self, now: Instant) -> Option<Vec<SocketAddr>> {
+        if self.tell_at.is_none_or(|t| t > now) {
+            return None;
+        }
+        self.tell_at = None;
+        self.take()
+    }
+
+    /// The query ended: the addresses not told yet, if any.
+    pub fn end(&mut self) -> Option<Vec<SocketAddr>> {
+        self.tell_at = None;
+        self.take()
+    }
+
+    /// Whether any addresses were told.
+    pub fn told_any(&self) -> bool {
+        self.told_any
+    }
+
+    fn take(&mut self) -> Option<Vec<SocketAddr>> {
+        match self.best.as_mut() {
+            Some((_, addrs, told @ false)) => {
+                *told = true;
+                self.told_any = true;
+                Some(addrs.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,5 +592,51 @@ mod tests {
         assert_eq!(s.lookup_result(&q), Some("nothing found"));
         s.forget(&q);
         assert_eq!(s.lookup_result(&q), None);
+    }
+
+    #[test]
+    fn core_dht_a_lookup_tells_the_first_record_after_the_grace_and_newer_ones_at_once() {
+        let (mut r, t) = (
+            LookupReport::new(Duration::from_millis(300)),
+            Instant::now(),
+        );
+        let ms = |n: u64| t + Duration::from_millis(n);
+        let (a, b, c) = (
+            vec![addr("203.0.113.7:41000")],
+            vec![addr("203.0.113.7:42000")],
+            vec![addr("203.0.113.7:43000")],
+        );
+        r.record(1_000, a.clone(), t);
+        assert_eq!(r.wake_at(), Some(ms(300)));
+        assert_eq!(r.due(ms(299)), None);
+        // A newer one within the grace replaces it; an older one changes nothing.
+        r.record(2_000, b.clone(), ms(100));
+        r.record(1_500, a.clone(), ms(150));
+        assert_eq!(r.due(ms(300)), Some(b.clone()));
+        assert_eq!(r.due(ms(400)), None, "told twice");
+        r.record(3_000, c.clone(), ms(500));
+        assert_eq!(r.due(ms(500)), Some(c));
+        assert_eq!(r.end(), None);
+        assert!(r.told_any());
+    }
+
+    #[test]
+    fn core_dht_an_emptied_record_is_never_told_and_hides_older_ones() {
+        let (mut r, t) = (LookupReport::new(Duration::ZERO), Instant::now());
+        r.record(2_000, vec![], t);
+        assert_eq!(r.wake_at(), None);
+        r.record(1_000, vec![addr("203.0.113.7:41000")], t);
+        assert_eq!(r.due(t), None);
+        assert_eq!(r.end(), None);
+        assert!(!r.told_any());
+    }
+
+    #[test]
+    fn core_dht_a_lookup_that_ends_within_the_grace_tells_its_record_then() {
+        let (mut r, t) = (LookupReport::new(Duration::from_secs(1)), Instant::now());
+        let a = vec![addr("203.0.113.7:41000")];
+        r.record(1_000, a.clone(), t);
+        assert_eq!(r.end(), Some(a));
+        assert!(r.told_any());
     }
 }

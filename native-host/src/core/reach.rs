@@ -435,7 +435,7 @@ mod tests {
         assert_eq!(asked(&e), vec![a, b]);
         assert!(e.iter().all(|e| matches!(
             e,
-            Effect::AskIntroduction { target, .. } if *target == target
+            Effect::AskIntroduction { target: x, .. } if *x == target
         )));
         // Nobody connected: nobody asked.
         let mut r = Reach::default();
