@@ -1,5 +1,5 @@
-//! The node's side of addresses through the Mainline DHT: publishing my sealed record when my
-//! addresses change, and looking up friends I cannot reach.
+//! The node's side of addresses through the Mainline DHT: publishing my sealed record and
+//! looking up friends I cannot reach, when `core::dht_sched` says so.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
-//! The node's side of reaching friends across networks: friends heard on the LAN, and how
-//! each friend is connected (`path`).
+//! The node's side of reaching friends across networks: it runs what `core::reach` decides
+//! (asks for introductions and relays, dials), answers as introducer and relay, and feeds
+//! in friends heard on the LAN and how each friend is connected (`path`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
