@@ -248,26 +248,14 @@ struct Node {
     reach: [u8; 32],
     /// The LAN announcer and listener (None: off, or the node listens on loopback only).
     _lan: Option<crate::net::lan::Lan>,
-    /// Friends heard on the LAN, with the addresses heard.
-    lan_addrs: HashMap<PeerId, Vec<SocketAddr>>,
-    /// Friends dialled at addresses an introduction gave.
-    punched: HashMap<PeerId, Vec<SocketAddr>>,
-    /// When an introduction to each friend was last asked for.
-    intro_asked: HashMap<PeerId, Instant>,
-    /// Friends dialled through a relay, at the relay's address.
-    relayed: HashMap<PeerId, Vec<SocketAddr>>,
-    /// When a relay to each friend was last asked for.
-    relay_asked: HashMap<PeerId, Instant>,
+    /// What was learnt about reaching each friend, and when to ask for help (`core::reach`).
+    reaching: crate::core::reach::Reach,
     /// The limit on bytes relayed for friends.
     relay_limit: Arc<crate::transfer::rate::Limiter>,
     /// My address as a friend outside my network last saw it (from its hello).
     observed: Option<SocketAddr>,
     /// The public address my router maps to my port (None: no mapping).
     mapped: Option<SocketAddr>,
-    /// Friends' router-mapped addresses, from their hellos.
-    mapped_of: HashMap<PeerId, SocketAddr>,
-    /// Friends whose connection (by its ID) came in through my router's mapping.
-    via_mapping: HashMap<PeerId, usize>,
     /// The Mainline DHT client and what it is doing.
     dht: dht::DhtState,
 }
@@ -444,16 +432,10 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         ticks: 0,
         reach,
         _lan: lan,
-        lan_addrs: HashMap::new(),
-        punched: HashMap::new(),
-        intro_asked: HashMap::new(),
-        relayed: HashMap::new(),
-        relay_asked: HashMap::new(),
+        reaching: Default::default(),
         relay_limit,
         observed: None,
         mapped: None,
-        mapped_of: HashMap::new(),
-        via_mapping: HashMap::new(),
         dht: dht::DhtState::new(dht_on),
     };
     node.load_comments();
@@ -844,10 +826,7 @@ impl Node {
                     accept,
                 } => {
                     let online = self.is_online(&peer);
-                    if !online && self.punched.contains_key(&peer) {
-                        // Hole punching did not work out (a symmetric NAT): a relay may.
-                        self.ask_relays(peer);
-                    }
+                    self.reach_dial_failed(peer, online);
                     self.dials
                         .failed(peer, online, error.message.clone(), Instant::now());
                     if let Some(r) = accept {
@@ -1353,7 +1332,7 @@ impl Node {
         seen: SocketAddr,
     ) -> Result<(), ApiError> {
         if let Some(mut f) = self.store.friend(&peer).map_err(ApiError::internal)? {
-            let via_relay = self.relayed.get(&peer).is_some_and(|r| r.contains(&seen));
+            let via_relay = self.is_relay_addr(&peer, seen);
             if !via_relay {
                 self.note_observed(hello);
             }

@@ -5,8 +5,10 @@
 //! what they return. Each module has unit tests; `scenarios` runs several nodes' core types
 //! in memory with a fake clock. Test names contain `core`, so `cargo test core` runs them.
 
+pub mod dht_sched;
 pub mod links;
 pub mod outbox;
+pub mod reach;
 #[cfg(test)]
 mod scenarios;
 pub mod thread;

@@ -8,8 +8,9 @@ use futures_lite::StreamExt;
 use mainline::async_dht::AsyncDht;
 use mainline::errors::{ConcurrencyError, PutMutableError};
 use mainline::{Dht, MutableItem, SigningKey};
-use tokio::time::Instant;
+use std::time::Instant;
 
+use crate::core::dht_sched::LookupReport;
 use crate::identity::{Identity, PeerId};
 use crate::proto::dht_record::{self, RecordKeys};
 
@@ -53,7 +54,15 @@ impl DhtClient {
             if let Some(p) = port {
                 b.port(p);
             }
-            b.build()
+            // mainline 8.0.1 panics instead of returning the bind error when its actor thread
+            // fails to bind before being asked whether it started (a race): count it as one.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.build())).unwrap_or_else(
+                |_| {
+                    Err(std::io::Error::other(
+                        "the DHT client could not bind its UDP port",
+                    ))
+                },
+            )
         };
         // The same port as last time keeps the entries other DHT nodes hold for this node
         // good across a restart: queries don't wait for a dead node to time out.
@@ -115,7 +124,8 @@ impl DhtClient {
 
     /// Looks up a friend's record to the end of the DHT query (at most `LOOKUP_TIME`): calls
     /// `found` with the addresses of the newest record that opens, `grace` after the first
-    /// arrives and again at once for each newer one, until it answers false. Returns whether
+    /// arrives and again at once for each newer one (`core::dht_sched::LookupReport`
+    /// decides), until it answers false. Returns whether
     /// any record opened whose addresses were told (a record with no address, left under a
     /// reach secret given up, is not told and outranks older ones).
     pub async fn lookup_each<F: std::future::Future<Output = bool>>(
@@ -130,51 +140,29 @@ impl DhtClient {
             .to_bytes();
         let mut items = self.dht.get_mutable(&key, None, None);
         let end = Instant::now() + LOOKUP_TIME;
-        // The newest record so far, and whether `found` has had it (or is not to: no address).
-        let mut best: Option<(u64, Vec<SocketAddr>, bool)> = None;
-        let mut tell_at: Option<Instant> = None;
-        // Whether `found` was called.
-        let mut any = false;
+        let mut report = LookupReport::new(grace);
         loop {
-            let wake = tell_at.map_or(end, |t| t.min(end));
-            match tokio::time::timeout_at(wake, items.next()).await {
+            let wake = report.wake_at().map_or(end, |t| t.min(end));
+            match tokio::time::timeout_at(wake.into(), items.next()).await {
                 Ok(Some(item)) => {
                     if let Some((at, addrs)) = dht_record::open(keys, peer, item.value()) {
-                        if best.as_ref().is_none_or(|(b, _, _)| at > *b) {
-                            // A record with no address (under a secret given up) is told
-                            // to nobody, but outranks the older ones.
-                            let told = addrs.is_empty();
-                            // The first waits a moment for a newer one; later ones go at once.
-                            if tell_at.is_none() && !told {
-                                tell_at = Some(match best {
-                                    None => Instant::now() + grace,
-                                    Some(_) => Instant::now(),
-                                });
-                            }
-                            best = Some((at, addrs, told));
-                        }
+                        report.record(at, addrs, Instant::now());
                     }
                 }
                 Ok(None) => break, // the query ended
                 Err(_) if Instant::now() >= end => break,
                 Err(_) => {}
             }
-            if tell_at.is_some_and(|t| t <= Instant::now()) {
-                tell_at = None;
-                if let Some((_, addrs, told @ false)) = best.as_mut() {
-                    *told = true;
-                    any = true;
-                    if !found(addrs.clone()).await {
-                        return true;
-                    }
+            if let Some(addrs) = report.due(Instant::now()) {
+                if !found(addrs).await {
+                    return true;
                 }
             }
         }
-        if let Some((_, addrs, false)) = best {
+        if let Some(addrs) = report.end() {
             found(addrs).await;
-            any = true;
         }
-        any
+        report.told_any()
     }
 }
 

@@ -1,5 +1,6 @@
-//! The node's side of reaching friends across networks: friends heard on the LAN, and how
-//! each friend is connected (`path`).
+//! The node's side of reaching friends across networks: it runs what `core::reach` decides
+//! (asks for introductions and relays, dials), answers as introducer and relay, and feeds
+//! in friends heard on the LAN and how each friend is connected (`path`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -7,10 +8,11 @@ use std::time::{Duration, Instant};
 use super::sharing::refuse;
 use super::{Msg, Node, PeerReply};
 use crate::api::code;
+use crate::core::reach::{introduction_addrs, Effect, Relayed, PUNCH_TIMEOUT};
 use crate::identity::PeerId;
 use crate::net::lan::{hour_now, matches, Heard};
 use crate::proto::album::unhex32;
-use crate::proto::peer::{PeerMsg, MAX_ADDRS};
+use crate::proto::peer::PeerMsg;
 
 /// Whether a private address is on one of this computer's IPv4 networks (loopback and
 /// public networks left out).
@@ -41,7 +43,7 @@ impl Node {
         let Ok(friends) = self.store.friends() else {
             return;
         };
-        let Some(mut f) = friends.into_iter().find(|f| {
+        let Some(f) = friends.into_iter().find(|f| {
             f.reach
                 .as_deref()
                 .and_then(unhex32)
@@ -49,26 +51,14 @@ impl Node {
         }) else {
             return;
         };
-        if self.lan_addrs.get(&f.id) == Some(&h.addrs) && self.is_online(&f.id) {
-            return;
+        let online = self.is_online(&f.id);
+        let effects = self
+            .reaching
+            .lan_heard(f.id, h.addrs.clone(), &f.addrs, online);
+        if !effects.is_empty() {
+            tracing::info!(peer = %f.id.short(), addrs = ?h.addrs, "friend heard on the LAN");
         }
-        tracing::info!(peer = %f.id.short(), addrs = ?h.addrs, "friend heard on the LAN");
-        let mut addrs = h.addrs.clone();
-        addrs.extend(f.addrs.iter().filter(|a| !h.addrs.contains(a)));
-        addrs.truncate(MAX_ADDRS);
-        f.addrs = addrs;
-        if let Err(e) = self.store.put_friend(&f) {
-            tracing::error!("storing a friend's LAN address: {e}");
-        }
-        self.lan_addrs.insert(f.id, h.addrs);
-        if !self.is_online(&f.id) {
-            // Dial the LAN address now, even while a dial to a stale address waits for its
-            // timeout.
-            match self.client_config(f.id, None) {
-                Ok(c) => self.spawn_dial(f.id, self.lan_addrs[&f.id].clone(), c, None),
-                Err(e) => tracing::error!("client config: {e}"),
-            }
-        }
+        self.run_reach(effects);
     }
 
     /// Remembers what a hello tells about router port mappings: the peer's mapped address,
@@ -80,13 +70,9 @@ impl Node {
         conn: &quinn::Connection,
         dialed_by_me: bool,
     ) {
-        match hello.mapped {
-            Some(m) => self.mapped_of.insert(peer, m),
-            None => self.mapped_of.remove(&peer),
-        };
-        if !dialed_by_me && self.mapped.is_some_and(|m| m == hello.observed) {
-            self.via_mapping.insert(peer, conn.stable_id());
-        }
+        let via_mine = !dialed_by_me && self.mapped.is_some_and(|m| m == hello.observed);
+        self.reaching
+            .note_mapping(peer, hello.mapped, via_mine.then(|| conn.stable_id()));
     }
 
     /// How a friend is connected now: `lan` (at an address heard on the LAN, or on a network
@@ -94,35 +80,96 @@ impl Node {
     /// port mapping), `punched` (at an address an introduction gave), `direct`, or
     /// `unreachable`.
     pub(super) fn path_of(&self, peer: &PeerId) -> &'static str {
-        let Some(link) = self.links.get(peer).filter(|_| self.is_online(peer)) else {
-            return "unreachable";
-        };
-        let remote: SocketAddr = link.conn.remote_address();
-        let had = |m: &std::collections::HashMap<PeerId, Vec<SocketAddr>>| {
-            m.get(peer).is_some_and(|a| a.contains(&remote))
-        };
-        if had(&self.relayed) {
-            "relayed"
-        } else if had(&self.lan_addrs) || on_my_lan(remote) {
-            "lan"
-        } else if self.mapped_of.get(peer) == Some(&remote)
-            || self.via_mapping.get(peer) == Some(&link.conn.stable_id())
-        {
-            "mapped"
-        } else if had(&self.punched) {
-            "punched"
-        } else {
-            "direct"
+        let link = self
+            .links
+            .get(peer)
+            .filter(|_| self.is_online(peer))
+            .map(|l| (l.conn.remote_address(), l.conn.stable_id()));
+        self.reaching.path(peer, link, on_my_lan).as_str()
+    }
+
+    /// Where `peer`'s live connection reaches it (None: not connected).
+    pub(super) fn live_remote(&self, peer: &PeerId) -> Option<SocketAddr> {
+        self.links
+            .get(peer)
+            .filter(|l| l.conn.close_reason().is_none())
+            .map(|l| l.conn.remote_address())
+    }
+
+    /// The friends with a live connection now.
+    fn connected_friends(&self) -> Vec<PeerId> {
+        self.links
+            .iter()
+            .filter(|(p, l)| l.conn.close_reason().is_none() && self.is_friend(p))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Runs what `core::reach` decided.
+    pub(super) fn run_reach(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::AskIntroduction { via, target } => {
+                    let Some(conn) = self.links.get(&via).map(|l| l.conn.clone()) else {
+                        continue;
+                    };
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let ask = PeerMsg::Introduce { peer: target };
+                        let answer =
+                            tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask))
+                                .await;
+                        if let Ok(Ok((PeerMsg::Introduced { addrs }, _))) = answer {
+                            let _ = tx
+                                .send(Msg::Introduced {
+                                    peer: target,
+                                    addrs,
+                                })
+                                .await;
+                        }
+                    });
+                }
+                Effect::AskRelay { via, target } => {
+                    let Some(conn) = self.links.get(&via).map(|l| l.conn.clone()) else {
+                        continue;
+                    };
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let ask = PeerMsg::RelayAsk { peer: target };
+                        let answer =
+                            tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask))
+                                .await;
+                        if let Ok(Ok((PeerMsg::Relayed { port }, _))) = answer {
+                            let addr = SocketAddr::new(conn.remote_address().ip(), port);
+                            let _ = tx.send(Msg::Relayed { peer: target, addr }).await;
+                        }
+                    });
+                }
+                Effect::Dial { peer, addrs } => match self.client_config(peer, None) {
+                    Ok(c) => self.spawn_dial(peer, addrs, c, None),
+                    Err(e) => tracing::error!("client config: {e}"),
+                },
+                Effect::Punch { peer, addrs } => match self.client_config(peer, None) {
+                    Ok(c) => self.spawn_dial_within(peer, addrs, c, None, PUNCH_TIMEOUT, None),
+                    Err(e) => tracing::error!("client config: {e}"),
+                },
+                Effect::StoreAddrs { peer, addrs } => match self.store.friend(&peer) {
+                    Ok(Some(mut f)) => {
+                        f.addrs = addrs;
+                        if let Err(e) = self.store.put_friend(&f) {
+                            tracing::error!("storing a friend's addresses: {e}");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!("reading a friend: {e}"),
+                },
+            }
         }
     }
 }
 
 /// How long a friend's introduction request may take (it waits for the other friend's answer).
 const INTRO_TIMEOUT: Duration = Duration::from_secs(8);
-/// How long a punched dial waits per address (the other side is dialling at the same moment).
-const PUNCH_TIMEOUT: Duration = Duration::from_secs(2);
-/// Introductions to one friend are asked for at most this often.
-const INTRO_EVERY: Duration = Duration::from_secs(10);
 
 impl Node {
     /// The introducer's side: `from` wants to reach `to`, both my friends. `to` is told first
@@ -141,12 +188,11 @@ impl Node {
         // Where I see each of them: their routers' public addresses. `from` hears the
         // addresses `to` announces too, once `to` agreed; `to` hears only where I see `from`.
         let a_seen = vec![a.conn.remote_address()];
-        let b_seen = b.conn.remote_address();
-        let mut b_addrs = vec![b_seen];
-        if let Ok(Some(f)) = self.store.friend(&to) {
-            b_addrs.extend(f.addrs.into_iter().filter(|x| *x != b_seen));
-        }
-        b_addrs.truncate(MAX_ADDRS);
+        let stored = match self.store.friend(&to) {
+            Ok(Some(f)) => f.addrs,
+            _ => Vec::new(),
+        };
+        let b_addrs = introduction_addrs(b.conn.remote_address(), &stored);
         let conn = b.conn.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tracing::info!(from = %from.short(), to = %to.short(), "introducing two friends");
@@ -191,46 +237,19 @@ impl Node {
     /// Asks friends connected now (or only `via`) to introduce me to `target`, which I cannot
     /// reach; at most every few seconds unless a new friend just connected.
     pub(super) fn ask_introductions(&mut self, target: PeerId, via: Option<PeerId>) {
-        if via.is_none() {
-            let t = Instant::now();
-            if self
-                .intro_asked
-                .get(&target)
-                .is_some_and(|at| t < *at + INTRO_EVERY)
-            {
-                return;
-            }
-            self.intro_asked.insert(target, t);
-        }
-        let introducers = self.friend_links(|p| *p != target && via.is_none_or(|v| v == *p));
-        for conn in introducers {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let ask = PeerMsg::Introduce { peer: target };
-                let answer =
-                    tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await;
-                if let Ok(Ok((PeerMsg::Introduced { addrs }, _))) = answer {
-                    let _ = tx
-                        .send(Msg::Introduced {
-                            peer: target,
-                            addrs,
-                        })
-                        .await;
-                }
-            });
-        }
+        let connected = self.connected_friends();
+        let effects = self
+            .reaching
+            .ask_introductions(target, via, &connected, Instant::now());
+        self.run_reach(effects);
     }
 
     /// Dials a friend at the addresses an introduction gave (its router's, first).
     pub(super) fn punch(&mut self, peer: PeerId, addrs: Vec<SocketAddr>) {
-        if (self.is_online(&peer) && !self.relayed_now(&peer)) || addrs.is_empty() {
-            return;
-        }
-        self.punched.insert(peer, addrs.clone());
-        match self.client_config(peer, None) {
-            Ok(c) => self.spawn_dial_within(peer, addrs, c, None, PUNCH_TIMEOUT, None),
-            Err(e) => tracing::error!("client config: {e}"),
-        }
+        let effects = self
+            .reaching
+            .introduced(peer, addrs, self.live_remote(&peer));
+        self.run_reach(effects);
     }
 
     /// The relay's side: `from` wants to reach `to` through me. Only when I help my friends
@@ -293,52 +312,27 @@ impl Node {
         PeerReply::Answer(PeerMsg::Ok)
     }
 
-    /// Asks the friends connected now to relay between me and `peer`.
-    pub(super) fn ask_relays(&mut self, peer: PeerId) {
-        let t = Instant::now();
-        if self
-            .relay_asked
-            .get(&peer)
-            .is_some_and(|at| t < *at + INTRO_EVERY)
-        {
-            return;
-        }
-        self.relay_asked.insert(peer, t);
-        let relays = self.friend_links(|p| *p != peer);
-        for conn in relays {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let ask = PeerMsg::RelayAsk { peer };
-                let answer =
-                    tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await;
-                if let Ok(Ok((PeerMsg::Relayed { port }, _))) = answer {
-                    let addr = SocketAddr::new(conn.remote_address().ip(), port);
-                    let _ = tx.send(Msg::Relayed { peer, addr }).await;
-                }
-            });
-        }
+    /// A dial to `peer` failed (`online`: it is connected anyway): when hole punching did
+    /// not work out (a symmetric NAT), a relay may.
+    pub(super) fn reach_dial_failed(&mut self, peer: PeerId, online: bool) {
+        let connected = self.connected_friends();
+        let effects = self
+            .reaching
+            .dial_failed(peer, online, &connected, Instant::now());
+        self.run_reach(effects);
     }
 
     /// Dials a friend through a relay.
     pub(super) fn dial_relayed(&mut self, peer: PeerId, addr: SocketAddr) {
-        if self.is_online(&peer) {
-            return;
-        }
-        self.relayed.entry(peer).or_default().push(addr);
-        match self.client_config(peer, None) {
-            Ok(c) => self.spawn_dial(peer, vec![addr], c, None),
-            Err(e) => tracing::error!("client config: {e}"),
-        }
+        let effects = self.reaching.relayed(peer, addr, self.is_online(&peer));
+        self.run_reach(effects);
     }
 }
-
-/// How often a friend connected through a relay is tried directly again.
-const UPGRADE_EVERY: u64 = 15;
 
 impl Node {
     /// Whether an address is a relay's socket I reach `peer` through.
     pub(super) fn is_relay_addr(&self, peer: &PeerId, addr: SocketAddr) -> bool {
-        self.relayed.get(peer).is_some_and(|r| r.contains(&addr))
+        self.reaching.is_relay_addr(peer, addr)
     }
 
     /// Whether `peer` is connected now through a relay.
@@ -348,39 +342,34 @@ impl Node {
             .is_some_and(|l| self.is_relay_addr(peer, l.conn.remote_address()))
     }
 
-    /// Every `UPGRADE_EVERY` seconds, friends connected through a relay are tried directly:
-    /// at their own addresses, and by hole punching through a mutual friend. A direct
-    /// connection that gets through replaces the relayed one (`register`).
+    /// When due (`core::reach::UPGRADE_EVERY`), friends connected through a relay are tried
+    /// directly: at their own addresses, and by hole punching through a mutual friend. A
+    /// direct connection that gets through replaces the relayed one (`register`).
     pub(super) fn try_upgrades(&mut self) {
-        if !self.ticks.is_multiple_of(UPGRADE_EVERY) {
+        let now = Instant::now();
+        if !self.reaching.upgrade_due(now) {
             return;
         }
-        let relayed: Vec<PeerId> = self
+        let relayed: Vec<Relayed> = self
             .links
             .keys()
             .copied()
             .filter(|p| self.relayed_now(p))
+            .filter_map(|peer| match self.store.friend(&peer) {
+                Ok(Some(f)) => Some(Relayed {
+                    peer,
+                    stored: f.addrs,
+                    dialling: self.dials.get(&peer).is_some_and(|d| d.in_flight),
+                }),
+                _ => None,
+            })
             .collect();
-        for peer in relayed {
-            if self.dials.get(&peer).is_some_and(|d| d.in_flight) {
-                continue;
-            }
-            let own: Vec<SocketAddr> = match self.store.friend(&peer) {
-                Ok(Some(f)) => f
-                    .addrs
-                    .into_iter()
-                    .filter(|a| !self.is_relay_addr(&peer, *a))
-                    .collect(),
-                _ => continue,
-            };
-            if !own.is_empty() {
-                match self.client_config(peer, None) {
-                    Ok(c) => self.spawn_dial(peer, own, c, None),
-                    Err(e) => tracing::error!("client config: {e}"),
-                }
-            }
-            self.ask_introductions(peer, None);
+        if relayed.is_empty() {
+            return;
         }
+        let connected = self.connected_friends();
+        let effects = self.reaching.upgrades(&relayed, &connected, now);
+        self.run_reach(effects);
     }
 }
 
@@ -434,13 +423,7 @@ impl Node {
 impl Node {
     /// Forgets what was learnt about reaching a peer (it is no longer a friend).
     pub(super) fn forget_reach_of(&mut self, peer: &PeerId) {
-        self.lan_addrs.remove(peer);
-        self.punched.remove(peer);
-        self.relayed.remove(peer);
-        self.intro_asked.remove(peer);
-        self.relay_asked.remove(peer);
-        self.mapped_of.remove(peer);
-        self.via_mapping.remove(peer);
+        self.reaching.forget(peer);
         self.dht.forget(peer);
     }
 }
