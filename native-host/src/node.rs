@@ -1284,13 +1284,13 @@ impl Node {
                 }
             }
         }
-        // (a replaced link was closed above, so a restarted peer comes online again)
-        let was_online = self.is_online(&peer);
         self.dials.connected(peer);
         tokio::spawn(serve_conn(conn, peer, self.tx.clone()));
         self.deliver(peer);
         self.comments_on_connect(peer);
-        if !was_online && self.is_friend(&peer) {
+        // Every link kept announces the friend (a replaced link was closed: a restarted peer
+        // comes online again).
+        if self.is_friend(&peer) {
             // A friend just connected: it may be able to introduce me to friends I cannot reach.
             let offline: Vec<PeerId> = self
                 .store
