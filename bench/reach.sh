@@ -4,7 +4,7 @@
 # cone <-> symmetric (relay through a mutual friend, then the upgrade to a router port mapping),
 # a friend that moved found through the lab's Mainline DHT, and a node reached through its
 # router's port mapping (UPnP/NAT-PMP/PCP, miniupnpd in the router). Runs the lab tests
-# (native-host/tests/lab.rs) N times (release build) and prints each run's figures and the
+# (crates/kith/tests/lab.rs) N times (release build) and prints each run's figures and the
 # median, min and max per case. A figure counts only if its test passed.
 # Each test brings the lab up and down itself, holding /tmp/kith-lab.lock meanwhile (so this
 # script must not hold it around them); it starts its nodes with the DHT off (KITH_NO_DHT=1)

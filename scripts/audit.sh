@@ -5,7 +5,7 @@
 #     installed, and cargo-deny's `advisories` check. The database is never fetched (the
 #     network may reach only package registries); without one the check is skipped, and says so.
 #  3. Minimum versions in Cargo.lock for crates with advisories fixed inside the range that
-#     native-host/Cargo.toml allows, so a downgrade is caught even without the database.
+#     crates/*/Cargo.toml allow, so a downgrade is caught even without the database.
 # Usage: scripts/audit.sh
 #   KITH_AUDIT_NO_INSTALL=1  do not install cargo-deny when missing (then its checks are skipped)
 #   KITH_ADVISORY_DB=DIR  a checkout of the RustSec advisory-db repository

@@ -5,7 +5,7 @@
 # FUZZ_SANITIZER=none skips AddressSanitizer (faster; use it if ASan gives trouble).
 # Prints runs per target and ok/crash; exits nonzero if any target crashed, with the
 # input in fuzz/artifacts/<target>/ (replay: cargo fuzz run <target> <file>; once fixed,
-# keep it in native-host/tests/fuzz-regressions/<target>/).
+# keep it in crates/kith/tests/fuzz-regressions/<target>/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}

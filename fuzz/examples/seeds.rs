@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use base64::Engine;
-use kith::identity::Identity;
-use kith::media::exif_build::{jpeg_with_exif, ExifSpec};
-use kith::proto::album::{hex, Album, AlbumItem};
-use kith::proto::comment::{reaction_id, Comment, ThreadEntry};
-use kith::proto::frame::encode;
-use kith::proto::invite::PREFIX;
-use kith::proto::peer::{MemberHint, PeerMsg};
-use kith::transfer::manifest::{build, CHUNK_SIZE};
+use kith_proto::identity::Identity;
+use kith_node::media::exif_build::{jpeg_with_exif, ExifSpec};
+use kith_proto::album::{hex, Album, AlbumItem};
+use kith_proto::comment::{reaction_id, Comment, ThreadEntry};
+use kith_proto::frame::encode;
+use kith_proto::invite::PREFIX;
+use kith_proto::peer::{MemberHint, PeerMsg};
+use kith_node::transfer::manifest::{build, CHUNK_SIZE};
 
 fn put(target: &str, name: &str, bytes: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -181,7 +181,7 @@ fn main() {
     let sig = me.sign(&signing);
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([&body[..], &sig].concat());
     let l = format!("{PREFIX}{b64}");
-    assert!(kith::proto::invite::parse(&l, 0).is_ok());
+    assert!(kith_proto::invite::parse(&l, 0).is_ok());
     put("invite", "link", l.as_bytes());
     put("invite", "body", &body);
 
@@ -202,8 +202,8 @@ fn main() {
     put("manifest", "four_chunks", &m.encode());
     put("manifest", "empty", &build(0, &[]).encode());
 
-    let export = kith::export::seal(
-        &kith::export::Bundle {
+    let export = kith_node::export::seal(
+        &kith_node::export::Bundle {
             key_pem: "k".into(),
             name: "Ann".into(),
             friends: vec![],

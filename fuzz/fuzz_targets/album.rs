@@ -6,8 +6,8 @@
 
 use std::sync::OnceLock;
 
-use kith::identity::Identity;
-use kith::proto::album::{Album, SignedAlbum, MAX_ALBUM_BYTES};
+use kith_proto::identity::Identity;
+use kith_proto::album::{Album, SignedAlbum, MAX_ALBUM_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fn owner() -> &'static Identity {

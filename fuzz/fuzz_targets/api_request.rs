@@ -3,7 +3,7 @@
 //! refused one is answered with an id that is null or the request's own.
 #![no_main]
 
-use kith::api::parse_request;
+use kith_proto::api::parse_request;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -7,8 +7,8 @@
 
 use std::sync::OnceLock;
 
-use kith::identity::Identity;
-use kith::proto::comment::{accept, Accept, Comment, SignedComment, ThreadEntry};
+use kith_proto::identity::Identity;
+use kith_proto::comment::{accept, Accept, Comment, SignedComment, ThreadEntry};
 use libfuzzer_sys::fuzz_target;
 
 fn author() -> &'static Identity {

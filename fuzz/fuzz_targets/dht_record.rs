@@ -6,9 +6,9 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use kith::hash::hmac;
-use kith::identity::PeerId;
-use kith::proto::dht_record::{open, RecordKeys, MAX_ADDRS};
+use kith_proto::hash::hmac;
+use kith_proto::identity::PeerId;
+use kith_proto::dht_record::{open, RecordKeys, MAX_ADDRS};
 use libfuzzer_sys::fuzz_target;
 
 const REACH: [u8; 32] = [7; 32];

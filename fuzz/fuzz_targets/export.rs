@@ -5,7 +5,7 @@
 //! Proves: no panic; a file never opens without the right passphrase.
 #![no_main]
 
-use kith::export::open;
+use kith_node::export::open;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

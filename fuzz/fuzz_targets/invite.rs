@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use kith::identity::Identity;
-use kith::proto::invite::{link, parse, PREFIX};
+use kith_proto::identity::Identity;
+use kith_proto::invite::{link, parse, PREFIX};
 use libfuzzer_sys::fuzz_target;
 
 fn inviter() -> &'static Identity {

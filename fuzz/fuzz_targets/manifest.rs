@@ -4,8 +4,8 @@
 //! well defined); `decode_verified` accepts exactly the bytes whose hash is the ID.
 #![no_main]
 
-use kith::hash::sha256;
-use kith::transfer::manifest::Manifest;
+use kith_proto::hash::sha256;
+use kith_node::transfer::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

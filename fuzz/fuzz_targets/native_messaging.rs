@@ -7,10 +7,10 @@
 
 use std::sync::OnceLock;
 
-use kith::api::{err_reply, ok_reply, parse_request};
+use kith_proto::api::{err_reply, ok_reply, parse_request};
 use kith::native::fit_for_browser;
-use kith::proto::frame::{MAX_FROM_CLIENT, MAX_TO_BROWSER};
-use kith::wire::{read_frame, ReadError};
+use kith_proto::frame::{MAX_FROM_CLIENT, MAX_TO_BROWSER};
+use kith_node::wire::{read_frame, ReadError};
 use libfuzzer_sys::fuzz_target;
 
 fn rt() -> &'static tokio::runtime::Runtime {

@@ -3,7 +3,7 @@
 //! the same message (what we relay or answer is what we checked).
 #![no_main]
 
-use kith::proto::peer::PeerMsg;
+use kith_proto::peer::PeerMsg;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! the content, start ≤ end, and at most 16 are asked for.
 #![no_main]
 
-use kith::gateway::{parse_range, Ranges};
+use kith_node::gateway::{parse_range, Ranges};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

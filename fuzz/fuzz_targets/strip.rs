@@ -8,8 +8,8 @@
 
 use std::sync::OnceLock;
 
-use kith::media::isobmff;
-use kith::media::strip::{jpeg_patches, remove_location, Removal};
+use kith_node::media::isobmff;
+use kith_node::media::strip::{jpeg_patches, remove_location, Removal};
 use libfuzzer_sys::fuzz_target;
 
 fn dir() -> &'static std::path::Path {

@@ -7,7 +7,7 @@
 
 use std::io::Cursor;
 
-use kith::media::thumb::{check_thumb, describe_reader, THUMB_SIZE};
+use kith_node::media::thumb::{check_thumb, describe_reader, THUMB_SIZE};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

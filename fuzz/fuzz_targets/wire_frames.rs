@@ -6,8 +6,8 @@
 
 use std::sync::OnceLock;
 
-use kith::proto::frame::{Decoder, FrameError};
-use kith::wire::{read_frame, ReadError};
+use kith_proto::frame::{Decoder, FrameError};
+use kith_node::wire::{read_frame, ReadError};
 use libfuzzer_sys::fuzz_target;
 
 fn rt() -> &'static tokio::runtime::Runtime {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the tools that make the location fixtures of native-host/tests/location.rs, skipping
+# Installs the tools that make the location fixtures of crates/kith/tests/location.rs, skipping
 # what is already there: exiftool (libimage-exiftool-perl), heif-enc (libheif-examples) and
 # ffmpeg, all from Debian.
 # Usage: ./tests/media/setup.sh

@@ -1,0 +1,316 @@
+//! The node's side of galleries: thumbnails pulled from an album's owner and served to its
+//! audience, and the gateway's questions (where an item's verified bytes are).
+
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use super::sharing::refuse;
+use super::{Msg, Node, PeerReply};
+use crate::gateway::{Answer, Want};
+use crate::media::thumb::MAX_THUMB_BYTES;
+use crate::transfer::manifest::{chunk_count, split_hashes, SEGMENT_CHUNKS};
+use kith_proto::api::{code, ApiError, Event};
+use kith_proto::identity::PeerId;
+use kith_proto::peer::PeerMsg;
+
+/// Thumbnails asked for at once from one peer.
+const PULLS_IN_FLIGHT: usize = 8;
+
+impl Node {
+    /// Answers a member's request for a thumbnail of an album it may see.
+    pub(super) fn serve_thumb(&self, peer: PeerId, album: &str, thumb: &str) -> PeerReply {
+        // Served only through an album that admits the peer, lists the thumbnail, and whose
+        // owner this copy is held for (made here for my album, or pulled through one of its).
+        let listed = self.store.album(album).ok().flatten().is_some_and(|s| {
+            s.album.admits(&peer)
+                && s.album
+                    .items
+                    .iter()
+                    .any(|i| i.thumb.as_deref() == Some(thumb))
+                && self
+                    .store
+                    .thumb_owned_by(&s.album.owner, thumb)
+                    .unwrap_or(false)
+        });
+        if !listed {
+            tracing::info!(peer = %peer.short(), "refused a thumbnail not shared with this peer");
+            return refuse("not_shared", "no such thumbnail is shared with you");
+        }
+        match self.store.thumb(thumb) {
+            Ok(Some(b)) => PeerReply::Blob(b),
+            _ => refuse(code::NOT_FOUND, "that thumbnail is not here"),
+        }
+    }
+
+    /// Starts pulling the thumbnails of an album that are not here yet, from `from` or else
+    /// from whoever can serve the album.
+    pub(super) fn pull_thumbs(&mut self, album: &str, from: Option<Vec<quinn::Connection>>) {
+        let Ok(Some(s)) = self.store.album(album) else {
+            return;
+        };
+        if s.album.owner == self.me {
+            return;
+        }
+        let mut wanted: Vec<String> = Vec::new();
+        for t in s.album.items.iter().filter_map(|i| i.thumb.clone()) {
+            if !self.pulling.contains(&t)
+                && !wanted.contains(&t)
+                && !matches!(self.store.thumb(&t), Ok(Some(_)))
+            {
+                wanted.push(t);
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let conns = from
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| self.sources(album));
+        if conns.is_empty() {
+            return;
+        }
+        self.pulling.extend(wanted.iter().cloned());
+        let (tx, album) = (self.tx.clone(), album.to_string());
+        tokio::spawn(async move {
+            let mut queue = wanted.into_iter();
+            let mut tasks = JoinSet::new();
+            let mut got = Vec::new();
+            let mut turn = 0usize;
+            loop {
+                while tasks.len() < PULLS_IN_FLIGHT {
+                    let Some(t) = queue.next() else { break };
+                    let conn = conns[turn % conns.len()].clone();
+                    turn += 1;
+                    let album = album.clone();
+                    tasks.spawn(async move {
+                        let msg = PeerMsg::GetThumb {
+                            album,
+                            thumb: t.clone(),
+                        };
+                        (t, pull_one(&conn, &msg).await)
+                    });
+                }
+                let Some(Ok((t, r))) = tasks.join_next().await else {
+                    break;
+                };
+                match r {
+                    Ok(b) if kith_proto::album::hex(&kith_proto::hash::sha256(&b)) == t => {
+                        got.push((t, b));
+                        if got.len() >= 32 {
+                            let batch = std::mem::take(&mut got);
+                            let msg = Msg::Thumbs {
+                                album: album.clone(),
+                                got: Some(batch),
+                            };
+                            let _ = tx.send(msg).await;
+                        }
+                    }
+                    Ok(_) => tracing::warn!("a peer sent a thumbnail that does not match its hash"),
+                    Err(e) => tracing::info!("thumbnail not pulled: {e}"),
+                }
+            }
+            let _ = tx
+                .send(Msg::Thumbs {
+                    album: album.clone(),
+                    got: Some(got),
+                })
+                .await;
+            let _ = tx.send(Msg::Thumbs { album, got: None }).await;
+        });
+    }
+
+    /// Keeps pulled thumbnails; when a pull ends, tells the pages the album's gallery changed.
+    pub(super) fn thumbs_pulled(&mut self, album: &str, got: Option<Vec<(String, Vec<u8>)>>) {
+        match got {
+            Some(list) => {
+                let owner = self
+                    .store
+                    .album(album)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.album.owner);
+                for (hash, jpeg) in list {
+                    let kept = self
+                        .store
+                        .put_thumb(&hash, &jpeg)
+                        .and_then(|()| match &owner {
+                            Some(o) => self.store.mark_thumb_owner(o, &hash),
+                            None => Ok(()),
+                        });
+                    if let Err(e) = kept {
+                        tracing::error!("keeping a thumbnail: {e}");
+                    }
+                }
+            }
+            None => {
+                if let Ok(Some(s)) = self.store.album(album) {
+                    for t in s.album.items.iter().filter_map(|i| i.thumb.as_ref()) {
+                        self.pulling.remove(t);
+                    }
+                }
+                let _ = self.events.send(Event::AlbumThumbs {
+                    album: album.to_string(),
+                });
+            }
+        }
+    }
+
+    /// Where the gateway finds what it was asked for.
+    pub(super) fn gateway_want(&mut self, want: Want) -> Answer {
+        match want {
+            Want::Thumb(hash) => {
+                if let Ok(Some(b)) = self.store.thumb(&hash) {
+                    return Answer::Thumb(b);
+                }
+                if self.pulling.contains(&hash) {
+                    return Answer::Wait;
+                }
+                let album = self
+                    .store
+                    .albums()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|s| {
+                        !s.album.deleted
+                            && s.album.owner != self.me
+                            && s.album
+                                .items
+                                .iter()
+                                .any(|i| i.thumb.as_deref() == Some(&hash))
+                    });
+                match album {
+                    Some(s) => {
+                        self.pull_thumbs(&s.album.id, None);
+                        if self.pulling.contains(&hash) {
+                            Answer::Wait
+                        } else {
+                            Answer::Missing("no member of the album is online".into())
+                        }
+                    }
+                    None => Answer::Missing("no such thumbnail".into()),
+                }
+            }
+            Want::Item(id) => self.item_answer(&id),
+        }
+    }
+
+    fn item_answer(&mut self, id: &str) -> Answer {
+        let albums = self.store.albums().unwrap_or_default();
+        let Some((album, entry)) = albums.iter().filter(|s| !s.album.deleted).find_map(|s| {
+            s.album
+                .items
+                .iter()
+                .find(|i| i.id == id)
+                .map(|i| (s.album.clone(), i.clone()))
+        }) else {
+            return Answer::Missing("no such item is shared with you or by you".into());
+        };
+        let name = entry.name.clone();
+        if let Ok(Some(local)) = self.store.item(id) {
+            let current = std::fs::metadata(&local.path).is_ok_and(|md| {
+                md.len() == local.size && super::sharing::mtime_ns(&md) == local.mtime_ns
+            });
+            if current {
+                let mut hashes = Vec::new();
+                for seg in 0..chunk_count(local.size).div_ceil(SEGMENT_CHUNKS) {
+                    match self.store.segment(id, seg) {
+                        Ok(Some(b)) => hashes.extend(split_hashes(&b)),
+                        _ => return Answer::Missing("the item's record is damaged".into()),
+                    }
+                }
+                return Answer::File {
+                    item: local,
+                    hashes,
+                    name,
+                };
+            }
+            if album.owner == self.me {
+                return Answer::Missing("the file changed or is gone since it was shared".into());
+            }
+        }
+        if let Some(part) = self.live.get(id) {
+            return Answer::Live { part, name };
+        }
+        if album.owner == self.me {
+            return Answer::Missing("the file is not here".into());
+        }
+        let under_way = self
+            .fetching
+            .values()
+            .any(|r| r.target == id || r.album == id || r.target == album.id);
+        if !under_way {
+            tracing::info!(item = id, "fetching an item opened in the gallery");
+            self.fetch(id, None, None, None);
+        }
+        Answer::Wait
+    }
+
+    /// Takes a video's thumbnail made by the add-on and adds it to my albums holding it.
+    pub(super) fn thumb_set(
+        &mut self,
+        item: &str,
+        data: &str,
+        duration_ms: Option<u64>,
+    ) -> Result<serde_json::Value, ApiError> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|_| ApiError::new(code::BAD_REQUEST, "the thumbnail is not base64"))?;
+        if bytes.len() > MAX_THUMB_BYTES {
+            return Err(ApiError::new(
+                code::BAD_REQUEST,
+                "the thumbnail is over 256 KiB",
+            ));
+        }
+        let (w, h) = crate::media::thumb::check_thumb(&bytes).map_err(|e| {
+            ApiError::new(code::BAD_REQUEST, format!("not a usable thumbnail: {e}"))
+        })?;
+        let hash = kith_proto::album::hex(&kith_proto::hash::sha256(&bytes));
+        let item = super::sharing::norm_id(item);
+        let mut changed = 0;
+        for mut s in self.store.albums().map_err(ApiError::internal)? {
+            let a = &mut s.album;
+            if a.owner != self.me || a.deleted || !a.items.iter().any(|i| i.id == item) {
+                continue;
+            }
+            for i in a.items.iter_mut().filter(|i| i.id == item) {
+                i.thumb = Some(hash.clone());
+                i.duration_ms = duration_ms.or(i.duration_ms);
+                // The thumbnail's shape is the video's.
+                if i.w.is_none() {
+                    i.w = Some(w);
+                    i.h = Some(h);
+                }
+            }
+            a.version += 1;
+            self.store
+                .put_thumb(&hash, &bytes)
+                .and_then(|()| self.store.mark_thumb_owner(&self.me, &hash))
+                .map_err(ApiError::internal)?;
+            let signed = s.album.clone().sign(&self.identity);
+            self.publish(&signed)?;
+            changed += 1;
+        }
+        if changed == 0 {
+            return Err(ApiError::new(
+                code::NOT_FOUND,
+                format!("no album of yours holds {item}"),
+            ));
+        }
+        Ok(json!({"thumb": hash, "albums": changed}))
+    }
+}
+
+/// Gets one thumbnail from a peer.
+async fn pull_one(conn: &quinn::Connection, msg: &PeerMsg) -> Result<Vec<u8>, String> {
+    let (answer, mut recv) = crate::wire::ask(conn, msg).await?;
+    match answer {
+        PeerMsg::Data { len } if len as usize <= MAX_THUMB_BYTES => {
+            let mut buf = vec![0u8; len as usize];
+            recv.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+            Ok(buf)
+        }
+        PeerMsg::Error { code, message } => Err(format!("{code}: {message}")),
+        _ => Err("unexpected answer to get_thumb".into()),
+    }
+}

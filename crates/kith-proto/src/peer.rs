@@ -1,0 +1,320 @@
+//! Messages between nodes. Each request is one frame on a new bidirectional stream, answered
+//! by one frame. The first stream of a connection carries the `hello` exchange.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::album::{unhex32, SignedAlbum};
+use crate::comment::{SignedComment, ThreadEntry, MAX_ENTRIES};
+use crate::names::validate_name;
+
+/// Most addresses a peer may announce.
+pub const MAX_ADDRS: usize = 16;
+
+/// A message on a peer stream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PeerMsg {
+    /// First message each way: who I am and where I can be reached.
+    Hello(Hello),
+    /// A request was refused.
+    Error {
+        /// Stable code (PROTOCOL.md §8).
+        code: String,
+        /// Human-readable text.
+        message: String,
+    },
+    /// Liveness check.
+    Ping,
+    /// Answer to `ping`.
+    Pong,
+    /// The owner delivers an album (new, changed or unshared) to a member.
+    AlbumPush {
+        /// The signed album.
+        album: SignedAlbum,
+        /// Where the owner last reached other members (a hint, checked by their keys on use).
+        #[serde(default)]
+        members: Vec<MemberHint>,
+    },
+    /// A request was done.
+    Ok,
+    /// Ask for an item's manifest.
+    GetManifest {
+        /// Item ID, hex.
+        item: String,
+    },
+    /// Ask for one segment (chunk hashes) of an item.
+    GetSegment {
+        /// Item ID, hex.
+        item: String,
+        /// Segment index.
+        seg: u64,
+    },
+    /// Ask for consecutive chunks of an item.
+    GetChunks {
+        /// Item ID, hex.
+        item: String,
+        /// First chunk index.
+        from: u64,
+        /// Number of chunks (at most [`MAX_CHUNKS_PER_REQUEST`]).
+        count: u64,
+    },
+    /// Ask for a thumbnail of an album's item.
+    GetThumb {
+        /// Album ID.
+        album: String,
+        /// The thumbnail's hash (hex), as the album lists it.
+        thumb: String,
+    },
+    /// A member posts a comment (new, edited or deleted) to the album's owner.
+    CommentPost {
+        /// The signed comment; its author must be the sender.
+        comment: SignedComment,
+    },
+    /// A member asks the album's owner for the thread entries changed after a revision.
+    GetComments {
+        /// Album ID.
+        album: String,
+        /// The revision the member has (0 for none).
+        since: u64,
+    },
+    /// Thread entries from the album's owner: the answer to `get_comments`, or pushed to a
+    /// member when the thread changes (answered `ok`).
+    Comments {
+        /// Album ID.
+        album: String,
+        /// The revision these entries follow.
+        since: u64,
+        /// The thread's revision once these are applied.
+        rev: u64,
+        /// Entries changed after `since`, by revision.
+        entries: Vec<ThreadEntry>,
+        /// More entries follow: ask again from `rev`.
+        #[serde(default)]
+        more: bool,
+    },
+    /// Ask a friend to introduce me to another of its friends I cannot reach.
+    Introduce {
+        /// Whom I want to reach.
+        peer: crate::identity::PeerId,
+    },
+    /// The answer to `introduce`: where the introducer sees that peer (its public address
+    /// first); the peer is dialling me at the same moment.
+    Introduced {
+        /// Addresses to dial now.
+        addrs: Vec<SocketAddr>,
+    },
+    /// From a friend: another friend of mine wants to reach me; dial it at these addresses now.
+    IntroduceFrom {
+        /// Who wants to reach me.
+        peer: crate::identity::PeerId,
+        /// Where the introducer sees it (its public address first).
+        addrs: Vec<SocketAddr>,
+    },
+    /// Ask a friend that helps its friends connect to relay between me and `peer`.
+    RelayAsk {
+        /// Whom I want to reach.
+        peer: crate::identity::PeerId,
+    },
+    /// The answer to `relay_ask`: the relay's UDP port (at the address I reach the relay
+    /// at); the peer is dialling me through it at the same moment.
+    Relayed {
+        /// The relay socket's port.
+        port: u16,
+    },
+    /// From a friend: another friend of mine reaches me through this relay port; dial it.
+    RelayFrom {
+        /// Who wants to reach me.
+        peer: crate::identity::PeerId,
+        /// The relay socket's port (at the address I reach the relay at).
+        port: u16,
+    },
+    /// To friends: my reach secret changed (a friend was removed); use this one from now on.
+    Reach {
+        /// The new reach secret (hex).
+        reach: String,
+    },
+    /// `len` raw bytes follow this frame on the stream.
+    Data {
+        /// Number of bytes that follow.
+        len: u64,
+    },
+}
+
+/// Addresses of an album member, as the owner knows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberHint {
+    /// The member's key.
+    pub id: crate::identity::PeerId,
+    /// Its addresses.
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// Most chunks one `get_chunks` may ask for.
+pub const MAX_CHUNKS_PER_REQUEST: u64 = 64;
+
+/// Contents of a hello.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Hello {
+    /// Sender's display name.
+    pub name: String,
+    /// Addresses the sender listens on.
+    pub addrs: Vec<SocketAddr>,
+    /// The address the sender sees the receiver at.
+    pub observed: SocketAddr,
+    /// Random per process start: tells a restarted peer from a duplicate connection.
+    pub boot: u64,
+    /// The sender's reach secret (hex), given to friends only: they recognise its LAN
+    /// announcements by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<String>,
+    /// The public address the sender's router maps to it (UPnP-IGD, NAT-PMP or PCP), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapped: Option<SocketAddr>,
+}
+
+/// Why a peer message was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerMsgError {
+    /// Not valid JSON of a known message.
+    #[error("malformed peer message: {0}")]
+    Malformed(String),
+    /// Fields out of bounds.
+    #[error("invalid peer message: {0}")]
+    Invalid(String),
+}
+
+impl PeerMsg {
+    /// Encodes the message as frame payload.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes and validates a frame payload.
+    pub fn from_bytes(b: &[u8]) -> Result<PeerMsg, PeerMsgError> {
+        let msg: PeerMsg =
+            serde_json::from_slice(b).map_err(|e| PeerMsgError::Malformed(e.to_string()))?;
+        let invalid = |m: String| Err(PeerMsgError::Invalid(m));
+        match &msg {
+            PeerMsg::Hello(h) => {
+                validate_name(&h.name).map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
+                if h.addrs.len() > MAX_ADDRS {
+                    return invalid(format!("more than {MAX_ADDRS} addresses"));
+                }
+                if h.reach.as_deref().is_some_and(|r| unhex32(r).is_none()) {
+                    return invalid("bad reach secret".into());
+                }
+            }
+            PeerMsg::AlbumPush { album, members } => {
+                album
+                    .verify()
+                    .map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
+                if members.len() > crate::album::MAX_AUDIENCE + 1
+                    || members.iter().any(|m| m.addrs.len() > MAX_ADDRS)
+                {
+                    return invalid("too many member hints".into());
+                }
+            }
+            PeerMsg::Reach { reach } if unhex32(reach).is_none() => {
+                return invalid("bad reach secret".into())
+            }
+            PeerMsg::Introduced { addrs } | PeerMsg::IntroduceFrom { addrs, .. }
+                if addrs.len() > MAX_ADDRS =>
+            {
+                return invalid(format!("more than {MAX_ADDRS} addresses"))
+            }
+            PeerMsg::CommentPost { comment } => comment
+                .verify()
+                .map_err(|e| PeerMsgError::Invalid(e.to_string()))?,
+            PeerMsg::Comments { album, entries, .. } => {
+                if entries.len() > MAX_ENTRIES {
+                    return invalid("too many thread entries".into());
+                }
+                for e in entries {
+                    e.validate(album)
+                        .map_err(|e| PeerMsgError::Invalid(e.to_string()))?;
+                }
+            }
+            PeerMsg::GetManifest { item } | PeerMsg::GetSegment { item, .. }
+                if unhex32(item).is_none() =>
+            {
+                return invalid("bad item id".into())
+            }
+            PeerMsg::GetChunks { item, count, .. }
+                if unhex32(item).is_none() || *count == 0 || *count > MAX_CHUNKS_PER_REQUEST =>
+            {
+                return invalid("bad chunk request".into())
+            }
+            _ => {}
+        }
+        Ok(msg)
+    }
+}
+
+/// Application close codes on peer connections.
+pub mod close {
+    /// Node shutting down.
+    pub const BYE: u32 = 0;
+    /// A second connection to the same peer; this one lost.
+    pub const DUPLICATE: u32 = 1;
+    /// The peer is no longer a friend.
+    pub const UNFRIENDED: u32 = 2;
+    /// The hello exchange failed.
+    pub const REFUSED: u32 = 3;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips_and_bad_ones_are_refused() {
+        let h = PeerMsg::Hello(Hello {
+            name: "Bo".into(),
+            addrs: vec!["10.0.0.1:5".parse().unwrap()],
+            observed: "1.2.3.4:5".parse().unwrap(),
+            boot: 7,
+            reach: Some(crate::album::hex(&[9; 32])),
+            mapped: Some("203.0.113.2:40000".parse().unwrap()),
+        });
+        assert_eq!(PeerMsg::from_bytes(&h.to_bytes()).unwrap(), h);
+        assert!(PeerMsg::from_bytes(b"not json").is_err());
+        assert!(PeerMsg::from_bytes(br#"{"type":"nope"}"#).is_err());
+        let bad_name = br#"{"type":"hello","name":"","addrs":[],"observed":"1.2.3.4:5","boot":1}"#;
+        assert!(matches!(
+            PeerMsg::from_bytes(bad_name),
+            Err(PeerMsgError::Invalid(_))
+        ));
+        let many: Vec<String> = (0..17).map(|i| format!("\"1.1.1.1:{}\"", i + 1)).collect();
+        let too_many = format!(
+            r#"{{"type":"hello","name":"x","addrs":[{}],"observed":"1.2.3.4:5","boot":1}}"#,
+            many.join(",")
+        );
+        assert!(matches!(
+            PeerMsg::from_bytes(too_many.as_bytes()),
+            Err(PeerMsgError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_hello_needs_name_addrs_observed_and_boot_and_ignores_unknown_fields() {
+        let full = serde_json::json!({"type": "hello", "name": "Bo", "addrs": ["10.0.0.1:5"],
+            "observed": "1.2.3.4:5", "boot": 7, "reach": null, "mapped": null, "later": [1]});
+        let Ok(PeerMsg::Hello(h)) = PeerMsg::from_bytes(full.to_string().as_bytes()) else {
+            panic!("a hello with nulls and an unknown field is refused");
+        };
+        assert_eq!((h.reach, h.mapped), (None, None));
+        for field in ["name", "addrs", "observed", "boot"] {
+            let mut less = full.clone();
+            less.as_object_mut().unwrap().remove(field);
+            assert!(
+                matches!(
+                    PeerMsg::from_bytes(less.to_string().as_bytes()),
+                    Err(PeerMsgError::Malformed(_))
+                ),
+                "a hello without {field} is accepted"
+            );
+        }
+    }
+}

@@ -1,0 +1,1046 @@
+//! The command line: a thin front end over the JSON API.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::control::Client;
+use kith_node::home::Home;
+use kith_proto::api::{code, ApiError};
+
+/// Kith: share photos, videos and files straight with friends.
+#[derive(Debug, Parser)]
+#[command(name = "kith", version, about)]
+pub struct Cli {
+    /// The Kith home (default: $KITH_HOME, else the OS data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create this home's identity (an Ed25519 key) and print the new peer ID.
+    Init {
+        /// Your name, as friends will see it.
+        #[arg(long)]
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print this home's peer ID.
+    Id,
+    /// Run the node in the foreground until Ctrl-C or SIGTERM.
+    Serve {
+        /// Address to listen on, IP:PORT or an IP alone for the port chosen at init
+        /// (default: all interfaces, the port chosen at init).
+        #[arg(long, env = kith_node::settings::LISTEN, value_name = "ADDR")]
+        listen: Option<kith_node::node::ListenAt>,
+        /// Limit uploads and downloads to this many bytes per second (500K, 2M; 0: none).
+        #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
+        rate: Option<u64>,
+        /// Limit uploads (overrides --rate and the saved setting for this run).
+        #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
+        upload_rate: Option<u64>,
+        /// Limit downloads (overrides --rate and the saved setting for this run).
+        #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
+        download_rate: Option<u64>,
+    },
+    /// Stop the running node.
+    Stop,
+    /// Show the running node's state (exit 3 when none runs).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a one-time invite link for a friend.
+    Invite {
+        /// Also draw it as a QR code.
+        #[arg(long)]
+        qr: bool,
+        /// Days the invite stays valid (default 7, at most 30).
+        #[arg(long, default_value_t = 7)]
+        days: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a friend's invite link.
+    Accept {
+        /// The link (kith://invite/...).
+        link: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List friends.
+    Friends {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a friend (full ID, unique prefix or name).
+    Unfriend {
+        /// Who.
+        peer: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Share files or folders with friends as a new album; prints its ID.
+    Share {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A friend to share with (repeat for several); all friends when none is named.
+        #[arg(long = "to", value_name = "PEER")]
+        to: Vec<String>,
+        /// Album title.
+        #[arg(long)]
+        title: Option<String>,
+        /// Share photos and videos with their location (by default it is removed, and a file whose
+        /// location cannot be removed stops the share with `location_kept`).
+        #[arg(long)]
+        keep_location: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List albums shared with me and by me.
+    Albums {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the files of one album.
+    Album {
+        /// Album ID.
+        id: String,
+        /// First file to list.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Most files to list (at most 1000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Comment on an album or an item (prints the comment's ID), or change a comment.
+    #[command(group(clap::ArgGroup::new("change").args(["edit", "delete", "hide", "unhide"])))]
+    Comment {
+        /// Album or item ID; with --edit, --delete, --hide or --unhide, a comment ID.
+        id: String,
+        /// The text.
+        #[arg(required_unless_present_any = ["react", "delete", "hide", "unhide"])]
+        text: Option<String>,
+        /// React with one of ❤️ 👍 😂 😮 😢 🎉 instead of writing.
+        #[arg(long, value_name = "EMOJI", conflicts_with_all = ["text", "change"])]
+        react: Option<String>,
+        /// Replace the text of my comment ID.
+        #[arg(long, requires = "text")]
+        edit: bool,
+        /// Delete my comment (or take back my reaction) ID.
+        #[arg(long, conflicts_with = "text")]
+        delete: bool,
+        /// Hide comment ID on an album of mine.
+        #[arg(long, conflicts_with = "text")]
+        hide: bool,
+        /// Show hidden comment ID again.
+        #[arg(long, conflicts_with = "text")]
+        unhide: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the comments on an album (all of them) or on one item.
+    Comments {
+        /// Album or item ID.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark that you compared the safety number with a friend (full ID, prefix or name).
+    Verify {
+        /// Who.
+        peer: String,
+        /// Take the mark back.
+        #[arg(long)]
+        undo: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sharing an album of mine.
+    Unshare {
+        /// Album ID.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List fetches under way or waiting to resume.
+    Transfers {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove members of an album of mine, or retitle it.
+    Audience {
+        /// Album ID.
+        id: String,
+        /// A friend to add (repeat for several).
+        #[arg(long)]
+        add: Vec<String>,
+        /// A member to remove (repeat for several).
+        #[arg(long)]
+        remove: Vec<String>,
+        /// A new title.
+        #[arg(long)]
+        title: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change settings (rate limits, in bytes per second; 500K, 2M; 0 for none).
+    Settings {
+        /// Upload limit.
+        #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
+        upload_rate: Option<u64>,
+        /// Download limit.
+        #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
+        download_rate: Option<u64>,
+        /// Default download folder (absolute; "" for the user's download folder).
+        #[arg(long)]
+        download_dir: Option<String>,
+        /// Help my friends connect: relay between two friends who cannot reach each other.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        help_friends: Option<bool>,
+        /// Most bytes per second relayed for friends (0: no limit).
+        #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
+        relay_rate: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download an album (or one item of it) shared with me.
+    Fetch {
+        /// Album ID or item ID.
+        id: String,
+        /// Download folder (default: your download folder, Kith/ inside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seconds to wait for someone who has it (default 30).
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move an identity and its friends to another computer.
+    Identity {
+        /// export or import.
+        #[command(subcommand)]
+        op: IdentityOp,
+    },
+    /// Install the Firefox native-messaging manifest for this user.
+    Install,
+    /// Remove the Firefox native-messaging manifest.
+    Uninstall,
+    /// Explain what is wrong with this installation.
+    Doctor,
+    /// Start two local nodes in a temporary home, befriend them and show the handshake.
+    Demo {
+        /// Exit after showing the handshake instead of running until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+        /// Instead: start a demo friend for this home, who shares an album of photos with it.
+        #[arg(long)]
+        friend: bool,
+    },
+}
+
+/// Identity export/import.
+#[derive(Debug, Subcommand)]
+pub enum IdentityOp {
+    /// Write a passphrase-protected file with the identity and friends.
+    Export {
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Make this (empty) home use an exported identity.
+    Import {
+        /// The export file.
+        file: PathBuf,
+    },
+}
+
+/// A CLI failure: message, exit code and JSON form.
+#[derive(Debug)]
+pub struct Failure {
+    /// The error.
+    pub error: ApiError,
+    /// Process exit code.
+    pub exit: i32,
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        let exit = if error.code == code::NO_NODE { 3 } else { 1 };
+        Failure { error, exit }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure {
+            error: ApiError::new("failed", format!("{e:#}")),
+            exit: 1,
+        }
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Longest wait for the node's answer (accepting an invite tries several addresses).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn call(home: &Home, cmd: Value) -> Result<Value, Failure> {
+    let mut c = Client::connect(home).await?;
+    match tokio::time::timeout(CALL_TIMEOUT, c.call(cmd)).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ApiError::new(
+            code::TIMEOUT,
+            format!(
+                "the node for {} did not answer within {}s",
+                home.dir.display(),
+                CALL_TIMEOUT.as_secs()
+            ),
+        )
+        .into()),
+    }
+}
+
+/// Calls the node and draws a progress bar on a terminal from the given event.
+async fn call_with_progress(
+    home: &Home,
+    cmd: Value,
+    event: &str,
+    label: &str,
+) -> Result<Value, Failure> {
+    let tty = std::io::stderr().is_terminal();
+    let mut c = Client::connect(home).await?;
+    let mut drawn = false;
+    let r = c
+        .call_with_events(cmd, |ev| {
+            if !tty || ev["event"] != event {
+                return;
+            }
+            let (done, total) = (
+                ev["bytes"].as_u64().unwrap_or(0),
+                ev["total"].as_u64().unwrap_or(0),
+            );
+            let frac = if total == 0 {
+                1.0
+            } else {
+                done as f64 / total as f64
+            };
+            let bar: String = (0..30)
+                .map(|i| if (i as f64) < frac * 30.0 { '#' } else { '-' })
+                .collect();
+            eprint!(
+                "\r{label} [{bar}] {:>5.1}%  {:.1}/{:.1} MB",
+                frac * 100.0,
+                done as f64 / 1e6,
+                total as f64 / 1e6
+            );
+            drawn = true;
+        })
+        .await;
+    if drawn {
+        eprintln!();
+    }
+    Ok(r?)
+}
+
+fn passphrase(confirm: bool) -> Result<String, Failure> {
+    if let Some(p) = &kith_node::settings::env().passphrase {
+        return Ok(p.clone());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(ApiError::new(
+            code::BAD_PASSPHRASE,
+            "set KITH_PASSPHRASE or run in a terminal to type the passphrase",
+        )
+        .into());
+    }
+    let p = rpassword::prompt_password("Passphrase: ").map_err(anyhow::Error::from)?;
+    if confirm && rpassword::prompt_password("Again: ").map_err(anyhow::Error::from)? != p {
+        return Err(ApiError::new(code::BAD_PASSPHRASE, "the passphrases differ").into());
+    }
+    Ok(p)
+}
+
+/// `on` or `off` (also yes/no, true/false).
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err(format!("{s:?}: say on or off")),
+    }
+}
+
+/// How long ago a time in Unix milliseconds was, in words.
+fn ago(ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let s = now.saturating_sub(ms) / 1000;
+    match s {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86400 => format!("{} h ago", s / 3600),
+        _ => format!("{} days ago", s / 86400),
+    }
+}
+
+/// Prints a `comments` reply for people: one line per comment, in thread order.
+fn print_comments(r: &Value) {
+    let list = r["comments"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{}: {} comments, {} unread",
+        r["title"].as_str().unwrap_or(""),
+        r["total"],
+        r["unread"]
+    );
+    for c in list {
+        let seq = c["seq"]
+            .as_u64()
+            .map_or("…".to_string(), |s| format!("#{s}"));
+        let who = c["author_name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("?");
+        let mark = if c["author_verified"] == json!(true) {
+            " ✓"
+        } else {
+            ""
+        };
+        let body = if c["hidden"] == json!(true) {
+            "(hidden by the album's owner)".to_string()
+        } else if let Some(r) = c["reaction"].as_str() {
+            r.to_string()
+        } else {
+            c["text"].as_str().unwrap_or("").replace('\n', "\n    ")
+        };
+        let mut notes = Vec::new();
+        if c["unread"] == json!(true) {
+            notes.push("new".to_string());
+        }
+        if c["pending"] == json!(true) {
+            notes.push("waiting for the owner".to_string());
+        }
+        if !c["edited"].is_null() {
+            notes.push("edited".to_string());
+        }
+        if let Some(i) = c["item"].as_str() {
+            notes.push(format!("on {}", &i[..i.len().min(12)]));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", notes.join(", "))
+        };
+        let when = c["at"]
+            .as_u64()
+            .map(|t| format!(", {}", ago(t)))
+            .unwrap_or_default();
+        println!(
+            "{seq:>5} {}  {who}{mark}{when}: {body}{notes}",
+            c["id"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// Whether the command asked for JSON output.
+pub fn wants_json(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Init { json: true, .. }
+            | Cmd::Status { json: true }
+            | Cmd::Invite { json: true, .. }
+            | Cmd::Accept { json: true, .. }
+            | Cmd::Friends { json: true }
+            | Cmd::Unfriend { json: true, .. }
+            | Cmd::Share { json: true, .. }
+            | Cmd::Albums { json: true }
+            | Cmd::Album { json: true, .. }
+            | Cmd::Unshare { json: true, .. }
+            | Cmd::Fetch { json: true, .. }
+            | Cmd::Audience { json: true, .. }
+            | Cmd::Transfers { json: true }
+            | Cmd::Settings { json: true, .. }
+            | Cmd::Comment { json: true, .. }
+            | Cmd::Comments { json: true, .. }
+            | Cmd::Verify { json: true, .. }
+    )
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let home = Home::resolve(cli.home)?;
+    match cli.cmd {
+        Cmd::Init { name, json } => {
+            let id = home.init(&name)?;
+            if json {
+                print_json(
+                    &json!({"peer_id": id.peer_id(), "name": name.trim(), "home": home.dir}),
+                );
+            } else {
+                eprintln!(
+                    "Created the identity of {} in {}",
+                    name.trim(),
+                    home.dir.display()
+                );
+                println!("{}", id.peer_id());
+            }
+        }
+        Cmd::Id => println!("{}", home.identity()?.peer_id()),
+        Cmd::Serve {
+            listen,
+            rate,
+            upload_rate,
+            download_rate,
+        } => {
+            let rates = kith_node::node::Rates {
+                upload: upload_rate.or(rate),
+                download: download_rate.or(rate),
+            };
+            use kith_node::node::local_only::{Refused, EXIT_OFF_MACHINE};
+            kith_node::node::serve(home, listen, rates)
+                .await
+                .map_err(|e| match e.downcast_ref::<Refused>() {
+                    Some(r) => Failure {
+                        error: ApiError::new(code::OFF_MACHINE, r.to_string()),
+                        exit: EXIT_OFF_MACHINE,
+                    },
+                    None => e.into(),
+                })?
+        }
+        Cmd::Stop => {
+            let mut client = Client::connect(&home).await?;
+            match client.call(json!({"cmd": "stop"})).await {
+                Ok(_) => {}
+                // The node may close the socket before its answer is out: it is stopping.
+                Err(e) if e.code == code::NO_NODE => {}
+                Err(e) => return Err(e.into()),
+            }
+            // Wait until the node has let go of its socket.
+            for _ in 0..100 {
+                if Client::connect(&home).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            eprintln!("Stopped the Kith node for {}", home.dir.display());
+        }
+        Cmd::Status { json } => {
+            let s = call(&home, json!({"cmd": "status"})).await?;
+            if json {
+                print_json(&s);
+            } else {
+                println!("Name:      {}", s["name"].as_str().unwrap_or(""));
+                println!("Peer ID:   {}", s["peer_id"].as_str().unwrap_or(""));
+                println!("Listening: {}", s["listen_addr"].as_str().unwrap_or(""));
+                println!("Friends:   {} ({} online)", s["friends"], s["online"]);
+                println!("Home:      {}", s["home"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Invite { qr, days, json } => {
+            let r = call(
+                &home,
+                json!({"cmd": "invite_create", "expires_secs": days.saturating_mul(86400)}),
+            )
+            .await?;
+            let link = r["link"].as_str().unwrap_or_default().to_string();
+            if json {
+                print_json(&r);
+                return Ok(());
+            }
+            if qr {
+                match qrcode::QrCode::new(link.as_bytes()) {
+                    Ok(code) => println!(
+                        "{}",
+                        code.render::<qrcode::render::unicode::Dense1x2>()
+                            .quiet_zone(true)
+                            .build()
+                    ),
+                    Err(e) => eprintln!("(no QR code: {e})"),
+                }
+            }
+            eprintln!("Send this link to one friend; it works once, for {days} days:");
+            println!("{link}");
+        }
+        Cmd::Accept { link, json } => {
+            let r = call(&home, json!({"cmd": "invite_accept", "link": link})).await?;
+            let f = &r["friend"];
+            if json {
+                print_json(&r);
+            } else {
+                eprintln!(
+                    "You and {} are now friends. Safety number: {} (compare it with theirs)",
+                    f["name"].as_str().unwrap_or("?"),
+                    f["safety_number"].as_str().unwrap_or("?")
+                );
+                println!("{}", f["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Friends { json } => {
+            let r = call(&home, json!({"cmd": "friends"})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let list = r.as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    eprintln!("No friends yet: make an invite with `kith invite`.");
+                }
+                for f in list {
+                    let state = if f["online"] == json!(true) {
+                        "online"
+                    } else {
+                        "offline"
+                    };
+                    println!(
+                        "{:<20} {:<8} {}  safety {}",
+                        f["name"].as_str().unwrap_or("?"),
+                        state,
+                        f["id"].as_str().unwrap_or(""),
+                        f["safety_number"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Cmd::Unfriend { peer, json } => {
+            let r = call(&home, json!({"cmd": "unfriend", "peer": peer})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                eprintln!(
+                    "Removed {} from your friends",
+                    r["name"].as_str().unwrap_or("?")
+                );
+                println!("{}", r["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Share {
+            paths,
+            to,
+            title,
+            keep_location,
+            json,
+        } => {
+            let paths: Vec<PathBuf> = paths
+                .iter()
+                .map(std::path::absolute)
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::from)?;
+            let cmd = json!({"cmd": "share", "paths": paths, "to": to, "title": title,
+                "keep_location": keep_location});
+            let r = call_with_progress(&home, cmd, "share_progress", "Hashing").await?;
+            if json {
+                print_json(&r);
+            } else {
+                eprintln!("Shared {} files ({} bytes)", r["items"], r["bytes"]);
+                println!("{}", r["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Albums { json } => {
+            let r = call(&home, json!({"cmd": "albums"})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let list = r.as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    eprintln!("No albums yet: share files with `kith share FILE...`.");
+                }
+                for a in list {
+                    let who = if a["mine"] == json!(true) {
+                        "by me".to_string()
+                    } else {
+                        format!("from {}", a["owner_name"].as_str().unwrap_or("?"))
+                    };
+                    println!(
+                        "{}  {:<30} {:<16} {} files, {} bytes",
+                        a["id"].as_str().unwrap_or(""),
+                        a["title"].as_str().unwrap_or(""),
+                        who,
+                        a["item_count"],
+                        a["bytes"]
+                    );
+                }
+            }
+        }
+        Cmd::Album {
+            id,
+            offset,
+            limit,
+            json,
+        } => {
+            let r = call(
+                &home,
+                json!({"cmd": "album", "album": id, "offset": offset, "limit": limit}),
+            )
+            .await?;
+            if json {
+                print_json(&r);
+            } else {
+                println!(
+                    "{}  ({} files, {} bytes)",
+                    r["title"].as_str().unwrap_or(""),
+                    r["item_count"],
+                    r["bytes"]
+                );
+                if let Some(link) = r["link"].as_str() {
+                    println!("link: {link}");
+                }
+                for i in r["items"].as_array().cloned().unwrap_or_default() {
+                    let here = if i["path"].is_null() { " " } else { "*" };
+                    println!(
+                        "{here} {}  {:>12}  {}",
+                        i["id"].as_str().unwrap_or(""),
+                        i["size"],
+                        i["name"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Cmd::Comment {
+            id,
+            text,
+            react,
+            edit,
+            delete,
+            hide,
+            unhide,
+            json,
+        } => {
+            let cmd = if edit {
+                json!({"cmd": "comment_edit", "comment": id, "text": text})
+            } else if delete {
+                json!({"cmd": "comment_delete", "comment": id})
+            } else if hide || unhide {
+                json!({"cmd": "comment_hide", "comment": id, "hidden": hide})
+            } else {
+                json!({"cmd": "comment", "target": id, "text": text, "reaction": react})
+            };
+            let r = call(&home, cmd).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let c = &r["comment"];
+                if r["owner_offline"] == json!(true) {
+                    eprintln!(
+                        "Waiting for the album's owner to be online; it goes when they are back"
+                    );
+                }
+                println!("{}", c["id"].as_str().unwrap_or(""));
+            }
+        }
+        Cmd::Comments { id, json } => {
+            // Every page, so the whole thread is listed.
+            let mut r = call(&home, json!({"cmd": "comments", "target": id})).await?;
+            loop {
+                let got = r["comments"].as_array().map_or(0, Vec::len);
+                if got == 0 || got as u64 >= r["total"].as_u64().unwrap_or(0) {
+                    break;
+                }
+                let next = json!({"cmd": "comments", "target": id, "offset": got});
+                let more = call(&home, next).await?;
+                let add = more["comments"].as_array().cloned().unwrap_or_default();
+                if add.is_empty() {
+                    break;
+                }
+                if let Some(list) = r["comments"].as_array_mut() {
+                    list.extend(add);
+                }
+            }
+            if json {
+                print_json(&r);
+            } else {
+                print_comments(&r);
+            }
+        }
+        Cmd::Verify { peer, undo, json } => {
+            let cmd = json!({"cmd": "friend_verify", "peer": peer, "verified": !undo});
+            let r = call(&home, cmd).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let f = &r["friend"];
+                let name = f["name"].as_str().unwrap_or("?");
+                if undo {
+                    eprintln!("{name} is no longer marked as verified");
+                } else {
+                    eprintln!(
+                        "{name} is marked as verified (safety number {})",
+                        f["safety_number"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Cmd::Unshare { id, json } => {
+            let r = call(&home, json!({"cmd": "unshare", "album": id})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                eprintln!("Unshared {id}");
+            }
+        }
+        Cmd::Fetch {
+            id,
+            out,
+            timeout,
+            json,
+        } => {
+            let out = out
+                .map(|o| std::path::absolute(&o))
+                .transpose()
+                .map_err(anyhow::Error::from)?;
+            let cmd = json!({"cmd": "fetch", "target": id, "out": out, "timeout_secs": timeout});
+            let r = call_with_progress(&home, cmd, "fetch_progress", "Fetching").await?;
+            if json {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            } else {
+                let secs = r["secs"].as_f64().unwrap_or(0.0);
+                let got = r["received_bytes"].as_u64().unwrap_or(0);
+                eprintln!(
+                    "Fetched {} bytes in {:.1}s ({:.1} MB/s)",
+                    got,
+                    secs,
+                    got as f64 / 1e6 / secs.max(1e-3)
+                );
+                for p in r["paths"].as_array().into_iter().flatten() {
+                    println!("{}", p.as_str().unwrap_or(""));
+                }
+            }
+        }
+        Cmd::Audience {
+            id,
+            add,
+            remove,
+            title,
+            json,
+        } => {
+            let cmd = json!({"cmd": "album_update", "album": id, "add": add, "remove": remove, "title": title});
+            let r = call(&home, cmd).await?;
+            if json {
+                print_json(&r);
+            } else {
+                let names: Vec<String> = r["audience"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(String::from))
+                    .collect();
+                eprintln!(
+                    "{} is now shared with {} people",
+                    r["title"].as_str().unwrap_or(""),
+                    names.len()
+                );
+                for n in names {
+                    println!("{n}");
+                }
+            }
+        }
+        Cmd::Settings {
+            upload_rate,
+            download_rate,
+            download_dir,
+            help_friends,
+            relay_rate,
+            json,
+        } => {
+            let download_dir = download_dir.map(|d| {
+                if d.is_empty() {
+                    d
+                } else {
+                    std::path::absolute(&d)
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or(d)
+                }
+            });
+            let r = call(
+                &home,
+                json!({"cmd": "settings", "upload_rate": upload_rate,
+                       "download_rate": download_rate, "download_dir": download_dir,
+                       "help_friends": help_friends, "relay_rate": relay_rate}),
+            )
+            .await?;
+            if json {
+                print_json(&r);
+            } else {
+                let show = |v: &Value| match v.as_u64() {
+                    Some(0) | None => "no limit".to_string(),
+                    Some(b) => format!("{} bytes/s", b),
+                };
+                println!("upload:   {}", show(&r["upload_rate"]));
+                println!("download: {}", show(&r["download_rate"]));
+                println!("folder:   {}", r["download_dir"].as_str().unwrap_or(""));
+                let helps = r["help_friends"] == json!(true);
+                println!(
+                    "relay:    {}",
+                    if helps {
+                        format!("helps friends connect, {}", show(&r["relay_rate"]))
+                    } else {
+                        "off".to_string()
+                    }
+                );
+            }
+        }
+        Cmd::Transfers { json } => {
+            let r = call(&home, json!({"cmd": "transfers"})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                for t in r.as_array().into_iter().flatten() {
+                    let state = if t["running"] == json!(true) {
+                        "running"
+                    } else {
+                        "waiting"
+                    };
+                    println!(
+                        "{}  {}  {}",
+                        t["target"].as_str().unwrap_or(""),
+                        state,
+                        t["out"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Cmd::Identity {
+            op: IdentityOp::Export { file },
+        } => {
+            let file = std::path::absolute(&file).map_err(anyhow::Error::from)?;
+            let pass = passphrase(true)?;
+            match Client::connect(&home).await {
+                Ok(mut c) => {
+                    c.call(json!({"cmd": "identity_export", "path": file, "passphrase": pass}))
+                        .await?;
+                }
+                Err(_) => {
+                    let id = home.identity()?;
+                    let store = kith_node::store::Store::open(&home.db_path())
+                        .map_err(anyhow::Error::from)?;
+                    let friends = store.friends().map_err(anyhow::Error::from)?;
+                    kith_node::export::write_export(&file, &id, &home.config()?, &friends, &pass)?;
+                }
+            }
+            eprintln!(
+                "Wrote {} (keep it safe: it holds your identity)",
+                file.display()
+            );
+        }
+        Cmd::Identity {
+            op: IdentityOp::Import { file },
+        } => {
+            if home.initialized() {
+                return Err(ApiError::new(
+                    code::ALREADY_INITIALIZED,
+                    format!(
+                        "{} already has an identity; import into a new home",
+                        home.dir.display()
+                    ),
+                )
+                .into());
+            }
+            let pass = passphrase(false)?;
+            let bundle = kith_node::export::read_export(&file, &pass)?;
+            let id = kith_proto::identity::Identity::from_pem(&bundle.key_pem).map_err(|e| {
+                ApiError::new(
+                    code::BAD_PASSPHRASE,
+                    format!("the export's key is damaged: {e}"),
+                )
+            })?;
+            home.install_identity(&id, &bundle.name)?;
+            let store =
+                kith_node::store::Store::open(&home.db_path()).map_err(anyhow::Error::from)?;
+            for f in &bundle.friends {
+                store.put_friend(f).map_err(anyhow::Error::from)?;
+            }
+            eprintln!(
+                "Imported {} with {} friends into {}",
+                bundle.name,
+                bundle.friends.len(),
+                home.dir.display()
+            );
+            println!("{}", id.peer_id());
+        }
+        Cmd::Install => {
+            let p = crate::install::install()?;
+            eprintln!("Firefox can now start Kith: wrote {}", p.display());
+        }
+        Cmd::Uninstall => {
+            if crate::install::uninstall()? {
+                eprintln!("Removed the native-messaging manifest");
+            } else {
+                eprintln!("No native-messaging manifest was installed");
+            }
+        }
+        Cmd::Doctor => {
+            use crate::install::Finding;
+            let mut findings = crate::install::doctor_offline(&home);
+            if home.initialized() {
+                match call(&home, json!({"cmd": "friends"})).await {
+                    Ok(friends) => {
+                        let all = friends.as_array().map_or(0, Vec::len);
+                        let online = friends.as_array().map_or(0, |a| {
+                            a.iter().filter(|f| f["online"] == json!(true)).count()
+                        });
+                        let s = if all == 1 { "" } else { "s" };
+                        findings.push(Finding::ok(format!(
+                            "the node is running ({all} friend{s}, {online} connected)"
+                        )));
+                        if let Ok(st) = call(&home, json!({"cmd": "status"})).await {
+                            findings.push(crate::install::doctor_reach(&st["reach"]));
+                        }
+                        findings.extend(crate::install::doctor_friends(&friends));
+                    }
+                    Err(f) if f.error.code == code::NO_NODE => {
+                        findings.push(Finding::problem(format!(
+                            "no node is running: start one with `kith serve --home {}`",
+                            home.dir.display()
+                        )))
+                    }
+                    Err(f) => findings.push(Finding::problem(format!(
+                        "the node did not answer `friends`: {}",
+                        f.error.message
+                    ))),
+                }
+            }
+            let bad = findings.iter().filter(|f| !f.ok).count();
+            for f in &findings {
+                println!("{}", f.lines());
+            }
+            if bad > 0 {
+                return Err(ApiError::new("doctor", format!("{bad} problem(s) found")).into());
+            }
+        }
+        Cmd::Demo {
+            once,
+            friend: false,
+        } => crate::demo::run(once).await?,
+        Cmd::Demo { once, friend: true } => crate::demo::run_friend(home, once).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The control socket's client: how the CLI, the native host and the demo reach a running
+//! node (the node's side is `node/control.rs`).
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+
+use kith_node::home::Home;
+use kith_node::wire::{read_frame, write_frame};
+use kith_proto::api::{code, ApiError};
+use kith_proto::frame::MAX_FROM_CLIENT;
+
+/// A connection to a running node.
+pub struct Client {
+    stream: BufReader<UnixStream>,
+    next_id: u64,
+}
+
+/// The error for "no node runs for this home".
+pub fn no_node(home: &Home) -> ApiError {
+    ApiError::new(
+        code::NO_NODE,
+        format!(
+            "no Kith node is running for {}; start one with: kith serve --home {}",
+            home.dir.display(),
+            home.dir.display()
+        ),
+    )
+}
+
+impl Client {
+    /// Connects to the home's node.
+    pub async fn connect(home: &Home) -> Result<Client, ApiError> {
+        Self::connect_path(&home.socket_path())
+            .await
+            .map_err(|_| no_node(home))
+    }
+
+    /// Connects to a socket path.
+    pub async fn connect_path(path: &Path) -> std::io::Result<Client> {
+        let s = UnixStream::connect(path).await?;
+        Ok(Client {
+            stream: BufReader::new(s),
+            next_id: 1,
+        })
+    }
+
+    /// Sends a command (a JSON object with `cmd`) and waits for its reply, skipping events.
+    pub async fn call(&mut self, cmd: Value) -> Result<Value, ApiError> {
+        self.call_with_events(cmd, |_| {}).await
+    }
+
+    /// Sends a command and waits for its reply, passing every event that arrives meanwhile.
+    pub async fn call_with_events(
+        &mut self,
+        mut cmd: Value,
+        mut on_event: impl FnMut(&Value),
+    ) -> Result<Value, ApiError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        cmd["id"] = json!(id);
+        let lost = || ApiError::new(code::NO_NODE, "the node closed the connection");
+        write_frame(
+            self.stream.get_mut(),
+            &serde_json::to_vec(&cmd).map_err(ApiError::internal)?,
+        )
+        .await
+        .map_err(|_| lost())?;
+        loop {
+            let frame = read_frame(&mut self.stream, MAX_FROM_CLIENT)
+                .await
+                .map_err(|_| lost())?
+                .ok_or_else(lost)?;
+            let v: Value = serde_json::from_slice(&frame).map_err(ApiError::internal)?;
+            if v.get("event").is_some() {
+                on_event(&v);
+                continue;
+            }
+            if v.get("id") != Some(&json!(id)) {
+                continue;
+            }
+            return if v["ok"] == json!(true) {
+                Ok(v["result"].clone())
+            } else {
+                Err(serde_json::from_value(v["error"].clone())
+                    .unwrap_or_else(|_| ApiError::internal("bad reply")))
+            };
+        }
+    }
+
+    /// Gives up the stream, for relaying raw frames.
+    pub fn into_inner(self) -> UnixStream {
+        self.stream.into_inner()
+    }
+}

@@ -1,0 +1,24 @@
+//! The `kith` program's front ends over the node's API: the command line, the native-messaging
+//! host, the control-socket client, install and doctor, and the demo.
+
+pub mod cli;
+pub mod control;
+pub mod demo;
+pub mod install;
+pub mod native;
+
+/// Native-messaging host name, as browsers know it.
+pub const HOST_NAME: &str = "kith";
+/// The Firefox add-on id allowed to start the host.
+pub const ADDON_ID: &str = "kith@kith";
+/// The Chromium extension's ID, pinned by the public key in `manifests/chromium-key.pub`
+/// (the `key` of the Chromium manifest).
+pub const CHROMIUM_EXTENSION_ID: &str = "bifkbjjdhhfehfjgpbnaninegkkojooj";
+
+/// The origin a Chromium-family browser passes when it starts the host for Kith's extension.
+pub fn chromium_origin() -> String {
+    format!("chrome-extension://{CHROMIUM_EXTENSION_ID}/")
+}
+
+/// Version of this program.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
