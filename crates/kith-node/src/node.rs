@@ -16,7 +16,7 @@ use crate::net::dial::dial;
 use crate::net::tls::{self, Admission, SelfSigned, SharedAdmission};
 use crate::store::{FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
-use kith_proto::api::{code, ApiError, Command, Event};
+use kith_proto::api::{code, reply, ApiError, Command, Event};
 use kith_proto::hash::random;
 use kith_proto::identity::{safety_number, Identity, PeerId};
 use kith_proto::invite::{self, make_proof, InviteBody, InviteError};
@@ -267,6 +267,11 @@ pub struct Rates {
     pub upload: Option<u64>,
     /// Download bytes per second.
     pub download: Option<u64>,
+}
+
+/// A typed reply as the JSON the API carries.
+fn to_json<T: serde::Serialize>(r: Result<T, ApiError>) -> Result<Value, ApiError> {
+    r.and_then(|v| serde_json::to_value(v).map_err(ApiError::internal))
 }
 
 /// A QR code of the text as rows of `0` (light) and `1` (dark), for the add-on to draw.
@@ -934,23 +939,28 @@ impl Node {
 
     fn command(&mut self, cmd: Command, reply: Reply) {
         let r = match cmd {
-            Command::Hello { .. } => Ok(json!({"node_version": crate::VERSION, "protocol": 1})),
-            Command::Status {} => self.status(),
+            Command::Hello { .. } => to_json(Ok(reply::NodeHello {
+                node_version: crate::VERSION.to_string(),
+                protocol: 1,
+            })),
+            Command::Status {} => to_json(self.status()),
             Command::Init { .. } => Err(ApiError::new(
                 code::ALREADY_INITIALIZED,
                 "this home already has an identity",
             )),
-            Command::InviteCreate { expires_secs } => self.invite_create(expires_secs),
+            Command::InviteCreate { expires_secs } => to_json(self.invite_create(expires_secs)),
             Command::InviteAccept { link } => return self.invite_accept(&link, reply),
-            Command::Friends {} => self.friends_json(),
-            Command::Unfriend { peer } => self.unfriend(&peer),
+            Command::Friends {} => to_json(self.friends()),
+            Command::Unfriend { peer } => to_json(self.unfriend(&peer)),
             Command::Stop {} => {
                 if let Some(s) = self.shutdown.take() {
                     let _ = s.send(());
                 }
-                Ok(json!({}))
+                to_json(Ok(reply::Done {}))
             }
-            Command::IdentityExport { path, passphrase } => self.export(&path, &passphrase),
+            Command::IdentityExport { path, passphrase } => {
+                to_json(self.export(&path, &passphrase))
+            }
             Command::Share {
                 paths,
                 to,
@@ -965,11 +975,11 @@ impl Node {
                 offset,
                 limit,
             } => self.album_page(&album, offset, limit),
-            Command::UploadBegin { name, size } => self.upload_begin(&name, size),
-            Command::UploadChunk { upload, data } => self.upload_chunk(&upload, &data),
-            Command::UploadEnd { upload } => self.upload_end(&upload),
-            Command::UploadAbort { upload } => self.upload_abort(&upload),
-            Command::UploadDiscard { paths } => self.upload_discard(&paths),
+            Command::UploadBegin { name, size } => to_json(self.upload_begin(&name, size)),
+            Command::UploadChunk { upload, data } => to_json(self.upload_chunk(&upload, &data)),
+            Command::UploadEnd { upload } => to_json(self.upload_end(&upload)),
+            Command::UploadAbort { upload } => to_json(self.upload_abort(&upload)),
+            Command::UploadDiscard { paths } => to_json(self.upload_discard(&paths)),
             Command::TransferPause { target } => self.transfer_pause(&target),
             Command::TransferResume { target } => self.transfer_resume(&target),
             Command::TransferCancel { target } => self.transfer_cancel(&target),
@@ -1021,61 +1031,60 @@ impl Node {
                 limit,
             } => self.comments_json(&target, album.as_deref(), offset, limit),
             Command::AlbumRead { album } => self.album_read(&album),
-            Command::FriendVerify { peer, verified } => self.friend_verify(&peer, verified),
+            Command::FriendVerify { peer, verified } => {
+                to_json(self.friend_verify(&peer, verified))
+            }
         };
         let _ = reply.send(r);
     }
 
-    fn status(&self) -> Result<Value, ApiError> {
+    fn status(&self) -> Result<reply::Status, ApiError> {
         let friends = self.store.friends().map_err(ApiError::internal)?;
         let online = friends.iter().filter(|f| self.is_online(&f.id)).count();
-        Ok(json!({
-            "initialized": true,
-            "peer_id": self.me,
-            "name": self.config.name,
-            "friends": friends.len(),
-            "online": online,
-            "unread": self.unread_total(),
-            "listen_addr": self.listen,
-            "addrs": self.my_addrs(),
-            "reach": {
-                "mapped": self.mapped,
-                "public": self.observed,
-                "dht": self.dht.state(),
+        Ok(reply::Status {
+            initialized: true,
+            peer_id: self.me,
+            name: self.config.name.clone(),
+            friends: friends.len(),
+            online,
+            unread: self.unread_total(),
+            listen_addr: self.listen,
+            addrs: self.my_addrs(),
+            reach: reply::ReachState {
+                mapped: self.mapped,
+                public: self.observed,
+                dht: self.dht.state().to_string(),
             },
-            "home": self.home.dir,
-            "download_dir": self.download_dir(),
-            "gateway": self.gateway.base(),
-            "version": crate::VERSION,
-            "pid": std::process::id(),
-        }))
-    }
-
-    fn friend_json(&self, f: &FriendRecord) -> Value {
-        let d = self.dials.get(&f.id);
-        json!({
-            "id": f.id,
-            "name": f.name,
-            "safety_number": safety_number(&self.me, &f.id),
-            "online": self.is_online(&f.id),
-            "path": self.path_of(&f.id),
-            "addrs": f.addrs,
-            "added_at": f.added_at,
-            "last_seen": f.last_seen,
-            "verified": f.verified,
-            "last_error": d.and_then(|d| d.last_error.clone()),
-            "dht": self.dht.lookup_result(&f.id),
+            home: self.home.dir.clone(),
+            download_dir: self.download_dir(),
+            gateway: self.gateway.base(),
+            version: crate::VERSION.to_string(),
+            pid: std::process::id(),
         })
     }
 
-    fn friends_json(&self) -> Result<Value, ApiError> {
-        let friends = self.store.friends().map_err(ApiError::internal)?;
-        Ok(Value::Array(
-            friends.iter().map(|f| self.friend_json(f)).collect(),
-        ))
+    fn friend_view(&self, f: &FriendRecord) -> reply::Friend {
+        reply::Friend {
+            id: f.id,
+            name: f.name.clone(),
+            safety_number: safety_number(&self.me, &f.id),
+            online: self.is_online(&f.id),
+            path: self.path_of(&f.id),
+            addrs: f.addrs.clone(),
+            added_at: f.added_at,
+            last_seen: f.last_seen,
+            verified: f.verified,
+            last_error: self.dials.get(&f.id).and_then(|d| d.last_error.clone()),
+            dht: self.dht.lookup_result(&f.id).map(str::to_string),
+        }
     }
 
-    fn invite_create(&mut self, expires_secs: Option<u64>) -> Result<Value, ApiError> {
+    fn friends(&self) -> Result<Vec<reply::Friend>, ApiError> {
+        let friends = self.store.friends().map_err(ApiError::internal)?;
+        Ok(friends.iter().map(|f| self.friend_view(f)).collect())
+    }
+
+    fn invite_create(&mut self, expires_secs: Option<u64>) -> Result<reply::Invite, ApiError> {
         let ttl = expires_secs.unwrap_or(INVITE_TTL);
         if ttl == 0 || ttl > INVITE_TTL_MAX {
             return Err(ApiError::new(
@@ -1103,7 +1112,11 @@ impl Node {
             reach: Some(self.reach),
         };
         let link = invite::link(&self.identity, &body);
-        Ok(json!({"qr": qr_rows(&link), "link": link, "expires": rec.expires}))
+        Ok(reply::Invite {
+            qr: qr_rows(&link),
+            link,
+            expires: rec.expires,
+        })
     }
 
     fn client_config(
@@ -1384,7 +1397,7 @@ impl Node {
         }
         tracing::info!(peer = %peer.short(), name = %f.name, "new friend");
         let _ = self.events.send(Event::FriendAdded {
-            friend: self.friend_json(&f),
+            friend: self.friend_view(&f),
         });
         Ok(f)
     }
@@ -1478,7 +1491,8 @@ impl Node {
                 self.register(peer, conn, hello.boot, true);
                 if let Some(r) = accept {
                     let f = self.store.friend(&peer).ok().flatten();
-                    let _ = r.send(Ok(json!({"friend": f.map(|f| self.friend_json(&f))})));
+                    let friend = f.map(|f| self.friend_view(&f));
+                    let _ = r.send(to_json(Ok(reply::FriendReply { friend })));
                 }
             }
             Err(e) => {
@@ -1527,7 +1541,7 @@ impl Node {
         }
     }
 
-    fn unfriend(&mut self, key: &str) -> Result<Value, ApiError> {
+    fn unfriend(&mut self, key: &str) -> Result<reply::Unfriended, ApiError> {
         let f = self.resolve_friend(key)?;
         if let Ok(mut a) = self.admission.write() {
             a.friends.remove(&f.id);
@@ -1550,10 +1564,23 @@ impl Node {
         let _ = self.events.send(Event::FriendRemoved {
             id: f.id.to_string(),
         });
-        Ok(json!({"id": f.id, "name": f.name}))
+        Ok(reply::Unfriended {
+            id: f.id,
+            name: f.name,
+        })
     }
 
-    fn export(&self, path: &str, passphrase: &str) -> Result<Value, ApiError> {
+    /// Marks that the safety number with a friend was compared (or not).
+    fn friend_verify(&self, key: &str, verified: bool) -> Result<reply::FriendReply, ApiError> {
+        let mut f = self.resolve_friend(key)?;
+        f.verified = verified;
+        self.store.put_friend(&f).map_err(ApiError::internal)?;
+        Ok(reply::FriendReply {
+            friend: Some(self.friend_view(&f)),
+        })
+    }
+
+    fn export(&self, path: &str, passphrase: &str) -> Result<reply::Exported, ApiError> {
         let friends = self.store.friends().map_err(ApiError::internal)?;
         crate::export::write_export(
             std::path::Path::new(path),
@@ -1562,6 +1589,9 @@ impl Node {
             &friends,
             passphrase,
         )?;
-        Ok(json!({"path": path, "friends": friends.len()}))
+        Ok(reply::Exported {
+            path: path.to_string(),
+            friends: friends.len(),
+        })
     }
 }

@@ -1,6 +1,8 @@
 //! The JSON API shared by native messaging, the control socket and the CLI.
 
 use serde::{Deserialize, Serialize};
+
+pub mod reply;
 use serde_json::{json, Value};
 
 /// Stable error codes (documented in API.md §6).
@@ -132,8 +134,8 @@ impl ApiError {
     }
 }
 
-/// A command from a client.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A command from a client (front ends build these values; the node parses them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
     /// Version exchange, first thing.
@@ -502,7 +504,7 @@ pub enum Event {
     /// A friend was added (invite made or accepted).
     FriendAdded {
         /// The friend.
-        friend: Value,
+        friend: reply::Friend,
     },
     /// A friend was removed.
     FriendRemoved {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::control::Client;
 use kith_node::home::Home;
-use kith_proto::api::{code, ApiError};
+use kith_proto::api::{code, reply, ApiError, Command};
 
 /// Kith: share photos, videos and files straight with friends.
 #[derive(Debug, Parser)]
@@ -308,16 +308,21 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn print_json(v: &Value) {
+fn print_json(v: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Longest wait for the node's answer (accepting an invite tries several addresses).
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn call(home: &Home, cmd: Value) -> Result<Value, Failure> {
+/// Sends a command and reads its reply as its typed value.
+async fn call_as<T: serde::de::DeserializeOwned>(home: &Home, cmd: Command) -> Result<T, Failure> {
+    Ok(crate::control::reply_as(call(home, cmd).await?)?)
+}
+
+async fn call(home: &Home, cmd: Command) -> Result<Value, Failure> {
     let mut c = Client::connect(home).await?;
-    match tokio::time::timeout(CALL_TIMEOUT, c.call(cmd)).await {
+    match tokio::time::timeout(CALL_TIMEOUT, c.call(&cmd)).await {
         Ok(r) => Ok(r?),
         Err(_) => Err(ApiError::new(
             code::TIMEOUT,
@@ -334,7 +339,7 @@ async fn call(home: &Home, cmd: Value) -> Result<Value, Failure> {
 /// Calls the node and draws a progress bar on a terminal from the given event.
 async fn call_with_progress(
     home: &Home,
-    cmd: Value,
+    cmd: Command,
     event: &str,
     label: &str,
 ) -> Result<Value, Failure> {
@@ -342,7 +347,7 @@ async fn call_with_progress(
     let mut c = Client::connect(home).await?;
     let mut drawn = false;
     let r = c
-        .call_with_events(cmd, |ev| {
+        .call_with_events(&cmd, |ev| {
             if !tty || ev["event"] != event {
                 return;
             }
@@ -540,7 +545,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Cmd::Stop => {
             let mut client = Client::connect(&home).await?;
-            match client.call(json!({"cmd": "stop"})).await {
+            match client.call(&Command::Stop {}).await {
                 Ok(_) => {}
                 // The node may close the socket before its answer is out: it is stopping.
                 Err(e) if e.code == code::NO_NODE => {}
@@ -556,24 +561,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             eprintln!("Stopped the Kith node for {}", home.dir.display());
         }
         Cmd::Status { json } => {
-            let s = call(&home, json!({"cmd": "status"})).await?;
+            let s: reply::Status = call_as(&home, Command::Status {}).await?;
             if json {
                 print_json(&s);
             } else {
-                println!("Name:      {}", s["name"].as_str().unwrap_or(""));
-                println!("Peer ID:   {}", s["peer_id"].as_str().unwrap_or(""));
-                println!("Listening: {}", s["listen_addr"].as_str().unwrap_or(""));
-                println!("Friends:   {} ({} online)", s["friends"], s["online"]);
-                println!("Home:      {}", s["home"].as_str().unwrap_or(""));
+                println!("Name:      {}", s.name);
+                println!("Peer ID:   {}", s.peer_id);
+                println!("Listening: {}", s.listen_addr);
+                println!("Friends:   {} ({} online)", s.friends, s.online);
+                println!("Home:      {}", s.home.display());
             }
         }
         Cmd::Invite { qr, days, json } => {
-            let r = call(
-                &home,
-                json!({"cmd": "invite_create", "expires_secs": days.saturating_mul(86400)}),
-            )
-            .await?;
-            let link = r["link"].as_str().unwrap_or_default().to_string();
+            let expires_secs = Some(days.saturating_mul(86400));
+            let r: reply::Invite = call_as(&home, Command::InviteCreate { expires_secs }).await?;
+            let link = r.link.clone();
             if json {
                 print_json(&r);
                 return Ok(());
@@ -593,54 +595,41 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             println!("{link}");
         }
         Cmd::Accept { link, json } => {
-            let r = call(&home, json!({"cmd": "invite_accept", "link": link})).await?;
-            let f = &r["friend"];
+            let r: reply::FriendReply = call_as(&home, Command::InviteAccept { link }).await?;
             if json {
                 print_json(&r);
-            } else {
+            } else if let Some(f) = r.friend {
                 eprintln!(
                     "You and {} are now friends. Safety number: {} (compare it with theirs)",
-                    f["name"].as_str().unwrap_or("?"),
-                    f["safety_number"].as_str().unwrap_or("?")
+                    f.name, f.safety_number
                 );
-                println!("{}", f["id"].as_str().unwrap_or(""));
+                println!("{}", f.id);
             }
         }
         Cmd::Friends { json } => {
-            let r = call(&home, json!({"cmd": "friends"})).await?;
+            let list: Vec<reply::Friend> = call_as(&home, Command::Friends {}).await?;
             if json {
-                print_json(&r);
+                print_json(&list);
             } else {
-                let list = r.as_array().cloned().unwrap_or_default();
                 if list.is_empty() {
                     eprintln!("No friends yet: make an invite with `kith invite`.");
                 }
                 for f in list {
-                    let state = if f["online"] == json!(true) {
-                        "online"
-                    } else {
-                        "offline"
-                    };
+                    let state = if f.online { "online" } else { "offline" };
                     println!(
                         "{:<20} {:<8} {}  safety {}",
-                        f["name"].as_str().unwrap_or("?"),
-                        state,
-                        f["id"].as_str().unwrap_or(""),
-                        f["safety_number"].as_str().unwrap_or("")
+                        f.name, state, f.id, f.safety_number
                     );
                 }
             }
         }
         Cmd::Unfriend { peer, json } => {
-            let r = call(&home, json!({"cmd": "unfriend", "peer": peer})).await?;
+            let r: reply::Unfriended = call_as(&home, Command::Unfriend { peer }).await?;
             if json {
                 print_json(&r);
             } else {
-                eprintln!(
-                    "Removed {} from your friends",
-                    r["name"].as_str().unwrap_or("?")
-                );
-                println!("{}", r["id"].as_str().unwrap_or(""));
+                eprintln!("Removed {} from your friends", r.name);
+                println!("{}", r.id);
             }
         }
         Cmd::Share {
@@ -655,8 +644,17 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .map(std::path::absolute)
                 .collect::<Result<_, _>>()
                 .map_err(anyhow::Error::from)?;
-            let cmd = json!({"cmd": "share", "paths": paths, "to": to, "title": title,
-                "keep_location": keep_location});
+            let cmd = Command::Share {
+                paths: paths
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect(),
+                to,
+                title,
+                link: None,
+                keep_location,
+                album: None,
+            };
             let r = call_with_progress(&home, cmd, "share_progress", "Hashing").await?;
             if json {
                 print_json(&r);
@@ -666,7 +664,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Albums { json } => {
-            let r = call(&home, json!({"cmd": "albums"})).await?;
+            let r = call(&home, Command::Albums {}).await?;
             if json {
                 print_json(&r);
             } else {
@@ -697,11 +695,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             limit,
             json,
         } => {
-            let r = call(
-                &home,
-                json!({"cmd": "album", "album": id, "offset": offset, "limit": limit}),
-            )
-            .await?;
+            let cmd = Command::Album {
+                album: id,
+                offset,
+                limit,
+            };
+            let r = call(&home, cmd).await?;
             if json {
                 print_json(&r);
             } else {
@@ -736,13 +735,24 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => {
             let cmd = if edit {
-                json!({"cmd": "comment_edit", "comment": id, "text": text})
+                Command::CommentEdit {
+                    comment: id,
+                    text: text.unwrap_or_default(),
+                }
             } else if delete {
-                json!({"cmd": "comment_delete", "comment": id})
+                Command::CommentDelete { comment: id }
             } else if hide || unhide {
-                json!({"cmd": "comment_hide", "comment": id, "hidden": hide})
+                Command::CommentHide {
+                    comment: id,
+                    hidden: hide,
+                }
             } else {
-                json!({"cmd": "comment", "target": id, "text": text, "reaction": react})
+                Command::Comment {
+                    target: id,
+                    text,
+                    reaction: react,
+                    album: None,
+                }
             };
             let r = call(&home, cmd).await?;
             if json {
@@ -759,14 +769,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Cmd::Comments { id, json } => {
             // Every page, so the whole thread is listed.
-            let mut r = call(&home, json!({"cmd": "comments", "target": id})).await?;
+            let page = |offset| Command::Comments {
+                target: id.clone(),
+                album: None,
+                offset,
+                limit: None,
+            };
+            let mut r = call(&home, page(0)).await?;
             loop {
                 let got = r["comments"].as_array().map_or(0, Vec::len);
                 if got == 0 || got as u64 >= r["total"].as_u64().unwrap_or(0) {
                     break;
                 }
-                let next = json!({"cmd": "comments", "target": id, "offset": got});
-                let more = call(&home, next).await?;
+                let more = call(&home, page(got)).await?;
                 let add = more["comments"].as_array().cloned().unwrap_or_default();
                 if add.is_empty() {
                     break;
@@ -782,25 +797,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Verify { peer, undo, json } => {
-            let cmd = json!({"cmd": "friend_verify", "peer": peer, "verified": !undo});
-            let r = call(&home, cmd).await?;
+            let cmd = Command::FriendVerify {
+                peer,
+                verified: !undo,
+            };
+            let r: reply::FriendReply = call_as(&home, cmd).await?;
             if json {
                 print_json(&r);
-            } else {
-                let f = &r["friend"];
-                let name = f["name"].as_str().unwrap_or("?");
+            } else if let Some(f) = r.friend {
                 if undo {
-                    eprintln!("{name} is no longer marked as verified");
+                    eprintln!("{} is no longer marked as verified", f.name);
                 } else {
                     eprintln!(
-                        "{name} is marked as verified (safety number {})",
-                        f["safety_number"].as_str().unwrap_or("")
+                        "{} is marked as verified (safety number {})",
+                        f.name, f.safety_number
                     );
                 }
             }
         }
         Cmd::Unshare { id, json } => {
-            let r = call(&home, json!({"cmd": "unshare", "album": id})).await?;
+            let r = call(&home, Command::Unshare { album: id.clone() }).await?;
             if json {
                 print_json(&r);
             } else {
@@ -817,7 +833,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .map(|o| std::path::absolute(&o))
                 .transpose()
                 .map_err(anyhow::Error::from)?;
-            let cmd = json!({"cmd": "fetch", "target": id, "out": out, "timeout_secs": timeout});
+            let cmd = Command::Fetch {
+                target: id,
+                out: out.map(|o| o.to_string_lossy().into_owned()),
+                timeout_secs: Some(timeout),
+            };
             let r = call_with_progress(&home, cmd, "fetch_progress", "Fetching").await?;
             if json {
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());
@@ -842,7 +862,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             title,
             json,
         } => {
-            let cmd = json!({"cmd": "album_update", "album": id, "add": add, "remove": remove, "title": title});
+            let cmd = Command::AlbumUpdate {
+                album: id,
+                add,
+                remove,
+                title,
+            };
             let r = call(&home, cmd).await?;
             if json {
                 print_json(&r);
@@ -880,13 +905,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         .unwrap_or(d)
                 }
             });
-            let r = call(
-                &home,
-                json!({"cmd": "settings", "upload_rate": upload_rate,
-                       "download_rate": download_rate, "download_dir": download_dir,
-                       "help_friends": help_friends, "relay_rate": relay_rate}),
-            )
-            .await?;
+            let cmd = Command::Settings {
+                upload_rate,
+                download_rate,
+                download_dir,
+                help_friends,
+                relay_rate,
+            };
+            let r = call(&home, cmd).await?;
             if json {
                 print_json(&r);
             } else {
@@ -909,7 +935,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Transfers { json } => {
-            let r = call(&home, json!({"cmd": "transfers"})).await?;
+            let r = call(&home, Command::Transfers {}).await?;
             if json {
                 print_json(&r);
             } else {
@@ -935,8 +961,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let pass = passphrase(true)?;
             match Client::connect(&home).await {
                 Ok(mut c) => {
-                    c.call(json!({"cmd": "identity_export", "path": file, "passphrase": pass}))
-                        .await?;
+                    let cmd = Command::IdentityExport {
+                        path: file.to_string_lossy().into_owned(),
+                        passphrase: pass,
+                    };
+                    c.call(&cmd).await?;
                 }
                 Err(_) => {
                     let id = home.identity()?;
@@ -1001,7 +1030,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             use crate::install::Finding;
             let mut findings = crate::install::doctor_offline(&home);
             if home.initialized() {
-                match call(&home, json!({"cmd": "friends"})).await {
+                match call(&home, Command::Friends {}).await {
                     Ok(friends) => {
                         let all = friends.as_array().map_or(0, Vec::len);
                         let online = friends.as_array().map_or(0, |a| {
@@ -1011,7 +1040,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         findings.push(Finding::ok(format!(
                             "the node is running ({all} friend{s}, {online} connected)"
                         )));
-                        if let Ok(st) = call(&home, json!({"cmd": "status"})).await {
+                        if let Ok(st) = call(&home, Command::Status {}).await {
                             findings.push(crate::install::doctor_reach(&st["reach"]));
                         }
                         findings.extend(crate::install::doctor_friends(&friends));

@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio::io::BufReader;
 use tokio::net::UnixStream;
 
 use kith_node::home::Home;
 use kith_node::wire::{read_frame, write_frame};
-use kith_proto::api::{code, ApiError};
+use kith_proto::api::{code, ApiError, Command};
 use kith_proto::frame::MAX_FROM_CLIENT;
 
 /// A connection to a running node.
@@ -47,19 +48,25 @@ impl Client {
         })
     }
 
-    /// Sends a command (a JSON object with `cmd`) and waits for its reply, skipping events.
-    pub async fn call(&mut self, cmd: Value) -> Result<Value, ApiError> {
+    /// Sends a command and waits for its reply, skipping events.
+    pub async fn call(&mut self, cmd: &Command) -> Result<Value, ApiError> {
         self.call_with_events(cmd, |_| {}).await
+    }
+
+    /// Sends a command and reads its reply as the typed value it is.
+    pub async fn call_as<T: DeserializeOwned>(&mut self, cmd: &Command) -> Result<T, ApiError> {
+        reply_as(self.call(cmd).await?)
     }
 
     /// Sends a command and waits for its reply, passing every event that arrives meanwhile.
     pub async fn call_with_events(
         &mut self,
-        mut cmd: Value,
+        cmd: &Command,
         mut on_event: impl FnMut(&Value),
     ) -> Result<Value, ApiError> {
         let id = self.next_id;
         self.next_id += 1;
+        let mut cmd = serde_json::to_value(cmd).map_err(ApiError::internal)?;
         cmd["id"] = json!(id);
         let lost = || ApiError::new(code::NO_NODE, "the node closed the connection");
         write_frame(
@@ -94,4 +101,10 @@ impl Client {
     pub fn into_inner(self) -> UnixStream {
         self.stream.into_inner()
     }
+}
+
+/// A reply read as the typed value its command gives.
+pub fn reply_as<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::internal(format!("the node's reply has an unexpected shape: {e}")))
 }

@@ -6,11 +6,12 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::control::Client;
 use crate::native::wait_for_node;
 use kith_node::home::Home;
+use kith_proto::api::{reply, Command};
 
 struct DemoNode {
     name: String,
@@ -54,9 +55,39 @@ fn start(root: &std::path::Path, name: &str) -> Result<DemoNode> {
     })
 }
 
-async fn call(home: &Home, cmd: Value) -> Result<Value> {
+async fn call(home: &Home, cmd: Command) -> Result<Value> {
     let mut c = Client::connect(home).await?;
-    Ok(c.call(cmd).await?)
+    Ok(c.call(&cmd).await?)
+}
+
+async fn call_as<T: serde::de::DeserializeOwned>(home: &Home, cmd: Command) -> Result<T> {
+    let mut c = Client::connect(home).await?;
+    Ok(c.call_as(&cmd).await?)
+}
+
+/// `share` of these paths with every friend, under a title.
+fn share(paths: Vec<PathBuf>, title: &str) -> Command {
+    Command::Share {
+        paths: paths
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        to: vec![],
+        title: Some(title.to_string()),
+        link: None,
+        keep_location: false,
+        album: None,
+    }
+}
+
+/// A comment (text or reaction) on an album.
+fn comment(album: &str, text: Option<&str>, reaction: Option<&str>) -> Command {
+    Command::Comment {
+        target: album.to_string(),
+        text: text.map(str::to_string),
+        reaction: reaction.map(str::to_string),
+        album: None,
+    }
 }
 
 /// Runs the demo; with `once`, exits after the handshake.
@@ -77,34 +108,27 @@ async fn demo(root: &std::path::Path, once: bool) -> Result<()> {
     let bob = start(root, "Bob")?;
     for n in [&alice, &bob] {
         wait_for_node(&n.home, Duration::from_secs(10)).await?;
-        let s = call(&n.home, json!({"cmd": "status"})).await?;
+        let s: reply::Status = call_as(&n.home, Command::Status {}).await?;
+        eprintln!("  {:<6} {}  on {}", n.name, s.peer_id, s.listen_addr);
+    }
+    let inv: reply::Invite =
+        call_as(&alice.home, Command::InviteCreate { expires_secs: None }).await?;
+    eprintln!("Alice invites Bob:\n  {}", inv.link);
+    let acc: reply::FriendReply =
+        call_as(&bob.home, Command::InviteAccept { link: inv.link }).await?;
+    if let Some(f) = acc.friend {
         eprintln!(
-            "  {:<6} {}  on {}",
-            n.name,
-            s["peer_id"].as_str().unwrap_or(""),
-            s["listen_addr"].as_str().unwrap_or("")
+            "Bob accepted: QUIC with mutual TLS, each side pinned the other's key.\n  Bob sees {} with safety number {}",
+            f.name, f.safety_number
         );
     }
-    let inv = call(&alice.home, json!({"cmd": "invite_create"})).await?;
-    let link = inv["link"].as_str().unwrap_or_default();
-    eprintln!("Alice invites Bob:\n  {link}");
-    let acc = call(&bob.home, json!({"cmd": "invite_accept", "link": link})).await?;
-    eprintln!(
-        "Bob accepted: QUIC with mutual TLS, each side pinned the other's key.\n  Bob sees {} with safety number {}",
-        acc["friend"]["name"].as_str().unwrap_or("?"),
-        acc["friend"]["safety_number"].as_str().unwrap_or("?")
-    );
-    let fa = call(&alice.home, json!({"cmd": "friends"})).await?;
-    for f in fa.as_array().into_iter().flatten() {
+    let fa: Vec<reply::Friend> = call_as(&alice.home, Command::Friends {}).await?;
+    for f in fa {
         eprintln!(
             "  Alice sees {} ({}) with safety number {}",
-            f["name"].as_str().unwrap_or("?"),
-            if f["online"] == json!(true) {
-                "online"
-            } else {
-                "offline"
-            },
-            f["safety_number"].as_str().unwrap_or("?")
+            f.name,
+            if f.online { "online" } else { "offline" },
+            f.safety_number
         );
     }
     // Alice shares a photo folder; Bob fetches it, every chunk verified.
@@ -116,11 +140,7 @@ async fn demo(root: &std::path::Path, once: bool) -> Result<()> {
             .collect();
         std::fs::write(photos.join(format!("beach-{i}.raw")), bytes)?;
     }
-    let shared = call(
-        &alice.home,
-        json!({"cmd": "share", "paths": [photos], "title": "Beach 2026"}),
-    )
-    .await?;
+    let shared = call(&alice.home, share(vec![photos], "Beach 2026")).await?;
     let album = shared["id"].as_str().unwrap_or_default().to_string();
     eprintln!(
         "Alice shares the album \"Beach 2026\" ({} files, {} MB) with Bob",
@@ -129,7 +149,7 @@ async fn demo(root: &std::path::Path, once: bool) -> Result<()> {
     );
     let bob_out = root.join("bob-downloads");
     for _ in 0..100 {
-        let albums = call(&bob.home, json!({"cmd": "albums"})).await?;
+        let albums = call(&bob.home, Command::Albums {}).await?;
         if albums.as_array().is_some_and(|a| !a.is_empty()) {
             break;
         }
@@ -137,7 +157,11 @@ async fn demo(root: &std::path::Path, once: bool) -> Result<()> {
     }
     let got = call(
         &bob.home,
-        json!({"cmd": "fetch", "target": album, "out": bob_out}),
+        Command::Fetch {
+            target: album,
+            out: Some(bob_out.to_string_lossy().into_owned()),
+            timeout_secs: None,
+        },
     )
     .await?;
     let secs = got["secs"].as_f64().unwrap_or(0.0);
@@ -188,13 +212,10 @@ async fn befriend_and_share(me: &Home, root: &std::path::Path, once: bool) -> Re
     wait_for_node(me, Duration::from_secs(10)).await?;
     let sam = start(root, FRIEND)?;
     wait_for_node(&sam.home, Duration::from_secs(10)).await?;
-    let inv = call(&sam.home, json!({"cmd": "invite_create"})).await?;
-    let acc = call(
-        me,
-        json!({"cmd": "invite_accept", "link": inv["link"].as_str().unwrap_or_default()}),
-    )
-    .await?;
-    let sam_id = acc["friend"]["id"].as_str().unwrap_or_default().to_string();
+    let inv: reply::Invite =
+        call_as(&sam.home, Command::InviteCreate { expires_secs: None }).await?;
+    let acc: reply::FriendReply = call_as(me, Command::InviteAccept { link: inv.link }).await?;
+    let sam_id = acc.friend.map(|f| f.id.to_string()).unwrap_or_default();
     eprintln!(
         "{FRIEND} is now your friend (a node in {}).",
         sam.home.dir.display()
@@ -215,23 +236,12 @@ async fn befriend_and_share(me: &Home, root: &std::path::Path, once: bool) -> Re
             kith_node::media::exif_build::jpeg_with_exif(&photo(scene, 1600, 1067), 88, &spec);
         std::fs::write(&path, jpeg).with_context(|| format!("writing {}", path.display()))?;
     }
-    let shared = call(
-        &sam.home,
-        json!({"cmd": "share", "paths": [photos], "title": "Beach day (demo)"}),
-    )
-    .await?;
+    let shared = call(&sam.home, share(vec![photos], "Beach day (demo)")).await?;
     let album = shared["id"].as_str().unwrap_or_default();
     // A comment and a reaction, so the album's thread has something to show.
-    call(
-        &sam.home,
-        json!({"cmd": "comment", "target": album, "text": "What a day! The light at sunset was unreal."}),
-    )
-    .await?;
-    call(
-        &sam.home,
-        json!({"cmd": "comment", "target": album, "reaction": "❤️"}),
-    )
-    .await?;
+    let text = "What a day! The light at sunset was unreal.";
+    call(&sam.home, comment(album, Some(text), None)).await?;
+    call(&sam.home, comment(album, None, Some("❤️"))).await?;
     eprintln!(
         "{FRIEND} shared the album \"Beach day (demo)\" ({} photos) with you, and commented on it.",
         shared["items"]
@@ -247,7 +257,7 @@ async fn befriend_and_share(me: &Home, root: &std::path::Path, once: bool) -> Re
         }
     }
     // Leave no friend behind who will never come back.
-    let _ = call(me, json!({"cmd": "unfriend", "peer": sam_id})).await;
+    let _ = call(me, Command::Unfriend { peer: sam_id }).await;
     eprintln!("The demo friend left.");
     drop(sam);
     Ok(())

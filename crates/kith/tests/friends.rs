@@ -80,11 +80,11 @@ fn an_expired_invite_is_refused_and_adds_no_friend() {
     };
     let link = rt.block_on(async {
         let mut c = kith::control::Client::connect(&home).await.unwrap();
-        let r = c
-            .call(json!({"cmd": "invite_create", "expires_secs": 1}))
-            .await
-            .unwrap();
-        r["link"].as_str().unwrap().to_string()
+        let cmd = kith_proto::api::Command::InviteCreate {
+            expires_secs: Some(1),
+        };
+        let r: kith_proto::api::reply::Invite = c.call_as(&cmd).await.unwrap();
+        r.link
     });
     std::thread::sleep(Duration::from_millis(2100));
     let o = b.cli(&["accept", &link, "--json"]);

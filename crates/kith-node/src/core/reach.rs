@@ -65,36 +65,8 @@ pub enum Effect {
     },
 }
 
-/// How a friend is connected now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    /// At an address heard on the LAN, or on a network this computer is on.
-    Lan,
-    /// Through a friend's relay.
-    Relayed,
-    /// Through a router's port mapping (its or mine).
-    Mapped,
-    /// At an address an introduction gave.
-    Punched,
-    /// Any other way.
-    Direct,
-    /// Not connected.
-    Unreachable,
-}
-
-impl Path {
-    /// The word `friends --json` gives.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Path::Lan => "lan",
-            Path::Relayed => "relayed",
-            Path::Mapped => "mapped",
-            Path::Punched => "punched",
-            Path::Direct => "direct",
-            Path::Unreachable => "unreachable",
-        }
-    }
-}
+/// How a friend is connected now (the API's `path` word).
+pub use kith_proto::api::reply::LinkPath as Path;
 
 /// A friend connected through a relay, as the actor sees it when upgrades are due.
 #[derive(Debug, Clone)]

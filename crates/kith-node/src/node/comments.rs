@@ -875,12 +875,4 @@ impl Node {
             tracing::error!(album, "forgetting comments: {e}");
         }
     }
-
-    /// Marks that the safety number with a friend was compared (or not).
-    pub(super) fn friend_verify(&self, key: &str, verified: bool) -> Result<Value, ApiError> {
-        let mut f = self.resolve_friend(key)?;
-        f.verified = verified;
-        self.store.put_friend(&f).map_err(ApiError::internal)?;
-        Ok(json!({"friend": self.friend_json(&f)}))
-    }
 }

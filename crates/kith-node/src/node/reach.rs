@@ -79,13 +79,13 @@ impl Node {
     /// this computer is on), `relayed` (through a friend's relay), `mapped` (through a router's
     /// port mapping), `punched` (at an address an introduction gave), `direct`, or
     /// `unreachable`.
-    pub(super) fn path_of(&self, peer: &PeerId) -> &'static str {
+    pub(super) fn path_of(&self, peer: &PeerId) -> crate::core::reach::Path {
         let link = self
             .links
             .get(peer)
             .filter(|_| self.is_online(peer))
             .map(|l| (l.conn.remote_address(), l.conn.stable_id()));
-        self.reaching.path(peer, link, on_my_lan).as_str()
+        self.reaching.path(peer, link, on_my_lan)
     }
 
     /// Where `peer`'s live connection reaches it (None: not connected).

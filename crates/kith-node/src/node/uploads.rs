@@ -60,7 +60,7 @@ impl Node {
         &mut self,
         name: &str,
         size: Option<u64>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<reply::UploadBegun, ApiError> {
         if self.uploads.len() >= MAX_OPEN {
             return Err(ApiError::new(
                 code::BAD_REQUEST,
@@ -94,7 +94,7 @@ impl Node {
                 written: 0,
             },
         );
-        Ok(json!({"upload": id}))
+        Ok(reply::UploadBegun { upload: id })
     }
 
     fn open_upload(&mut self, id: &str) -> Result<&mut Upload, ApiError> {
@@ -103,7 +103,11 @@ impl Node {
             .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no upload {id}")))
     }
 
-    pub(super) fn upload_chunk(&mut self, id: &str, data: &str) -> Result<Value, ApiError> {
+    pub(super) fn upload_chunk(
+        &mut self,
+        id: &str,
+        data: &str,
+    ) -> Result<reply::UploadProgress, ApiError> {
         if data.len() > MAX_PIECE / 3 * 4 + 4 {
             self.upload_abort(id)?;
             return Err(ApiError::new(
@@ -129,10 +133,10 @@ impl Node {
             return Err(e);
         }
         u.written = after;
-        Ok(json!({"bytes": after}))
+        Ok(reply::UploadProgress { bytes: after })
     }
 
-    pub(super) fn upload_end(&mut self, id: &str) -> Result<Value, ApiError> {
+    pub(super) fn upload_end(&mut self, id: &str) -> Result<reply::UploadDone, ApiError> {
         let u = self
             .uploads
             .remove(id)
@@ -163,20 +167,26 @@ impl Node {
         let _ = std::fs::remove_file(&u.part);
         let target = placed?;
         tracing::info!(bytes = u.written, "upload kept");
-        Ok(json!({"path": target, "bytes": u.written}))
+        Ok(reply::UploadDone {
+            path: target,
+            bytes: u.written,
+        })
     }
 
-    pub(super) fn upload_abort(&mut self, id: &str) -> Result<Value, ApiError> {
+    pub(super) fn upload_abort(&mut self, id: &str) -> Result<reply::Done, ApiError> {
         if let Some(u) = self.uploads.remove(id) {
             let _ = std::fs::remove_file(&u.part);
         }
-        Ok(json!({}))
+        Ok(reply::Done {})
     }
 
     /// Deletes finished uploads that no share took: each must be a file directly in the home's
     /// `uploads/` folder (not a link) that no item record names. Anything else is
     /// `bad_request`, and nothing is deleted.
-    pub(super) fn upload_discard(&mut self, paths: &[String]) -> Result<Value, ApiError> {
+    pub(super) fn upload_discard(
+        &mut self,
+        paths: &[String],
+    ) -> Result<reply::Discarded, ApiError> {
         let dir = uploads_dir(&self.home)
             .canonicalize()
             .map_err(|e| ApiError::new(code::BAD_REQUEST, format!("no uploads here: {e}")))?;
@@ -204,6 +214,8 @@ impl Node {
             files = doomed.len(),
             "discarded uploads that were not shared"
         );
-        Ok(json!({"removed": doomed.len()}))
+        Ok(reply::Discarded {
+            removed: doomed.len(),
+        })
     }
 }

@@ -938,7 +938,16 @@ mod tests {
             .unwrap();
             kv.flush().unwrap();
         }
-        let kv = SledKv::open(&dir.path().join("db")).unwrap();
+        // sled's flusher thread may hold the file lock a moment after the drop.
+        let mut kv = SledKv::open(&dir.path().join("db"));
+        for _ in 0..50 {
+            if kv.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            kv = SledKv::open(&dir.path().join("db"));
+        }
+        let kv = kv.unwrap();
         assert_eq!(
             kv.get(COMMENTS, b"a/1").unwrap().as_deref(),
             Some(&b"entry"[..])

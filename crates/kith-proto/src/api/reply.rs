@@ -1,0 +1,216 @@
+//! Typed replies of the local API (API.md §4): what the node sends, what front ends read.
+//! Each serialises to exactly the JSON object API.md documents for its command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::PeerId;
+
+/// A reply with no fields: `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {}
+
+/// `hello`, answered by the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHello {
+    /// The node's version.
+    pub node_version: String,
+    /// The API's version (1).
+    pub protocol: u32,
+}
+
+/// `status` of a node with an identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Always true here (a home without an identity is answered by the host or CLI).
+    pub initialized: bool,
+    /// This node's peer ID.
+    pub peer_id: PeerId,
+    /// Display name.
+    pub name: String,
+    /// Number of friends.
+    pub friends: usize,
+    /// Friends with an open connection.
+    pub online: usize,
+    /// The toolbar's count of unread comments and new albums.
+    pub unread: usize,
+    /// The bound UDP address.
+    pub listen_addr: SocketAddr,
+    /// The addresses this node tells friends.
+    pub addrs: Vec<SocketAddr>,
+    /// How friends can reach this node.
+    pub reach: ReachState,
+    /// The home folder.
+    pub home: PathBuf,
+    /// The folder `fetch` uses when it names none.
+    pub download_dir: PathBuf,
+    /// The loopback gateway's base URL for this start.
+    pub gateway: String,
+    /// The node's version.
+    pub version: String,
+    /// The node's process ID.
+    pub pid: u32,
+}
+
+/// How friends can reach this node (`status.reach`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReachState {
+    /// The public address the router's port mapping gives.
+    pub mapped: Option<SocketAddr>,
+    /// The public address a friend last saw this node at.
+    pub public: Option<SocketAddr>,
+    /// The state of this node's DHT record: `off`, `starting`, `not published yet`, `published`.
+    pub dht: String,
+}
+
+/// How a friend is connected (`path` in `friends`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPath {
+    /// On the same network (found by mDNS).
+    Lan,
+    /// Through a mutual friend's relay.
+    Relayed,
+    /// Through the friend's router port mapping.
+    Mapped,
+    /// Through a hole punched with a mutual friend's introduction.
+    Punched,
+    /// Directly, some other way.
+    Direct,
+    /// Not connected.
+    Unreachable,
+}
+
+impl LinkPath {
+    /// Every path word, in the order API.md lists them.
+    pub const ALL: [LinkPath; 6] = [
+        LinkPath::Lan,
+        LinkPath::Relayed,
+        LinkPath::Mapped,
+        LinkPath::Punched,
+        LinkPath::Direct,
+        LinkPath::Unreachable,
+    ];
+
+    /// The word `friends --json` gives.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPath::Lan => "lan",
+            LinkPath::Relayed => "relayed",
+            LinkPath::Mapped => "mapped",
+            LinkPath::Punched => "punched",
+            LinkPath::Direct => "direct",
+            LinkPath::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// A friend, as `friends`, `invite_accept` and events show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Friend {
+    /// The friend's peer ID.
+    pub id: PeerId,
+    /// The friend's display name.
+    pub name: String,
+    /// The number both sides compare to verify each other.
+    pub safety_number: String,
+    /// Whether a connection is open now.
+    pub online: bool,
+    /// How the connection runs.
+    pub path: LinkPath,
+    /// The addresses known for the friend.
+    pub addrs: Vec<SocketAddr>,
+    /// When the friend was added (Unix seconds).
+    pub added_at: u64,
+    /// When the friend was last connected (Unix seconds).
+    pub last_seen: u64,
+    /// Whether the safety number was checked.
+    pub verified: bool,
+    /// Why the last dial failed, while the friend stays unreachable.
+    pub last_error: Option<String>,
+    /// What the last DHT lookup of the friend found, if one ran.
+    pub dht: Option<String>,
+}
+
+/// `invite_create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// The link's QR code as rows of `0` (light) and `1` (dark).
+    pub qr: Vec<String>,
+    /// The invite link.
+    pub link: String,
+    /// When it expires (Unix seconds).
+    pub expires: u64,
+}
+
+/// `invite_accept` and `friend_verify`: the friend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendReply {
+    /// The friend (null only if it was removed in the meantime).
+    pub friend: Option<Friend>,
+}
+
+/// `unfriend`: who was removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unfriended {
+    /// Their peer ID.
+    pub id: PeerId,
+    /// Their name.
+    pub name: String,
+}
+
+/// `identity_export`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exported {
+    /// The file written.
+    pub path: String,
+    /// How many friends it holds.
+    pub friends: usize,
+}
+
+/// `upload_begin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadBegun {
+    /// The upload's ID.
+    pub upload: String,
+}
+
+/// `upload_chunk`: the bytes received so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadProgress {
+    /// Bytes received so far.
+    pub bytes: u64,
+}
+
+/// `upload_end`: the kept file, ready for `share`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadDone {
+    /// The file's path.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// `upload_discard`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discarded {
+    /// How many files were deleted.
+    pub removed: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_words_serialise_as_their_documented_words() {
+        for p in LinkPath::ALL {
+            assert_eq!(
+                serde_json::to_value(p).unwrap(),
+                serde_json::Value::String(p.as_str().into())
+            );
+        }
+    }
+}
