@@ -719,7 +719,7 @@ fn every_json_object_of_the_cli_has_the_fields_and_types_api_md_documents() {
         assert_shape("albums --json []", al, ALBUM);
     }
     let page = json_of(&a, &["album", &one, "--json"]);
-    assert_shape("album --json", &page, &concat(ALBUM, ALBUM_PAGE_MORE));
+    assert_shape("album --json", &page, concat(ALBUM, ALBUM_PAGE_MORE));
     assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
     assert_shape("album --json items[0]", &page["items"][0], ITEM);
     let updated = json_of(&a, &["audience", &one, "--title", "One!", "--json"]);
