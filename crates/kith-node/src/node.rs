@@ -989,7 +989,7 @@ impl Node {
                 item,
                 data,
                 duration_ms,
-            } => self.thumb_set(&item, &data, duration_ms),
+            } => to_json(self.thumb_set(&item, &data, duration_ms)),
             Command::Unshare { album } => self.unshare(&album),
             Command::AlbumUpdate {
                 album,
@@ -1020,17 +1020,19 @@ impl Node {
                 text,
                 reaction,
                 album,
-            } => self.comment(&target, text, reaction, album),
-            Command::CommentEdit { comment, text } => self.comment_edit(&comment, text),
-            Command::CommentDelete { comment } => self.comment_delete(&comment),
-            Command::CommentHide { comment, hidden } => self.comment_hide(&comment, hidden),
+            } => to_json(self.comment(&target, text, reaction, album)),
+            Command::CommentEdit { comment, text } => to_json(self.comment_edit(&comment, text)),
+            Command::CommentDelete { comment } => to_json(self.comment_delete(&comment)),
+            Command::CommentHide { comment, hidden } => {
+                to_json(self.comment_hide(&comment, hidden))
+            }
             Command::Comments {
                 target,
                 album,
                 offset,
                 limit,
-            } => self.comments_json(&target, album.as_deref(), offset, limit),
-            Command::AlbumRead { album } => self.album_read(&album),
+            } => to_json(self.comments_page(&target, album.as_deref(), offset, limit)),
+            Command::AlbumRead { album } => to_json(self.album_read(&album)),
             Command::FriendVerify { peer, verified } => {
                 to_json(self.friend_verify(&peer, verified))
             }

@@ -570,7 +570,7 @@ pub enum Event {
         /// The album's title.
         title: String,
         /// The comment, as `comments` lists it.
-        comment: Value,
+        comment: reply::CommentView,
         /// The first time this node sees this comment by someone else.
         new: bool,
     },

@@ -421,45 +421,32 @@ fn ago(ms: u64) -> String {
 }
 
 /// Prints a `comments` reply for people: one line per comment, in thread order.
-fn print_comments(r: &Value) {
-    let list = r["comments"].as_array().cloned().unwrap_or_default();
-    println!(
-        "{}: {} comments, {} unread",
-        r["title"].as_str().unwrap_or(""),
-        r["total"],
-        r["unread"]
-    );
-    for c in list {
-        let seq = c["seq"]
-            .as_u64()
-            .map_or("…".to_string(), |s| format!("#{s}"));
-        let who = c["author_name"]
-            .as_str()
+fn print_comments(r: &reply::CommentPage) {
+    println!("{}: {} comments, {} unread", r.title, r.total, r.unread);
+    for c in &r.comments {
+        let seq = c.seq.map_or("…".to_string(), |s| format!("#{s}"));
+        let who = Some(c.author_name.as_str())
             .filter(|n| !n.is_empty())
             .unwrap_or("?");
-        let mark = if c["author_verified"] == json!(true) {
-            " ✓"
-        } else {
-            ""
-        };
-        let body = if c["hidden"] == json!(true) {
+        let mark = if c.author_verified { " ✓" } else { "" };
+        let body = if c.hidden {
             "(hidden by the album's owner)".to_string()
-        } else if let Some(r) = c["reaction"].as_str() {
-            r.to_string()
+        } else if let Some(r) = &c.reaction {
+            r.clone()
         } else {
-            c["text"].as_str().unwrap_or("").replace('\n', "\n    ")
+            c.text.replace('\n', "\n    ")
         };
         let mut notes = Vec::new();
-        if c["unread"] == json!(true) {
+        if c.unread {
             notes.push("new".to_string());
         }
-        if c["pending"] == json!(true) {
+        if c.pending {
             notes.push("waiting for the owner".to_string());
         }
-        if !c["edited"].is_null() {
+        if c.edited.is_some() {
             notes.push("edited".to_string());
         }
-        if let Some(i) = c["item"].as_str() {
+        if let Some(i) = &c.item {
             notes.push(format!("on {}", &i[..i.len().min(12)]));
         }
         let notes = if notes.is_empty() {
@@ -467,13 +454,10 @@ fn print_comments(r: &Value) {
         } else {
             format!("  [{}]", notes.join(", "))
         };
-        let when = c["at"]
-            .as_u64()
-            .map(|t| format!(", {}", ago(t)))
-            .unwrap_or_default();
+        let when = c.at.map(|t| format!(", {}", ago(t))).unwrap_or_default();
         println!(
             "{seq:>5} {}  {who}{mark}{when}: {body}{notes}",
-            c["id"].as_str().unwrap_or("")
+            c.id.as_deref().unwrap_or("")
         );
     }
 }
@@ -754,17 +738,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     album: None,
                 }
             };
-            let r = call(&home, cmd).await?;
+            let r: reply::CommentReply = call_as(&home, cmd).await?;
             if json {
                 print_json(&r);
             } else {
-                let c = &r["comment"];
-                if r["owner_offline"] == json!(true) {
+                if r.owner_offline == Some(true) {
                     eprintln!(
                         "Waiting for the album's owner to be online; it goes when they are back"
                     );
                 }
-                println!("{}", c["id"].as_str().unwrap_or(""));
+                println!("{}", r.comment.id.as_deref().unwrap_or(""));
             }
         }
         Cmd::Comments { id, json } => {
@@ -775,20 +758,17 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 offset,
                 limit: None,
             };
-            let mut r = call(&home, page(0)).await?;
+            let mut r: reply::CommentPage = call_as(&home, page(0)).await?;
             loop {
-                let got = r["comments"].as_array().map_or(0, Vec::len);
-                if got == 0 || got as u64 >= r["total"].as_u64().unwrap_or(0) {
+                let got = r.comments.len();
+                if got == 0 || got >= r.total {
                     break;
                 }
-                let more = call(&home, page(got)).await?;
-                let add = more["comments"].as_array().cloned().unwrap_or_default();
-                if add.is_empty() {
+                let more: reply::CommentPage = call_as(&home, page(got)).await?;
+                if more.comments.is_empty() {
                     break;
                 }
-                if let Some(list) = r["comments"].as_array_mut() {
-                    list.extend(add);
-                }
+                r.comments.extend(more.comments);
             }
             if json {
                 print_json(&r);

@@ -6,15 +6,13 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use serde_json::{json, Value};
-
 use super::sharing::{norm_id, refuse};
 use super::{now_ms, Msg, Node, PeerReply};
 use crate::core::outbox::{self, Answer};
 use crate::core::thread;
 use crate::store::ThreadMeta;
 use kith_proto::album::{hex, Album, SignedAlbum};
-use kith_proto::api::{code, ApiError, Event};
+use kith_proto::api::{code, reply, ApiError, Event};
 use kith_proto::comment::{
     reaction_id, text_ok, Comment, SignedComment, ThreadEntry, MAX_TEXT, REACTIONS,
 };
@@ -63,7 +61,7 @@ impl Node {
         text: Option<String>,
         reaction: Option<String>,
         album: Option<String>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<reply::CommentReply, ApiError> {
         let (s, item) = self.comment_target(target, album.as_deref())?;
         let album = s.album.id.clone();
         let bad = |m: &str| Err(ApiError::new(code::BAD_REQUEST, m));
@@ -124,7 +122,11 @@ impl Node {
     }
 
     /// Changes the text of my comment.
-    pub(super) fn comment_edit(&mut self, id: &str, text: String) -> Result<Value, ApiError> {
+    pub(super) fn comment_edit(
+        &mut self,
+        id: &str,
+        text: String,
+    ) -> Result<reply::CommentReply, ApiError> {
         if text.trim().is_empty() || !text_ok(&text) {
             return Err(ApiError::new(
                 code::BAD_REQUEST,
@@ -145,7 +147,7 @@ impl Node {
     }
 
     /// Deletes my comment or takes back my reaction.
-    pub(super) fn comment_delete(&mut self, id: &str) -> Result<Value, ApiError> {
+    pub(super) fn comment_delete(&mut self, id: &str) -> Result<reply::CommentReply, ApiError> {
         let old = self.my_comment(id)?;
         let gone = Comment {
             v: old.v + 1,
@@ -158,7 +160,11 @@ impl Node {
     }
 
     /// Hides or shows a comment on an album of mine.
-    pub(super) fn comment_hide(&mut self, id: &str, hidden: bool) -> Result<Value, ApiError> {
+    pub(super) fn comment_hide(
+        &mut self,
+        id: &str,
+        hidden: bool,
+    ) -> Result<reply::CommentReply, ApiError> {
         let id = norm_id(id);
         let (s, entry) = self.find_comment(&id)?;
         let Some(entry) = entry.filter(|_| s.album.owner == self.me) else {
@@ -175,13 +181,13 @@ impl Node {
     }
 
     /// Lists the comments on an album, or on one item.
-    pub(super) fn comments_json(
+    pub(super) fn comments_page(
         &self,
         target: &str,
         album: Option<&str>,
         offset: usize,
         limit: Option<usize>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<reply::CommentPage, ApiError> {
         let (s, item) = self.comment_target(target, album)?;
         let a = &s.album;
         let meta = self.store.thread(&a.id).map_err(ApiError::internal)?;
@@ -196,29 +202,29 @@ impl Node {
         let limit = limit.unwrap_or(PAGE_MAX).min(PAGE_MAX);
         let mut bytes = 0;
         // Only the page is turned into JSON.
-        let page: Vec<Value> = list
+        let page: Vec<reply::CommentView> = list
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|x| self.shown_json(a, &meta, x))
+            .map(|x| self.shown_view(a, &meta, x))
             .take_while(|c| {
-                bytes += c.to_string().len();
+                bytes += serde_json::to_string(c).map_or(0, |s| s.len());
                 bytes <= PAGE_BYTES
             })
             .collect();
-        Ok(json!({
-            "album": a.id,
-            "title": a.title,
-            "item": item,
-            "total": list.len(),
-            "offset": offset,
-            "unread": self.unread(a, &meta),
-            "comments": page,
-        }))
+        Ok(reply::CommentPage {
+            album: a.id.clone(),
+            title: a.title.clone(),
+            item,
+            total: list.len(),
+            offset,
+            unread: self.unread(a, &meta),
+            comments: page,
+        })
     }
 
     /// Marks an album as seen and its comments read.
-    pub(super) fn album_read(&mut self, album: &str) -> Result<Value, ApiError> {
+    pub(super) fn album_read(&mut self, album: &str) -> Result<reply::Unread, ApiError> {
         let (s, _) = self.comment_target(album, None)?;
         let mut meta = self.store.thread(&s.album.id).map_err(ApiError::internal)?;
         let last = self
@@ -235,7 +241,7 @@ impl Node {
         self.store
             .put_thread(&s.album.id, &meta, &[])
             .map_err(ApiError::internal)?;
-        Ok(json!({"unread": 0}))
+        Ok(reply::Unread { unread: 0 })
     }
 
     /// Unread comments on an album and whether it is new to me.
@@ -367,7 +373,7 @@ impl Node {
     }
 
     /// Signs my comment and puts it in the thread (my album) or in my outbox for the owner.
-    fn submit(&mut self, c: Comment) -> Result<Value, ApiError> {
+    fn submit(&mut self, c: Comment) -> Result<reply::CommentReply, ApiError> {
         let signed = c.sign(&self.identity);
         let (album, id) = (signed.comment.album.clone(), signed.comment.id.clone());
         let s = self
@@ -397,11 +403,11 @@ impl Node {
         }
         let mut reply = self.comment_reply(&album, &id)?;
         // Whether it waits for an owner who is not connected (it is on its way otherwise).
-        reply["owner_offline"] = json!(s.album.owner != self.me && !self.is_online(&s.album.owner));
+        reply.owner_offline = Some(s.album.owner != self.me && !self.is_online(&s.album.owner));
         Ok(reply)
     }
 
-    fn comment_reply(&self, album: &str, id: &str) -> Result<Value, ApiError> {
+    fn comment_reply(&self, album: &str, id: &str) -> Result<reply::CommentReply, ApiError> {
         let s = self
             .store
             .album(album)
@@ -409,7 +415,10 @@ impl Node {
             .ok_or_else(|| ApiError::new(code::NOT_FOUND, "the album is gone"))?;
         let meta = self.store.thread(album).map_err(ApiError::internal)?;
         let shown = self.shown_one(album, id)?;
-        Ok(json!({"comment": self.shown_json(&s.album, &meta, &shown)}))
+        Ok(reply::CommentReply {
+            comment: self.shown_view(&s.album, &meta, &shown),
+            owner_offline: None,
+        })
     }
 
     /// Every comment of an album as shown here: thread order, then my pending ones by time.
@@ -455,7 +464,7 @@ impl Node {
         }
     }
 
-    fn shown_json(&self, a: &Album, meta: &ThreadMeta, x: &Shown) -> Value {
+    fn shown_view(&self, a: &Album, meta: &ThreadMeta, x: &Shown) -> reply::CommentView {
         let c = x.comment.as_ref().map(|c| &c.comment);
         let author = c.map(|c| c.author);
         let friend = author.and_then(|p| self.store.friend(&p).ok().flatten());
@@ -471,27 +480,31 @@ impl Node {
         };
         let hidden = x.entry.as_ref().is_some_and(|e| e.hidden);
         let seq = x.entry.as_ref().map(|e| e.seq);
-        json!({
-            "id": x.entry.as_ref().map(|e| e.id.clone()).or_else(|| c.map(|c| c.id.clone())),
-            "album": a.id,
-            "item": c.and_then(|c| c.item.clone()),
-            "author": author,
-            "author_name": name,
-            "author_verified": mine || friend.is_some_and(|f| f.verified),
-            "mine": mine,
-            "at": c.map(|c| c.at),
-            "edited": c.and_then(|c| c.edited),
-            "text": c.map(|c| c.text.clone()).unwrap_or_default(),
-            "reaction": c.and_then(|c| c.reaction.clone()),
-            "deleted": c.is_some_and(|c| c.deleted),
-            "hidden": hidden,
-            "seq": seq,
-            "pending": x.pending,
-            "unread": !mine
+        reply::CommentView {
+            id: x
+                .entry
+                .as_ref()
+                .map(|e| e.id.clone())
+                .or_else(|| c.map(|c| c.id.clone())),
+            album: a.id.clone(),
+            item: c.and_then(|c| c.item.clone()),
+            author,
+            author_name: name,
+            author_verified: mine || friend.is_some_and(|f| f.verified),
+            mine,
+            at: c.map(|c| c.at),
+            edited: c.and_then(|c| c.edited),
+            text: c.map(|c| c.text.clone()).unwrap_or_default(),
+            reaction: c.and_then(|c| c.reaction.clone()),
+            deleted: c.is_some_and(|c| c.deleted),
+            hidden,
+            seq,
+            pending: x.pending,
+            unread: !mine
                 && !hidden
                 && !c.is_some_and(|c| c.deleted)
                 && seq.is_some_and(|s| s > meta.read_seq),
-        })
+        }
     }
 
     /// A peer's name as this node knows it: mine, a friend's, or empty.
@@ -520,7 +533,7 @@ impl Node {
             let _ = self.events.send(Event::Comment {
                 album: a.id.clone(),
                 title: a.title.clone(),
-                comment: self.shown_json(a, &meta, &shown),
+                comment: self.shown_view(a, &meta, &shown),
                 new,
             });
         }

@@ -1,7 +1,6 @@
 //! The node's side of galleries: thumbnails pulled from an album's owner and served to its
 //! audience, and the gateway's questions (where an item's verified bytes are).
 
-use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::sharing::refuse;
@@ -9,7 +8,7 @@ use super::{Msg, Node, PeerReply};
 use crate::gateway::{Answer, Want};
 use crate::media::thumb::MAX_THUMB_BYTES;
 use crate::transfer::manifest::{chunk_count, split_hashes, SEGMENT_CHUNKS};
-use kith_proto::api::{code, ApiError, Event};
+use kith_proto::api::{code, reply, ApiError, Event};
 use kith_proto::identity::PeerId;
 use kith_proto::peer::PeerMsg;
 
@@ -251,7 +250,7 @@ impl Node {
         item: &str,
         data: &str,
         duration_ms: Option<u64>,
-    ) -> Result<serde_json::Value, ApiError> {
+    ) -> Result<reply::ThumbSet, ApiError> {
         use base64::Engine;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data.trim())
@@ -297,7 +296,10 @@ impl Node {
                 format!("no album of yours holds {item}"),
             ));
         }
-        Ok(json!({"thumb": hash, "albums": changed}))
+        Ok(reply::ThumbSet {
+            thumb: hash,
+            albums: changed,
+        })
     }
 }
 

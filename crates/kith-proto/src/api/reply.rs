@@ -200,6 +200,88 @@ pub struct Discarded {
     pub removed: usize,
 }
 
+/// A comment as this node shows it (`comment`, `comments`, the `comment` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentView {
+    /// The comment's ID.
+    pub id: Option<String>,
+    /// The album it is on.
+    pub album: String,
+    /// The item it is about (None: the album).
+    pub item: Option<String>,
+    /// Its author's peer ID (None: a hidden entry without its comment).
+    pub author: Option<PeerId>,
+    /// The author's name as this node knows it.
+    pub author_name: String,
+    /// Whether the author is me or a friend whose safety number was checked.
+    pub author_verified: bool,
+    /// Whether I wrote it.
+    pub mine: bool,
+    /// When it was written (Unix milliseconds).
+    pub at: Option<u64>,
+    /// When it was last edited (Unix milliseconds).
+    pub edited: Option<u64>,
+    /// Its text (empty for a reaction or a deleted comment).
+    pub text: String,
+    /// Its reaction, if it is one.
+    pub reaction: Option<String>,
+    /// Whether its author deleted it.
+    pub deleted: bool,
+    /// Whether the album's owner hid it.
+    pub hidden: bool,
+    /// Its place in the thread (None: still in my outbox).
+    pub seq: Option<u64>,
+    /// Whether it waits in my outbox for the owner.
+    pub pending: bool,
+    /// Whether it is unread.
+    pub unread: bool,
+}
+
+/// `comment`, `comment_edit`, `comment_delete`, `comment_hide`: the comment as it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentReply {
+    /// The comment.
+    pub comment: CommentView,
+    /// With a change of mine: whether it waits for an album owner who is not connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_offline: Option<bool>,
+}
+
+/// `comments`: a page of an album's or an item's comments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentPage {
+    /// The album.
+    pub album: String,
+    /// Its title.
+    pub title: String,
+    /// The item, when the comments of one item were asked for.
+    pub item: Option<String>,
+    /// How many comments there are in all.
+    pub total: usize,
+    /// The first listed.
+    pub offset: usize,
+    /// Unread comments of the album.
+    pub unread: usize,
+    /// The page.
+    pub comments: Vec<CommentView>,
+}
+
+/// `album_read`: nothing is unread now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unread {
+    /// Unread comments left (0).
+    pub unread: usize,
+}
+
+/// `thumb_set`: the new thumbnail and the albums that show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThumbSet {
+    /// The thumbnail's hash.
+    pub thumb: String,
+    /// How many of my albums were pushed again with it.
+    pub albums: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
