@@ -25,7 +25,7 @@ pub const NOT_HERE_WAIT: Duration = Duration::from_secs(10);
 /// With work waiting and no source able to take it, the sources are asked for this often.
 pub const REFRESH_WAIT: Duration = Duration::from_millis(300);
 /// While a fetch runs the sources are asked for this often, so a member who comes online helps.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
+pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
 /// Names one source (one connection) for the plan; the executor maps it to the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -214,6 +214,8 @@ impl FetchPlan {
             Ok(have) if !self.hashed => {
                 self.hashed = true;
                 self.pending = missing_runs(&have, self.chunks);
+                // Members dialled when the fetch began may be connected now: look again.
+                self.refreshed = None;
                 if let Some(s) = self.source(source) {
                     s.holds = Holds::Yes;
                 }
@@ -468,6 +470,12 @@ mod tests {
         p.on_sources(t, ids);
         assert_eq!(p.next(t), Step::AskHashes(ids[0]));
         p.on_hashes(t, ids[0], Ok(have));
+        // With the hashes in hand it looks for sources again before handing out runs.
+        match p.next(t) {
+            Step::RefreshSources => p.on_sources(t, ids),
+            Step::Finished => {}
+            s => panic!("expected a refresh, got {s:?}"),
+        }
         p
     }
 
