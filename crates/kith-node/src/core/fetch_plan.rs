@@ -330,9 +330,9 @@ impl FetchPlan {
                 }
                 Fault::BadChunk => {
                     s.strikes += 1;
-                    // Back to one request at a time until it sends a good chunk.
+                    // Back to one request at a time until it sends a good chunk, with no
+                    // rest: a liar should strike out while the fetch still runs.
                     s.holds = Holds::Unknown;
-                    s.not_before = Some(now + RETRY_WAIT);
                     s.strikes >= STRIKES
                 }
                 Fault::Failed(_) => {
