@@ -10,6 +10,9 @@
 #   BENCH_KEEP=1            keep the temporary directory (logs, homes) after the run
 #   BENCH_NODE_LOG=info     KITH_LOG level for the two nodes (their stderr goes to files)
 #   BENCH_TIMEOUT=1800      seconds after which one transfer is given up
+#   BENCH_EMPTY_MEMBER=1    also fetch the big file from a 1-member and from a 2-member album
+#                           whose second member (node c) holds nothing; 0 skips it
+#   BENCH_SENDME=1          0 skips sendme (no install, its rows say n/a)
 #   KITH_BIN=PATH           use this kith binary instead of building one
 #   CARGO_TARGET_DIR        where cargo builds (default: the repository's target/)
 #
@@ -22,7 +25,7 @@ quick=0
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,6 +37,7 @@ else
   SMALL_N=${BENCH_SMALL_FILES:-10000}
 fi
 NODE_LOG=${BENCH_NODE_LOG:-info}
+EMPTY_MEMBER=${BENCH_EMPTY_MEMBER:-1}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
 export KITH_LOG=warn # the CLI commands; the nodes get $NODE_LOG
 export KITH_LOCAL_ONLY=1 # `kith serve` refuses any setting that would leave this machine
@@ -266,17 +270,18 @@ kith_one() {
   id=$(jfield .id <<<"$out")
   R_NOTE[$kind/kith-share]=$(add "${R_NOTE[$kind/kith-share]:-0}" "$(elapsed "$t0" "$t1")")
   say "kith: shared $# path(s) as album $id, $(jfield .items <<<"$out") files, in $(elapsed "$t0" "$t1") s (hashing)"
-  local i ids seen=0
+  local i ids seen=0 h
   for i in $(seq 600); do
-    ids=$("$KITH" --home "$work/home-b" albums --json 2>>"$logs/cli.log" | jfield '.[].id' 2>/dev/null || true)
-    if grep -qx "$id" <<<"$ids"; then
-      seen=1
-      break
-    fi
+    seen=1
+    for h in ${KITH_MEMBERS:-b}; do # every member named must list the album
+      ids=$("$KITH" --home "$work/home-$h" albums --json 2>>"$logs/cli.log" | jfield '.[].id' 2>/dev/null || true)
+      grep -qx "$id" <<<"$ids" || seen=0
+    done
+    ((seen)) && break
     sleep 0.1
   done
   if ((!seen)); then
-    fail "$key" "node b never saw album $id (waited 60 s)"
+    fail "$key" "node(s) ${KITH_MEMBERS:-b} never saw album $id (waited 60 s)"
     R_NOTE[$key-wall]=FAILED
     show_node_logs
     return 1
@@ -352,10 +357,52 @@ kith_run() { # kith_run KIND SRC: share SRC from a, fetch it on b, check the cop
   rm -rf "$dst"
 }
 
+# A member with nothing to give must cost nothing. Node c becomes a's and b's friend (so b is
+# connected to c before any fetch); a shares the big file twice, to b alone and to b and c, and
+# b fetches each. c is online and in the second album's audience but holds nothing, so b's
+# fetch meets it as a source with nothing to give.
+kith_empty_member() {
+  local bid cid link dst kind from i
+  "$KITH" --home "$work/home-c" init --name bench-c >/dev/null 2>>"$logs/cli.log"
+  start_node c || return 1
+  for from in a b; do
+    link=$("$KITH" --home "$work/home-$from" invite 2>>"$logs/cli.log" | tail -n 1)
+    "$KITH" --home "$work/home-c" accept "$link" >/dev/null 2>>"$logs/cli.log" || {
+      warn "kith accept ($from -> c) failed"
+      return 1
+    }
+  done
+  for i in $(seq 300); do # b online with both a and c
+    [[ $("$KITH" --home "$work/home-b" status --json 2>>"$logs/cli.log" | jfield .online) == 2 ]] && break
+    sleep 0.1
+  done
+  bid=$(jfield .peer_id <"$logs/status-b.json")
+  cid=$(jfield .peer_id <"$logs/status-c.json")
+  say "kith: node c is a's and b's friend; fetching the big file from a 1-member and a 2-member album"
+  for kind in alone empty; do
+    dst=$work/kith-out-$kind
+    if [[ $kind == alone ]]; then
+      KITH_MEMBERS="b" kith_one "$kind" "$dst" "$big" --to "$bid" || continue
+    else
+      KITH_MEMBERS="b c" kith_one "$kind" "$dst" "$big" --to "$bid" --to "$cid" || continue
+    fi
+    if same_tree "$big" "$dst/$(basename "$big")"; then
+      say "kith: the copy is identical"
+    else
+      fail "$kind/kith" "THE COPY DIFFERS from the source ($dst)"
+    fi
+    rm -rf "$dst"
+  done
+}
+
 # ---------------------------------------------------------------- sendme
 SENDME=
 SENDME_WHY=
 sendme_find() {
+  if [[ ${BENCH_SENDME:-1} == 0 ]]; then
+    SENDME_WHY="skipped (BENCH_SENDME=0)"
+    return 1
+  fi
   if command -v sendme >/dev/null; then
     SENDME=$(command -v sendme)
   elif [[ -x $HOME/.cargo/bin/sendme ]]; then
@@ -477,6 +524,7 @@ if ((KITH_OK)); then
   kith_run big "$big" || true
   RSS_A_BIG=$(vmhwm_mib "${NODE_PID[a]}")
   RSS_B_BIG=$(vmhwm_mib "${NODE_PID[b]}")
+  if ((EMPTY_MEMBER)); then kith_empty_member || fail empty/kith "the empty-member run could not be set up"; fi
 fi
 sendme_find || { R_NOTE[big/sendme]="n/a"; warn "sendme: $SENDME_WHY"; }
 sendme_run big "$big" || true
@@ -498,6 +546,7 @@ if ((KITH_OK)); then
   kill -0 "${NODE_PID[b]}" 2>/dev/null || warn "node b is gone (crashed?)"
   stop_node a
   stop_node b
+  stop_node c
 fi
 
 # ---------------------------------------------------------------- report
@@ -546,6 +595,22 @@ echo "Preparation, not in the table: kith share (hashing) $(fmt3 "${R_NOTE[big/k
 echo "Peak RSS (VmHWM) of the kith nodes: after the big file: a (sender) ${RSS_A_BIG:-?} MiB," \
   "b (receiver) ${RSS_B_BIG:-?} MiB; at the end: a $RSS_A_END MiB, b $RSS_B_END MiB"
 echo "Peak RSS of sendme: send ${R_NOTE[big/sendme-send-rss]:-?} MiB, receive ${R_NOTE[big/sendme-recv-rss]:-?} MiB"
+if ((EMPTY_MEMBER && KITH_OK)); then
+  echo
+  echo "A member with nothing to give: b fetches the big file from a; in the 2-member album the"
+  echo "second member, c, is online and holds nothing (same run, page cache dropped before each)"
+  printf '%-38s %10s %10s %12s\n' album seconds MB/s "x 1-member"
+  for k in alone empty; do
+    label="1-member album (node secs)"
+    [[ $k == empty ]] && label="2-member album, c empty (node secs)"
+    if [[ -z ${R_SECS[$k/kith]:-} || ${R_NOTE[$k/kith]:-} == FAILED ]]; then
+      printf '%-38s %10s\n' "$label" "${R_NOTE[$k/kith]:-n/a}"
+    else
+      printf '%-38s %10s %10s %12s\n' "$label" "$(fmt2 "${R_SECS[$k/kith]}")" \
+        "$(mbps "${R_BYTES[$k/kith]}" "${R_SECS[$k/kith]}")" "$(ratio "$k/kith" alone/kith)"
+    fi
+  done
+fi
 if ((SMALL_N > 0)); then
   echo
   echo "Small files: $SMALL_N files of 4-64 KiB in one folder ($small_bytes bytes)"

@@ -6,6 +6,7 @@
 //! in memory with a fake clock. Test names contain `core`, so `cargo test core` runs them.
 
 pub mod dht_sched;
+pub mod fetch_plan;
 pub mod links;
 pub mod outbox;
 pub mod reach;

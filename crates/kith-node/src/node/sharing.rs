@@ -1036,7 +1036,7 @@ impl Node {
 
     fn not_shared(&self, peer: PeerId, item: &str) -> PeerReply {
         tracing::info!(peer = %peer.short(), item, "refused a request for content not shared with this peer");
-        refuse("not_shared", "nothing with this ID is shared with you")
+        refuse(fetch::NOT_SHARED, "nothing with this ID is shared with you")
     }
 
     /// Where the other members of an album can be reached, as far as this node knows.

@@ -2,15 +2,19 @@
 //! the file gets its final name only when complete and fsynced, and a stopped fetch resumes
 //! from what is already verified on disk.
 
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
+use crate::core::fetch_plan::{
+    Failure, Fault, FetchPlan, Run, SourceId, Step, ITEMS_IN_FLIGHT, RUN, STRIKES,
+};
 use crate::transfer::live::{Live, LivePart};
 use crate::transfer::manifest::{
     self, chunk_count, chunk_len, Hash, Manifest, CHUNK_SIZE, MAX_MANIFEST,
@@ -22,10 +26,11 @@ use kith_proto::api::{code, ApiError};
 use kith_proto::hash::sha256;
 use kith_proto::peer::{PeerMsg, MAX_CHUNKS_PER_REQUEST};
 
-/// Chunks asked for in one request.
-const RUN: u64 = 4;
-/// Requests in flight at once.
-const IN_FLIGHT: usize = 4;
+// A run must fit in one request.
+const _: () = assert!(RUN <= MAX_CHUNKS_PER_REQUEST);
+
+/// The refusal code of a source that does not hold the item for us (PROTOCOL.md).
+pub const NOT_SHARED: &str = "not_shared";
 
 /// One file to fetch.
 #[derive(Debug, Clone)]
@@ -68,29 +73,34 @@ fn io_err(what: &str, e: std::io::Error) -> ApiError {
     err(code::IO, format!("{what}: {e}"))
 }
 
-/// Sends one request and reads the answer frame; a refusal becomes an error.
+/// Sends one request and reads the answer frame; a refusal becomes a fault.
 async fn request(
     conn: &quinn::Connection,
     msg: &PeerMsg,
-) -> Result<(PeerMsg, quinn::RecvStream), String> {
-    let (answer, recv) = crate::wire::ask(conn, msg).await?;
+) -> Result<(PeerMsg, quinn::RecvStream), Fault> {
+    let (answer, recv) = crate::wire::ask(conn, msg).await.map_err(Fault::Failed)?;
     if let PeerMsg::Error { code, message } = &answer {
-        return Err(format!("{code}: {message}"));
+        if code == NOT_SHARED {
+            return Err(Fault::NotHere);
+        }
+        return Err(Fault::Failed(format!("{code}: {message}")));
     }
     Ok((answer, recv))
 }
 
 /// Fetches a small blob (manifest or segment) of at most `max` bytes.
-async fn blob(conn: &quinn::Connection, msg: &PeerMsg, max: usize) -> Result<Vec<u8>, String> {
+async fn blob(conn: &quinn::Connection, msg: &PeerMsg, max: usize) -> Result<Vec<u8>, Fault> {
     let (answer, mut recv) = request(conn, msg).await?;
     let PeerMsg::Data { len } = answer else {
-        return Err("unexpected answer".into());
+        return Err(Fault::Failed("unexpected answer".into()));
     };
     if len > max as u64 {
-        return Err("blob over the limit".into());
+        return Err(Fault::Failed("blob over the limit".into()));
     }
     let mut buf = vec![0u8; len as usize];
-    recv.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+    recv.read_exact(&mut buf)
+        .await
+        .map_err(|e| Fault::Failed(e.to_string()))?;
     Ok(buf)
 }
 
@@ -182,6 +192,7 @@ pub async fn run(items: Vec<FetchItem>, mut job: Job) -> Result<(Outcome, Vec<Fe
         job,
         done: AtomicU64::new(0),
         total,
+        holders: Mutex::default(),
     });
     // Several items at once (small files are round trips, not bandwidth); chunks of one
     // large item are spread over sources inside `place_item`.
@@ -215,14 +226,13 @@ pub async fn run(items: Vec<FetchItem>, mut job: Job) -> Result<(Outcome, Vec<Fe
     Ok((outcome, fetched))
 }
 
-/// Items fetched at once.
-const ITEMS_IN_FLIGHT: usize = 8;
-
 /// A job with its running byte count.
 struct Shared {
     job: Job,
     done: AtomicU64,
     total: u64,
+    /// Sources that gave the hashes of an earlier item: asked first for the next ones.
+    holders: Mutex<HashSet<SourceId>>,
 }
 
 impl Shared {
@@ -230,6 +240,22 @@ impl Shared {
     fn advance(&self, bytes: u64) {
         let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
         (self.job.progress)(done, self.total);
+    }
+
+    /// Who can serve now, those who served this fetch before first; remembers the connections.
+    async fn sources(&self, conns: &mut HashMap<SourceId, quinn::Connection>) -> Vec<SourceId> {
+        let list = (self.job.sources)().await.unwrap_or_default();
+        let mut ids: Vec<SourceId> = list
+            .into_iter()
+            .map(|c| {
+                let id = SourceId(c.stable_id() as u64);
+                conns.insert(id, c);
+                id
+            })
+            .collect();
+        let holders = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+        ids.sort_by_key(|id| !holders.contains(id));
+        ids
     }
 }
 
@@ -273,33 +299,174 @@ pub fn part_path(out: &Path, id: &Hash, rel: &Path) -> PathBuf {
     ))
 }
 
+/// What a task of one item's fetch returns.
+enum Done {
+    /// The manifest and chunk hashes from a source.
+    Hashes(SourceId, Result<(Manifest, Vec<Hash>), Fault>),
+    /// A run of chunks from a source.
+    Run(SourceId, Run, RunEnd),
+}
+
+/// How a run of chunks ended.
+struct RunEnd {
+    /// Chunks from the run's start verified and written.
+    written: u64,
+    /// The bytes they held.
+    bytes: u64,
+    result: Result<(), RunError>,
+}
+
+/// Why a run stopped.
+enum RunError {
+    /// The source did not deliver.
+    Source(Fault),
+    /// The disk is full.
+    DiskFull,
+    /// Writing failed.
+    Io(std::io::Error),
+}
+
+/// Fetches one item: `FetchPlan` decides whom to ask for what; this does the asking, the
+/// checking and the writing.
 async fn fetch_item(item: &FetchItem, shared: &Shared) -> Result<Fetched, ApiError> {
     let job = &shared.job;
     let rel = names::sanitize_relative(&item.name).unwrap_or_else(|| PathBuf::from(hex(&item.id)));
-    // Find a source that gives the verified manifest and chunk hashes.
+    let mut plan = FetchPlan::new(chunk_count(item.size), job.deadline);
+    let mut conns: HashMap<SourceId, quinn::Connection> = HashMap::new();
+    let mut tasks: JoinSet<Done> = JoinSet::new();
+    let mut part: Option<Part> = None;
+    let mut received = 0u64;
     loop {
-        let conns = (job.sources)().await.unwrap_or_default();
-        let mut last = String::from("no member of the album is online");
-        for c in &conns {
-            match hashes_from(c, &item.id).await {
-                Ok((m, h)) if m.size == item.size => {
-                    return place_item(item, shared, &rel, m, h).await
-                }
-                Ok(_) => last = "the manifest's size differs from the album's".into(),
-                Err(e) => last = e,
+        if let Some(p) = &part {
+            for w in p.live.take_wanted() {
+                plan.on_wish(w);
             }
         }
-        if Instant::now() >= job.deadline {
-            return Err(err(
-                code::PEER_UNREACHABLE,
-                format!("could not get {}: {last}", item.name),
-            ));
+        let now = Instant::now();
+        match plan.next(now) {
+            Step::RefreshSources => {
+                let ids = shared.sources(&mut conns).await;
+                plan.on_sources(Instant::now(), &ids);
+            }
+            Step::AskHashes(s) => {
+                let Some(conn) = conns.get(&s).cloned() else {
+                    plan.on_hashes(now, s, Err(Fault::Failed("no connection".into())));
+                    continue;
+                };
+                let id = item.id;
+                tasks.spawn(async move { Done::Hashes(s, hashes_from(&conn, &id).await) });
+            }
+            Step::Request(s, run) => {
+                let (Some(conn), Some(p)) = (conns.get(&s).cloned(), part.as_ref()) else {
+                    let f = Fault::Failed("no connection".into());
+                    plan.on_run_done(now, s, run, 0, Err(f));
+                    continue;
+                };
+                let (file, hashes, id, limit, shown) = (
+                    p.file.clone(),
+                    p.hashes.clone(),
+                    hex(&item.id),
+                    job.limit.clone(),
+                    p.live.clone(),
+                );
+                let size = item.size;
+                tasks.spawn(async move {
+                    let end = get_run(&conn, &id, run, size, &hashes, &file, &limit, &shown).await;
+                    Done::Run(s, run, end)
+                });
+            }
+            Step::Drop(s) => {
+                tracing::warn!("source struck out after {STRIKES} bad chunks; dropping it");
+                if let Some(c) = conns.get(&s) {
+                    c.close(quinn::VarInt::from_u32(4), b"bad chunks");
+                }
+            }
+            Step::Wait(until) => {
+                let joined = tokio::select! {
+                    j = tasks.join_next(), if !tasks.is_empty() => j,
+                    _ = tokio::time::sleep_until(until.into()) => None,
+                };
+                let Some(joined) = joined else {
+                    continue;
+                };
+                match joined.map_err(ApiError::internal)? {
+                    Done::Hashes(s, Ok((m, h))) if m.size == item.size => {
+                        shared
+                            .holders
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(s);
+                        match prepare(item, shared, &rel, m, h).await? {
+                            Prepared::Complete(f) => return Ok(f),
+                            Prepared::Part(p) => {
+                                plan.on_hashes(Instant::now(), s, Ok(p.have.clone()));
+                                part = Some(p);
+                            }
+                        }
+                    }
+                    Done::Hashes(s, Ok(_)) => {
+                        let f =
+                            Fault::Failed("the manifest's size differs from the album's".into());
+                        plan.on_hashes(Instant::now(), s, Err(f));
+                    }
+                    Done::Hashes(s, Err(f)) => plan.on_hashes(Instant::now(), s, Err(f)),
+                    Done::Run(s, run, end) => {
+                        received += end.bytes;
+                        shared.advance(end.bytes);
+                        let result = match end.result {
+                            Ok(()) => Ok(()),
+                            Err(RunError::DiskFull) => {
+                                return Err(err(
+                                    code::DISK_FULL,
+                                    "the disk is full; the partial download is kept",
+                                ))
+                            }
+                            Err(RunError::Io(e)) => {
+                                let path = part.as_ref().map(|p| p.path.display().to_string());
+                                return Err(err(
+                                    code::IO,
+                                    format!("{}: io: {e}", path.unwrap_or_default()),
+                                ));
+                            }
+                            Err(RunError::Source(f)) => Err(f),
+                        };
+                        let bad = matches!(result, Err(Fault::BadChunk));
+                        if let Err(f) = &result {
+                            if !bad {
+                                tracing::info!("chunk request failed: {f}");
+                            }
+                        }
+                        plan.on_run_done(Instant::now(), s, run, end.written, result);
+                        if bad {
+                            tracing::warn!(
+                                strikes = plan.strikes(s),
+                                "a source sent a chunk that does not match its hash"
+                            );
+                        }
+                    }
+                }
+            }
+            Step::Finished => break,
+            Step::Failed(f) => {
+                let message = match f {
+                    Failure::NoHashes(last) => format!("could not get {}: {last}", item.name),
+                    Failure::NoChunks(last) => {
+                        format!("no source could serve {}: {last}", item.name)
+                    }
+                };
+                return Err(err(code::PEER_UNREACHABLE, message));
+            }
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    let Some(p) = part else {
+        return Err(ApiError::internal(
+            "a fetch finished without its chunk hashes",
+        ));
+    };
+    finish(item, shared, &rel, p, received).await
 }
 
-async fn hashes_from(conn: &quinn::Connection, id: &Hash) -> Result<(Manifest, Vec<Hash>), String> {
+async fn hashes_from(conn: &quinn::Connection, id: &Hash) -> Result<(Manifest, Vec<Hash>), Fault> {
     let item = hex(id);
     let mb = blob(
         conn,
@@ -307,7 +474,7 @@ async fn hashes_from(conn: &quinn::Connection, id: &Hash) -> Result<(Manifest, V
         MAX_MANIFEST,
     )
     .await?;
-    let m = Manifest::decode_verified(&mb, id).map_err(|e| e.to_string())?;
+    let m = Manifest::decode_verified(&mb, id).map_err(|e| Fault::Failed(e.to_string()))?;
     let mut hashes = Vec::with_capacity(chunk_count(m.size) as usize);
     for seg in 0..m.segments.len() as u64 {
         let msg = PeerMsg::GetSegment {
@@ -315,21 +482,42 @@ async fn hashes_from(conn: &quinn::Connection, id: &Hash) -> Result<(Manifest, V
             seg,
         };
         let sb = blob(conn, &msg, 32 * manifest::SEGMENT_CHUNKS as usize).await?;
-        hashes.extend(m.verify_segment(seg, &sb).map_err(|e| e.to_string())?);
+        hashes.extend(
+            m.verify_segment(seg, &sb)
+                .map_err(|e| Fault::Failed(e.to_string()))?,
+        );
     }
     Ok((m, hashes))
 }
 
-/// Bad chunks a source may send before it is dropped.
-const STRIKES: u32 = 3;
+/// An item whose hashes are known, growing in its part file.
+struct Part {
+    path: PathBuf,
+    file: Arc<std::fs::File>,
+    manifest: Manifest,
+    hashes: Arc<Vec<Hash>>,
+    /// Chunks verified on disk when the fetch started.
+    have: Vec<bool>,
+    live: Arc<LivePart>,
+    /// Shown to the gateway until the fetch ends.
+    _shown: Shown,
+}
 
-async fn place_item(
+/// What the verified hashes lead to: the file is there already, or a part file to fill.
+enum Prepared {
+    Complete(Fetched),
+    Part(Part),
+}
+
+/// Finds what is already on disk: a complete file at the target, or verified chunks in the part
+/// file (resume).
+async fn prepare(
     item: &FetchItem,
     shared: &Shared,
     rel: &Path,
     m: Manifest,
     hashes: Vec<Hash>,
-) -> Result<Fetched, ApiError> {
+) -> Result<Prepared, ApiError> {
     let job = &shared.job;
     let size = m.size;
     let out = job.out.as_path();
@@ -354,23 +542,23 @@ async fn place_item(
                     let _ = std::fs::remove_file(&part);
                 }
                 shared.advance(size);
-                return Ok(Fetched {
+                return Ok(Prepared::Complete(Fetched {
                     path: target,
                     manifest: m,
                     hashes,
                     received: 0,
-                });
+                }));
             }
         }
     }
-    let part = part_path(out, &item.id, rel);
+    let path = part_path(out, &item.id, rel);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&part)
-        .map_err(|e| io_err(&part.display().to_string(), e))?;
+        .open(&path)
+        .map_err(|e| io_err(&path.display().to_string(), e))?;
     let file = Arc::new(file);
     let have = {
         let (f, h) = (file.clone(), hashes.clone());
@@ -378,148 +566,53 @@ async fn place_item(
             .await
             .map_err(ApiError::internal)?
     };
-    let missing: Vec<u64> = (0..hashes.len() as u64)
+    let missing: u64 = (0..hashes.len() as u64)
         .filter(|i| !have[*i as usize])
-        .collect();
-    let live_part = Arc::new(LivePart::new(part.clone(), size, have));
-    let _shown = Shown::new(&job.live, hex(&item.id), live_part.clone());
-    shared.advance(size - missing.iter().map(|i| chunk_len(size, *i)).sum::<u64>());
-    // Runs of consecutive missing chunks, at most RUN long.
-    let mut pending: Vec<(u64, u64)> = Vec::new();
-    for &i in &missing {
-        match pending.last_mut() {
-            Some((from, n)) if *from + *n == i && *n < RUN.min(MAX_CHUNKS_PER_REQUEST) => *n += 1,
-            _ => pending.push((i, 1)),
-        }
-    }
-    pending.reverse(); // popped from the end: lowest chunks first
-    let hashes = Arc::new(hashes);
-    let mut received = 0u64;
-    let mut tasks: JoinSet<RunResult> = JoinSet::new();
-    let mut conns: Vec<quinn::Connection> = Vec::new();
-    let mut strikes: std::collections::HashMap<usize, u32> = Default::default();
-    let mut turn = 0usize;
-    let mut last_error = String::new();
-    loop {
-        while tasks.len() < IN_FLIGHT && !pending.is_empty() {
-            if conns.is_empty() {
-                conns = (job.sources)().await.unwrap_or_default();
-                conns.retain(|c| strikes.get(&c.stable_id()).copied().unwrap_or(0) < STRIKES);
-            }
-            if conns.is_empty() {
-                break;
-            }
-            for w in live_part.take_wanted() {
-                prioritise(&mut pending, w);
-            }
-            let Some((from, n)) = pending.pop() else {
-                break;
-            };
-            let conn = conns[turn % conns.len()].clone();
-            turn += 1;
-            let (file, hashes, id, limit, shown) = (
-                file.clone(),
-                hashes.clone(),
-                hex(&item.id),
-                job.limit.clone(),
-                live_part.clone(),
-            );
-            tasks.spawn(async move {
-                let sid = conn.stable_id();
-                get_run(&conn, &id, from, n, size, &hashes, &file, &limit, &shown)
-                    .await
-                    .map_err(|(k, bytes, e)| RunFailure {
-                        conn: conn.clone(),
-                        sid,
-                        from: from + k,
-                        n: n - k,
-                        bytes,
-                        error: e,
-                    })
-            });
-        }
-        let Some(joined) = tasks.join_next().await else {
-            if pending.is_empty() {
-                break;
-            }
-            if Instant::now() >= job.deadline {
-                return Err(err(
-                    code::PEER_UNREACHABLE,
-                    format!("no source could serve {}: {last_error}", item.name),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            conns.clear();
-            continue;
-        };
-        match joined.map_err(ApiError::internal)? {
-            Ok(bytes) => {
-                received += bytes;
-                shared.advance(bytes);
-            }
-            Err(f) => {
-                received += f.bytes;
-                shared.advance(f.bytes);
-                pending.push((f.from, f.n));
-                if f.error.starts_with("disk_full") {
-                    tasks.abort_all();
-                    return Err(err(
-                        code::DISK_FULL,
-                        "the disk is full; the partial download is kept",
-                    ));
-                }
-                if f.error.starts_with("io:") {
-                    tasks.abort_all();
-                    return Err(err(code::IO, format!("{}: {}", part.display(), f.error)));
-                }
-                if f.error == BAD_CHUNK {
-                    let s = strikes.entry(f.sid).or_insert(0);
-                    *s += 1;
-                    tracing::warn!(
-                        strikes = *s,
-                        "a source sent a chunk that does not match its hash"
-                    );
-                    if *s >= STRIKES {
-                        tracing::warn!("source struck out after {STRIKES} bad chunks; dropping it");
-                        f.conn.close(quinn::VarInt::from_u32(4), b"bad chunks");
-                    }
-                } else {
-                    tracing::info!("chunk request failed: {}", f.error);
-                }
-                last_error = f.error;
-                conns.clear();
-                if Instant::now() >= job.deadline {
-                    tasks.abort_all();
-                    return Err(err(
-                        code::PEER_UNREACHABLE,
-                        format!("no source could serve {}: {last_error}", item.name),
-                    ));
-                }
-                // Give the sources a moment before asking again.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-    // Complete: make it durable, then give it its name.
-    let f2 = file.clone();
+        .map(|i| chunk_len(size, i))
+        .sum();
+    let live = Arc::new(LivePart::new(path.clone(), size, have.clone()));
+    let shown = Shown::new(&job.live, hex(&item.id), live.clone());
+    shared.advance(size - missing);
+    Ok(Prepared::Part(Part {
+        path,
+        file,
+        manifest: m,
+        hashes: Arc::new(hashes),
+        have,
+        live,
+        _shown: shown,
+    }))
+}
+
+/// Every chunk is in the part file: make it durable, then give it its name.
+async fn finish(
+    item: &FetchItem,
+    shared: &Shared,
+    rel: &Path,
+    p: Part,
+    received: u64,
+) -> Result<Fetched, ApiError> {
+    let out = shared.job.out.as_path();
+    let size = item.size;
+    let f2 = p.file.clone();
     let synced = std::time::Instant::now();
     tokio::task::spawn_blocking(move || f2.set_len(size).and_then(|_| f2.sync_all()))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| io_err(&part.display().to_string(), e))?;
+        .map_err(|e| io_err(&p.path.display().to_string(), e))?;
     tracing::debug!(ms = synced.elapsed().as_millis() as u64, "final fsync");
     let wanted = names::prepare_target(out, rel)
         .map_err(|e| io_err(&out.join(rel).display().to_string(), e))?;
-    let path = place(&part, &wanted)?;
+    let path = place(&p.path, &wanted)?;
     if let Some(parent) = path.parent() {
         if let Ok(d) = std::fs::File::open(parent) {
             let _ = d.sync_all();
         }
     }
-    let hashes = Arc::try_unwrap(hashes).unwrap_or_else(|a| (*a).clone());
+    let hashes = Arc::try_unwrap(p.hashes).unwrap_or_else(|a| (*a).clone());
     Ok(Fetched {
         path,
-        manifest: m,
+        manifest: p.manifest,
         hashes,
         received,
     })
@@ -548,40 +641,6 @@ impl Drop for Shown {
         self.live.remove(&self.id, &self.part);
     }
 }
-
-/// Reorders the pending runs (a stack, next on top) so that chunk `w` comes next and the
-/// chunks after it follow in order (a player reads on from where it asked), the earlier ones
-/// after those.
-fn prioritise(pending: &mut Vec<(u64, u64)>, w: u64) {
-    let Some(k) = pending.iter().position(|(f, n)| *f <= w && w < f + n) else {
-        return; // in flight or done already
-    };
-    let (from, n) = pending[k];
-    if from < w {
-        pending[k] = (from, w - from);
-        pending.push((w, from + n - w));
-    }
-    let (mut upper, mut lower): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(f, _)| *f >= w);
-    upper.sort_by_key(|r| std::cmp::Reverse(r.0));
-    lower.sort_by_key(|r| std::cmp::Reverse(r.0));
-    pending.extend(lower);
-    pending.extend(upper);
-}
-
-/// Why a run of chunks stopped, and what is left of it.
-struct RunFailure {
-    conn: quinn::Connection,
-    sid: usize,
-    from: u64,
-    n: u64,
-    bytes: u64,
-    error: String,
-}
-
-/// A chunk run's result: bytes written, or where and why it stopped.
-type RunResult = Result<u64, RunFailure>;
-
-const BAD_CHUNK: &str = "bad_chunk";
 
 /// Starts writing a verified range to disk now, so the final fsync has little left to wait for.
 #[cfg(target_os = "linux")]
@@ -635,30 +694,41 @@ fn place(part: &Path, wanted: &Path) -> Result<PathBuf, ApiError> {
     ))
 }
 
-/// Fetches `n` chunks from `from`, verifying each before writing it. On failure gives how
-/// many chunks were written, the bytes they held, and why it stopped.
+/// Fetches a run of chunks, verifying each before writing it; says how many were written, the
+/// bytes they held, and why it stopped if it did not finish.
 #[allow(clippy::too_many_arguments)]
 async fn get_run(
     conn: &quinn::Connection,
     item: &str,
-    from: u64,
-    n: u64,
+    run: Run,
     size: u64,
     hashes: &[Hash],
     file: &Arc<std::fs::File>,
     limit: &Limiter,
     shown: &Arc<LivePart>,
-) -> Result<u64, (u64, u64, String)> {
+) -> RunEnd {
+    let Run { from, n } = run;
+    let stopped = |e: RunError| RunEnd {
+        written: 0,
+        bytes: 0,
+        result: Err(e),
+    };
     let msg = PeerMsg::GetChunks {
         item: item.to_string(),
         from,
         count: n,
     };
-    let (answer, mut recv) = request(conn, &msg).await.map_err(|e| (0, 0, e))?;
+    let (answer, mut recv) = match request(conn, &msg).await {
+        Ok(a) => a,
+        Err(f) => return stopped(RunError::Source(f)),
+    };
     let expected: u64 = (from..from + n).map(|i| chunk_len(size, i)).sum();
     match answer {
         PeerMsg::Data { len } if len == expected => {}
-        _ => return Err((0, 0, "bad answer to get_chunks".into())),
+        _ => {
+            let f = Fault::Failed("bad answer to get_chunks".into());
+            return stopped(RunError::Source(f));
+        }
     }
     // Hash and write on a blocking thread while the next chunk arrives.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(2);
@@ -667,26 +737,34 @@ async fn get_run(
         hashes[from as usize..(from + n) as usize].to_vec(),
         shown.clone(),
     );
-    let writer = tokio::task::spawn_blocking(move || -> Result<(u64, u64), (u64, u64, String)> {
+    let writer = tokio::task::spawn_blocking(move || -> RunEnd {
         let (mut written, mut bytes) = (0u64, 0u64);
         while let Some((i, buf)) = rx.blocking_recv() {
-            let fail = |e: String| (written, bytes, e);
+            let stop = |e: RunError| RunEnd {
+                written,
+                bytes,
+                result: Err(e),
+            };
             if sha256(&buf) != hashes[(i - from) as usize] {
-                return Err(fail(BAD_CHUNK.to_string()));
+                return stop(RunError::Source(Fault::BadChunk));
             }
-            file.write_all_at(&buf, i * CHUNK_SIZE).map_err(|e| {
-                fail(if e.raw_os_error() == Some(libc::ENOSPC) {
-                    "disk_full".to_string()
+            if let Err(e) = file.write_all_at(&buf, i * CHUNK_SIZE) {
+                return stop(if e.raw_os_error() == Some(libc::ENOSPC) {
+                    RunError::DiskFull
                 } else {
-                    format!("io: {e}")
-                })
-            })?;
+                    RunError::Io(e)
+                });
+            }
             start_writeback(&file, i * CHUNK_SIZE, buf.len() as u64);
             shown.written(i);
             written += 1;
             bytes += buf.len() as u64;
         }
-        Ok((written, bytes))
+        RunEnd {
+            written,
+            bytes,
+            result: Ok(()),
+        }
     });
     let mut read_error = None;
     for i in from..from + n {
@@ -715,30 +793,16 @@ async fn get_run(
         }
     }
     drop(tx);
-    let (written, bytes) = writer.await.map_err(|e| (0, 0, e.to_string()))??;
-    if let Some(e) = read_error {
-        return Err((written, bytes, e));
+    let mut end = match writer.await {
+        Ok(end) => end,
+        Err(e) => return stopped(RunError::Source(Fault::Failed(e.to_string()))),
+    };
+    if end.result.is_ok() {
+        if let Some(e) = read_error {
+            end.result = Err(RunError::Source(Fault::Failed(e)));
+        } else if end.written < n {
+            end.result = Err(RunError::Source(Fault::Failed("run cut short".into())));
+        }
     }
-    if written < n {
-        return Err((written, bytes, "run cut short".into()));
-    }
-    Ok(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_wished_chunk_comes_next_then_the_ones_after_it_then_the_earlier_ones() {
-        // Runs of four from chunk 0 to 15, next on top (lowest first).
-        let mut pending: Vec<(u64, u64)> = vec![(12, 4), (8, 4), (4, 4), (0, 4)];
-        prioritise(&mut pending, 9);
-        let order: Vec<_> = pending.iter().rev().copied().collect();
-        assert_eq!(order, vec![(9, 3), (12, 4), (0, 4), (4, 4), (8, 1)]);
-        // A chunk already in flight changes nothing.
-        let before = pending.clone();
-        prioritise(&mut pending, 100);
-        assert_eq!(pending, before);
-    }
+    end
 }
