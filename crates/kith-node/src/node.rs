@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::core::links::{ConnInfo, Dials, Links, Registered};
@@ -20,7 +20,7 @@ use kith_proto::api::{code, reply, ApiError, Command, Event};
 use kith_proto::hash::random;
 use kith_proto::identity::{safety_number, Identity, PeerId};
 use kith_proto::invite::{self, make_proof, InviteBody, InviteError};
-use kith_proto::peer::{Hello, PeerMsg, MAX_ADDRS};
+use kith_proto::peer::{Hello, PeerCode, PeerMsg, MAX_ADDRS};
 
 mod comments;
 mod control;
@@ -772,7 +772,7 @@ async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>
                 Err(e) => {
                     tracing::info!(peer = %peer.short(), "malformed request: {e}");
                     PeerReply::Answer(PeerMsg::Error {
-                        code: "malformed".into(),
+                        code: PeerCode::Malformed,
                         message: e.to_string(),
                     })
                 }
@@ -865,7 +865,7 @@ impl Node {
                     result,
                     reply,
                 } => {
-                    let _ = reply.send(result.and_then(|h| self.hashed(share, h)));
+                    let _ = reply.send(to_json(result.and_then(|h| self.hashed(share, h))));
                 }
                 Msg::FetchDone {
                     key,
@@ -969,47 +969,47 @@ impl Node {
                 keep_location,
                 album,
             } => return self.share(paths, to, title, link, keep_location, album, reply),
-            Command::Albums {} => self.albums_json(),
+            Command::Albums {} => to_json(self.albums()),
             Command::Album {
                 album,
                 offset,
                 limit,
-            } => self.album_page(&album, offset, limit),
+            } => to_json(self.album_page(&album, offset, limit)),
             Command::UploadBegin { name, size } => to_json(self.upload_begin(&name, size)),
             Command::UploadChunk { upload, data } => to_json(self.upload_chunk(&upload, &data)),
             Command::UploadEnd { upload } => to_json(self.upload_end(&upload)),
             Command::UploadAbort { upload } => to_json(self.upload_abort(&upload)),
             Command::UploadDiscard { paths } => to_json(self.upload_discard(&paths)),
-            Command::TransferPause { target } => self.transfer_pause(&target),
-            Command::TransferResume { target } => self.transfer_resume(&target),
-            Command::TransferCancel { target } => self.transfer_cancel(&target),
-            Command::Open { item } => self.open(&item),
-            Command::Transfers {} => self.transfers_json(),
+            Command::TransferPause { target } => to_json(self.transfer_pause(&target)),
+            Command::TransferResume { target } => to_json(self.transfer_resume(&target)),
+            Command::TransferCancel { target } => to_json(self.transfer_cancel(&target)),
+            Command::Open { item } => to_json(self.open(&item)),
+            Command::Transfers {} => to_json(self.transfers()),
             Command::ThumbSet {
                 item,
                 data,
                 duration_ms,
             } => to_json(self.thumb_set(&item, &data, duration_ms)),
-            Command::Unshare { album } => self.unshare(&album),
+            Command::Unshare { album } => to_json(self.unshare(&album)),
             Command::AlbumUpdate {
                 album,
                 add,
                 remove,
                 title,
-            } => self.album_update(&album, &add, &remove, title),
+            } => to_json(self.album_update(&album, &add, &remove, title)),
             Command::Settings {
                 upload_rate,
                 download_rate,
                 download_dir,
                 help_friends,
                 relay_rate,
-            } => self.settings(
+            } => to_json(self.settings(
                 upload_rate,
                 download_rate,
                 download_dir,
                 help_friends,
                 relay_rate,
-            ),
+            )),
             Command::Fetch {
                 target,
                 out,
@@ -1411,8 +1411,8 @@ impl Node {
         invite: Option<[u8; 16]>,
         hello: Hello,
     ) -> PeerMsg {
-        let refuse = |code: &str, message: &str| PeerMsg::Error {
-            code: code.into(),
+        let refuse = |code: PeerCode, message: &str| PeerMsg::Error {
+            code,
             message: message.into(),
         };
         let seen = conn.remote_address();
@@ -1421,23 +1421,23 @@ impl Node {
             // An invite works once, whoever presents it again (even the friend who used it).
             let mut rec = match self.store.invite(&iid) {
                 Ok(Some(r)) => r,
-                _ => return refuse(code::INVITE_INVALID, "this invite is unknown here"),
+                _ => return refuse(PeerCode::InviteInvalid, "this invite is unknown here"),
             };
             if rec.used_by.is_some() {
                 return refuse(
-                    code::INVITE_USED,
+                    PeerCode::InviteUsed,
                     "this invite was already used; ask for a new one",
                 );
             }
             if rec.expires < now() {
                 return refuse(
-                    code::INVITE_EXPIRED,
+                    PeerCode::InviteExpired,
                     "this invite expired; ask for a new one",
                 );
             }
             rec.used_by = Some(peer);
             if let Err(e) = self.store.put_invite(&rec) {
-                return refuse(code::INTERNAL, &e.to_string());
+                return refuse(PeerCode::Internal, &e.to_string());
             }
             if let Ok(mut a) = self.admission.write() {
                 a.invites.remove(&iid);
@@ -1449,7 +1449,7 @@ impl Node {
                 self.register(peer, conn, hello.boot, false);
                 return PeerMsg::Hello(self.hello_for(seen, false));
             }
-            return refuse("not_friend", "not a friend");
+            return refuse(PeerCode::NotFriend, "not a friend");
         }
         let stored = if is_friend {
             self.update_friend(peer, &hello, seen)
@@ -1457,7 +1457,7 @@ impl Node {
             self.add_friend(peer, &hello, seen).map(|_| ())
         };
         if let Err(e) = stored {
-            return refuse(&e.code, &e.message);
+            return refuse(PeerCode::parse(&e.code), &e.message);
         }
         self.note_mapping(peer, &hello, &conn, false);
         self.register(peer, conn, hello.boot, false);

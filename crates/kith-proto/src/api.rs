@@ -531,7 +531,7 @@ pub enum Event {
     /// An album was shared with me, or changed.
     AlbumReceived {
         /// The album, as `albums` lists it.
-        album: Value,
+        album: reply::AlbumView,
     },
     /// Thumbnails of an album arrived (its gallery may be drawn again).
     AlbumThumbs {

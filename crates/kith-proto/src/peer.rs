@@ -21,7 +21,7 @@ pub enum PeerMsg {
     /// A request was refused.
     Error {
         /// Stable code (PROTOCOL.md §8).
-        code: String,
+        code: PeerCode,
         /// Human-readable text.
         message: String,
     },
@@ -174,6 +174,133 @@ pub struct Hello {
     pub mapped: Option<SocketAddr>,
 }
 
+/// A peer's refusal code (PROTOCOL.md §8). Sent and read as its word; a word this version
+/// does not know (from a newer peer) is kept as [`PeerCode::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerCode {
+    /// The invite ID is unknown here.
+    InviteInvalid,
+    /// The invite was used already.
+    InviteUsed,
+    /// The invite is past its expiry.
+    InviteExpired,
+    /// Not a friend (or the request names one who is not).
+    NotFriend,
+    /// This node does not relay for its friends.
+    NoRelay,
+    /// The named friend is not connected, or did not answer.
+    PeerUnreachable,
+    /// Not the album's owner, or the ID is bound to another owner.
+    NotOwner,
+    /// Nothing with this ID is shared with the requester (the same whether it exists or not).
+    NotShared,
+    /// A thumbnail that passed the checks is not here (yet).
+    NotFound,
+    /// The comment's author is not the sender.
+    NotAuthor,
+    /// The comment conflicts with the one the thread holds.
+    BadComment,
+    /// The thread gave out all its sequence numbers.
+    ThreadFull,
+    /// A segment or chunk past the item's end.
+    OutOfRange,
+    /// The shared file changed or vanished.
+    Changed,
+    /// Something failed inside the node.
+    Internal,
+    /// A valid message that is not a request.
+    Unexpected,
+    /// Not a valid request.
+    Malformed,
+    /// A code this version does not know.
+    Other(String),
+}
+
+impl PeerCode {
+    /// Every code this version knows.
+    pub const KNOWN: [PeerCode; 17] = [
+        PeerCode::InviteInvalid,
+        PeerCode::InviteUsed,
+        PeerCode::InviteExpired,
+        PeerCode::NotFriend,
+        PeerCode::NoRelay,
+        PeerCode::PeerUnreachable,
+        PeerCode::NotOwner,
+        PeerCode::NotShared,
+        PeerCode::NotFound,
+        PeerCode::NotAuthor,
+        PeerCode::BadComment,
+        PeerCode::ThreadFull,
+        PeerCode::OutOfRange,
+        PeerCode::Changed,
+        PeerCode::Internal,
+        PeerCode::Unexpected,
+        PeerCode::Malformed,
+    ];
+
+    /// The code's word on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PeerCode::InviteInvalid => "invite_invalid",
+            PeerCode::InviteUsed => "invite_used",
+            PeerCode::InviteExpired => "invite_expired",
+            PeerCode::NotFriend => "not_friend",
+            PeerCode::NoRelay => "no_relay",
+            PeerCode::PeerUnreachable => "peer_unreachable",
+            PeerCode::NotOwner => "not_owner",
+            PeerCode::NotShared => "not_shared",
+            PeerCode::NotFound => "not_found",
+            PeerCode::NotAuthor => "not_author",
+            PeerCode::BadComment => "bad_comment",
+            PeerCode::ThreadFull => "thread_full",
+            PeerCode::OutOfRange => "out_of_range",
+            PeerCode::Changed => "changed",
+            PeerCode::Internal => "internal",
+            PeerCode::Unexpected => "unexpected",
+            PeerCode::Malformed => "malformed",
+            PeerCode::Other(s) => s,
+        }
+    }
+
+    /// The code a word names.
+    pub fn parse(word: &str) -> PeerCode {
+        PeerCode::KNOWN
+            .into_iter()
+            .find(|c| c.as_str() == word)
+            .unwrap_or_else(|| PeerCode::Other(word.to_string()))
+    }
+}
+
+impl From<&str> for PeerCode {
+    fn from(word: &str) -> Self {
+        PeerCode::parse(word)
+    }
+}
+
+impl std::fmt::Display for PeerCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for PeerCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for PeerCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(PeerCode::parse(&String::deserialize(d)?))
+    }
+}
+
 /// Why a peer message was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerMsgError {
@@ -267,6 +394,18 @@ pub mod close {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_codes_travel_as_their_words_and_unknown_words_are_kept() {
+        for c in PeerCode::KNOWN {
+            let json = serde_json::to_value(&c).unwrap();
+            assert_eq!(json, serde_json::Value::String(c.as_str().into()));
+            assert_eq!(serde_json::from_value::<PeerCode>(json).unwrap(), c);
+        }
+        let newer: PeerCode = serde_json::from_str("\"quota_exceeded\"").unwrap();
+        assert_eq!(newer, PeerCode::Other("quota_exceeded".into()));
+        assert_eq!(newer.to_string(), "quota_exceeded");
+    }
 
     #[test]
     fn hello_round_trips_and_bad_ones_are_refused() {

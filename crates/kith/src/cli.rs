@@ -639,36 +639,33 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 keep_location,
                 album: None,
             };
-            let r = call_with_progress(&home, cmd, "share_progress", "Hashing").await?;
+            let r: reply::Shared = crate::control::reply_as(
+                call_with_progress(&home, cmd, "share_progress", "Hashing").await?,
+            )?;
             if json {
                 print_json(&r);
             } else {
-                eprintln!("Shared {} files ({} bytes)", r["items"], r["bytes"]);
-                println!("{}", r["id"].as_str().unwrap_or(""));
+                eprintln!("Shared {} files ({} bytes)", r.items, r.bytes);
+                println!("{}", r.id);
             }
         }
         Cmd::Albums { json } => {
-            let r = call(&home, Command::Albums {}).await?;
+            let list: Vec<reply::AlbumView> = call_as(&home, Command::Albums {}).await?;
             if json {
-                print_json(&r);
+                print_json(&list);
             } else {
-                let list = r.as_array().cloned().unwrap_or_default();
                 if list.is_empty() {
                     eprintln!("No albums yet: share files with `kith share FILE...`.");
                 }
                 for a in list {
-                    let who = if a["mine"] == json!(true) {
+                    let who = if a.mine {
                         "by me".to_string()
                     } else {
-                        format!("from {}", a["owner_name"].as_str().unwrap_or("?"))
+                        format!("from {}", a.owner_name)
                     };
                     println!(
                         "{}  {:<30} {:<16} {} files, {} bytes",
-                        a["id"].as_str().unwrap_or(""),
-                        a["title"].as_str().unwrap_or(""),
-                        who,
-                        a["item_count"],
-                        a["bytes"]
+                        a.id, a.title, who, a.item_count, a.bytes
                     );
                 }
             }
@@ -684,27 +681,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 offset,
                 limit,
             };
-            let r = call(&home, cmd).await?;
+            let r: reply::AlbumPage = call_as(&home, cmd).await?;
             if json {
                 print_json(&r);
             } else {
-                println!(
-                    "{}  ({} files, {} bytes)",
-                    r["title"].as_str().unwrap_or(""),
-                    r["item_count"],
-                    r["bytes"]
-                );
-                if let Some(link) = r["link"].as_str() {
+                let a = &r.album;
+                println!("{}  ({} files, {} bytes)", a.title, a.item_count, a.bytes);
+                if let Some(link) = &a.link {
                     println!("link: {link}");
                 }
-                for i in r["items"].as_array().cloned().unwrap_or_default() {
-                    let here = if i["path"].is_null() { " " } else { "*" };
-                    println!(
-                        "{here} {}  {:>12}  {}",
-                        i["id"].as_str().unwrap_or(""),
-                        i["size"],
-                        i["name"].as_str().unwrap_or("")
-                    );
+                for i in &r.items {
+                    let here = if i.path.is_none() { " " } else { "*" };
+                    println!("{here} {}  {:>12}  {}", i.id, i.size, i.name);
                 }
             }
         }
@@ -796,7 +784,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Unshare { id, json } => {
-            let r = call(&home, Command::Unshare { album: id.clone() }).await?;
+            let r: reply::Unshared = call_as(&home, Command::Unshare { album: id.clone() }).await?;
             if json {
                 print_json(&r);
             } else {
@@ -818,20 +806,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 out: out.map(|o| o.to_string_lossy().into_owned()),
                 timeout_secs: Some(timeout),
             };
-            let r = call_with_progress(&home, cmd, "fetch_progress", "Fetching").await?;
+            let r: reply::Fetched = crate::control::reply_as(
+                call_with_progress(&home, cmd, "fetch_progress", "Fetching").await?,
+            )?;
             if json {
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());
             } else {
-                let secs = r["secs"].as_f64().unwrap_or(0.0);
-                let got = r["received_bytes"].as_u64().unwrap_or(0);
+                let (secs, got) = (r.secs, r.received_bytes);
                 eprintln!(
                     "Fetched {} bytes in {:.1}s ({:.1} MB/s)",
                     got,
                     secs,
                     got as f64 / 1e6 / secs.max(1e-3)
                 );
-                for p in r["paths"].as_array().into_iter().flatten() {
-                    println!("{}", p.as_str().unwrap_or(""));
+                for p in &r.paths {
+                    println!("{}", p.display());
                 }
             }
         }
@@ -848,23 +837,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 remove,
                 title,
             };
-            let r = call(&home, cmd).await?;
+            let r: reply::AlbumView = call_as(&home, cmd).await?;
             if json {
                 print_json(&r);
             } else {
-                let names: Vec<String> = r["audience"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p.as_str().map(String::from))
-                    .collect();
-                eprintln!(
-                    "{} is now shared with {} people",
-                    r["title"].as_str().unwrap_or(""),
-                    names.len()
-                );
-                for n in names {
-                    println!("{n}");
+                eprintln!("{} is now shared with {} people", r.title, r.audience.len());
+                for p in &r.audience {
+                    println!("{p}");
                 }
             }
         }
@@ -892,22 +871,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 help_friends,
                 relay_rate,
             };
-            let r = call(&home, cmd).await?;
+            let r: reply::Settings = call_as(&home, cmd).await?;
             if json {
                 print_json(&r);
             } else {
-                let show = |v: &Value| match v.as_u64() {
-                    Some(0) | None => "no limit".to_string(),
-                    Some(b) => format!("{} bytes/s", b),
+                let show = |v: u64| match v {
+                    0 => "no limit".to_string(),
+                    b => format!("{} bytes/s", b),
                 };
-                println!("upload:   {}", show(&r["upload_rate"]));
-                println!("download: {}", show(&r["download_rate"]));
-                println!("folder:   {}", r["download_dir"].as_str().unwrap_or(""));
-                let helps = r["help_friends"] == json!(true);
+                println!("upload:   {}", show(r.upload_rate));
+                println!("download: {}", show(r.download_rate));
+                println!("folder:   {}", r.download_dir.display());
                 println!(
                     "relay:    {}",
-                    if helps {
-                        format!("helps friends connect, {}", show(&r["relay_rate"]))
+                    if r.help_friends {
+                        format!("helps friends connect, {}", show(r.relay_rate))
                     } else {
                         "off".to_string()
                     }
@@ -915,22 +893,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Transfers { json } => {
-            let r = call(&home, Command::Transfers {}).await?;
+            let list: Vec<reply::Transfer> = call_as(&home, Command::Transfers {}).await?;
             if json {
-                print_json(&r);
+                print_json(&list);
             } else {
-                for t in r.as_array().into_iter().flatten() {
-                    let state = if t["running"] == json!(true) {
-                        "running"
-                    } else {
-                        "waiting"
-                    };
-                    println!(
-                        "{}  {}  {}",
-                        t["target"].as_str().unwrap_or(""),
-                        state,
-                        t["out"].as_str().unwrap_or("")
-                    );
+                for t in list {
+                    let state = if t.running { "running" } else { "waiting" };
+                    println!("{}  {}  {}", t.target, state, t.out.display());
                 }
             }
         }
@@ -1010,18 +979,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             use crate::install::Finding;
             let mut findings = crate::install::doctor_offline(&home);
             if home.initialized() {
-                match call(&home, Command::Friends {}).await {
+                match call_as::<Vec<reply::Friend>>(&home, Command::Friends {}).await {
                     Ok(friends) => {
-                        let all = friends.as_array().map_or(0, Vec::len);
-                        let online = friends.as_array().map_or(0, |a| {
-                            a.iter().filter(|f| f["online"] == json!(true)).count()
-                        });
+                        let all = friends.len();
+                        let online = friends.iter().filter(|f| f.online).count();
                         let s = if all == 1 { "" } else { "s" };
                         findings.push(Finding::ok(format!(
                             "the node is running ({all} friend{s}, {online} connected)"
                         )));
-                        if let Ok(st) = call(&home, Command::Status {}).await {
-                            findings.push(crate::install::doctor_reach(&st["reach"]));
+                        if let Ok(st) = call_as::<reply::Status>(&home, Command::Status {}).await {
+                            findings.push(crate::install::doctor_reach(&st.reach));
                         }
                         findings.extend(crate::install::doctor_friends(&friends));
                     }

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use kith_node::home::Home;
+use kith_proto::api::reply::{Friend, LinkPath, ReachState};
 
 /// Where Firefox looks for this user's native-messaging manifests.
 pub fn manifest_dir() -> Result<PathBuf> {
@@ -224,57 +225,49 @@ mapping (UPnP-IGD, NAT-PMP or PCP), or with the help of a friend you both have (
 punching, or a relay if that friend runs `kith settings --help-friends on`)";
 
 /// What `doctor` says about how friends can reach this node, from `status.reach`.
-pub fn doctor_reach(reach: &Value) -> Finding {
-    let mapped = reach["mapped"].as_str();
-    let public = reach["public"].as_str();
-    let dht = reach["dht"].as_str().unwrap_or("off");
-    let mut text = match mapped {
+pub fn doctor_reach(reach: &ReachState) -> Finding {
+    let mut text = match reach.mapped {
         Some(m) => format!("your router maps your port: friends can reach you at {m}"),
         None => "no port mapping (your router offers no UPnP-IGD, NAT-PMP or PCP, or has it off)"
             .to_string(),
     };
-    if let Some(p) = public.filter(|p| Some(*p) != mapped) {
+    if let Some(p) = reach.public.filter(|p| Some(*p) != reach.mapped) {
         text.push_str(&format!("; friends see you at {p}"));
     }
-    text.push_str(&format!("; address record on the DHT: {dht}"));
+    text.push_str(&format!("; address record on the DHT: {}", reach.dht));
     Finding::ok(text)
 }
 
 /// How a connected friend is connected, from `path` (API.md §4 `friends`).
-fn path_words(path: &str) -> &'static str {
+fn path_words(path: LinkPath) -> &'static str {
     match path {
-        "lan" => "on the same network",
-        "direct" => "directly",
-        "punched" => "through a hole punched in the routers",
-        "mapped" => "through a router's port mapping",
-        "relayed" => "relayed through a friend",
-        _ => "",
+        LinkPath::Lan => "on the same network",
+        LinkPath::Direct => "directly",
+        LinkPath::Punched => "through a hole punched in the routers",
+        LinkPath::Mapped => "through a router's port mapping",
+        LinkPath::Relayed => "relayed through a friend",
+        LinkPath::Unreachable => "",
     }
 }
 
 /// Explains each friend's reachability from the node's friends list: first the connected
 /// friends, one `ok` line each with how they are connected; then each friend who is not
 /// online, one `!!` line each with the addresses tried and the last error, and a hint.
-pub fn doctor_friends(friends: &Value) -> Vec<Finding> {
-    let list = friends.as_array().cloned().unwrap_or_default();
-    let online = |f: &Value| f["online"] == Value::Bool(true);
+pub fn doctor_friends(friends: &[Friend]) -> Vec<Finding> {
     let mut out = Vec::new();
-    for f in list.iter().filter(|f| online(f)) {
-        let name = f["name"].as_str().unwrap_or("?");
-        let how = path_words(f["path"].as_str().unwrap_or(""));
+    for f in friends.iter().filter(|f| f.online) {
+        let name = &f.name;
+        let how = path_words(f.path);
         out.push(Finding::ok(if how.is_empty() {
             format!("friend {name} is connected")
         } else {
             format!("friend {name} is connected {how}")
         }));
     }
-    for f in list.iter().filter(|f| !online(f)) {
-        let name = f["name"].as_str().unwrap_or("?");
-        let addrs: Vec<&str> = f["addrs"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let last = f["last_error"].as_str().filter(|e| !e.is_empty());
+    for f in friends.iter().filter(|f| !f.online) {
+        let name = &f.name;
+        let addrs: Vec<String> = f.addrs.iter().map(|a| a.to_string()).collect();
+        let last = f.last_error.as_deref().filter(|e| !e.is_empty());
         let mut why = if addrs.is_empty() {
             "no address is known for them".to_string()
         } else if last.is_some() {
@@ -285,7 +278,7 @@ pub fn doctor_friends(friends: &Value) -> Vec<Finding> {
         if let Some(e) = last {
             why.push_str(&format!("; last error: {e}"));
         }
-        if let Some(d) = f["dht"].as_str() {
+        if let Some(d) = &f.dht {
             why.push_str(&format!("; its address record on the DHT: {d}"));
         }
         let mut finding = Finding::problem(format!("friend {name} is not reachable: {why}"));
@@ -311,14 +304,18 @@ mod tests {
 
     #[test]
     fn doctor_says_how_friends_reach_this_node() {
-        let mapped = serde_json::json!({"mapped": "203.0.113.2:4000", "public": "203.0.113.2:4000",
-                                        "dht": "published"});
+        let reach = |v: Value| -> ReachState { serde_json::from_value(v).unwrap() };
+        let mapped = reach(serde_json::json!({"mapped": "203.0.113.2:4000",
+                                              "public": "203.0.113.2:4000", "dht": "published"}));
         assert_eq!(
             doctor_reach(&mapped).lines(),
             "ok  your router maps your port: friends can reach you at 203.0.113.2:4000; \
              address record on the DHT: published"
         );
-        let none = serde_json::json!({"mapped": null, "public": "198.51.100.7:5000", "dht": "off"});
+        let none = reach(
+            serde_json::json!({"mapped": null, "public": "198.51.100.7:5000",
+                                            "dht": "off"}),
+        );
         let line = doctor_reach(&none).lines();
         assert!(line.contains("no port mapping"), "{line}");
         assert!(
@@ -328,15 +325,52 @@ mod tests {
 
     #[test]
     fn doctor_lists_connected_friends_then_each_unreachable_one_with_why() {
-        let friends = serde_json::json!([
-            {"name": "Bo", "online": false, "path": "unreachable", "addrs": [], "last_error": null},
-            {"name": "Cy", "online": true, "path": "lan", "addrs": ["192.168.1.4:7000"], "last_error": null},
-            {"name": "Di", "online": false, "path": "unreachable",
-             "addrs": ["203.0.113.5:7000", "10.0.0.5:7000"],
-             "last_error": "could not reach abc: 203.0.113.5:7000: no answer within 5s",
-             "dht": "nothing found"},
-            {"name": "Ed", "online": false, "path": "unreachable", "addrs": ["10.0.0.6:7000"]},
-        ]);
+        let id = kith_proto::identity::Identity::generate()
+            .unwrap()
+            .peer_id();
+        let friend =
+            |name: &str, online: bool, path: &str, addrs: Value, last: Value, dht: Value| {
+                serde_json::from_value::<Friend>(serde_json::json!({
+                    "id": id, "name": name, "safety_number": "", "online": online, "path": path,
+                    "addrs": addrs, "added_at": 0, "last_seen": 0, "verified": false,
+                    "last_error": last, "dht": dht,
+                }))
+                .unwrap()
+            };
+        let friends = [
+            friend(
+                "Bo",
+                false,
+                "unreachable",
+                serde_json::json!([]),
+                Value::Null,
+                Value::Null,
+            ),
+            friend(
+                "Cy",
+                true,
+                "lan",
+                serde_json::json!(["192.168.1.4:7000"]),
+                Value::Null,
+                Value::Null,
+            ),
+            friend(
+                "Di",
+                false,
+                "unreachable",
+                serde_json::json!(["203.0.113.5:7000", "10.0.0.5:7000"]),
+                serde_json::json!("could not reach abc: 203.0.113.5:7000: no answer within 5s"),
+                serde_json::json!("nothing found"),
+            ),
+            friend(
+                "Ed",
+                false,
+                "unreachable",
+                serde_json::json!(["10.0.0.6:7000"]),
+                Value::Null,
+                Value::Null,
+            ),
+        ];
         let lines: Vec<String> = doctor_friends(&friends)
             .iter()
             .map(Finding::lines)

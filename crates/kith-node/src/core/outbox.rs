@@ -33,7 +33,7 @@ pub enum Answer {
     /// The owner refused it, with its error code and message.
     Refused {
         /// The peer error code.
-        code: String,
+        code: kith_proto::peer::PeerCode,
         /// The owner's message.
         message: String,
     },
@@ -446,7 +446,7 @@ impl Outbox {
                     out.push(Effect::Failed {
                         album: key.0,
                         id: key.1,
-                        code,
+                        code: code.to_string(),
                         message,
                     });
                 }

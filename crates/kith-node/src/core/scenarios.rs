@@ -347,7 +347,7 @@ mod comments_offline {
                     Answer::Delivered
                 }
                 Err(r) => Answer::Refused {
-                    code: r.code().into(),
+                    code: r.code(),
                     message: r.to_string(),
                 },
             }

@@ -11,7 +11,7 @@ use crate::store::ThreadMeta;
 use kith_proto::album::Album;
 use kith_proto::comment::{accept, Accept, SignedComment, ThreadEntry, MAX_ENTRIES, MAX_THREAD};
 use kith_proto::identity::PeerId;
-use kith_proto::peer::PeerMsg;
+use kith_proto::peer::{PeerCode, PeerMsg};
 
 /// Why a comment, or a request about a thread, is refused; [`Refusal::code`] is the peer
 /// error code PROTOCOL.md gives.
@@ -39,12 +39,12 @@ pub enum Refusal {
 
 impl Refusal {
     /// The error code a peer is answered with.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> PeerCode {
         match self {
-            Refusal::NotAuthor => "not_author",
-            Refusal::NotShared | Refusal::NoSuchItem | Refusal::NotOwner => "not_shared",
-            Refusal::BadComment(_) => "bad_comment",
-            Refusal::ThreadFull => "thread_full",
+            Refusal::NotAuthor => PeerCode::NotAuthor,
+            Refusal::NotShared | Refusal::NoSuchItem | Refusal::NotOwner => PeerCode::NotShared,
+            Refusal::BadComment(_) => PeerCode::BadComment,
+            Refusal::ThreadFull => PeerCode::ThreadFull,
         }
     }
 }
@@ -448,7 +448,7 @@ pub(crate) mod tests {
         let mut p = post(&t, &t.n, theirs.sign(&t.n), &[]);
         p.existing = Some(entry);
         assert!(matches!(on_post(p), Err(Refusal::BadComment(_))));
-        assert_eq!(Refusal::NoSuchItem.code(), "not_shared");
+        assert_eq!(Refusal::NoSuchItem.code(), PeerCode::NotShared);
     }
 
     #[test]
@@ -458,7 +458,7 @@ pub(crate) mod tests {
         let mut p = post(&t, &t.m, c.clone(), &[]);
         p.meta.next_seq = MAX_THREAD as u64;
         assert_eq!(on_post(p), Err(Refusal::ThreadFull));
-        assert_eq!(Refusal::ThreadFull.code(), "thread_full");
+        assert_eq!(Refusal::ThreadFull.code(), PeerCode::ThreadFull);
         let (_, entry) = stored(&on_post(post(&t, &t.m, c.clone(), &[])).unwrap());
         let mut edit = c.comment;
         edit.v = 1;

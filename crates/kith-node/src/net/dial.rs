@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kith_proto::api::{code, ApiError};
 use kith_proto::identity::PeerId;
-use kith_proto::peer::{close, Hello, PeerMsg};
+use kith_proto::peer::{close, Hello, PeerCode, PeerMsg};
 
 /// A dial to one more of a peer's addresses starts this long after the previous one: the
 /// first address usually answers within a round trip, and the others are not flooded.
@@ -32,7 +32,7 @@ pub enum Attempt {
     #[error("{code}: {message}")]
     Refused {
         /// The peer's refusal code.
-        code: String,
+        code: PeerCode,
         /// The peer's text.
         message: String,
     },
@@ -69,17 +69,14 @@ impl DialError {
             DialError::Failed(a) => a,
         };
         for (_, a) in attempts {
-            if let Attempt::Refused { code, message } = a {
-                if let Some(c) = [
-                    code::INVITE_USED,
-                    code::INVITE_EXPIRED,
-                    code::INVITE_INVALID,
-                ]
-                .into_iter()
-                .find(|c| c == code)
-                {
-                    return ApiError::new(c, message.clone());
-                }
+            if let Attempt::Refused { code: c, message } = a {
+                let api = match c {
+                    PeerCode::InviteUsed => code::INVITE_USED,
+                    PeerCode::InviteExpired => code::INVITE_EXPIRED,
+                    PeerCode::InviteInvalid => code::INVITE_INVALID,
+                    _ => continue,
+                };
+                return ApiError::new(api, message.clone());
             }
         }
         if attempts.iter().any(|(_, a)| matches!(a, Attempt::Tls(_))) {
@@ -222,7 +219,7 @@ mod tests {
             (
                 addr(2),
                 Attempt::Refused {
-                    code: code::INVITE_USED.into(),
+                    code: PeerCode::InviteUsed,
                     message: "this invite was already used".into(),
                 },
             ),
@@ -240,7 +237,7 @@ mod tests {
         let other = DialError::Failed(vec![(
             addr(1),
             Attempt::Refused {
-                code: "not_friend".into(),
+                code: PeerCode::NotFriend,
                 message: "not a friend".into(),
             },
         )]);

@@ -17,7 +17,7 @@ use kith_proto::comment::{
     reaction_id, text_ok, Comment, SignedComment, ThreadEntry, MAX_TEXT, REACTIONS,
 };
 use kith_proto::identity::PeerId;
-use kith_proto::peer::PeerMsg;
+use kith_proto::peer::{PeerCode, PeerMsg};
 
 /// Most comments one `comments` reply lists.
 const PAGE_MAX: usize = 500;
@@ -45,10 +45,10 @@ enum Refusal {
 
 impl Refusal {
     /// The peer error code.
-    fn code(&self) -> &'static str {
+    fn code(&self) -> PeerCode {
         match self {
             Refusal::Thread(r) => r.code(),
-            Refusal::Internal(_) => code::INTERNAL,
+            Refusal::Internal(_) => PeerCode::Internal,
         }
     }
 }
@@ -667,7 +667,7 @@ impl Node {
             PeerMsg::CommentPost { comment } => match self.thread_accept(peer, comment) {
                 Ok(()) => PeerReply::Answer(PeerMsg::Ok),
                 Err(r) => {
-                    tracing::info!(peer = %peer.short(), code = r.code(), "refused a comment: {r}");
+                    tracing::info!(peer = %peer.short(), code = %r.code(), "refused a comment: {r}");
                     refuse(r.code(), &r.to_string())
                 }
             },
@@ -679,7 +679,7 @@ impl Node {
                 entries,
                 more,
             } => self.comments_in(peer, &album, (since, rev, more), entries, false),
-            _ => refuse("unexpected", "not expected here"),
+            _ => refuse(PeerCode::Unexpected, "not expected here"),
         }
     }
 

@@ -12,8 +12,8 @@ use super::*;
 use crate::store::{LocalItem, PendingFetch};
 use crate::transfer::overlay::Patch;
 use kith_proto::album::{hex, new_album_id, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
-use kith_proto::api::KeptLocation;
-use kith_proto::peer::MemberHint;
+use kith_proto::api::{reply, KeptLocation};
+use kith_proto::peer::{MemberHint, PeerCode};
 
 /// How long a fetch resumed at start-up waits for a source (seconds).
 const RESUME_TIMEOUT: u64 = 600;
@@ -70,7 +70,7 @@ pub struct Hashed {
     thumb: Option<Vec<u8>>,
 }
 
-pub(super) fn refuse(code: &str, message: &str) -> PeerReply {
+pub(super) fn refuse(code: impl Into<PeerCode>, message: &str) -> PeerReply {
     PeerReply::Answer(PeerMsg::Error {
         code: code.into(),
         message: message.into(),
@@ -525,7 +525,7 @@ impl Node {
         &mut self,
         share: ShareJob,
         files: Vec<Hashed>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<reply::Shared, ApiError> {
         let album = match &share.add_to {
             Some(id) => {
                 let mut a = self.my_album(id)?.album;
@@ -572,12 +572,12 @@ impl Node {
         let signed = album.sign(&self.identity);
         self.publish(&signed)?;
         tracing::info!(album = %signed.album.id, items = files.len(), "shared");
-        Ok(json!({
-            "id": signed.album.id,
-            "items": signed.album.items.len(),
-            "bytes": signed.album.total_size(),
-            "audience": signed.album.audience,
-        }))
+        Ok(reply::Shared {
+            id: signed.album.id.clone(),
+            items: signed.album.items.len(),
+            bytes: signed.album.total_size(),
+            audience: signed.album.audience.clone(),
+        })
     }
 
     /// Removes a peer from the audience of every album of mine (new signed versions).
@@ -665,7 +665,7 @@ impl Node {
         Ok(())
     }
 
-    pub(super) fn album_json(&self, a: &Album) -> Value {
+    pub(super) fn album_view(&self, a: &Album) -> reply::AlbumView {
         let (unread, new) = self.album_news(a);
         let owner_name = if a.owner == self.me {
             self.config.name.clone()
@@ -677,22 +677,22 @@ impl Node {
                 .map(|f| f.name)
                 .unwrap_or_default()
         };
-        json!({
-            "id": a.id,
-            "title": a.title,
-            "owner": a.owner,
-            "owner_name": owner_name,
-            "mine": a.owner == self.me,
-            "created": a.created,
-            "version": a.version,
-            "item_count": a.items.len(),
-            "bytes": a.total_size(),
-            "audience": a.audience,
-            "link": a.link,
-            "cover": a.items.iter().find_map(|i| i.thumb.clone()),
-            "unread": unread,
-            "new": new,
-        })
+        reply::AlbumView {
+            id: a.id.clone(),
+            title: a.title.clone(),
+            owner: a.owner,
+            owner_name,
+            mine: a.owner == self.me,
+            created: a.created,
+            version: a.version,
+            item_count: a.items.len(),
+            bytes: a.total_size(),
+            audience: a.audience.clone(),
+            link: a.link.clone(),
+            cover: a.items.iter().find_map(|i| i.thumb.clone()),
+            unread,
+            new,
+        }
     }
 
     /// One album (mine or shared with me) with a page of its items, each marked when a copy is here.
@@ -701,7 +701,7 @@ impl Node {
         id: &str,
         offset: usize,
         limit: Option<usize>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<reply::AlbumPage, ApiError> {
         let s = self
             .store
             .album(&norm_id(id))
@@ -709,7 +709,7 @@ impl Node {
             .filter(|s| !s.album.deleted)
             .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
         let limit = limit.unwrap_or(PAGE_MAX).min(PAGE_MAX);
-        let items: Vec<Value> = s
+        let items: Vec<reply::ItemView> = s
             .album
             .items
             .iter()
@@ -721,27 +721,28 @@ impl Node {
                     .kind
                     .clone()
                     .unwrap_or_else(|| crate::media::kind_of(&i.name).as_str().to_string());
-                json!({
-                    "id": i.id,
-                    "name": i.name,
-                    "size": i.size,
-                    "path": local.map(|l| l.path),
-                    "kind": kind,
-                    "w": i.w,
-                    "h": i.h,
-                    "taken": i.taken,
-                    "duration_ms": i.duration_ms,
-                    "thumb": i.thumb,
-                })
+                reply::ItemView {
+                    id: i.id.clone(),
+                    name: i.name.clone(),
+                    size: i.size,
+                    path: local.map(|l| l.path),
+                    kind,
+                    w: i.w,
+                    h: i.h,
+                    taken: i.taken,
+                    duration_ms: i.duration_ms,
+                    thumb: i.thumb.clone(),
+                }
             })
             .collect();
-        let mut v = self.album_json(&s.album);
-        v["offset"] = json!(offset);
-        v["items"] = Value::Array(items);
-        Ok(v)
+        Ok(reply::AlbumPage {
+            album: self.album_view(&s.album),
+            offset,
+            items,
+        })
     }
 
-    pub(super) fn albums_json(&self) -> Result<Value, ApiError> {
+    pub(super) fn albums(&self) -> Result<Vec<reply::AlbumView>, ApiError> {
         let mut list: Vec<_> = self
             .store
             .albums()
@@ -750,9 +751,7 @@ impl Node {
             .filter(|s| !s.album.deleted)
             .collect();
         list.sort_by_key(|a| std::cmp::Reverse(a.album.created));
-        Ok(Value::Array(
-            list.iter().map(|s| self.album_json(&s.album)).collect(),
-        ))
+        Ok(list.iter().map(|s| self.album_view(&s.album)).collect())
     }
 
     /// One of my albums (not unshared), or a clear error.
@@ -772,14 +771,16 @@ impl Node {
         Ok(s)
     }
 
-    pub(super) fn unshare(&mut self, id: &str) -> Result<Value, ApiError> {
+    pub(super) fn unshare(&mut self, id: &str) -> Result<reply::Unshared, ApiError> {
         let mut s = self.my_album(id)?;
         s.album.deleted = true;
         s.album.version += 1;
         let signed = s.album.sign(&self.identity);
         self.publish(&signed)?;
         self.forget_thread(&signed.album.id);
-        Ok(json!({"id": signed.album.id}))
+        Ok(reply::Unshared {
+            id: signed.album.id.clone(),
+        })
     }
 
     /// Adds or removes audience members of an album of mine, or retitles it.
@@ -789,7 +790,7 @@ impl Node {
         add: &[String],
         remove: &[String],
         title: Option<String>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<reply::AlbumView, ApiError> {
         let mut s = self.my_album(id)?;
         for k in add {
             let f = self.resolve_friend(k)?;
@@ -819,7 +820,7 @@ impl Node {
             .map_err(|e| ApiError::new(code::BAD_REQUEST, e.to_string()))?;
         let signed = s.album.sign(&self.identity);
         self.publish(&signed)?;
-        Ok(self.album_json(&signed.album))
+        Ok(self.album_view(&signed.album))
     }
 
     pub(super) fn settings(
@@ -829,7 +830,7 @@ impl Node {
         download_dir: Option<String>,
         help_friends: Option<bool>,
         relay_rate: Option<u64>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<reply::Settings, ApiError> {
         if download_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
             self.config.download_dir = None; // back to the default
         } else if let Some(d) = &download_dir {
@@ -865,13 +866,13 @@ impl Node {
                 .save_config(&self.config)
                 .map_err(|e| ApiError::new(code::IO, format!("{e:#}")))?;
         }
-        Ok(json!({
-            "upload_rate": self.config.upload_rate,
-            "download_rate": self.config.download_rate,
-            "download_dir": self.download_dir(),
-            "help_friends": self.config.help_friends,
-            "relay_rate": self.config.relay_rate,
-        }))
+        Ok(reply::Settings {
+            upload_rate: self.config.upload_rate,
+            download_rate: self.config.download_rate,
+            download_dir: self.download_dir(),
+            help_friends: self.config.help_friends,
+            relay_rate: self.config.relay_rate,
+        })
     }
 
     pub(super) fn deliver(&mut self, peer: PeerId) {
@@ -999,7 +1000,7 @@ impl Node {
             PeerMsg::GetSegment { item, seg } => match self.servable(&peer, &item) {
                 Some(_) => match self.store.segment(&item, seg) {
                     Ok(Some(b)) => PeerReply::Blob(b),
-                    _ => refuse("out_of_range", "no such segment"),
+                    _ => refuse(PeerCode::OutOfRange, "no such segment"),
                 },
                 None => self.not_shared(peer, &item),
             },
@@ -1010,7 +1011,7 @@ impl Node {
                 let chunks = manifest::chunk_count(local.size);
                 if from >= chunks || count > chunks - from {
                     tracing::info!(peer = %peer.short(), "chunk request out of range");
-                    return refuse("out_of_range", "chunks out of range");
+                    return refuse(PeerCode::OutOfRange, "chunks out of range");
                 }
                 let mut hashes = Vec::with_capacity(count as usize);
                 for i in from..from + count {
@@ -1030,13 +1031,16 @@ impl Node {
                     limit: self.up.clone(),
                 }
             }
-            _ => refuse("unexpected", "not expected here"),
+            _ => refuse(PeerCode::Unexpected, "not expected here"),
         }
     }
 
     fn not_shared(&self, peer: PeerId, item: &str) -> PeerReply {
         tracing::info!(peer = %peer.short(), item, "refused a request for content not shared with this peer");
-        refuse(fetch::NOT_SHARED, "nothing with this ID is shared with you")
+        refuse(
+            PeerCode::NotShared,
+            "nothing with this ID is shared with you",
+        )
     }
 
     /// Where the other members of an album can be reached, as far as this node knows.
@@ -1167,7 +1171,7 @@ impl Node {
             self.refresh_access();
             tracing::info!(album = %a.id, from = %peer.short(), "album received");
             let _ = self.events.send(Event::AlbumReceived {
-                album: self.album_json(a),
+                album: self.album_view(a),
             });
             let from = self.links.get(&peer).map(|l| vec![l.conn.clone()]);
             self.pull_thumbs(&a.id, from);
@@ -1380,17 +1384,27 @@ impl Node {
     }
 
     /// Pauses a fetch: its verified part stays, and it waits for `transfer_resume`.
-    pub(super) fn transfer_pause(&mut self, target: &str) -> Result<Value, ApiError> {
+    pub(super) fn transfer_pause(
+        &mut self,
+        target: &str,
+    ) -> Result<reply::TransferState, ApiError> {
         let (key, mut p) = self.pending_fetch(target)?;
         p.paused = true;
         self.store.put_fetch(&key, &p).map_err(ApiError::internal)?;
         self.stop_fetch(&key, &p.target, "the transfer was paused");
         tracing::info!(target = %p.target, "fetch paused");
-        Ok(json!({"target": p.target, "paused": true}))
+        Ok(reply::TransferState {
+            target: p.target,
+            paused: Some(true),
+            cancelled: None,
+        })
     }
 
     /// Resumes a paused (or stalled) fetch in the background.
-    pub(super) fn transfer_resume(&mut self, target: &str) -> Result<Value, ApiError> {
+    pub(super) fn transfer_resume(
+        &mut self,
+        target: &str,
+    ) -> Result<reply::TransferState, ApiError> {
         let (key, p) = self.pending_fetch(target)?;
         if let Err(e) = self.fetch_items(&p.target) {
             let _ = self.store.remove_fetch(&key);
@@ -1398,11 +1412,18 @@ impl Node {
         }
         let out = p.out.to_string_lossy().into_owned();
         self.fetch(&p.target, Some(out), Some(RESUME_TIMEOUT), None);
-        Ok(json!({"target": p.target, "paused": false}))
+        Ok(reply::TransferState {
+            target: p.target,
+            paused: Some(false),
+            cancelled: None,
+        })
     }
 
     /// Cancels a fetch and deletes its partial files (complete files stay).
-    pub(super) fn transfer_cancel(&mut self, target: &str) -> Result<Value, ApiError> {
+    pub(super) fn transfer_cancel(
+        &mut self,
+        target: &str,
+    ) -> Result<reply::TransferState, ApiError> {
         let (key, p) = self.pending_fetch(target)?;
         self.stop_fetch(&key, &p.target, "the transfer was cancelled");
         self.store.remove_fetch(&key).map_err(ApiError::internal)?;
@@ -1410,11 +1431,15 @@ impl Node {
             fetch::remove_parts(&p.out, &items);
         }
         tracing::info!(target = %p.target, "fetch cancelled");
-        Ok(json!({"target": p.target, "cancelled": true}))
+        Ok(reply::TransferState {
+            target: p.target,
+            paused: None,
+            cancelled: Some(true),
+        })
     }
 
     /// Opens a file this node holds with the desktop's default program (`KITH_OPENER` overrides).
-    pub(super) fn open(&self, item: &str) -> Result<Value, ApiError> {
+    pub(super) fn open(&self, item: &str) -> Result<reply::Opened, ApiError> {
         let local = self
             .store
             .item(&norm_id(item))
@@ -1459,7 +1484,10 @@ impl Node {
                 )
             })?;
         std::thread::spawn(move || child.wait());
-        Ok(json!({"path": local.path, "opened": target}))
+        Ok(reply::Opened {
+            path: local.path,
+            opened: target,
+        })
     }
 
     pub(super) fn fetch_done(
@@ -1524,12 +1552,12 @@ impl Node {
                     files: o.paths.len(),
                     bytes: o.bytes,
                 });
-                Ok(json!({
-                    "id": target,
-                    "paths": o.paths,
-                    "bytes": o.bytes,
-                    "received_bytes": o.received,
-                    "secs": secs,
+                super::to_json(Ok(reply::Fetched {
+                    id: target.clone(),
+                    paths: o.paths,
+                    bytes: o.bytes,
+                    received_bytes: o.received,
+                    secs,
                 }))
             }
             Err(e) => {
@@ -1551,35 +1579,33 @@ impl Node {
 
     /// Fetches under way (`running`) or waiting to be resumed.
     /// Fetches under way (`running`), paused, or waiting to be resumed, with their progress.
-    pub(super) fn transfers_json(&self) -> Result<Value, ApiError> {
+    pub(super) fn transfers(&self) -> Result<Vec<reply::Transfer>, ApiError> {
         let pending = self.store.fetches().map_err(ApiError::internal)?;
-        Ok(Value::Array(
-            pending
-                .iter()
-                .map(|p| {
-                    let running = self.fetching.get(&fetch_key(&p.target, &p.out));
-                    let live = running.and_then(|r| r.progress.lock().ok().map(|g| *g));
-                    let items = self
-                        .fetch_items(&p.target)
-                        .map(|(_, i)| i)
-                        .unwrap_or_default();
-                    let (bytes, total) = live.unwrap_or_else(|| {
-                        let total = items.iter().map(|i| i.size).sum();
-                        (fetch::bytes_present(&p.out, &items), total)
-                    });
-                    json!({
-                        "target": p.target,
-                        "title": self.target_title(&p.target),
-                        "out": p.out,
-                        "running": running.is_some(),
-                        "paused": p.paused,
-                        "bytes": bytes,
-                        "total": total,
-                        "secs": running.map(|r| r.started.elapsed().as_secs_f64()),
-                    })
-                })
-                .collect(),
-        ))
+        Ok(pending
+            .iter()
+            .map(|p| {
+                let running = self.fetching.get(&fetch_key(&p.target, &p.out));
+                let live = running.and_then(|r| r.progress.lock().ok().map(|g| *g));
+                let items = self
+                    .fetch_items(&p.target)
+                    .map(|(_, i)| i)
+                    .unwrap_or_default();
+                let (bytes, total) = live.unwrap_or_else(|| {
+                    let total = items.iter().map(|i| i.size).sum();
+                    (fetch::bytes_present(&p.out, &items), total)
+                });
+                reply::Transfer {
+                    target: p.target.clone(),
+                    title: self.target_title(&p.target),
+                    out: p.out.clone(),
+                    running: running.is_some(),
+                    paused: p.paused,
+                    bytes,
+                    total,
+                    secs: running.map(|r| r.started.elapsed().as_secs_f64()),
+                }
+            })
+            .collect())
     }
 
     /// Restarts the fetches that were under way when the node stopped (not the paused ones).

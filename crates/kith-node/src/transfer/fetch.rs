@@ -24,13 +24,10 @@ use crate::transfer::rate::Limiter;
 use kith_proto::album::hex;
 use kith_proto::api::{code, ApiError};
 use kith_proto::hash::sha256;
-use kith_proto::peer::{PeerMsg, MAX_CHUNKS_PER_REQUEST};
+use kith_proto::peer::{PeerCode, PeerMsg, MAX_CHUNKS_PER_REQUEST};
 
 // A run must fit in one request.
 const _: () = assert!(RUN <= MAX_CHUNKS_PER_REQUEST);
-
-/// The refusal code of a source that does not hold the item for us (PROTOCOL.md).
-pub const NOT_SHARED: &str = "not_shared";
 
 /// One file to fetch.
 #[derive(Debug, Clone)]
@@ -80,7 +77,7 @@ async fn request(
 ) -> Result<(PeerMsg, quinn::RecvStream), Fault> {
     let (answer, recv) = crate::wire::ask(conn, msg).await.map_err(Fault::Failed)?;
     if let PeerMsg::Error { code, message } = &answer {
-        if code == NOT_SHARED {
+        if *code == PeerCode::NotShared {
             return Err(Fault::NotHere);
         }
         return Err(Fault::Failed(format!("{code}: {message}")));

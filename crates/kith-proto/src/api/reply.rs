@@ -282,6 +282,169 @@ pub struct ThumbSet {
     pub albums: usize,
 }
 
+/// `share`: the new (or grown) album.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shared {
+    /// The album's ID.
+    pub id: String,
+    /// How many items it lists.
+    pub items: usize,
+    /// Their total size.
+    pub bytes: u64,
+    /// Who it is shared with.
+    pub audience: Vec<PeerId>,
+}
+
+/// An album as `albums`, `album` and `album_update` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlbumView {
+    /// The album's ID.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its owner's peer ID.
+    pub owner: PeerId,
+    /// Its owner's name as this node knows it.
+    pub owner_name: String,
+    /// Whether it is mine.
+    pub mine: bool,
+    /// When it was made (Unix seconds).
+    pub created: u64,
+    /// Its version.
+    pub version: u64,
+    /// How many items it lists.
+    pub item_count: usize,
+    /// Their total size.
+    pub bytes: u64,
+    /// Who it is shared with.
+    pub audience: Vec<PeerId>,
+    /// The web page it is about, if any.
+    pub link: Option<String>,
+    /// The first item's thumbnail hash.
+    pub cover: Option<String>,
+    /// Unread comments.
+    pub unread: usize,
+    /// Whether it was never opened here.
+    pub new: bool,
+}
+
+/// An item of an album page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemView {
+    /// The item's ID.
+    pub id: String,
+    /// Its name in the album.
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// Where a copy is on this computer (None: not here).
+    pub path: Option<PathBuf>,
+    /// `image`, `video`, `audio` or `file`.
+    pub kind: String,
+    /// Width in pixels, when known.
+    pub w: Option<u32>,
+    /// Height in pixels, when known.
+    pub h: Option<u32>,
+    /// When it was taken (Unix seconds), when known.
+    pub taken: Option<u64>,
+    /// A video's length in milliseconds, when known.
+    pub duration_ms: Option<u64>,
+    /// Its thumbnail's hash.
+    pub thumb: Option<String>,
+}
+
+/// `album`: the album with a page of its items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlbumPage {
+    /// The album.
+    #[serde(flatten)]
+    pub album: AlbumView,
+    /// The first item listed.
+    pub offset: usize,
+    /// The page of items.
+    pub items: Vec<ItemView>,
+}
+
+/// `unshare`: the album withdrawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unshared {
+    /// The album's ID.
+    pub id: String,
+}
+
+/// `settings`: the settings now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Upload limit in bytes per second (0: none).
+    pub upload_rate: u64,
+    /// Download limit in bytes per second (0: none).
+    pub download_rate: u64,
+    /// The folder `fetch` uses when it names none.
+    pub download_dir: PathBuf,
+    /// Whether this node relays between friends who cannot reach each other.
+    pub help_friends: bool,
+    /// Most bytes per second relayed (0: no limit).
+    pub relay_rate: u64,
+}
+
+/// `fetch`: what was fetched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fetched {
+    /// The album or item fetched.
+    pub id: String,
+    /// Where the files are.
+    pub paths: Vec<PathBuf>,
+    /// Their total size.
+    pub bytes: u64,
+    /// Bytes that came over the network this time.
+    pub received_bytes: u64,
+    /// How long it took.
+    pub secs: f64,
+}
+
+/// A fetch in `transfers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// The album or item.
+    pub target: String,
+    /// Its title.
+    pub title: String,
+    /// The download folder.
+    pub out: PathBuf,
+    /// Whether it runs now.
+    pub running: bool,
+    /// Whether the user paused it.
+    pub paused: bool,
+    /// Bytes verified so far.
+    pub bytes: u64,
+    /// Bytes in all.
+    pub total: u64,
+    /// Seconds it has run, while it runs.
+    pub secs: Option<f64>,
+}
+
+/// `transfer_pause`, `transfer_resume`, `transfer_cancel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferState {
+    /// The fetch's target.
+    pub target: String,
+    /// After pause or resume: whether it is paused now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    /// After cancel: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<bool>,
+}
+
+/// `open`: what was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opened {
+    /// The item's file.
+    pub path: PathBuf,
+    /// The file or folder handed to the opener.
+    pub opened: PathBuf,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

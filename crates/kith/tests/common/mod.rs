@@ -502,7 +502,7 @@ pub fn as_peer(
 
 pub fn code_of(m: &kith_proto::peer::PeerMsg) -> String {
     match m {
-        kith_proto::peer::PeerMsg::Error { code, .. } => code.clone(),
+        kith_proto::peer::PeerMsg::Error { code, .. } => code.to_string(),
         other => format!("{other:?}"),
     }
 }
