@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::control::Client;
 use kith_node::home::Home;
@@ -493,9 +493,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Init { name, json } => {
             let id = home.init(&name)?;
             if json {
-                print_json(
-                    &json!({"peer_id": id.peer_id(), "name": name.trim(), "home": home.dir}),
-                );
+                print_json(&reply::Initialized {
+                    peer_id: id.peer_id(),
+                    name: name.trim().to_string(),
+                    home: Some(home.dir.clone()),
+                });
             } else {
                 eprintln!(
                     "Created the identity of {} in {}",

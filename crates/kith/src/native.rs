@@ -14,8 +14,13 @@ use tokio::sync::mpsc;
 
 use kith_node::home::Home;
 use kith_node::wire::{read_frame, write_frame, ReadError};
-use kith_proto::api::{self, code, ApiError, Command};
+use kith_proto::api::{self, code, reply, ApiError, Command};
 use kith_proto::frame::{FrameError, MAX_FROM_CLIENT, MAX_TO_BROWSER};
+
+/// A typed reply as the JSON the browser gets.
+fn to_value(r: impl serde::Serialize) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
 
 /// Who started the host, as its arguments say.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,22 +197,31 @@ impl Host {
         match cmd {
             Command::Hello { .. } => Some(api::ok_reply(
                 id,
-                json!({
-                    "host_version": crate::VERSION,
-                    "protocol": 1,
-                    "initialized": self.home.initialized(),
-                    "node_running": self.alive.load(Ordering::SeqCst),
+                to_value(reply::HostHello {
+                    host_version: crate::VERSION.to_string(),
+                    protocol: 1,
+                    initialized: self.home.initialized(),
+                    node_running: self.alive.load(Ordering::SeqCst),
                 }),
             )),
             Command::Status {} if !self.home.initialized() => Some(api::ok_reply(
                 id,
-                json!({"initialized": false, "home": self.home.dir}),
+                to_value(reply::NoIdentity {
+                    initialized: false,
+                    home: self.home.dir.clone(),
+                }),
             )),
             Command::Init { name } if !self.home.initialized() => {
                 let r = match self.home.init(name) {
                     Ok(identity) => {
                         let attach = self.attach().await;
-                        attach.map(|_| json!({"peer_id": identity.peer_id(), "name": name.trim()}))
+                        attach.map(|_| {
+                            to_value(reply::Initialized {
+                                peer_id: identity.peer_id(),
+                                name: name.trim().to_string(),
+                                home: None,
+                            })
+                        })
                     }
                     Err(e) => Err(ApiError::new(code::BAD_REQUEST, format!("{e:#}"))),
                 };

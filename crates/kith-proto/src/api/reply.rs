@@ -445,6 +445,40 @@ pub struct Opened {
     pub opened: PathBuf,
 }
 
+/// `hello`, answered by the native-messaging host itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostHello {
+    /// The host's version.
+    pub host_version: String,
+    /// The API's version (1).
+    pub protocol: u32,
+    /// Whether the home has an identity.
+    pub initialized: bool,
+    /// Whether the host is attached to a running node.
+    pub node_running: bool,
+}
+
+/// `status` of a home without an identity (answered by the host or the CLI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoIdentity {
+    /// Always false.
+    pub initialized: bool,
+    /// The home folder.
+    pub home: PathBuf,
+}
+
+/// `init`: the identity made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Initialized {
+    /// The new peer ID.
+    pub peer_id: PeerId,
+    /// The display name.
+    pub name: String,
+    /// The home folder (`kith init --json` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<PathBuf>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
