@@ -4,9 +4,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -855,108 +855,7 @@ fn every_path_word_the_node_can_give_is_in_api_md_and_a_loopback_pair_is_direct_
 // ---------------------------------------------------------------------------------------------
 // 6. What the add-on sees over native messaging
 
-/// The native host as Firefox starts it, for a home.
-struct Host {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    rx: mpsc::Receiver<Value>,
-    next_id: u64,
-    /// Events that arrived while waiting for replies, oldest first.
-    events: Vec<Value>,
-}
-
-impl Host {
-    fn start(home: &Path) -> Host {
-        let manifest = home.join("kith.json");
-        let mut child = kith_command()
-            .arg(&manifest)
-            .arg("kith@kith")
-            .env("KITH_HOME", home)
-            .env("KITH_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || loop {
-            let mut len = [0u8; 4];
-            if out.read_exact(&mut len).is_err() {
-                return;
-            }
-            let mut buf = vec![0; u32::from_ne_bytes(len) as usize];
-            if out.read_exact(&mut buf).is_err() {
-                return;
-            }
-            let v = serde_json::from_slice(&buf).expect("the host sends JSON");
-            if tx.send(v).is_err() {
-                return;
-            }
-        });
-        Host {
-            stdin: child.stdin.take(),
-            child,
-            rx,
-            next_id: 1,
-            events: Vec::new(),
-        }
-    }
-
-    fn next(&mut self, deadline: Instant) -> Option<Value> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        self.rx.recv_timeout(left).ok()
-    }
-
-    /// Sends a request (with a fresh numeric `id`) and returns the whole reply.
-    fn call(&mut self, mut cmd: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        cmd["id"] = json!(id);
-        let body = serde_json::to_vec(&cmd).unwrap();
-        let s = self.stdin.as_mut().unwrap();
-        s.write_all(&(body.len() as u32).to_ne_bytes()).unwrap();
-        s.write_all(&body).unwrap();
-        s.flush().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let v = self
-                .next(deadline)
-                .unwrap_or_else(|| panic!("no reply to {cmd}"));
-            if v.get("event").is_some() {
-                self.events.push(v);
-            } else if v["id"] == id {
-                return v;
-            }
-        }
-    }
-
-    /// The first event named `name`, already received or arriving within `limit`.
-    fn event(&mut self, name: &str, limit: Duration) -> Value {
-        if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
-            return self.events.remove(i);
-        }
-        let deadline = Instant::now() + limit;
-        loop {
-            let v = self
-                .next(deadline)
-                .unwrap_or_else(|| panic!("no {name} event within {limit:?}"));
-            if v["event"] == name {
-                return v;
-            }
-            if v.get("event").is_some() {
-                self.events.push(v);
-            }
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = common::wait_child(&mut self.child, Duration::from_secs(5));
-    }
-}
+use common::host::Host;
 
 /// Says that an event frame is `{"event": name, …fields}` with exactly these fields
 /// (API.md §5), and that §5's row for it names each field.
@@ -982,16 +881,16 @@ fn the_frames_the_addon_sees_keep_their_shape_replies_errors_hello_and_events() 
     assert_doc_quotes(&doc, "### `hello`", &names_of(HELLO_HOST));
     // Before any identity: hello, status and the not_initialized error.
     let empty = tempfile::tempdir().unwrap();
-    let mut h = Host::start(empty.path());
-    let r = h.call(json!({"cmd": "hello", "version": "0.1.0"}));
+    let mut h = Host::start(empty.path(), "kith@kith");
+    let r = h.request(json!({"cmd": "hello", "version": "0.1.0"}));
     assert_shape("hello reply", &r, REPLY_OK);
     assert_shape("hello (no identity)", &r["result"], HELLO_HOST);
     assert_eq!(r["result"]["protocol"], 1);
     assert_eq!(r["result"]["initialized"], false);
     assert_eq!(r["result"]["node_running"], false);
-    let r = h.call(json!({"cmd": "status"}));
+    let r = h.request(json!({"cmd": "status"}));
     assert_shape("status (no identity)", &r["result"], STATUS_NO_IDENTITY);
-    let r = h.call(json!({"cmd": "friends"}));
+    let r = h.request(json!({"cmd": "friends"}));
     assert_shape("an error reply", &r, REPLY_ERR);
     assert_shape("an error reply's error", &r["error"], ERROR);
     assert_eq!(r["ok"], false);
@@ -1001,23 +900,23 @@ fn the_frames_the_addon_sees_keep_their_shape_replies_errors_hello_and_events() 
     // With a node: Bo's browser, and Ann who shares with Bo.
     let mut a = Node::started("Ann");
     let b = Node::started("Bo");
-    let mut h = Host::start(b.home());
+    let mut h = Host::start(b.home(), "kith@kith");
     let up = h.event("node_up", Duration::from_secs(10));
     assert_event(&doc, &up, "node_up", &[]);
-    let r = h.call(json!({"cmd": "hello"}));
+    let r = h.request(json!({"cmd": "hello"}));
     assert_shape("hello (with a node)", &r["result"], HELLO_HOST);
     assert_eq!(r["result"]["initialized"], true);
     assert_eq!(r["result"]["node_running"], true);
-    let r = h.call(json!({"cmd": "status"}));
+    let r = h.request(json!({"cmd": "status"}));
     assert_shape("status reply", &r, REPLY_OK);
     assert_shape("status through the host", &r["result"], STATUS);
 
-    let r = h.call(json!({"cmd": "invite_accept", "link": a.invite()}));
+    let r = h.request(json!({"cmd": "invite_accept", "link": a.invite()}));
     assert_shape("invite_accept through the host", &r["result"], WITH_FRIEND);
     let added = h.event("friend_added", Duration::from_secs(10));
     assert_event(&doc, &added, "friend_added", &[("friend", Ty::Obj)]);
     assert_shape("friend_added's friend", &added["friend"], FRIEND);
-    let r = h.call(json!({"cmd": "friends"}));
+    let r = h.request(json!({"cmd": "friends"}));
     assert_shape("friends reply", &r, REPLY_LIST);
     assert_shape("friends through the host [0]", &r["result"][0], FRIEND);
 
@@ -1030,11 +929,11 @@ fn the_frames_the_addon_sees_keep_their_shape_replies_errors_hello_and_events() 
     let received = h.event("album_received", Duration::from_secs(15));
     assert_event(&doc, &received, "album_received", &[("album", Ty::Obj)]);
     assert_shape("album_received's album", &received["album"], ALBUM);
-    let r = h.call(json!({"cmd": "albums"}));
+    let r = h.request(json!({"cmd": "albums"}));
     assert_shape("albums through the host [0]", &r["result"][0], ALBUM);
 
     let out = b.home().join("dl");
-    let r = h.call(json!({"cmd": "fetch", "target": album, "out": out, "timeout_secs": 20}));
+    let r = h.request(json!({"cmd": "fetch", "target": album, "out": out, "timeout_secs": 20}));
     assert_shape("fetch through the host", &r["result"], FETCH);
     let progress = h.event("fetch_progress", Duration::from_secs(5));
     assert_event(
@@ -1055,11 +954,11 @@ fn the_frames_the_addon_sees_keep_their_shape_replies_errors_hello_and_events() 
             ("bytes", Ty::Int),
         ],
     );
-    let r = h.call(json!({"cmd": "fetch", "target": "ab".repeat(20), "out": out}));
+    let r = h.request(json!({"cmd": "fetch", "target": "ab".repeat(20), "out": out}));
     assert_shape("a node's error through the host", &r, REPLY_ERR);
     assert_shape("its error", &r["error"], ERROR);
 
-    let r = h.call(json!({"cmd": "comment", "target": album, "text": "wow"}));
+    let r = h.request(json!({"cmd": "comment", "target": album, "text": "wow"}));
     assert_shape("comment through the host", &r["result"], COMMENT_RESULT);
     let c = h.event("comment", Duration::from_secs(10));
     assert_event(
@@ -1081,7 +980,7 @@ fn the_frames_the_addon_sees_keep_their_shape_replies_errors_hello_and_events() 
     a.stop();
     let offline = h.event("friend_offline", Duration::from_secs(15));
     assert_event(&doc, &offline, "friend_offline", &[("id", Ty::Str)]);
-    let r = h.call(json!({"cmd": "unfriend", "peer": "Ann"}));
+    let r = h.request(json!({"cmd": "unfriend", "peer": "Ann"}));
     assert_shape("unfriend through the host", &r["result"], UNFRIEND);
     let gone = h.event("friend_removed", Duration::from_secs(10));
     assert_event(&doc, &gone, "friend_removed", &[("id", Ty::Str)]);
@@ -1095,11 +994,11 @@ fn a_friend_connecting_reaches_the_addon_as_friend_online_when_befriended_and_af
     let doc = api_md();
     let mut a = Node::started("Ann");
     let b = Node::started("Bo");
-    let mut h = Host::start(b.home());
+    let mut h = Host::start(b.home(), "kith@kith");
     h.event("node_up", Duration::from_secs(10));
     let ai = a.id();
     // API.md §4 invite_accept: friend_added, then friend_online, on both sides.
-    let r = h.call(json!({"cmd": "invite_accept", "link": a.invite()}));
+    let r = h.request(json!({"cmd": "invite_accept", "link": a.invite()}));
     assert_eq!(r["ok"], true, "{r}");
     let online = h.event("friend_online", Duration::from_secs(10));
     assert_event(&doc, &online, "friend_online", &[("id", Ty::Str)]);

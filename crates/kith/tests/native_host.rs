@@ -3,119 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-struct Host {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    rx: mpsc::Receiver<Value>,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Host {
-    /// The host as Firefox starts it: the manifest's path and the add-on's ID.
-    fn start(home: &std::path::Path, addon: &str) -> Host {
-        let manifest = home.join("kith.json").to_string_lossy().into_owned();
-        Host::start_with(home, &[&manifest, addon])
-    }
-
-    /// The host started with these arguments.
-    fn start_with(home: &std::path::Path, args: &[&str]) -> Host {
-        let mut child = common::kith_command()
-            .args(args)
-            .env("KITH_HOME", home)
-            .env("KITH_LOG", "info")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || loop {
-            let mut len = [0u8; 4];
-            if out.read_exact(&mut len).is_err() {
-                return;
-            }
-            let len = u32::from_ne_bytes(len) as usize;
-            assert!(len <= 1024 * 1024, "host sent a frame over 1 MiB");
-            let mut buf = vec![0; len];
-            if out.read_exact(&mut buf).is_err() {
-                return;
-            }
-            if tx
-                .send(serde_json::from_slice(&buf).expect("host sent JSON"))
-                .is_err()
-            {
-                return;
-            }
-        });
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        let stdin = child.stdin.take();
-        Host {
-            child,
-            stdin,
-            rx,
-            stderr,
-        }
-    }
-
-    fn raw(&mut self, bytes: &[u8]) {
-        let s = self.stdin.as_mut().unwrap();
-        s.write_all(bytes).unwrap();
-        s.flush().unwrap();
-    }
-
-    fn frame(&mut self, payload: &[u8]) {
-        let mut b = (payload.len() as u32).to_ne_bytes().to_vec();
-        b.extend_from_slice(payload);
-        self.raw(&b);
-    }
-
-    fn send(&mut self, v: Value) {
-        self.frame(&serde_json::to_vec(&v).unwrap());
-    }
-
-    /// The next reply (skipping events).
-    fn reply(&self) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = self.rx.recv_timeout(left).expect("no reply from the host");
-            if v.get("event").is_none() {
-                return v;
-            }
-        }
-    }
-
-    fn call(&mut self, v: Value) -> Value {
-        self.send(v);
-        self.reply()
-    }
-
-    /// Closes stdin and waits for the exit; returns the code and how long it took.
-    fn close(mut self) -> (Option<i32>, Duration, String) {
-        drop(self.stdin.take());
-        let t = Instant::now();
-        let status = common::wait_child(&mut self.child, Duration::from_secs(5));
-        let took = t.elapsed();
-        std::thread::sleep(Duration::from_millis(100));
-        let err = self.stderr.lock().unwrap().clone();
-        (status.and_then(|s| s.code()), took, err)
-    }
-}
+use common::host::Host;
 
 fn empty_home() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -214,7 +106,7 @@ fn a_truncated_frame_then_eof_exits_cleanly() {
 #[test]
 fn a_wrong_addon_id_is_refused() {
     let home = empty_home();
-    let h = Host::start(home.path(), "evil@example.com");
+    let mut h = Host::start(home.path(), "evil@example.com");
     let r = h.reply();
     assert_eq!(r["error"]["code"], "addon_not_allowed");
     let (code, _, _) = h.close();
@@ -241,7 +133,7 @@ fn chromium_starting_the_host_with_the_pinned_origin_is_served() {
 #[test]
 fn another_chromium_extension_is_refused() {
     let home = empty_home();
-    let h = Host::start_with(
+    let mut h = Host::start_with(
         home.path(),
         &["chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/"],
     );
@@ -296,14 +188,7 @@ fn the_host_reports_when_its_node_goes_away_and_restarts_it_on_demand() {
     let pid = s["result"]["pid"].as_u64().unwrap();
     assert!(common::kith(home.path(), &["stop"]).status.success());
     // The add-on learns that the node went down.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut saw_down = false;
-    while Instant::now() < deadline && !saw_down {
-        if let Ok(v) = h.rx.recv_timeout(Duration::from_millis(200)) {
-            saw_down = v["event"] == "node_down";
-        }
-    }
-    assert!(saw_down, "no node_down event");
+    h.event("node_down", Duration::from_secs(10));
     let s = h.call(json!({"id": 2, "cmd": "status"}));
     assert_eq!(s["ok"], true, "{s}");
     assert_ne!(s["result"]["pid"].as_u64().unwrap(), pid, "not a new node");

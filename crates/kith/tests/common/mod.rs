@@ -1,6 +1,8 @@
 //! Helpers for tests that start real `kith` processes.
 #![allow(dead_code)]
 
+pub mod host;
+
 use kith_node::net::tls::SelfSigned as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
