@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::core::access::{Access, Admit, HelloInvite};
 use crate::core::links::{ConnInfo, Dials, Links, Registered};
 use crate::home::{Config, Home};
 use crate::net::dial::dial;
@@ -230,10 +231,9 @@ struct Node {
     fetching: HashMap<String, sharing::Running>,
     /// Files arriving from the add-on, by upload ID.
     uploads: HashMap<String, uploads::Upload>,
-    /// The albums listing each item; derived from the store by `refresh_access`.
-    item_albums: HashMap<String, Vec<String>>,
-    /// Each album's owner and who may get it, this node left out; derived likewise.
-    album_access: HashMap<String, sharing::AlbumAccess>,
+    /// Who may get what (`core::access`); its albums are refreshed from the store by
+    /// `refresh_access`.
+    access: Access,
     /// Files being fetched, as the gateway sees them.
     live: Arc<crate::transfer::live::Live>,
     /// The loopback gateway of this start.
@@ -348,9 +348,8 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     let t = now();
     store.prune_invites(t)?;
     let mut admission = Admission::default();
-    for f in store.friends()? {
-        admission.friends.insert(f.id);
-    }
+    let friends: Vec<PeerId> = store.friends()?.iter().map(|f| f.id).collect();
+    admission.friends.extend(friends.iter().copied());
     for inv in store.invites()? {
         if inv.used_by.is_none() {
             admission.invites.insert(inv.invite_id, inv.secret);
@@ -428,8 +427,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         down,
         fetching: HashMap::new(),
         uploads: HashMap::new(),
-        item_albums: HashMap::new(),
-        album_access: HashMap::new(),
+        access: Access::new(me, friends),
         live: Arc::default(),
         gateway,
         pulling: Default::default(),
@@ -1328,15 +1326,12 @@ impl Node {
 
     /// Whether a key is a friend's.
     fn is_friend(&self, peer: &PeerId) -> bool {
-        matches!(self.store.friend(peer), Ok(Some(_)))
+        self.access.is_friend(peer)
     }
 
-    /// Whether a key is admitted only as a member of an album this node holds.
+    /// Whether a key is a member of an album this node holds.
     fn is_member(&self, peer: &PeerId) -> bool {
-        self.admission
-            .read()
-            .map(|a| a.members.contains(peer))
-            .unwrap_or(false)
+        self.access.is_member(peer)
     }
 
     /// Stores what a friend told us in its hello.
@@ -1394,6 +1389,7 @@ impl Node {
             reach: hello.reach.clone(),
         };
         self.store.put_friend(&f).map_err(ApiError::internal)?;
+        self.access.add_friend(peer);
         if let Ok(mut a) = self.admission.write() {
             a.friends.insert(peer);
         }
@@ -1416,40 +1412,34 @@ impl Node {
             message: message.into(),
         };
         let seen = conn.remote_address();
-        let is_friend = matches!(self.store.friend(&peer), Ok(Some(_)));
-        if let Some(iid) = invite {
-            // An invite works once, whoever presents it again (even the friend who used it).
-            let mut rec = match self.store.invite(&iid) {
-                Ok(Some(r)) => r,
-                _ => return refuse(PeerCode::InviteInvalid, "this invite is unknown here"),
-            };
-            if rec.used_by.is_some() {
-                return refuse(
-                    PeerCode::InviteUsed,
-                    "this invite was already used; ask for a new one",
-                );
+        let is_friend = self.is_friend(&peer);
+        let record = invite.and_then(|iid| self.store.invite(&iid).ok().flatten());
+        let presented = match (invite, &record) {
+            (None, _) => HelloInvite::None,
+            (Some(_), None) => HelloInvite::Unknown,
+            (Some(_), Some(r)) => HelloInvite::Known(r),
+        };
+        match self.access.admit_at_hello(&peer, presented, now()) {
+            Err(d) => return refuse(d.code(), &d.to_string()),
+            Ok(Admit::Invited) => {
+                let Some(mut rec) = record else {
+                    return refuse(PeerCode::Internal, "invite record gone");
+                };
+                rec.used_by = Some(peer);
+                if let Err(e) = self.store.put_invite(&rec) {
+                    return refuse(PeerCode::Internal, &e.to_string());
+                }
+                if let Ok(mut a) = self.admission.write() {
+                    a.invites.remove(&rec.invite_id);
+                }
             }
-            if rec.expires < now() {
-                return refuse(
-                    PeerCode::InviteExpired,
-                    "this invite expired; ask for a new one",
-                );
-            }
-            rec.used_by = Some(peer);
-            if let Err(e) = self.store.put_invite(&rec) {
-                return refuse(PeerCode::Internal, &e.to_string());
-            }
-            if let Ok(mut a) = self.admission.write() {
-                a.invites.remove(&iid);
-            }
-        } else if !is_friend {
-            if self.is_member(&peer) {
+            Ok(Admit::Friend) => {}
+            Ok(Admit::Member) => {
                 // Not a friend, but in the audience of an album held here: it may swarm.
                 self.remember_member(peer, merge_addrs(&hello.addrs, seen));
                 self.register(peer, conn, hello.boot, false);
                 return PeerMsg::Hello(self.hello_for(seen, false));
             }
-            return refuse(PeerCode::NotFriend, "not a friend");
         }
         let stored = if is_friend {
             self.update_friend(peer, &hello, seen)
@@ -1545,6 +1535,7 @@ impl Node {
 
     fn unfriend(&mut self, key: &str) -> Result<reply::Unfriended, ApiError> {
         let f = self.resolve_friend(key)?;
+        self.access.remove_friend(&f.id);
         if let Ok(mut a) = self.admission.write() {
             a.friends.remove(&f.id);
         }

@@ -5,6 +5,7 @@
 //! what they return. Each module has unit tests; `scenarios` runs several nodes' core types
 //! in memory with a fake clock. Test names contain `core`, so `cargo test core` runs them.
 
+pub mod access;
 pub mod dht_sched;
 pub mod fetch_plan;
 pub mod links;

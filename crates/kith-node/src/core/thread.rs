@@ -7,6 +7,7 @@
 //! clock or touches the network. Unread counts, kept in the meta, are counted here too, for
 //! the owner's thread and (through [`count_unread`]) for the members' copies.
 
+use crate::core::access::thread_admits;
 use crate::store::ThreadMeta;
 use kith_proto::album::Album;
 use kith_proto::comment::{accept, Accept, SignedComment, ThreadEntry, MAX_ENTRIES, MAX_THREAD};
@@ -109,7 +110,7 @@ pub fn on_post(p: Post<'_>) -> Result<Vec<Effect>, Refusal> {
     }
     let a = p
         .album
-        .filter(|a| a.owner == p.me && a.admits(&c.author))
+        .filter(|a| thread_admits(&p.me, a, &c.author))
         .ok_or(Refusal::NotShared)?;
     if c.item
         .as_ref()
@@ -211,7 +212,7 @@ pub fn serve(
     since: u64,
 ) -> Result<PeerMsg, Refusal> {
     let a = album
-        .filter(|a| a.owner == *me && a.admits(peer))
+        .filter(|a| thread_admits(me, a, peer))
         .ok_or(Refusal::NotShared)?;
     let mut changed: Vec<ThreadEntry> = all.into_iter().filter(|e| e.rev > since).collect();
     changed.sort_by_key(|e| e.rev);

@@ -18,22 +18,10 @@ const PULLS_IN_FLIGHT: usize = 8;
 impl Node {
     /// Answers a member's request for a thumbnail of an album it may see.
     pub(super) fn serve_thumb(&self, peer: PeerId, album: &str, thumb: &str) -> PeerReply {
-        // Served only through an album that admits the peer, lists the thumbnail, and whose
-        // owner this copy is held for (made here for my album, or pulled through one of its).
-        let listed = self.store.album(album).ok().flatten().is_some_and(|s| {
-            s.album.admits(&peer)
-                && s.album
-                    .items
-                    .iter()
-                    .any(|i| i.thumb.as_deref() == Some(thumb))
-                && self
-                    .store
-                    .thumb_owned_by(&s.album.owner, thumb)
-                    .unwrap_or(false)
-        });
-        if !listed {
+        let held_for = |owner: &PeerId| self.store.thumb_owned_by(owner, thumb).unwrap_or(false);
+        if let Err(d) = self.access.may_get_thumb(&peer, album, thumb, held_for) {
             tracing::info!(peer = %peer.short(), "refused a thumbnail not shared with this peer");
-            return refuse("not_shared", "no such thumbnail is shared with you");
+            return refuse(d.code(), &d.to_string());
         }
         match self.store.thumb(thumb) {
             Ok(Some(b)) => PeerReply::Blob(b),

@@ -176,8 +176,8 @@ impl Node {
     /// (and dials `from` at once, if `from` is its friend); then `from` gets `to`'s addresses
     /// and dials too, so both routers see outgoing packets at the same moment.
     pub(super) fn introduce(&mut self, from: PeerId, to: PeerId) -> PeerReply {
-        if from == to || !self.is_friend(&from) || !self.is_friend(&to) {
-            return refuse("not_friend", "I can only introduce you to a friend of mine");
+        if let Err(d) = self.access.may_introduce(&from, &to) {
+            return refuse(d.code(), &d.to_string());
         }
         let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
             return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
@@ -223,9 +223,9 @@ impl Node {
         from: PeerId,
         addrs: Vec<SocketAddr>,
     ) -> PeerReply {
-        if !self.is_friend(&via) || !self.is_friend(&from) {
+        if let Err(d) = self.access.may_be_introduced(&via, &from) {
             tracing::info!(via = %via.short(), "refused an introduction to a stranger");
-            return refuse("not_friend", "not a friend of mine");
+            return refuse(d.code(), &d.to_string());
         }
         if !self.is_online(&from) || self.relayed_now(&from) {
             tracing::info!(peer = %from.short(), via = %via.short(), "punching towards a friend");
@@ -256,11 +256,8 @@ impl Node {
     /// connect, and only between two friends of mine, with `to`'s consent: a relay socket
     /// between their two addresses, whose port both get.
     pub(super) fn relay_for(&mut self, from: PeerId, to: PeerId) -> PeerReply {
-        if !self.config.help_friends {
-            return refuse("no_relay", "this node does not relay for its friends");
-        }
-        if from == to || !self.is_friend(&from) || !self.is_friend(&to) {
-            return refuse("not_friend", "I relay only between friends of mine");
+        if let Err(d) = self.access.may_relay(&from, &to, self.config.help_friends) {
+            return refuse(d.code(), &d.to_string());
         }
         let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
             return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
@@ -299,9 +296,9 @@ impl Node {
     /// My side when a friend (`via`) relays for another friend (`from`): dial it through the
     /// relay port, at the address I reach `via` at.
     pub(super) fn relayed_to(&mut self, via: PeerId, from: PeerId, port: u16) -> PeerReply {
-        if !self.is_friend(&via) || !self.is_friend(&from) {
+        if let Err(d) = self.access.may_be_introduced(&via, &from) {
             tracing::info!(via = %via.short(), "refused a relay to a stranger");
-            return refuse("not_friend", "not a friend of mine");
+            return refuse(d.code(), &d.to_string());
         }
         let Some(link) = self.links.get(&via) else {
             return refuse(code::PEER_UNREACHABLE, "not connected");

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use super::*;
+use crate::core::access::Denied;
 use crate::store::{LocalItem, PendingFetch};
 use crate::transfer::overlay::Patch;
 use kith_proto::album::{hex, new_album_id, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
@@ -931,7 +932,7 @@ impl Node {
     }
 
     pub(super) fn sources(&mut self, album: &str) -> Vec<quinn::Connection> {
-        let Some(everyone) = self.album_access.get(album).map(|a| a.who.clone()) else {
+        let Some(everyone) = self.access.sources(album).cloned() else {
             return vec![];
         };
         // Reach the members that are not connected yet (friends are dialled anyway).
@@ -956,26 +957,13 @@ impl Node {
             .collect()
     }
 
-    /// The local file for `item` when an album listing it admits `peer` and was signed by an
-    /// owner of this copy (`LocalItem::owners`): an album of the requester's own, or of anyone
-    /// who is not an owner of my copy, grants nothing.
+    /// The local file for `item` when `peer` may get it (`core::access`, from the owners of
+    /// this copy, `LocalItem::owners`).
     fn servable(&self, peer: &PeerId, item: &str) -> Option<LocalItem> {
-        let albums = self.item_albums.get(item)?;
-        let owners: Vec<PeerId> = albums
-            .iter()
-            .filter_map(|id| self.album_access.get(id))
-            .filter(|a| a.who.contains(peer))
-            .map(|a| a.owner)
-            .collect();
-        if owners.is_empty() {
-            return None;
-        }
-        let local = self.store.item(item).ok().flatten()?;
+        let local = self.store.item(item).ok().flatten();
+        let owners = local.as_ref().map(|l| l.owners.as_slice());
+        self.access.may_get_item(peer, item, owners).ok()?;
         local
-            .owners
-            .iter()
-            .any(|o| owners.contains(o))
-            .then_some(local)
     }
 
     pub(super) fn peer_request(&mut self, peer: PeerId, msg: PeerMsg) -> PeerReply {
@@ -1037,10 +1025,8 @@ impl Node {
 
     fn not_shared(&self, peer: PeerId, item: &str) -> PeerReply {
         tracing::info!(peer = %peer.short(), item, "refused a request for content not shared with this peer");
-        refuse(
-            PeerCode::NotShared,
-            "nothing with this ID is shared with you",
-        )
+        let d = Denied::NotShared;
+        refuse(d.code(), &d.to_string())
     }
 
     /// Where the other members of an album can be reached, as far as this node knows.
@@ -1069,48 +1055,19 @@ impl Node {
         }
     }
 
-    /// Recomputes which non-friend keys are admitted (members of albums held here) and drops
-    /// connections of keys that are neither friends nor members any more.
-    /// Also rebuilds the index of who may get each item, so serving a request costs no scan.
+    /// Gives `core::access` the albums held here, recomputes which non-friend keys are
+    /// admitted (members of those albums) and drops connections of keys that are neither
+    /// friends nor members any more.
     pub(super) fn refresh_access(&mut self) {
-        let mut members = std::collections::HashSet::new();
-        let mut item_albums: HashMap<String, Vec<String>> = HashMap::new();
-        let mut album_access: HashMap<String, AlbumAccess> = HashMap::new();
-        for s in self
-            .store
-            .albums()
-            .unwrap_or_default()
-            .iter()
-            .filter(|s| !s.album.deleted)
-        {
-            let mut who: Vec<PeerId> = s.album.audience.clone();
-            who.push(s.album.owner);
-            who.retain(|p| *p != self.me);
-            album_access.insert(
-                s.album.id.clone(),
-                AlbumAccess {
-                    owner: s.album.owner,
-                    who: who.iter().copied().collect(),
-                },
-            );
-            for it in &s.album.items {
-                item_albums
-                    .entry(it.id.clone())
-                    .or_default()
-                    .push(s.album.id.clone());
-            }
-            members.extend(who);
-        }
-        self.item_albums = item_albums;
-        self.album_access = album_access;
-        members.remove(&self.me);
+        let albums = self.store.albums().unwrap_or_default();
+        self.access.set_albums(albums.iter().map(|s| &s.album));
         if let Ok(mut a) = self.admission.write() {
-            a.members = members.clone();
+            a.members = self.access.members();
         }
         let gone: Vec<PeerId> = self
             .links
             .keys()
-            .filter(|p| !members.contains(p) && !self.is_friend(p))
+            .filter(|p| !self.access.may_stay(p))
             .copied()
             .collect();
         for p in gone {
@@ -1128,22 +1085,15 @@ impl Node {
         members: Vec<MemberHint>,
     ) -> PeerReply {
         let a = &signed.album;
-        if !self.is_friend(&peer) {
-            tracing::info!(peer = %peer.short(), album = %a.id, "refused an album pushed by a peer who is not a friend");
-            return refuse("not_friend", "only friends may send albums");
-        }
-        if a.owner != peer {
-            return refuse("not_owner", "only an album's owner may send it");
-        }
         // An album ID belongs to the first owner seen under it, for good (new IDs also carry
         // their owner's tag, checked when the album was decoded).
-        match self.store.album_owner(&a.id) {
-            Ok(Some(owner)) if owner != a.owner => {
-                tracing::warn!(peer = %peer.short(), album = %a.id, "refused an album pushed under an ID that another owner holds");
-                return refuse("not_owner", "this album ID belongs to another owner");
-            }
-            Ok(_) => {}
+        let bound = match self.store.album_owner(&a.id) {
+            Ok(b) => b,
             Err(e) => return refuse(code::INTERNAL, &e.to_string()),
+        };
+        if let Err(d) = self.access.may_push_album(&peer, &a.owner, bound.as_ref()) {
+            tracing::info!(peer = %peer.short(), album = %a.id, "refused a pushed album: {d}");
+            return refuse(d.code(), &d.to_string());
         }
         let current = self.store.album(&a.id).ok().flatten();
         if current
@@ -1631,14 +1581,6 @@ impl Node {
 
 /// Most paths a `fetch_done` event lists (events, too, must stay under 1 MiB).
 const EVENT_PATHS: usize = 20;
-
-/// An album's owner and who may get it (this node left out), from `refresh_access`.
-pub(super) struct AlbumAccess {
-    /// The album's owner.
-    pub(super) owner: PeerId,
-    /// The owner and the audience.
-    pub(super) who: std::collections::HashSet<PeerId>,
-}
 
 /// A fetch under way.
 pub(super) struct Running {
