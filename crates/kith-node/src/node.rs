@@ -179,6 +179,10 @@ enum Msg {
         album: String,
         got: Option<Vec<(String, Vec<u8>)>>,
     },
+    /// An upload's writer failed, deleted the part file and answered: forget the upload.
+    UploadGone {
+        id: String,
+    },
 }
 
 /// A way to talk to the node actor.
@@ -915,6 +919,7 @@ impl Node {
                     comment,
                     answer,
                 } => self.comment_posted(owner, comment, answer),
+                Msg::UploadGone { id } => self.upload_gone(&id),
             }
         }
     }
@@ -959,7 +964,7 @@ impl Node {
                 to_json(Ok(reply::Done {}))
             }
             Command::IdentityExport { path, passphrase } => {
-                to_json(self.export(&path, &passphrase))
+                return self.export(path, passphrase, reply)
             }
             Command::Share {
                 paths,
@@ -975,11 +980,16 @@ impl Node {
                 offset,
                 limit,
             } => self.album_page(&album, offset, limit),
-            Command::UploadBegin { name, size } => to_json(self.upload_begin(&name, size)),
-            Command::UploadChunk { upload, data } => to_json(self.upload_chunk(&upload, &data)),
-            Command::UploadEnd { upload } => to_json(self.upload_end(&upload)),
-            Command::UploadAbort { upload } => to_json(self.upload_abort(&upload)),
-            Command::UploadDiscard { paths } => to_json(self.upload_discard(&paths)),
+            // An upload's file work runs in its writer task, which answers (`uploads.rs`).
+            Command::UploadBegin { name, size } => return self.upload_begin(&name, size, reply),
+            Command::UploadChunk { upload, data } => {
+                return self.upload_chunk(&upload, data, reply)
+            }
+            Command::UploadEnd { upload } => return self.upload_end(&upload, reply),
+            Command::UploadAbort { upload } => {
+                return self.upload_abort(&upload, reply, to_json(Ok(reply::Done {})))
+            }
+            Command::UploadDiscard { paths } => return self.upload_discard(paths, reply),
             Command::TransferPause { target } => self.transfer_pause(&target),
             Command::TransferResume { target } => self.transfer_resume(&target),
             Command::TransferCancel { target } => self.transfer_cancel(&target),
@@ -1582,18 +1592,35 @@ impl Node {
         })
     }
 
-    fn export(&self, path: &str, passphrase: &str) -> Result<reply::Exported, ApiError> {
-        let friends = self.store.friends().map_err(ApiError::internal)?;
-        crate::export::write_export(
-            std::path::Path::new(path),
-            &self.identity,
-            &self.config,
-            &friends,
-            passphrase,
-        )?;
-        Ok(reply::Exported {
-            path: path.to_string(),
-            friends: friends.len(),
-        })
+    /// Writes an identity export; the key derivation (Argon2, slow by design) and the write
+    /// run on a blocking thread, which answers.
+    fn export(&self, path: String, passphrase: String, reply: Reply) {
+        let friends = match self.store.friends() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = reply.send(Err(ApiError::internal(e)));
+                return;
+            }
+        };
+        let identity = self.identity.clone();
+        let config = self.config.clone();
+        tokio::spawn(async move {
+            let written = tokio::task::spawn_blocking(move || {
+                crate::export::write_export(
+                    std::path::Path::new(&path),
+                    &identity,
+                    &config,
+                    &friends,
+                    &passphrase,
+                )
+                .map(|()| reply::Exported {
+                    path,
+                    friends: friends.len(),
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(e)));
+            let _ = reply.send(to_json(written));
+        });
     }
 }
