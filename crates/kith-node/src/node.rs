@@ -38,6 +38,8 @@ pub const INVITE_TTL: u64 = 7 * 24 * 3600;
 pub const INVITE_TTL_MAX: u64 = 30 * 24 * 3600;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A message that holds the actor longer than this is logged (debug level) with its kind.
+const BUSY_LOG: Duration = Duration::from_millis(10);
 
 pub use kith_proto::peer::close;
 
@@ -179,10 +181,54 @@ enum Msg {
         album: String,
         got: Option<Vec<(String, Vec<u8>)>>,
     },
+    /// A thumbnail from `thumb_set` was decoded and checked.
+    ThumbChecked {
+        item: String,
+        duration_ms: Option<u64>,
+        checked: Result<media::CheckedThumb, ApiError>,
+        reply: Reply,
+    },
     /// An upload's writer failed, deleted the part file and answered: forget the upload.
     UploadGone {
         id: String,
     },
+}
+
+impl Msg {
+    /// The message's kind, for the actor's busy log (never its contents: a command may
+    /// carry a passphrase).
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Api(..) => "api",
+            Msg::Incoming { .. } => "incoming",
+            Msg::Dialed { .. } => "dialed",
+            Msg::DialFailed { .. } => "dial_failed",
+            Msg::Closed { .. } => "closed",
+            Msg::Tick => "tick",
+            Msg::PeerRequest { .. } => "peer_request",
+            Msg::Hashed { .. } => "hashed",
+            Msg::Delivered { .. } => "delivered",
+            Msg::FetchDone { .. } => "fetch_done",
+            Msg::Sources { .. } => "sources",
+            Msg::Gateway { .. } => "gateway",
+            Msg::CommentsIn { .. } => "comments_in",
+            Msg::LanHeard(..) => "lan_heard",
+            Msg::Mapped(..) => "mapped",
+            Msg::DhtReady(..) => "dht_ready",
+            Msg::DhtFailed(..) => "dht_failed",
+            Msg::DhtPublished { .. } => "dht_published",
+            Msg::DhtEmptied { .. } => "dht_emptied",
+            Msg::DhtFound { .. } => "dht_found",
+            Msg::DhtLookupDone { .. } => "dht_lookup_done",
+            Msg::Relayed { .. } => "relayed",
+            Msg::Introduced { .. } => "introduced",
+            Msg::CommentsPulled { .. } => "comments_pulled",
+            Msg::CommentPosted { .. } => "comment_posted",
+            Msg::Thumbs { .. } => "thumbs",
+            Msg::ThumbChecked { .. } => "thumb_checked",
+            Msg::UploadGone { .. } => "upload_gone",
+        }
+    }
 }
 
 /// A way to talk to the node actor.
@@ -811,6 +857,7 @@ impl Node {
         uploads::clean_stale(&self.home);
         self.resume_fetches();
         while let Some(msg) = rx.recv().await {
+            let (kind, started) = (msg.kind(), Instant::now());
             match msg {
                 Msg::Api(cmd, reply) => self.command(cmd, reply),
                 Msg::Incoming {
@@ -920,6 +967,23 @@ impl Node {
                     answer,
                 } => self.comment_posted(owner, comment, answer),
                 Msg::UploadGone { id } => self.upload_gone(&id),
+                Msg::ThumbChecked {
+                    item,
+                    duration_ms,
+                    checked,
+                    reply,
+                } => {
+                    let r = checked.and_then(|t| self.thumb_checked(&item, duration_ms, t));
+                    let _ = reply.send(to_json(r));
+                }
+            }
+            let took = started.elapsed();
+            if took > BUSY_LOG {
+                tracing::debug!(
+                    msg = kind,
+                    ms = took.as_millis() as u64,
+                    "the actor was busy"
+                );
             }
         }
     }
@@ -999,7 +1063,7 @@ impl Node {
                 item,
                 data,
                 duration_ms,
-            } => to_json(self.thumb_set(&item, &data, duration_ms)),
+            } => return self.thumb_set(item, data, duration_ms, reply),
             Command::Unshare { album } => self.unshare(&album),
             Command::AlbumUpdate {
                 album,

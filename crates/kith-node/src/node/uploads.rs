@@ -137,6 +137,10 @@ impl Part {
 
     /// Appends a piece; returns the bytes written so far.
     fn append(&mut self, data: &str) -> Result<u64, PieceError> {
+        if let Some(ms) = crate::settings::env().fault_slow_upload_ms {
+            // Test builds only: a slow disk.
+            std::thread::sleep(Duration::from_millis(ms));
+        }
         let bytes = B64.decode(data).map_err(|_| {
             PieceError::Kept(ApiError::new(
                 code::BAD_REQUEST,
