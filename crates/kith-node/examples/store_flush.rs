@@ -29,12 +29,12 @@ fn main() {
     let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(500);
     let store = Store::open(&tmp.path().join("store")).expect("the store opens");
     let me = Identity::generate().expect("an identity").peer_id();
-    let addrs: Vec<std::net::SocketAddr> = vec!["192.0.2.1:4433".parse().unwrap()];
     let jpeg = vec![7u8; 20 * 1024];
 
     // A small record with its flush, as most of the actor's writes are.
     let mut small = Vec::with_capacity(runs);
-    for _ in 0..runs {
+    for i in 0..runs {
+        let addrs = [std::net::SocketAddr::from(([192, 0, 2, 1], i as u16))];
         let t = Instant::now();
         store.put_hint(&me, &addrs).unwrap();
         small.push(t.elapsed());
@@ -48,7 +48,20 @@ fn main() {
         store.mark_thumb_owner(&me, &hash).unwrap();
         thumbs.push(t.elapsed());
     }
+    // The disk's own cost: 100 bytes appended and fsynced.
+    let mut raw = Vec::with_capacity(runs);
+    let mut f = std::fs::File::create(tmp.path().join("raw")).unwrap();
+    for _ in 0..runs {
+        let t = Instant::now();
+        std::io::Write::write_all(&mut f, &[1u8; 100]).unwrap();
+        f.sync_all().unwrap();
+        raw.push(t.elapsed());
+    }
     println!("folder: {}", tmp.path().display());
+    println!(
+        "100 bytes + fsync (no store), {runs} runs: {}",
+        summary(raw)
+    );
     println!("put_hint + flush, {runs} runs: {}", summary(small));
     println!(
         "put_thumb (20 KiB) + mark_thumb_owner + flush, {runs} runs: {}",
