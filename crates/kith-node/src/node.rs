@@ -39,6 +39,8 @@ pub const INVITE_TTL: u64 = 7 * 24 * 3600;
 pub const INVITE_TTL_MAX: u64 = 30 * 24 * 3600;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A message that holds the actor longer than this is logged (debug level) with its kind.
+const BUSY_LOG: Duration = Duration::from_millis(10);
 
 pub use kith_proto::peer::close;
 
@@ -180,6 +182,54 @@ enum Msg {
         album: String,
         got: Option<Vec<(String, Vec<u8>)>>,
     },
+    /// A thumbnail from `thumb_set` was decoded and checked.
+    ThumbChecked {
+        item: String,
+        duration_ms: Option<u64>,
+        checked: Result<media::CheckedThumb, ApiError>,
+        reply: Reply,
+    },
+    /// An upload's writer failed, deleted the part file and answered: forget the upload.
+    UploadGone {
+        id: String,
+    },
+}
+
+impl Msg {
+    /// The message's kind, for the actor's busy log (never its contents: a command may
+    /// carry a passphrase).
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Api(..) => "api",
+            Msg::Incoming { .. } => "incoming",
+            Msg::Dialed { .. } => "dialed",
+            Msg::DialFailed { .. } => "dial_failed",
+            Msg::Closed { .. } => "closed",
+            Msg::Tick => "tick",
+            Msg::PeerRequest { .. } => "peer_request",
+            Msg::Hashed { .. } => "hashed",
+            Msg::Delivered { .. } => "delivered",
+            Msg::FetchDone { .. } => "fetch_done",
+            Msg::Sources { .. } => "sources",
+            Msg::Gateway { .. } => "gateway",
+            Msg::CommentsIn { .. } => "comments_in",
+            Msg::LanHeard(..) => "lan_heard",
+            Msg::Mapped(..) => "mapped",
+            Msg::DhtReady(..) => "dht_ready",
+            Msg::DhtFailed(..) => "dht_failed",
+            Msg::DhtPublished { .. } => "dht_published",
+            Msg::DhtEmptied { .. } => "dht_emptied",
+            Msg::DhtFound { .. } => "dht_found",
+            Msg::DhtLookupDone { .. } => "dht_lookup_done",
+            Msg::Relayed { .. } => "relayed",
+            Msg::Introduced { .. } => "introduced",
+            Msg::CommentsPulled { .. } => "comments_pulled",
+            Msg::CommentPosted { .. } => "comment_posted",
+            Msg::Thumbs { .. } => "thumbs",
+            Msg::ThumbChecked { .. } => "thumb_checked",
+            Msg::UploadGone { .. } => "upload_gone",
+        }
+    }
 }
 
 /// A way to talk to the node actor.
@@ -805,6 +855,7 @@ impl Node {
         uploads::clean_stale(&self.home);
         self.resume_fetches();
         while let Some(msg) = rx.recv().await {
+            let (kind, started) = (msg.kind(), Instant::now());
             match msg {
                 Msg::Api(cmd, reply) => self.command(cmd, reply),
                 Msg::Incoming {
@@ -913,6 +964,24 @@ impl Node {
                     comment,
                     answer,
                 } => self.comment_posted(owner, comment, answer),
+                Msg::UploadGone { id } => self.upload_gone(&id),
+                Msg::ThumbChecked {
+                    item,
+                    duration_ms,
+                    checked,
+                    reply,
+                } => {
+                    let r = checked.and_then(|t| self.thumb_checked(&item, duration_ms, t));
+                    let _ = reply.send(to_json(r));
+                }
+            }
+            let took = started.elapsed();
+            if took > BUSY_LOG {
+                tracing::debug!(
+                    msg = kind,
+                    ms = took.as_millis() as u64,
+                    "the actor was busy"
+                );
             }
         }
     }
@@ -957,7 +1026,7 @@ impl Node {
                 to_json(Ok(reply::Done {}))
             }
             Command::IdentityExport { path, passphrase } => {
-                to_json(self.export(&path, &passphrase))
+                return self.export(path, passphrase, reply)
             }
             Command::Share {
                 paths,
@@ -973,11 +1042,16 @@ impl Node {
                 offset,
                 limit,
             } => to_json(self.album_page(&album, offset, limit)),
-            Command::UploadBegin { name, size } => to_json(self.upload_begin(&name, size)),
-            Command::UploadChunk { upload, data } => to_json(self.upload_chunk(&upload, &data)),
-            Command::UploadEnd { upload } => to_json(self.upload_end(&upload)),
-            Command::UploadAbort { upload } => to_json(self.upload_abort(&upload)),
-            Command::UploadDiscard { paths } => to_json(self.upload_discard(&paths)),
+            // An upload's file work runs in its writer task, which answers (`uploads.rs`).
+            Command::UploadBegin { name, size } => return self.upload_begin(&name, size, reply),
+            Command::UploadChunk { upload, data } => {
+                return self.upload_chunk(&upload, data, reply)
+            }
+            Command::UploadEnd { upload } => return self.upload_end(&upload, reply),
+            Command::UploadAbort { upload } => {
+                return self.upload_abort(&upload, reply, to_json(Ok(reply::Done {})))
+            }
+            Command::UploadDiscard { paths } => return self.upload_discard(paths, reply),
             Command::TransferPause { target } => to_json(self.transfer_pause(&target)),
             Command::TransferResume { target } => to_json(self.transfer_resume(&target)),
             Command::TransferCancel { target } => to_json(self.transfer_cancel(&target)),
@@ -987,7 +1061,7 @@ impl Node {
                 item,
                 data,
                 duration_ms,
-            } => to_json(self.thumb_set(&item, &data, duration_ms)),
+            } => return self.thumb_set(item, data, duration_ms, reply),
             Command::Unshare { album } => to_json(self.unshare(&album)),
             Command::AlbumUpdate {
                 album,
@@ -1573,18 +1647,35 @@ impl Node {
         })
     }
 
-    fn export(&self, path: &str, passphrase: &str) -> Result<reply::Exported, ApiError> {
-        let friends = self.store.friends().map_err(ApiError::internal)?;
-        crate::export::write_export(
-            std::path::Path::new(path),
-            &self.identity,
-            &self.config,
-            &friends,
-            passphrase,
-        )?;
-        Ok(reply::Exported {
-            path: path.to_string(),
-            friends: friends.len(),
-        })
+    /// Writes an identity export; the key derivation (Argon2, slow by design) and the write
+    /// run on a blocking thread, which answers.
+    fn export(&self, path: String, passphrase: String, reply: Reply) {
+        let friends = match self.store.friends() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = reply.send(Err(ApiError::internal(e)));
+                return;
+            }
+        };
+        let identity = self.identity.clone();
+        let config = self.config.clone();
+        tokio::spawn(async move {
+            let written = tokio::task::spawn_blocking(move || {
+                crate::export::write_export(
+                    std::path::Path::new(&path),
+                    &identity,
+                    &config,
+                    &friends,
+                    &passphrase,
+                )
+                .map(|()| reply::Exported {
+                    path,
+                    friends: friends.len(),
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(e)));
+            let _ = reply.send(to_json(written));
+        });
     }
 }

@@ -32,6 +32,9 @@ pub const NETNS: &str = "KITH_NETNS";
 pub const OPENER: &str = "KITH_OPENER";
 /// Test builds only (cargo feature `test-faults`): `1` makes the node serve corrupt chunks.
 pub const FAULT_CORRUPT_CHUNKS: &str = "KITH_FAULT_CORRUPT_CHUNKS";
+/// Test builds only (cargo feature `test-faults`): milliseconds each upload piece's write is
+/// delayed, so tests can show the node answers while an upload is written.
+pub const FAULT_SLOW_UPLOAD_MS: &str = "KITH_FAULT_SLOW_UPLOAD_MS";
 
 /// The settings the environment gives this process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,6 +59,8 @@ pub struct Env {
     pub opener: Option<OsString>,
     /// `KITH_FAULT_CORRUPT_CHUNKS=1`, honoured only in builds with the `test-faults` feature.
     pub fault_corrupt_chunks: bool,
+    /// `KITH_FAULT_SLOW_UPLOAD_MS`, honoured only in builds with the `test-faults` feature.
+    pub fault_slow_upload_ms: Option<u64>,
 }
 
 impl Env {
@@ -84,6 +89,9 @@ impl Env {
                 OPENER => env.opener = Some(v),
                 FAULT_CORRUPT_CHUNKS => {
                     env.fault_corrupt_chunks = cfg!(feature = "test-faults") && on(&v)
+                }
+                FAULT_SLOW_UPLOAD_MS if cfg!(feature = "test-faults") => {
+                    env.fault_slow_upload_ms = v.to_str().and_then(|s| s.parse().ok())
                 }
                 _ => {}
             }
@@ -129,5 +137,12 @@ mod tests {
     fn the_corrupt_chunks_fault_exists_only_in_test_fault_builds() {
         let e = vars(&[(FAULT_CORRUPT_CHUNKS, "1")]);
         assert_eq!(e.fault_corrupt_chunks, cfg!(feature = "test-faults"));
+    }
+
+    #[test]
+    fn the_slow_upload_fault_exists_only_in_test_fault_builds() {
+        let e = vars(&[(FAULT_SLOW_UPLOAD_MS, "1500")]);
+        let want = cfg!(feature = "test-faults").then_some(1500);
+        assert_eq!(e.fault_slow_upload_ms, want);
     }
 }

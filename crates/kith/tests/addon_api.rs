@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -271,6 +271,46 @@ fn two_uploads_of_the_same_name_never_overwrite_each_other() {
     // A name with folders in it stays inside the uploads folder.
     let p = upload(&mut ctl, "../../escape.txt", b"x", 1);
     assert_eq!(p.parent().unwrap(), uploads);
+}
+
+#[test]
+fn the_node_answers_status_while_an_upload_piece_is_being_written() {
+    // Each piece's write takes SLOW (a test fault: a slow disk). A node that wrote on its
+    // actor's thread could not answer `status` until the write was over.
+    const SLOW: Duration = Duration::from_millis(1500);
+    let mut a = Node::new("Ann");
+    let slow = SLOW.as_millis().to_string();
+    a.start_with("127.0.0.1:0", &[], &[("KITH_FAULT_SLOW_UPLOAD_MS", &slow)]);
+    let mut up = Control::connect(&a);
+    let mut ctl = Control::connect(&a);
+    let data = random_bytes(16 * MIB, 7);
+    let id = ok(up.call(json!({"cmd": "upload_begin", "name": "big.bin", "size": data.len()})))
+        ["upload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut sent = 0;
+    for p in data.chunks(4 * MIB) {
+        let piece = up.send(json!({"cmd": "upload_chunk", "upload": id, "data": B64.encode(p)}));
+        // Time for the piece to reach the node and its write to begin.
+        std::thread::sleep(Duration::from_millis(200));
+        let asked = Instant::now();
+        ok(ctl.call(json!({"cmd": "status"})));
+        let took = asked.elapsed();
+        assert!(
+            took < SLOW / 2,
+            "status took {took:?} while an upload piece was written"
+        );
+        sent += p.len();
+        assert_eq!(ok(up.reply(piece, SOON))["bytes"], sent as u64);
+    }
+    let r = ok(up.call(json!({"cmd": "upload_end", "upload": id})));
+    let kept = PathBuf::from(r["path"].as_str().unwrap());
+    assert!(
+        std::fs::read(&kept).unwrap() == data,
+        "the kept file differs"
+    );
+    assert!(upload_parts(&a).is_empty());
 }
 
 #[test]

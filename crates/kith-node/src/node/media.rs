@@ -4,7 +4,7 @@
 use tokio::task::JoinSet;
 
 use super::sharing::refuse;
-use super::{Msg, Node, PeerReply};
+use super::{Msg, Node, PeerReply, Reply};
 use crate::gateway::{Answer, Want};
 use crate::media::thumb::MAX_THUMB_BYTES;
 use crate::transfer::manifest::{chunk_count, split_hashes, SEGMENT_CHUNKS};
@@ -232,27 +232,39 @@ impl Node {
         Answer::Wait
     }
 
-    /// Takes a video's thumbnail made by the add-on and adds it to my albums holding it.
+    /// Takes a video's thumbnail made by the add-on: it is decoded and checked on a blocking
+    /// thread (a JPEG decode), then `thumb_checked` adds it to my albums holding the item.
     pub(super) fn thumb_set(
+        &self,
+        item: String,
+        data: String,
+        duration_ms: Option<u64>,
+        reply: Reply,
+    ) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let checked = tokio::task::spawn_blocking(move || check_thumb(&data))
+                .await
+                .unwrap_or_else(|e| Err(ApiError::internal(e)));
+            let _ = tx
+                .send(Msg::ThumbChecked {
+                    item,
+                    duration_ms,
+                    checked,
+                    reply,
+                })
+                .await;
+        });
+    }
+
+    /// Adds a checked thumbnail to my albums holding the item.
+    pub(super) fn thumb_checked(
         &mut self,
         item: &str,
-        data: &str,
         duration_ms: Option<u64>,
+        thumb: CheckedThumb,
     ) -> Result<reply::ThumbSet, ApiError> {
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .map_err(|_| ApiError::new(code::BAD_REQUEST, "the thumbnail is not base64"))?;
-        if bytes.len() > MAX_THUMB_BYTES {
-            return Err(ApiError::new(
-                code::BAD_REQUEST,
-                "the thumbnail is over 256 KiB",
-            ));
-        }
-        let (w, h) = crate::media::thumb::check_thumb(&bytes).map_err(|e| {
-            ApiError::new(code::BAD_REQUEST, format!("not a usable thumbnail: {e}"))
-        })?;
-        let hash = kith_proto::album::hex(&kith_proto::hash::sha256(&bytes));
+        let CheckedThumb { bytes, w, h, hash } = thumb;
         let item = super::sharing::norm_id(item);
         let mut changed = 0;
         for mut s in self.store.albums().map_err(ApiError::internal)? {
@@ -289,6 +301,33 @@ impl Node {
             albums: changed,
         })
     }
+}
+
+/// A thumbnail the add-on made, decoded and checked.
+pub(super) struct CheckedThumb {
+    bytes: Vec<u8>,
+    w: u32,
+    h: u32,
+    /// Its SHA-256, hex.
+    hash: String,
+}
+
+/// Decodes and checks a thumbnail sent in base64 (blocking: it decodes the JPEG).
+fn check_thumb(data: &str) -> Result<CheckedThumb, ApiError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|_| ApiError::new(code::BAD_REQUEST, "the thumbnail is not base64"))?;
+    if bytes.len() > MAX_THUMB_BYTES {
+        return Err(ApiError::new(
+            code::BAD_REQUEST,
+            "the thumbnail is over 256 KiB",
+        ));
+    }
+    let (w, h) = crate::media::thumb::check_thumb(&bytes)
+        .map_err(|e| ApiError::new(code::BAD_REQUEST, format!("not a usable thumbnail: {e}")))?;
+    let hash = kith_proto::album::hex(&kith_proto::hash::sha256(&bytes));
+    Ok(CheckedThumb { bytes, w, h, hash })
 }
 
 /// Gets one thumbnail from a peer.
