@@ -687,7 +687,7 @@ impl Node {
     fn serve_comments(&self, peer: PeerId, album: &str, since: u64) -> PeerReply {
         let s = self.store.album(album).ok().flatten();
         let (Ok(meta), Ok(all)) = (self.store.thread(album), self.store.comments(album)) else {
-            return refuse(code::INTERNAL, "the store failed");
+            return refuse(PeerCode::Internal, "the store failed");
         };
         match thread::serve(
             &self.me,
@@ -731,7 +731,7 @@ impl Node {
     ) -> PeerReply {
         let s = self.store.album(album).ok().flatten();
         let Ok(meta) = self.thread_meta(album) else {
-            return refuse(code::INTERNAL, "the store failed");
+            return refuse(PeerCode::Internal, "the store failed");
         };
         let entries = entries
             .into_iter()
@@ -756,7 +756,7 @@ impl Node {
         match answer {
             Ok(effects) => match self.run_outbox(effects) {
                 Ok(()) => PeerReply::Answer(PeerMsg::Ok),
-                Err(e) => refuse(code::INTERNAL, &e.to_string()),
+                Err(e) => refuse(PeerCode::Internal, &e.to_string()),
             },
             Err(r) => refuse(r.code(), &r.to_string()),
         }

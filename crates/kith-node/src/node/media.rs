@@ -10,7 +10,7 @@ use crate::media::thumb::MAX_THUMB_BYTES;
 use crate::transfer::manifest::{chunk_count, split_hashes, SEGMENT_CHUNKS};
 use kith_proto::api::{code, reply, ApiError, Event};
 use kith_proto::identity::PeerId;
-use kith_proto::peer::PeerMsg;
+use kith_proto::peer::{PeerCode, PeerMsg};
 
 /// Thumbnails asked for at once from one peer.
 const PULLS_IN_FLIGHT: usize = 8;
@@ -25,7 +25,7 @@ impl Node {
         }
         match self.store.thumb(thumb) {
             Ok(Some(b)) => PeerReply::Blob(b),
-            _ => refuse(code::NOT_FOUND, "that thumbnail is not here"),
+            _ => refuse(PeerCode::NotFound, "that thumbnail is not here"),
         }
     }
 

@@ -10,9 +10,8 @@ use super::{Msg, Node, PeerReply};
 use crate::core::reach::{introduction_addrs, Effect, Relayed, PUNCH_TIMEOUT};
 use crate::net::lan::{hour_now, matches, Heard};
 use kith_proto::album::unhex32;
-use kith_proto::api::code;
 use kith_proto::identity::PeerId;
-use kith_proto::peer::PeerMsg;
+use kith_proto::peer::{PeerCode, PeerMsg};
 
 /// Whether a private address is on one of this computer's IPv4 networks (loopback and
 /// public networks left out).
@@ -180,10 +179,16 @@ impl Node {
             return refuse(d.code(), &d.to_string());
         }
         let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
-            return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
+            return refuse(
+                PeerCode::PeerUnreachable,
+                "that friend is not connected to me",
+            );
         };
         if !self.is_online(&to) {
-            return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
+            return refuse(
+                PeerCode::PeerUnreachable,
+                "that friend is not connected to me",
+            );
         }
         // Where I see each of them: their routers' public addresses. `from` hears the
         // addresses `to` announces too, once `to` agreed; `to` hears only where I see `from`.
@@ -206,7 +211,7 @@ impl Node {
                 Ok(Ok((PeerMsg::Ok, _))) => PeerMsg::Introduced { addrs: b_addrs },
                 Ok(Ok((e @ PeerMsg::Error { .. }, _))) => e,
                 _ => PeerMsg::Error {
-                    code: code::PEER_UNREACHABLE.into(),
+                    code: PeerCode::PeerUnreachable,
                     message: "that friend did not answer".into(),
                 },
             };
@@ -260,10 +265,16 @@ impl Node {
             return refuse(d.code(), &d.to_string());
         }
         let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
-            return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
+            return refuse(
+                PeerCode::PeerUnreachable,
+                "that friend is not connected to me",
+            );
         };
         if !self.is_online(&to) {
-            return refuse(code::PEER_UNREACHABLE, "that friend is not connected to me");
+            return refuse(
+                PeerCode::PeerUnreachable,
+                "that friend is not connected to me",
+            );
         }
         let (a_ip, b_ip) = (a.conn.remote_address().ip(), b.conn.remote_address().ip());
         let (conn, limit, ip) = (b.conn.clone(), self.relay_limit.clone(), self.listen.ip());
@@ -271,7 +282,7 @@ impl Node {
         tracing::info!(from = %from.short(), to = %to.short(), "relaying between two friends");
         tokio::spawn(async move {
             let unreachable = |m: &str| PeerMsg::Error {
-                code: code::PEER_UNREACHABLE.into(),
+                code: PeerCode::PeerUnreachable,
                 message: m.into(),
             };
             let reply = match crate::net::relay::open(ip, a_ip, b_ip, limit).await {
@@ -301,7 +312,7 @@ impl Node {
             return refuse(d.code(), &d.to_string());
         }
         let Some(link) = self.links.get(&via) else {
-            return refuse(code::PEER_UNREACHABLE, "not connected");
+            return refuse(PeerCode::PeerUnreachable, "not connected");
         };
         let addr = SocketAddr::new(link.conn.remote_address().ip(), port);
         tracing::info!(peer = %from.short(), via = %via.short(), "dialling a friend through a relay");
@@ -407,12 +418,12 @@ impl Node {
             Ok(Some(mut f)) => {
                 f.reach = Some(reach);
                 if let Err(e) = self.store.put_friend(&f) {
-                    return refuse(code::INTERNAL, &e.to_string());
+                    return refuse(PeerCode::Internal, &e.to_string());
                 }
                 tracing::info!(peer = %peer.short(), "friend's reach secret changed");
                 PeerReply::Answer(PeerMsg::Ok)
             }
-            _ => refuse("not_friend", "not a friend of mine"),
+            _ => refuse(PeerCode::NotFriend, "not a friend of mine"),
         }
     }
 }

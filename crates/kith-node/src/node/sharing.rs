@@ -71,9 +71,9 @@ pub struct Hashed {
     thumb: Option<Vec<u8>>,
 }
 
-pub(super) fn refuse(code: impl Into<PeerCode>, message: &str) -> PeerReply {
+pub(super) fn refuse(code: PeerCode, message: &str) -> PeerReply {
     PeerReply::Answer(PeerMsg::Error {
-        code: code.into(),
+        code,
         message: message.into(),
     })
 }
@@ -92,7 +92,7 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
         PeerReply::Answer(m) => write_frame(send, &m.to_bytes()).await?,
         PeerReply::Later(rx) => {
             let m = rx.await.unwrap_or(PeerMsg::Error {
-                code: code::INTERNAL.into(),
+                code: PeerCode::Internal,
                 message: "no answer".into(),
             });
             write_frame(send, &m.to_bytes()).await?
@@ -129,7 +129,7 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
                     let message = why.unwrap_or_default();
                     tracing::warn!(path = %item.path.display(), "not serving: {message}");
                     let e = PeerMsg::Error {
-                        code: code::CHANGED.into(),
+                        code: PeerCode::Changed,
                         message,
                     };
                     write_frame(send, &e.to_bytes()).await?;
@@ -981,7 +981,7 @@ impl Node {
             PeerMsg::GetManifest { item } => match self.servable(&peer, &item) {
                 Some(local) => match B64.decode(&local.manifest) {
                     Ok(b) => PeerReply::Blob(b),
-                    Err(_) => refuse(code::INTERNAL, "damaged record"),
+                    Err(_) => refuse(PeerCode::Internal, "damaged record"),
                 },
                 None => self.not_shared(peer, &item),
             },
@@ -1005,11 +1005,11 @@ impl Node {
                 for i in from..from + count {
                     let seg = i / SEGMENT_CHUNKS;
                     let Ok(Some(b)) = self.store.segment(&item, seg) else {
-                        return refuse(code::INTERNAL, "missing segment");
+                        return refuse(PeerCode::Internal, "missing segment");
                     };
                     match split_hashes(&b).get((i % SEGMENT_CHUNKS) as usize) {
                         Some(h) => hashes.push(*h),
-                        None => return refuse(code::INTERNAL, "damaged segment"),
+                        None => return refuse(PeerCode::Internal, "damaged segment"),
                     }
                 }
                 PeerReply::Chunks {
@@ -1089,7 +1089,7 @@ impl Node {
         // their owner's tag, checked when the album was decoded).
         let bound = match self.store.album_owner(&a.id) {
             Ok(b) => b,
-            Err(e) => return refuse(code::INTERNAL, &e.to_string()),
+            Err(e) => return refuse(PeerCode::Internal, &e.to_string()),
         };
         if let Err(d) = self.access.may_push_album(&peer, &a.owner, bound.as_ref()) {
             tracing::info!(peer = %peer.short(), album = %a.id, "refused a pushed album: {d}");
@@ -1108,7 +1108,7 @@ impl Node {
                 .bind_album_owner(&a.id, &a.owner)
                 .and_then(|()| self.store.put_album(&signed));
             if let Err(e) = stored {
-                return refuse(code::INTERNAL, &e.to_string());
+                return refuse(PeerCode::Internal, &e.to_string());
             }
             for m in members
                 .iter()
