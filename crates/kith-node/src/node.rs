@@ -1287,7 +1287,7 @@ impl Node {
             )
             .await;
             if let (Err(e), Some((dht, keys))) = (&result, lookup) {
-                if e.api_error(&peer).code == code::PEER_UNREACHABLE {
+                if e.is_unreachable() {
                     if let Some(found) = dht.lookup(&keys, &peer).await {
                         if found.iter().any(|a| !addrs.contains(a)) {
                             tracing::info!(peer = %peer.short(), addrs = ?found, "trying addresses found on the DHT");

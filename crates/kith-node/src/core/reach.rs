@@ -101,7 +101,7 @@ pub struct Reach {
 }
 
 /// `first`, then those of `then` not in it, at most `MAX_ADDRS`.
-pub fn addrs_first(first: &[SocketAddr], then: &[SocketAddr]) -> Vec<SocketAddr> {
+fn addrs_first(first: &[SocketAddr], then: &[SocketAddr]) -> Vec<SocketAddr> {
     let mut out = first.to_vec();
     out.extend(then.iter().filter(|a| !first.contains(a)));
     out.truncate(MAX_ADDRS);
@@ -297,7 +297,7 @@ impl Reach {
 
     /// Asks the friends connected now to relay between me and `target`, at most every
     /// `INTRO_EVERY`.
-    pub fn ask_relays(
+    fn ask_relays(
         &mut self,
         target: PeerId,
         connected: &[PeerId],

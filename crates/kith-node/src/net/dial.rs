@@ -61,25 +61,49 @@ fn describe(attempts: &[(SocketAddr, Attempt)]) -> String {
 }
 
 impl DialError {
+    fn attempts(&self) -> &[(SocketAddr, Attempt)] {
+        match self {
+            DialError::NoAddress => &[],
+            DialError::Failed(a) => a,
+        }
+    }
+
+    /// The invite refusal a peer named (its API code and message), if one did.
+    fn invite_refusal(&self) -> Option<(&'static str, &str)> {
+        self.attempts().iter().find_map(|(_, a)| match a {
+            Attempt::Refused { code: c, message } => match c {
+                PeerCode::InviteUsed => Some((code::INVITE_USED, message.as_str())),
+                PeerCode::InviteExpired => Some((code::INVITE_EXPIRED, message.as_str())),
+                PeerCode::InviteInvalid => Some((code::INVITE_INVALID, message.as_str())),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
+    /// Whether a TLS handshake ended with an alert: we (or the peer's key) were refused.
+    fn refused_at_handshake(&self) -> bool {
+        self.attempts()
+            .iter()
+            .any(|(_, a)| matches!(a, Attempt::Tls(_)))
+    }
+
+    /// Whether nothing refused us: the peer simply could not be reached (other addresses, for
+    /// example from the DHT, may do better).
+    pub fn is_unreachable(&self) -> bool {
+        self.invite_refusal().is_none() && !self.refused_at_handshake()
+    }
+
     /// The API error a user sees: an invite refusal the peer named, a refusal at the TLS
     /// handshake (`invite_refused`), or `peer_unreachable`.
     pub fn api_error(&self, peer: &PeerId) -> ApiError {
-        let attempts = match self {
-            DialError::NoAddress => return ApiError::new(code::PEER_UNREACHABLE, self.to_string()),
-            DialError::Failed(a) => a,
-        };
-        for (_, a) in attempts {
-            if let Attempt::Refused { code: c, message } = a {
-                let api = match c {
-                    PeerCode::InviteUsed => code::INVITE_USED,
-                    PeerCode::InviteExpired => code::INVITE_EXPIRED,
-                    PeerCode::InviteInvalid => code::INVITE_INVALID,
-                    _ => continue,
-                };
-                return ApiError::new(api, message.clone());
-            }
+        if let DialError::NoAddress = self {
+            return ApiError::new(code::PEER_UNREACHABLE, self.to_string());
         }
-        if attempts.iter().any(|(_, a)| matches!(a, Attempt::Tls(_))) {
+        if let Some((c, message)) = self.invite_refusal() {
+            return ApiError::new(c, message);
+        }
+        if self.refused_at_handshake() {
             return ApiError::new(
                 code::INVITE_REFUSED,
                 format!("the node refused us at the handshake ({self})"),
@@ -248,6 +272,11 @@ mod tests {
             "{}",
             api.message
         );
+        assert!(
+            !tls.is_unreachable(),
+            "a refusal is no reason to try other addresses"
+        );
+        assert!(other.is_unreachable());
         assert_eq!(
             DialError::NoAddress.api_error(&p).code,
             code::PEER_UNREACHABLE

@@ -3,7 +3,7 @@
 
 use tokio::task::JoinSet;
 
-use super::sharing::refuse;
+use super::sharing::{denied, refuse};
 use super::{Msg, Node, PeerReply, Reply};
 use crate::gateway::{Answer, Want};
 use crate::media::thumb::MAX_THUMB_BYTES;
@@ -21,7 +21,7 @@ impl Node {
         let held_for = |owner: &PeerId| self.store.thumb_owned_by(owner, thumb).unwrap_or(false);
         if let Err(d) = self.access.may_get_thumb(&peer, album, thumb, held_for) {
             tracing::info!(peer = %peer.short(), "refused a thumbnail not shared with this peer");
-            return refuse(d.code(), &d.to_string());
+            return denied(d);
         }
         match self.store.thumb(thumb) {
             Ok(Some(b)) => PeerReply::Blob(b),

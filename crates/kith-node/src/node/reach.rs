@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::sharing::refuse;
+use super::sharing::{denied, refuse};
 use super::{Msg, Node, PeerReply};
 use crate::core::reach::{introduction_addrs, Effect, Relayed, PUNCH_TIMEOUT};
 use crate::net::lan::{hour_now, matches, Heard};
@@ -176,7 +176,7 @@ impl Node {
     /// and dials too, so both routers see outgoing packets at the same moment.
     pub(super) fn introduce(&mut self, from: PeerId, to: PeerId) -> PeerReply {
         if let Err(d) = self.access.may_introduce(&from, &to) {
-            return refuse(d.code(), &d.to_string());
+            return denied(d);
         }
         let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
             return refuse(
@@ -230,7 +230,7 @@ impl Node {
     ) -> PeerReply {
         if let Err(d) = self.access.may_be_introduced(&via, &from) {
             tracing::info!(via = %via.short(), "refused an introduction to a stranger");
-            return refuse(d.code(), &d.to_string());
+            return denied(d);
         }
         if !self.is_online(&from) || self.relayed_now(&from) {
             tracing::info!(peer = %from.short(), via = %via.short(), "punching towards a friend");
@@ -262,7 +262,7 @@ impl Node {
     /// between their two addresses, whose port both get.
     pub(super) fn relay_for(&mut self, from: PeerId, to: PeerId) -> PeerReply {
         if let Err(d) = self.access.may_relay(&from, &to, self.config.help_friends) {
-            return refuse(d.code(), &d.to_string());
+            return denied(d);
         }
         let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
             return refuse(
@@ -309,7 +309,7 @@ impl Node {
     pub(super) fn relayed_to(&mut self, via: PeerId, from: PeerId, port: u16) -> PeerReply {
         if let Err(d) = self.access.may_be_introduced(&via, &from) {
             tracing::info!(via = %via.short(), "refused a relay to a stranger");
-            return refuse(d.code(), &d.to_string());
+            return denied(d);
         }
         let Some(link) = self.links.get(&via) else {
             return refuse(PeerCode::PeerUnreachable, "not connected");

@@ -71,6 +71,11 @@ pub struct Hashed {
     thumb: Option<Vec<u8>>,
 }
 
+/// A refusal that core::access decided.
+pub(super) fn denied(d: crate::core::access::Denied) -> PeerReply {
+    refuse(d.code(), &d.to_string())
+}
+
 pub(super) fn refuse(code: PeerCode, message: &str) -> PeerReply {
     PeerReply::Answer(PeerMsg::Error {
         code,
@@ -1026,7 +1031,7 @@ impl Node {
     fn not_shared(&self, peer: PeerId, item: &str) -> PeerReply {
         tracing::info!(peer = %peer.short(), item, "refused a request for content not shared with this peer");
         let d = Denied::NotShared;
-        refuse(d.code(), &d.to_string())
+        denied(d)
     }
 
     /// Where the other members of an album can be reached, as far as this node knows.
@@ -1093,7 +1098,7 @@ impl Node {
         };
         if let Err(d) = self.access.may_push_album(&peer, &a.owner, bound.as_ref()) {
             tracing::info!(peer = %peer.short(), album = %a.id, "refused a pushed album: {d}");
-            return refuse(d.code(), &d.to_string());
+            return denied(d);
         }
         let current = self.store.album(&a.id).ok().flatten();
         if current
