@@ -297,12 +297,7 @@ impl Reach {
 
     /// Asks the friends connected now to relay between me and `target`, at most every
     /// `INTRO_EVERY`.
-    fn ask_relays(
-        &mut self,
-        target: PeerId,
-        connected: &[PeerId],
-        now: Instant,
-    ) -> Vec<Effect> {
+    fn ask_relays(&mut self, target: PeerId, connected: &[PeerId], now: Instant) -> Vec<Effect> {
         if self
             .relay_asked
             .get(&target)
