@@ -15,7 +15,7 @@ use crate::core::links::{ConnInfo, Dials, Links, Registered};
 use crate::home::{Config, Home};
 use crate::net::dial::dial;
 use crate::net::tls::{self, Admission, SelfSigned, SharedAdmission};
-use crate::store::{FriendRecord, InviteRecord, Store};
+use crate::store::{AfterFlush, FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
 use kith_proto::api::{code, reply, ApiError, Command, Event};
 use kith_proto::hash::random;
@@ -24,6 +24,7 @@ use kith_proto::invite::{self, make_proof, InviteBody, InviteError};
 use kith_proto::peer::{Hello, PeerCode, PeerMsg, MAX_ADDRS};
 
 mod comments;
+mod config;
 mod control;
 mod dht;
 pub mod local_only;
@@ -47,11 +48,12 @@ pub use kith_proto::peer::close;
 /// Seconds since the Unix epoch.
 pub use crate::clock::{now, now_ms};
 
-type Reply = oneshot::Sender<Result<Value, ApiError>>;
+/// Where a command's answer goes: delivered once the store writes made before it are durable.
+type Reply = AfterFlush<Result<Value, ApiError>>;
 
 /// What the actor receives.
 enum Msg {
-    Api(Command, Reply),
+    Api(Command, oneshot::Sender<Result<Value, ApiError>>),
     /// A peer's hello arrived on an incoming connection; the reply is our hello or a refusal.
     Incoming {
         conn: quinn::Connection,
@@ -85,10 +87,9 @@ enum Msg {
         msg: PeerMsg,
         reply: oneshot::Sender<PeerReply>,
     },
-    /// Files for a new album were hashed.
+    /// Files for a new album (or to add to one) were listed and hashed.
     Hashed {
-        share: sharing::ShareJob,
-        result: Result<Vec<sharing::Hashed>, ApiError>,
+        result: Result<(sharing::ShareJob, Vec<sharing::Hashed>), ApiError>,
         reply: Reply,
     },
     /// An album reached a member.
@@ -189,6 +190,11 @@ enum Msg {
         checked: Result<media::CheckedThumb, ApiError>,
         reply: Reply,
     },
+    /// Settings were written (`node/config.rs`): use them and answer.
+    ConfigSaved {
+        config: Config,
+        reply: Reply,
+    },
     /// An upload's writer failed, deleted the part file and answered: forget the upload.
     UploadGone {
         id: String,
@@ -228,6 +234,7 @@ impl Msg {
             Msg::Thumbs { .. } => "thumbs",
             Msg::ThumbChecked { .. } => "thumb_checked",
             Msg::UploadGone { .. } => "upload_gone",
+            Msg::ConfigSaved { .. } => "config_saved",
         }
     }
 }
@@ -260,7 +267,10 @@ impl NodeHandle {
 /// Everything the actor owns.
 struct Node {
     home: Home,
+    /// The settings in use; changed only by `Msg::ConfigSaved`, after they are written.
     config: Config,
+    /// Where `settings` changes go to be written (`node/config.rs`).
+    config_writer: config::Writer,
     me: PeerId,
     identity: Arc<Identity>,
     store: Store,
@@ -458,10 +468,12 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     }
     let portmap = start_port_mapping(&config, listen, tx.clone());
     let me = identity.peer_id();
+    let config_writer = config::start(home.clone(), config.clone(), tx.clone());
     let mut node = Node {
         me,
         home: home.clone(),
         config,
+        config_writer,
         identity,
         store,
         admission,
@@ -857,7 +869,7 @@ impl Node {
         while let Some(msg) = rx.recv().await {
             let (kind, started) = (msg.kind(), Instant::now());
             match msg {
-                Msg::Api(cmd, reply) => self.command(cmd, reply),
+                Msg::Api(cmd, reply) => self.command(cmd, self.after_flush(reply)),
                 Msg::Incoming {
                     conn,
                     peer,
@@ -866,7 +878,7 @@ impl Node {
                     reply,
                 } => {
                     let answer = self.incoming(conn, peer, invite, hello);
-                    let _ = reply.send(answer);
+                    self.after_flush(reply).send(answer);
                 }
                 Msg::Dialed {
                     conn,
@@ -884,7 +896,7 @@ impl Node {
                     self.dials
                         .failed(peer, online, error.message.clone(), Instant::now());
                     if let Some(r) = accept {
-                        let _ = r.send(Err(error));
+                        r.send(Err(error));
                     }
                 }
                 Msg::Closed { peer, conn_id } => {
@@ -907,14 +919,11 @@ impl Node {
                     self.comments_tick();
                 }
                 Msg::PeerRequest { peer, msg, reply } => {
-                    let _ = reply.send(self.peer_request(peer, msg));
+                    let answer = self.peer_request(peer, msg);
+                    self.after_flush(reply).send(answer);
                 }
-                Msg::Hashed {
-                    share,
-                    result,
-                    reply,
-                } => {
-                    let _ = reply.send(to_json(result.and_then(|h| self.hashed(share, h))));
+                Msg::Hashed { result, reply } => {
+                    reply.send(to_json(result.and_then(|(share, h)| self.hashed(share, h))));
                 }
                 Msg::FetchDone {
                     key,
@@ -965,6 +974,9 @@ impl Node {
                     answer,
                 } => self.comment_posted(owner, comment, answer),
                 Msg::UploadGone { id } => self.upload_gone(&id),
+                Msg::ConfigSaved { config, reply } => {
+                    reply.send(to_json(Ok(self.use_config(config))));
+                }
                 Msg::ThumbChecked {
                     item,
                     duration_ms,
@@ -972,7 +984,7 @@ impl Node {
                     reply,
                 } => {
                     let r = checked.and_then(|t| self.thumb_checked(&item, duration_ms, t));
-                    let _ = reply.send(to_json(r));
+                    reply.send(to_json(r));
                 }
             }
             let took = started.elapsed();
@@ -984,6 +996,12 @@ impl Node {
                 );
             }
         }
+    }
+
+    /// Wraps an answer's channel so that the answer leaves only once every store write made
+    /// before it is durable: nobody is told of a write that a crash could still lose.
+    fn after_flush<T: Send + 'static>(&self, tx: oneshot::Sender<T>) -> AfterFlush<T> {
+        AfterFlush::new(tx, self.store.durability())
     }
 
     /// My hello; a friend also gets my reach secret.
@@ -1075,13 +1093,20 @@ impl Node {
                 download_dir,
                 help_friends,
                 relay_rate,
-            } => to_json(self.settings(
-                upload_rate,
-                download_rate,
-                download_dir,
-                help_friends,
-                relay_rate,
-            )),
+            } => {
+                let change = config::Change {
+                    upload_rate,
+                    download_rate,
+                    download_dir,
+                    help_friends,
+                    relay_rate,
+                };
+                if let Err(refused) = self.config_writer.send((change, reply)) {
+                    let (_, reply) = refused.0;
+                    reply.send(Err(ApiError::new(code::NO_NODE, "the node is stopping")));
+                }
+                return;
+            }
             Command::Fetch {
                 target,
                 out,
@@ -1109,7 +1134,7 @@ impl Node {
                 to_json(self.friend_verify(&peer, verified))
             }
         };
-        let _ = reply.send(r);
+        reply.send(r);
     }
 
     fn status(&self) -> Result<reply::Status, ApiError> {
@@ -1213,13 +1238,13 @@ impl Node {
                     InviteError::Expired => code::INVITE_EXPIRED,
                     _ => code::INVITE_INVALID,
                 };
-                let _ = reply.send(Err(ApiError::new(c, e.to_string())));
+                reply.send(Err(ApiError::new(c, e.to_string())));
                 return;
             }
         };
         let peer = inv.peer;
         if peer == self.me {
-            let _ = reply.send(Err(ApiError::new(
+            reply.send(Err(ApiError::new(
                 code::INVITE_OWN,
                 "this is your own invite; send it to a friend",
             )));
@@ -1229,7 +1254,7 @@ impl Node {
         let client = match self.client_config(peer, Some(proof)) {
             Ok(c) => c,
             Err(e) => {
-                let _ = reply.send(Err(e));
+                reply.send(Err(e));
                 return;
             }
         };
@@ -1558,13 +1583,13 @@ impl Node {
                 if let Some(r) = accept {
                     let f = self.store.friend(&peer).ok().flatten();
                     let friend = f.map(|f| self.friend_view(&f));
-                    let _ = r.send(to_json(Ok(reply::FriendReply { friend })));
+                    r.send(to_json(Ok(reply::FriendReply { friend })));
                 }
             }
             Err(e) => {
                 conn.close(close::REFUSED.into(), b"store error");
                 if let Some(r) = accept {
-                    let _ = r.send(Err(e));
+                    r.send(Err(e));
                 }
             }
         }
@@ -1653,7 +1678,7 @@ impl Node {
         let friends = match self.store.friends() {
             Ok(f) => f,
             Err(e) => {
-                let _ = reply.send(Err(ApiError::internal(e)));
+                reply.send(Err(ApiError::internal(e)));
                 return;
             }
         };
@@ -1675,7 +1700,7 @@ impl Node {
             })
             .await
             .unwrap_or_else(|e| Err(ApiError::internal(e)));
-            let _ = reply.send(to_json(written));
+            reply.send(to_json(written));
         });
     }
 }

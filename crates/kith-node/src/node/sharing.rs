@@ -190,6 +190,28 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
     Ok(())
 }
 
+/// An album's title: the one given, else the first file's top folder or name, else the
+/// link, else "Album"; at most `MAX_TITLE` characters, none of them control characters.
+fn album_title(
+    given: Option<String>,
+    files: &[(PathBuf, String)],
+    link: Option<&str>,
+) -> Result<String, ApiError> {
+    let title = given
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| t.trim().to_string())
+        .or_else(|| Some(files.first()?.1.split('/').next()?.to_string()))
+        .or_else(|| Some(link?.chars().take(kith_proto::album::MAX_TITLE).collect()))
+        .unwrap_or_else(|| "Album".into());
+    if title.chars().count() > kith_proto::album::MAX_TITLE || title.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            code::BAD_REQUEST,
+            "a title has at most 200 characters, none of them control characters",
+        ));
+    }
+    Ok(title)
+}
+
 /// Lists the files of the paths given to `share`, with their names inside the album.
 fn expand(paths: &[String]) -> Result<Vec<(PathBuf, String)>, ApiError> {
     let mut out = Vec::new();
@@ -430,6 +452,8 @@ impl Node {
         reply: Reply,
     ) {
         let strip_to = (!keep_location).then(|| self.home.dir.join("stripped"));
+        // On the actor: what needs the store. The folder walk, the default title and the
+        // hashing touch the disk, so they run on a blocking thread.
         let prepared = (|| {
             if let Some(id) = &add_to {
                 let a = self.my_album(id)?.album;
@@ -442,7 +466,7 @@ impl Node {
                     link: a.link,
                     add_to: Some(a.id),
                 };
-                return Ok((job, expand(&paths)?));
+                return Ok((job, title));
             }
             if let Some(l) = &link {
                 if !kith_proto::album::link_ok(l) {
@@ -464,42 +488,18 @@ impl Node {
                     .map(|k| self.resolve_friend(k).map(|f| f.id))
                     .collect::<Result<Vec<_>, _>>()?
             };
-            let files = if paths.is_empty() && link.is_some() {
-                Vec::new()
-            } else {
-                expand(&paths)?
+            let job = ShareJob {
+                audience,
+                title: String::new(), // chosen once the files are known
+                link,
+                add_to: None,
             };
-            let title = title
-                .filter(|t| !t.trim().is_empty())
-                .map(|t| t.trim().to_string())
-                .or_else(|| Some(files.first()?.1.split('/').next()?.to_string()))
-                .or_else(|| {
-                    let l = link.as_deref()?;
-                    Some(l.chars().take(kith_proto::album::MAX_TITLE).collect())
-                })
-                .unwrap_or_else(|| "Album".into());
-            if title.chars().count() > kith_proto::album::MAX_TITLE
-                || title.chars().any(char::is_control)
-            {
-                return Err(ApiError::new(
-                    code::BAD_REQUEST,
-                    "a title has at most 200 characters, none of them control characters",
-                ));
-            }
-            Ok((
-                ShareJob {
-                    audience,
-                    title,
-                    link,
-                    add_to: None,
-                },
-                files,
-            ))
+            Ok((job, title))
         })();
-        let (share, files) = match prepared {
+        let (mut share, title) = match prepared {
             Ok(p) => p,
             Err(e) => {
-                let _ = reply.send(Err(e));
+                reply.send(Err(e));
                 return;
             }
         };
@@ -507,23 +507,26 @@ impl Node {
         let events = self.events.clone();
         tokio::spawn(async move {
             let result = tokio::task::spawn_blocking(move || {
+                let files = if paths.is_empty() && share.link.is_some() {
+                    Vec::new() // a link alone (adding files takes some: checked above)
+                } else {
+                    expand(&paths)?
+                };
+                if share.add_to.is_none() {
+                    share.title = album_title(title, &files, share.link.as_deref())?;
+                }
                 let mut last = std::time::Instant::now();
-                hash_all(files, strip_to, |bytes, total| {
+                let hashed = hash_all(files, strip_to, |bytes, total| {
                     if last.elapsed() > Duration::from_millis(200) || bytes == total {
                         last = std::time::Instant::now();
                         let _ = events.send(Event::ShareProgress { bytes, total });
                     }
-                })
+                })?;
+                Ok((share, hashed))
             })
             .await
             .unwrap_or_else(|e| Err(ApiError::internal(e)));
-            let _ = tx
-                .send(Msg::Hashed {
-                    share,
-                    result,
-                    reply,
-                })
-                .await;
+            let _ = tx.send(Msg::Hashed { result, reply }).await;
         });
     }
 
@@ -829,56 +832,19 @@ impl Node {
         Ok(self.album_view(&signed.album))
     }
 
-    pub(super) fn settings(
-        &mut self,
-        upload: Option<u64>,
-        download: Option<u64>,
-        download_dir: Option<String>,
-        help_friends: Option<bool>,
-        relay_rate: Option<u64>,
-    ) -> Result<reply::Settings, ApiError> {
-        if download_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
-            self.config.download_dir = None; // back to the default
-        } else if let Some(d) = &download_dir {
-            let p = PathBuf::from(d.trim());
-            if !p.is_absolute() {
-                return Err(ApiError::new(
-                    code::BAD_REQUEST,
-                    "the download folder must be an absolute path",
-                ));
-            }
-            std::fs::create_dir_all(&p)
-                .map_err(|e| ApiError::new(code::IO, format!("{}: {e}", p.display())))?;
-            self.config.download_dir = Some(p);
-        }
-        if let Some(h) = help_friends {
-            self.config.help_friends = h;
-        }
-        if let Some(r) = relay_rate {
-            self.config.relay_rate = r;
-            self.relay_limit.set_rate(r);
-        }
-        let changed = help_friends.is_some() || relay_rate.is_some();
-        if changed || upload.is_some() || download.is_some() || download_dir.is_some() {
-            if let Some(u) = upload {
-                self.config.upload_rate = u;
-                self.up.set_rate(u);
-            }
-            if let Some(d) = download {
-                self.config.download_rate = d;
-                self.down.set_rate(d);
-            }
-            self.home
-                .save_config(&self.config)
-                .map_err(|e| ApiError::new(code::IO, format!("{e:#}")))?;
-        }
-        Ok(reply::Settings {
+    /// Uses settings that `node/config.rs` wrote, and shows them.
+    pub(super) fn use_config(&mut self, config: Config) -> reply::Settings {
+        self.up.set_rate(config.upload_rate);
+        self.down.set_rate(config.download_rate);
+        self.relay_limit.set_rate(config.relay_rate);
+        self.config = config;
+        reply::Settings {
             upload_rate: self.config.upload_rate,
             download_rate: self.config.download_rate,
             download_dir: self.download_dir(),
             help_friends: self.config.help_friends,
             relay_rate: self.config.relay_rate,
-        })
+        }
     }
 
     pub(super) fn deliver(&mut self, peer: PeerId) {
@@ -1225,7 +1191,7 @@ impl Node {
                 // Nothing to resume any more (unshared, or no longer shared with me).
                 let _ = self.store.remove_fetch(&key);
                 if let Some(r) = reply {
-                    let _ = r.send(Err(e));
+                    r.send(Err(e));
                 }
                 return;
             }
@@ -1244,7 +1210,7 @@ impl Node {
         };
         if let Err(e) = self.store.put_fetch(&key, &pending) {
             if let Some(r) = reply {
-                let _ = r.send(Err(ApiError::internal(e)));
+                r.send(Err(ApiError::internal(e)));
             }
             return;
         }
@@ -1329,7 +1295,7 @@ impl Node {
             r.abort.abort();
             let e = ApiError::new(code::CANCELLED, why);
             for w in r.waiters {
-                let _ = w.send(Err(e.clone()));
+                w.send(Err(e.clone()));
             }
             let _ = self.events.send(Event::FetchFailed {
                 id: target.to_string(),
@@ -1528,7 +1494,7 @@ impl Node {
             }
         };
         for w in waiters {
-            let _ = w.send(reply.clone());
+            w.send(reply.clone());
         }
     }
 

@@ -52,7 +52,7 @@ impl Job {
             Job::Piece { reply, .. } | Job::End { reply } => (reply, Err(no_upload(id))),
             Job::Abort { reply, answer } => (reply, answer),
         };
-        let _ = reply.send(answer);
+        reply.send(answer);
     }
 }
 
@@ -222,7 +222,7 @@ impl Writer {
         };
         let mut part = match opened.and_then(|r| r) {
             Ok(p) => {
-                let _ = begun.send(to_json(Ok(reply::UploadBegun { upload: id.clone() })));
+                begun.send(to_json(Ok(reply::UploadBegun { upload: id.clone() })));
                 p
             }
             Err(e) => {
@@ -241,11 +241,11 @@ impl Writer {
                     match done {
                         Ok((p, Ok(bytes))) => {
                             part = p;
-                            let _ = reply.send(to_json(Ok(reply::UploadProgress { bytes })));
+                            reply.send(to_json(Ok(reply::UploadProgress { bytes })));
                         }
                         Ok((p, Err(PieceError::Kept(e)))) => {
                             part = p;
-                            let _ = reply.send(Err(e));
+                            reply.send(Err(e));
                         }
                         Ok((p, Err(PieceError::Dropped(e)))) => {
                             drop(p);
@@ -258,7 +258,7 @@ impl Writer {
                 }
                 Job::End { reply } => {
                     let r = blocking(move || part.finish()).await.and_then(|r| r);
-                    let _ = reply.send(to_json(r));
+                    reply.send(to_json(r));
                     return;
                 }
                 Job::Abort { reply, answer } => {
@@ -266,7 +266,7 @@ impl Writer {
                         let _ = std::fs::remove_file(&part.path);
                     })
                     .await;
-                    let _ = reply.send(answer);
+                    reply.send(answer);
                     return;
                 }
             }
@@ -290,7 +290,7 @@ impl Writer {
         }
         // Before the answer, so a command sent after it finds the upload gone.
         let _ = actor.send(Msg::UploadGone { id: id.to_string() }).await;
-        let _ = reply.send(Err(error));
+        reply.send(Err(error));
         // Until the actor has dropped the queue.
         while let Some(job) = jobs.recv().await {
             job.answer_gone(id);
@@ -302,14 +302,14 @@ impl Node {
     /// Starts an upload; its writer answers once the part file is open.
     pub(super) fn upload_begin(&mut self, name: &str, size: Option<u64>, reply: Reply) {
         if self.uploads.len() >= MAX_OPEN {
-            let _ = reply.send(Err(ApiError::new(
+            reply.send(Err(ApiError::new(
                 code::BAD_REQUEST,
                 "too many uploads at once; finish or abort one first",
             )));
             return;
         }
         if size.is_some_and(|s| s > MAX_FILE_SIZE) {
-            let _ = reply.send(Err(ApiError::new(
+            reply.send(Err(ApiError::new(
                 code::BAD_REQUEST,
                 "that file is too large",
             )));
@@ -343,11 +343,11 @@ impl Node {
             return self.upload_abort(id, reply, too_big);
         }
         let Some(u) = self.uploads.get(id) else {
-            let _ = reply.send(Err(no_upload(id)));
+            reply.send(Err(no_upload(id)));
             return;
         };
         if u.jobs.capacity() <= 1 {
-            let _ = reply.send(Err(ApiError::new(
+            reply.send(Err(ApiError::new(
                 code::BAD_REQUEST,
                 "too many pieces of this upload at once; send one after the last is answered",
             )));
@@ -363,7 +363,7 @@ impl Node {
     /// Ends an upload; its writer answers once the file is fsynced and named.
     pub(super) fn upload_end(&mut self, id: &str, reply: Reply) {
         let Some(u) = self.uploads.remove(id) else {
-            let _ = reply.send(Err(no_upload(id)));
+            reply.send(Err(no_upload(id)));
             return;
         };
         if let Err(e) = u.jobs.try_send(Job::End { reply }) {
@@ -398,14 +398,14 @@ impl Node {
         let shared = match self.store.item_paths() {
             Ok(s) => s,
             Err(e) => {
-                let _ = reply.send(Err(ApiError::internal(e)));
+                reply.send(Err(ApiError::internal(e)));
                 return;
             }
         };
         let dir = uploads_dir(&self.home);
         tokio::spawn(async move {
             let r = blocking(move || discard(&dir, &shared, &paths)).await;
-            let _ = reply.send(to_json(r.and_then(|r| r)));
+            reply.send(to_json(r.and_then(|r| r)));
         });
     }
 }

@@ -2,15 +2,19 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use thiserror::Error;
 
 use kith_proto::identity::PeerId;
 
+pub mod flusher;
 #[cfg(test)]
 mod mem_kv;
 mod sled_kv;
+use flusher::Flusher;
+pub use flusher::{AfterFlush, Durability};
 #[cfg(test)]
 pub use mem_kv::MemKv;
 pub use sled_kv::SledKv;
@@ -178,9 +182,12 @@ const THUMB_OWNERS: &str = "thumb_owners";
 /// How many retired reach secrets are kept until their DHT records are emptied.
 const MAX_RETIRED: usize = 8;
 
-/// Typed access to the node's records.
+/// Typed access to the node's records. Writes are applied at once and made durable by the
+/// store's flusher thread (see [`flusher`]): an answer that reports a write goes out through
+/// [`AfterFlush`].
 pub struct Store {
-    kv: Box<dyn Kv>,
+    kv: Arc<dyn Kv>,
+    flusher: Flusher,
 }
 
 fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
@@ -199,7 +206,9 @@ impl Store {
 
     /// Wraps a key-value database, checking or setting its schema version.
     pub fn with_kv(kv: Box<dyn Kv>) -> Result<Store, StoreError> {
-        let store = Store { kv };
+        let kv: Arc<dyn Kv> = Arc::from(kv);
+        let flusher = Flusher::start(kv.clone());
+        let store = Store { kv, flusher };
         match store.kv.get(META, b"schema")? {
             None => {
                 store.kv.put(META, b"schema", &enc(&SCHEMA_VERSION)?)?;
@@ -214,6 +223,11 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// A handle to wait on for the writes made so far to be durable (see [`AfterFlush`]).
+    pub fn durability(&self) -> Durability {
+        self.flusher.durability()
     }
 
     /// The schema version the records are in.
@@ -231,7 +245,7 @@ impl Store {
         if self.schema()? < 2 {
             self.upgrade_to_2(me)?;
             self.kv.put(META, b"schema", &enc(&2u32)?)?;
-            self.kv.flush()?;
+            self.kv.flush()?; // before the node starts: synchronously
         }
         Ok(())
     }
@@ -291,13 +305,14 @@ impl Store {
     /// Adds or updates a friend, durably.
     pub fn put_friend(&self, f: &FriendRecord) -> Result<(), StoreError> {
         self.kv.put(FRIENDS, f.id.as_bytes(), &enc(f)?)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Removes a friend, durably; true when it was one.
     pub fn remove_friend(&self, id: &PeerId) -> Result<bool, StoreError> {
         let had = self.kv.delete(FRIENDS, id.as_bytes())?;
-        self.kv.flush()?;
+        self.flusher.wrote();
         Ok(had)
     }
 
@@ -317,7 +332,8 @@ impl Store {
     /// Writes an invite, durably.
     pub fn put_invite(&self, inv: &InviteRecord) -> Result<(), StoreError> {
         self.kv.put(INVITES, &inv.invite_id, &enc(inv)?)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// The UDP port this node's DHT client used last (None: never started).
@@ -332,7 +348,8 @@ impl Store {
     /// Keeps the UDP port of this node's DHT client for the next start.
     pub fn set_dht_port(&self, port: u16) -> Result<(), StoreError> {
         self.kv.put(META, b"dht_port", &port.to_be_bytes())?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// This node's reach secret, made on first use and kept.
@@ -344,7 +361,7 @@ impl Store {
         }
         let s: [u8; 32] = kith_proto::hash::random();
         self.kv.put(META, b"reach", &s)?;
-        self.kv.flush()?;
+        self.flusher.wrote();
         Ok(s)
     }
 
@@ -358,10 +375,19 @@ impl Store {
         retired.push(old);
         let skip = retired.len().saturating_sub(MAX_RETIRED);
         let s: [u8; 32] = kith_proto::hash::random();
-        self.kv
-            .put(META, b"retired_reach", &retired[skip..].concat())?;
-        self.kv.put(META, b"reach", &s)?;
-        self.kv.flush()?;
+        self.kv.batch(&[
+            Write::Put {
+                tree: META,
+                key: b"retired_reach".to_vec(),
+                value: retired[skip..].concat(),
+            },
+            Write::Put {
+                tree: META,
+                key: b"reach".to_vec(),
+                value: s.to_vec(),
+            },
+        ])?;
+        self.flusher.wrote();
         Ok(s)
     }
 
@@ -378,7 +404,8 @@ impl Store {
         let mut retired = self.retired_reach()?;
         retired.retain(|r| r != secret);
         self.kv.put(META, b"retired_reach", &retired.concat())?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Drops invites that expired before `now` (keeping nothing that could be replayed).
@@ -388,7 +415,8 @@ impl Store {
                 self.kv.delete(INVITES, &inv.invite_id)?;
             }
         }
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 }
 
@@ -396,7 +424,8 @@ impl Store {
     /// Writes an album (mine or received), durably.
     pub fn put_album(&self, a: &kith_proto::album::SignedAlbum) -> Result<(), StoreError> {
         self.kv.put(ALBUMS, a.album.id.as_bytes(), &enc(a)?)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// One album.
@@ -415,7 +444,8 @@ impl Store {
     /// Forgets an album, durably.
     pub fn remove_album(&self, id: &str) -> Result<(), StoreError> {
         self.kv.delete(ALBUMS, id.as_bytes())?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Records many files with their segments, with one flush at the end. A file already
@@ -435,7 +465,8 @@ impl Store {
             }
             self.kv.put(ITEMS, item.id.as_bytes(), &enc(&item)?)?;
         }
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// The owner an album ID is bound to: the owner of the first album accepted under it.
@@ -449,13 +480,16 @@ impl Store {
     /// Binds an album ID to its owner for good (kept after the album is gone), durably.
     pub fn bind_album_owner(&self, id: &str, owner: &PeerId) -> Result<(), StoreError> {
         self.kv.put(ALBUM_OWNERS, id.as_bytes(), &enc(owner)?)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Notes that this node holds thumbnail `hash` for `owner`'s albums: made here for its own
     /// albums, or pulled through an album of `owner`'s.
     pub fn mark_thumb_owner(&self, owner: &PeerId, hash: &str) -> Result<(), StoreError> {
-        self.kv.put(THUMB_OWNERS, &owned_key(owner, hash), b"")
+        self.kv.put(THUMB_OWNERS, &owned_key(owner, hash), b"")?;
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Whether thumbnail `hash` is held for `owner`'s albums.
@@ -485,7 +519,9 @@ impl Store {
 
     /// Keeps a thumbnail (JPEG) under its hash (hex).
     pub fn put_thumb(&self, hash: &str, jpeg: &[u8]) -> Result<(), StoreError> {
-        self.kv.put(THUMBS, hash.as_bytes(), jpeg)
+        self.kv.put(THUMBS, hash.as_bytes(), jpeg)?;
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// A thumbnail by its hash.
@@ -501,7 +537,8 @@ impl Store {
     /// Queues an album for delivery to a peer (kept until delivered, across restarts).
     pub fn outbox_add(&self, peer: &PeerId, album: &str) -> Result<(), StoreError> {
         self.kv.put(OUTBOX, &outbox_key(peer, album), b"")?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Albums waiting for a peer.
@@ -519,7 +556,8 @@ impl Store {
     /// Marks an album delivered to a peer.
     pub fn outbox_remove(&self, peer: &PeerId, album: &str) -> Result<(), StoreError> {
         self.kv.delete(OUTBOX, &outbox_key(peer, album))?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 }
 
@@ -533,19 +571,22 @@ impl Store {
     /// Remembers a fetch under way, durably.
     pub fn put_fetch(&self, key: &str, f: &PendingFetch) -> Result<(), StoreError> {
         self.kv.put(FETCHES, key.as_bytes(), &enc(f)?)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Forgets a fetch.
     pub fn remove_fetch(&self, key: &str) -> Result<(), StoreError> {
         self.kv.delete(FETCHES, key.as_bytes())?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Remembers where an album member (not a friend) can be reached.
     pub fn put_hint(&self, peer: &PeerId, addrs: &[SocketAddr]) -> Result<(), StoreError> {
         self.kv.put(HINTS, peer.as_bytes(), &enc(&addrs)?)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Where an album member was last reached.
@@ -636,7 +677,8 @@ impl Store {
             value: enc(meta)?,
         });
         self.kv.batch(&writes)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// One entry of a thread.
@@ -679,7 +721,8 @@ impl Store {
             key: album.as_bytes().to_vec(),
         });
         self.kv.batch(&writes)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// Queues my comment for the album's owner (kept until accepted, across restarts).
@@ -689,7 +732,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = comment_key(&c.comment.album, &c.comment.id);
         self.kv.put(COMMENT_OUTBOX, &key, &enc(c)?)?;
-        self.kv.flush()
+        self.flusher.wrote();
+        Ok(())
     }
 
     /// One of my comments waiting for an album's owner.
@@ -728,7 +772,7 @@ impl Store {
             return Ok(false);
         }
         self.kv.delete(COMMENT_OUTBOX, &comment_key(album, id))?;
-        self.kv.flush()?;
+        self.flusher.wrote();
         Ok(true)
     }
 
