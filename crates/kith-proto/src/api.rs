@@ -740,4 +740,21 @@ mod tests {
             json!({"code": "no_node", "message": "none"})
         );
     }
+
+    #[test]
+    fn comment_failed_gives_the_peer_code_in_the_error_shape() {
+        let refused = Event::CommentFailed {
+            album: "a".into(),
+            id: "c".into(),
+            error: PeerRefusal {
+                code: PeerCode::BadComment,
+                message: "no".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&refused).unwrap(),
+            json!({"event": "comment_failed", "album": "a", "id": "c",
+                   "error": {"code": "bad_comment", "message": "no"}})
+        );
+    }
 }
