@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::home::Config;
 use crate::store::FriendRecord;
-use kith_proto::api::{code, ApiError};
+use kith_proto::api::{ApiError, ErrorCode};
 use kith_proto::hash::random;
 use kith_proto::identity::Identity;
 
@@ -49,11 +49,11 @@ pub struct Bundle {
 
 fn derive(pass: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<[u8; 32], ApiError> {
     let params = Params::new(m, t, p, Some(32))
-        .map_err(|e| ApiError::new(code::BAD_PASSPHRASE, e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadPassphrase, e.to_string()))?;
     let mut key = [0u8; 32];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into(pass.as_bytes(), salt, &mut key)
-        .map_err(|e| ApiError::new(code::BAD_PASSPHRASE, e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadPassphrase, e.to_string()))?;
     Ok(key)
 }
 
@@ -61,7 +61,7 @@ fn derive(pass: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<[u8; 32], A
 pub fn seal(bundle: &Bundle, pass: &str) -> Result<Vec<u8>, ApiError> {
     if pass.chars().count() < MIN_PASSPHRASE {
         return Err(ApiError::new(
-            code::BAD_PASSPHRASE,
+            ErrorCode::BadPassphrase,
             format!("the passphrase needs at least {MIN_PASSPHRASE} characters"),
         ));
     }
@@ -88,7 +88,7 @@ pub fn seal(bundle: &Bundle, pass: &str) -> Result<Vec<u8>, ApiError> {
 
 /// Opens a sealed bundle; a wrong passphrase or a damaged file gives `bad_passphrase`.
 pub fn open(data: &[u8], pass: &str) -> Result<Bundle, ApiError> {
-    let bad = |m: &str| ApiError::new(code::BAD_PASSPHRASE, m.to_string());
+    let bad = |m: &str| ApiError::new(ErrorCode::BadPassphrase, m.to_string());
     let env: Envelope =
         serde_json::from_slice(data).map_err(|_| bad("this is not a Kith identity export"))?;
     // Kith writes m = 19 MiB, t = 2; a file asking for much more would only cost memory and
@@ -131,16 +131,16 @@ pub fn write_export(
     };
     let data = seal(&bundle, pass)?;
     crate::home::write_atomic(path, &data, 0o600)
-        .map_err(|e| ApiError::new(code::IO, format!("{e:#}")))
+        .map_err(|e| ApiError::new(ErrorCode::Io, format!("{e:#}")))
 }
 
 /// Reads an export file.
 pub fn read_export(path: &Path, pass: &str) -> Result<Bundle, ApiError> {
-    let io = |e: std::io::Error| ApiError::new(code::IO, format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| ApiError::new(ErrorCode::Io, format!("{}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() > MAX_FILE {
         return Err(ApiError::new(
-            code::BAD_PASSPHRASE,
+            ErrorCode::BadPassphrase,
             "this is not a Kith identity export (too large)",
         ));
     }
@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(open(&sealed, "correct horse").unwrap().name, "Ann");
         assert_eq!(
             open(&sealed, "wrong horse!").err().unwrap().code,
-            code::BAD_PASSPHRASE
+            ErrorCode::BadPassphrase
         );
         assert!(seal(&b, "short").is_err());
         let mut tampered: serde_json::Value = serde_json::from_slice(&sealed).unwrap();

@@ -17,7 +17,7 @@ use crate::net::dial::dial;
 use crate::net::tls::{self, Admission, SelfSigned, SharedAdmission};
 use crate::store::{AfterFlush, FriendRecord, InviteRecord, Store};
 use crate::wire::{read_frame, write_frame};
-use kith_proto::api::{code, reply, ApiError, Command, Event};
+use kith_proto::api::{reply, ApiError, Command, ErrorCode, Event};
 use kith_proto::hash::random;
 use kith_proto::identity::{safety_number, Identity, PeerId};
 use kith_proto::invite::{self, make_proof, InviteBody, InviteError};
@@ -253,9 +253,9 @@ impl NodeHandle {
         self.tx
             .send(Msg::Api(cmd, tx))
             .await
-            .map_err(|_| ApiError::new(code::NO_NODE, "the node is shutting down"))?;
+            .map_err(|_| ApiError::new(ErrorCode::NoNode, "the node is shutting down"))?;
         rx.await
-            .map_err(|_| ApiError::new(code::NO_NODE, "the node is shutting down"))?
+            .map_err(|_| ApiError::new(ErrorCode::NoNode, "the node is shutting down"))?
     }
 
     /// Receives the node's events.
@@ -1030,7 +1030,7 @@ impl Node {
             })),
             Command::Status {} => to_json(self.status()),
             Command::Init { .. } => Err(ApiError::new(
-                code::ALREADY_INITIALIZED,
+                ErrorCode::AlreadyInitialized,
                 "this home already has an identity",
             )),
             Command::InviteCreate { expires_secs } => to_json(self.invite_create(expires_secs)),
@@ -1103,7 +1103,10 @@ impl Node {
                 };
                 if let Err(refused) = self.config_writer.send((change, reply)) {
                     let (_, reply) = refused.0;
-                    reply.send(Err(ApiError::new(code::NO_NODE, "the node is stopping")));
+                    reply.send(Err(ApiError::new(
+                        ErrorCode::NoNode,
+                        "the node is stopping",
+                    )));
                 }
                 return;
             }
@@ -1187,7 +1190,7 @@ impl Node {
         let ttl = expires_secs.unwrap_or(INVITE_TTL);
         if ttl == 0 || ttl > INVITE_TTL_MAX {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "an invite lasts between 1 second and 30 days",
             ));
         }
@@ -1235,8 +1238,8 @@ impl Node {
             Ok(i) => i,
             Err(e) => {
                 let c = match e {
-                    InviteError::Expired => code::INVITE_EXPIRED,
-                    _ => code::INVITE_INVALID,
+                    InviteError::Expired => ErrorCode::InviteExpired,
+                    _ => ErrorCode::InviteInvalid,
                 };
                 reply.send(Err(ApiError::new(c, e.to_string())));
                 return;
@@ -1245,7 +1248,7 @@ impl Node {
         let peer = inv.peer;
         if peer == self.me {
             reply.send(Err(ApiError::new(
-                code::INVITE_OWN,
+                ErrorCode::InviteOwn,
                 "this is your own invite; send it to a friend",
             )));
             return;
@@ -1545,8 +1548,9 @@ impl Node {
         } else {
             self.add_friend(peer, &hello, seen).map(|_| ())
         };
+        // Both fail only on the store, with an `internal` error.
         if let Err(e) = stored {
-            return refuse(PeerCode::parse(&e.code), &e.message);
+            return refuse(PeerCode::Internal, &e.message);
         }
         self.note_mapping(peer, &hello, &conn, false);
         self.register(peer, conn, hello.boot, false);
@@ -1603,12 +1607,12 @@ impl Node {
             let id: PeerId = key_lc
                 .parse()
                 .map_err(|e: kith_proto::identity::IdentityError| {
-                    ApiError::new(code::BAD_REQUEST, e.to_string())
+                    ApiError::new(ErrorCode::BadRequest, e.to_string())
                 })?;
             return friends
                 .into_iter()
                 .find(|f| f.id == id)
-                .ok_or_else(|| ApiError::new(code::NOT_FOUND, "no friend has this ID"));
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no friend has this ID"));
         }
         let by_name: Vec<_> = friends.iter().filter(|f| f.name == key.trim()).collect();
         let matches: Vec<_> = if by_name.is_empty() && !key_lc.is_empty() {
@@ -1622,11 +1626,11 @@ impl Node {
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(ApiError::new(
-                code::NOT_FOUND,
+                ErrorCode::NotFound,
                 format!("no friend matches {key:?}"),
             )),
             _ => Err(ApiError::new(
-                code::AMBIGUOUS,
+                ErrorCode::Ambiguous,
                 format!("{key:?} matches several friends; use the full ID"),
             )),
         }

@@ -2,97 +2,177 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::peer::PeerCode;
+
 pub mod reply;
 use serde_json::{json, Value};
 
-/// Stable error codes (documented in API.md §6).
-pub mod code {
+/// A stable error code: the `code` of `{"error": {"code", "message"}}` (API.md §6).
+///
+/// Serde writes and reads each variant as its snake_case name, which [`ErrorCode::as_str`]
+/// spells out (a unit test checks that the two agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
     /// Frame with length 0.
-    pub const BAD_FRAME: &str = "bad_frame";
+    BadFrame,
     /// Frame longer than allowed.
-    pub const FRAME_TOO_LARGE: &str = "frame_too_large";
+    FrameTooLarge,
     /// Not UTF-8 JSON.
-    pub const BAD_JSON: &str = "bad_json";
+    BadJson,
     /// JSON of the wrong shape or with bad fields.
-    pub const BAD_REQUEST: &str = "bad_request";
+    BadRequest,
     /// `cmd` names no command.
-    pub const UNKNOWN_COMMAND: &str = "unknown_command";
+    UnknownCommand,
     /// This home has no identity yet.
-    pub const NOT_INITIALIZED: &str = "not_initialized";
+    NotInitialized,
     /// This home already has an identity.
-    pub const ALREADY_INITIALIZED: &str = "already_initialized";
+    AlreadyInitialized,
     /// No node runs for this home.
-    pub const NO_NODE: &str = "no_node";
+    NoNode,
     /// The calling add-on is not allowed.
-    pub const ADDON_NOT_ALLOWED: &str = "addon_not_allowed";
+    AddonNotAllowed,
     /// The link is not a Kith invite, or it was altered.
-    pub const INVITE_INVALID: &str = "invite_invalid";
+    InviteInvalid,
     /// The invite expired.
-    pub const INVITE_EXPIRED: &str = "invite_expired";
+    InviteExpired,
     /// The invite was used already.
-    pub const INVITE_USED: &str = "invite_used";
+    InviteUsed,
     /// The inviter refused the invite at the handshake.
-    pub const INVITE_REFUSED: &str = "invite_refused";
+    InviteRefused,
     /// The invite is this node's own.
-    pub const INVITE_OWN: &str = "invite_own";
+    InviteOwn,
     /// The peer could not be reached.
-    pub const PEER_UNREACHABLE: &str = "peer_unreachable";
+    PeerUnreachable,
     /// No such friend.
-    pub const NOT_FOUND: &str = "not_found";
+    NotFound,
     /// A name or prefix matches several friends.
-    pub const AMBIGUOUS: &str = "ambiguous";
+    Ambiguous,
     /// The reply would exceed the 1 MiB native-messaging limit.
-    pub const REPLY_TOO_LARGE: &str = "reply_too_large";
+    ReplyTooLarge,
     /// A file could not be read or written.
-    pub const IO: &str = "io";
+    Io,
     /// Wrong passphrase or damaged export.
-    pub const BAD_PASSPHRASE: &str = "bad_passphrase";
+    BadPassphrase,
     /// The node did not answer in time.
-    pub const TIMEOUT: &str = "timeout";
+    Timeout,
     /// Not enough room on the disk.
-    pub const DISK_FULL: &str = "disk_full";
+    DiskFull,
     /// A shared file changed or vanished since it was shared.
-    pub const CHANGED: &str = "changed";
+    Changed,
     /// The transfer was paused or cancelled.
-    pub const CANCELLED: &str = "cancelled";
+    Cancelled,
     /// Something failed inside the node.
-    pub const INTERNAL: &str = "internal";
+    Internal,
     /// Files to share whose location Kith cannot remove (listed in the error's
     /// `location_kept`); sharing them takes `keep_location`.
-    pub const LOCATION_KEPT: &str = "location_kept";
+    LocationKept,
     /// `kith serve` under `KITH_LOCAL_ONLY=1` would send packets off the machine (exit 4).
-    pub const OFF_MACHINE: &str = "off_machine";
+    OffMachine,
+    /// CLI only: a local step failed with a plain error (API.md §6.2).
+    Failed,
+    /// CLI only: `kith doctor` found at least one problem.
+    Doctor,
+    /// Any code this version does not know, read from a newer node's reply: the CLI still
+    /// shows the message and exits 1. Never sent; serialized as `unknown`. (Serde allows
+    /// `#[serde(other)]` on the last unit variant of this string-only enum.)
+    #[serde(other)]
+    Unknown,
+}
 
-    /// Every code above (a unit test checks this list against the module's source).
-    pub const ALL: &[&str] = &[
-        BAD_FRAME,
-        FRAME_TOO_LARGE,
-        BAD_JSON,
-        BAD_REQUEST,
-        UNKNOWN_COMMAND,
-        NOT_INITIALIZED,
-        ALREADY_INITIALIZED,
-        NO_NODE,
-        ADDON_NOT_ALLOWED,
-        INVITE_INVALID,
-        INVITE_EXPIRED,
-        INVITE_USED,
-        INVITE_REFUSED,
-        INVITE_OWN,
-        PEER_UNREACHABLE,
-        NOT_FOUND,
-        AMBIGUOUS,
-        REPLY_TOO_LARGE,
-        IO,
-        BAD_PASSPHRASE,
-        TIMEOUT,
-        DISK_FULL,
-        CHANGED,
-        CANCELLED,
-        INTERNAL,
-        LOCATION_KEPT,
-        OFF_MACHINE,
+impl ErrorCode {
+    /// Every code this version sends (all but [`ErrorCode::Unknown`]).
+    pub const ALL: &[ErrorCode] = &[
+        ErrorCode::BadFrame,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::BadJson,
+        ErrorCode::BadRequest,
+        ErrorCode::UnknownCommand,
+        ErrorCode::NotInitialized,
+        ErrorCode::AlreadyInitialized,
+        ErrorCode::NoNode,
+        ErrorCode::AddonNotAllowed,
+        ErrorCode::InviteInvalid,
+        ErrorCode::InviteExpired,
+        ErrorCode::InviteUsed,
+        ErrorCode::InviteRefused,
+        ErrorCode::InviteOwn,
+        ErrorCode::PeerUnreachable,
+        ErrorCode::NotFound,
+        ErrorCode::Ambiguous,
+        ErrorCode::ReplyTooLarge,
+        ErrorCode::Io,
+        ErrorCode::BadPassphrase,
+        ErrorCode::Timeout,
+        ErrorCode::DiskFull,
+        ErrorCode::Changed,
+        ErrorCode::Cancelled,
+        ErrorCode::Internal,
+        ErrorCode::LocationKept,
+        ErrorCode::OffMachine,
+        ErrorCode::Failed,
+        ErrorCode::Doctor,
     ];
+
+    /// The code's word on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnknownCommand => "unknown_command",
+            ErrorCode::NotInitialized => "not_initialized",
+            ErrorCode::AlreadyInitialized => "already_initialized",
+            ErrorCode::NoNode => "no_node",
+            ErrorCode::AddonNotAllowed => "addon_not_allowed",
+            ErrorCode::InviteInvalid => "invite_invalid",
+            ErrorCode::InviteExpired => "invite_expired",
+            ErrorCode::InviteUsed => "invite_used",
+            ErrorCode::InviteRefused => "invite_refused",
+            ErrorCode::InviteOwn => "invite_own",
+            ErrorCode::PeerUnreachable => "peer_unreachable",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Ambiguous => "ambiguous",
+            ErrorCode::ReplyTooLarge => "reply_too_large",
+            ErrorCode::Io => "io",
+            ErrorCode::BadPassphrase => "bad_passphrase",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::DiskFull => "disk_full",
+            ErrorCode::Changed => "changed",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Internal => "internal",
+            ErrorCode::LocationKept => "location_kept",
+            ErrorCode::OffMachine => "off_machine",
+            ErrorCode::Failed => "failed",
+            ErrorCode::Doctor => "doctor",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+// `ALL` is complete, checked when the crate compiles: it lists the variants in declaration
+// order, and `Unknown` (last, as `#[serde(other)]` requires) comes right after it. A variant
+// added without adding it to `ALL` stops the build here.
+const _: () = {
+    let mut i = 0;
+    while i < ErrorCode::ALL.len() {
+        assert!(
+            ErrorCode::ALL[i] as usize == i,
+            "ErrorCode::ALL must list every variant, in declaration order"
+        );
+        i += 1;
+    }
+    assert!(
+        ErrorCode::Unknown as usize == ErrorCode::ALL.len(),
+        "ErrorCode::ALL must list every variant but Unknown"
+    );
+};
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An error reply.
@@ -100,12 +180,22 @@ pub mod code {
 #[error("{message}")]
 pub struct ApiError {
     /// Stable code.
-    pub code: String,
+    pub code: ErrorCode,
     /// Human-readable text.
     pub message: String,
     /// With `location_kept`: each file whose location cannot be removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub location_kept: Vec<KeptLocation>,
+}
+
+/// A peer's refusal passed on to the user (`comment_failed`), in the JSON shape of an
+/// [`ApiError`]; its `code` is a peer code (PROTOCOL.md §8), not an [`ErrorCode`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PeerRefusal {
+    /// The peer's code.
+    pub code: PeerCode,
+    /// The peer's message.
+    pub message: String,
 }
 
 /// A file whose location Kith cannot remove, and why.
@@ -121,16 +211,16 @@ pub struct KeptLocation {
 
 impl ApiError {
     /// An error with a code and message.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            code: code.to_string(),
+            code,
             message: message.into(),
             location_kept: Vec::new(),
         }
     }
     /// An internal error from anything displayable.
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        ApiError::new(code::INTERNAL, e.to_string())
+        ApiError::new(ErrorCode::Internal, e.to_string())
     }
 }
 
@@ -439,13 +529,13 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, (Value, ApiError)> {
         };
         (
             Value::Null,
-            ApiError::new(code::BAD_JSON, format!("request is {code}: {e}")),
+            ApiError::new(ErrorCode::BadJson, format!("request is {code}: {e}")),
         )
     })?;
     let Value::Object(map) = &v else {
         return Err((
             Value::Null,
-            ApiError::new(code::BAD_REQUEST, "request must be a JSON object"),
+            ApiError::new(ErrorCode::BadRequest, "request must be a JSON object"),
         ));
     };
     let id = map.get("id").cloned().unwrap_or(Value::Null);
@@ -453,7 +543,7 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, (Value, ApiError)> {
         return Err((
             Value::Null,
             ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "request needs an \"id\" (number or string)",
             ),
         ));
@@ -461,19 +551,22 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, (Value, ApiError)> {
     let Some(name) = map.get("cmd").and_then(Value::as_str) else {
         return Err((
             id,
-            ApiError::new(code::BAD_REQUEST, "request needs a \"cmd\" string"),
+            ApiError::new(ErrorCode::BadRequest, "request needs a \"cmd\" string"),
         ));
     };
     if !COMMANDS.contains(&name) {
         return Err((
             id,
-            ApiError::new(code::UNKNOWN_COMMAND, format!("unknown command {name:?}")),
+            ApiError::new(
+                ErrorCode::UnknownCommand,
+                format!("unknown command {name:?}"),
+            ),
         ));
     }
     let cmd: Command = serde_json::from_value(v.clone()).map_err(|e| {
         (
             id.clone(),
-            ApiError::new(code::BAD_REQUEST, format!("{name}: {e}")),
+            ApiError::new(ErrorCode::BadRequest, format!("{name}: {e}")),
         )
     })?;
     Ok(Request { id, cmd })
@@ -581,7 +674,7 @@ pub enum Event {
         /// Comment ID.
         id: String,
         /// Why.
-        error: ApiError,
+        error: PeerRefusal,
     },
     /// A fetch stopped without completing (it may resume later).
     FetchFailed {
@@ -603,13 +696,16 @@ mod tests {
         let r = parse_request(br#"{"id":"a","cmd":"init","name":"Ann"}"#).unwrap();
         assert_eq!(r.cmd, Command::Init { name: "Ann".into() });
         let code_of = |b: &[u8]| parse_request(b).unwrap_err().1.code;
-        assert_eq!(code_of(b"\xff\xfe"), code::BAD_JSON);
-        assert_eq!(code_of(b"nope"), code::BAD_JSON);
-        assert_eq!(code_of(b"[1]"), code::BAD_REQUEST);
-        assert_eq!(code_of(br#"{"cmd":"status"}"#), code::BAD_REQUEST);
-        assert_eq!(code_of(br#"{"id":2}"#), code::BAD_REQUEST);
-        assert_eq!(code_of(br#"{"id":2,"cmd":"fly"}"#), code::UNKNOWN_COMMAND);
-        assert_eq!(code_of(br#"{"id":2,"cmd":"init"}"#), code::BAD_REQUEST);
+        assert_eq!(code_of(b"\xff\xfe"), ErrorCode::BadJson);
+        assert_eq!(code_of(b"nope"), ErrorCode::BadJson);
+        assert_eq!(code_of(b"[1]"), ErrorCode::BadRequest);
+        assert_eq!(code_of(br#"{"cmd":"status"}"#), ErrorCode::BadRequest);
+        assert_eq!(code_of(br#"{"id":2}"#), ErrorCode::BadRequest);
+        assert_eq!(
+            code_of(br#"{"id":2,"cmd":"fly"}"#),
+            ErrorCode::UnknownCommand
+        );
+        assert_eq!(code_of(br#"{"id":2,"cmd":"init"}"#), ErrorCode::BadRequest);
         assert_eq!(
             parse_request(br#"{"id":7,"cmd":"fly"}"#).unwrap_err().0,
             json!(7)
@@ -617,22 +713,48 @@ mod tests {
     }
 
     #[test]
-    fn code_all_lists_every_error_code_of_the_code_module() {
-        let source = include_str!("api.rs");
-        let start = source.find("pub mod code {").expect("api.rs has mod code");
-        let body = &source[start..];
-        let body = &body[..body.find("\n}\n").expect("mod code ends")];
-        let declared: Vec<&str> = body
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("pub const "))
-            .filter_map(|l| l.split_once(": &str = \""))
-            .map(|(_, value)| value.trim_end_matches("\";"))
-            .collect();
-        assert!(declared.len() > 20, "found only {declared:?}");
-        let mut all = code::ALL.to_vec();
-        let mut declared_sorted = declared.clone();
-        all.sort_unstable();
-        declared_sorted.sort_unstable();
-        assert_eq!(all, declared_sorted, "code::ALL must list every code const");
+    fn error_codes_serialize_as_their_as_str_word() {
+        for &c in ErrorCode::ALL.iter().chain([&ErrorCode::Unknown]) {
+            let word = c.as_str();
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{word}\""));
+            assert_eq!(c.to_string(), word);
+            if c != ErrorCode::Unknown {
+                assert_eq!(serde_json::from_value::<ErrorCode>(json!(word)).unwrap(), c);
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_code_from_a_newer_node_reads_as_unknown_and_keeps_its_message() {
+        let e: ApiError =
+            serde_json::from_value(json!({"code": "moon_phase", "message": "later"})).unwrap();
+        assert_eq!(e.code, ErrorCode::Unknown);
+        assert_eq!(e.message, "later");
+    }
+
+    #[test]
+    fn an_api_error_keeps_its_json_shape() {
+        let e = ApiError::new(ErrorCode::NoNode, "none");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"code": "no_node", "message": "none"})
+        );
+    }
+
+    #[test]
+    fn comment_failed_gives_the_peer_code_in_the_error_shape() {
+        let refused = Event::CommentFailed {
+            album: "a".into(),
+            id: "c".into(),
+            error: PeerRefusal {
+                code: PeerCode::BadComment,
+                message: "no".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&refused).unwrap(),
+            json!({"event": "comment_failed", "album": "a", "id": "c",
+                   "error": {"code": "bad_comment", "message": "no"}})
+        );
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::control::Client;
 use kith_node::home::Home;
-use kith_proto::api::{code, reply, ApiError, Command};
+use kith_proto::api::{reply, ApiError, Command, ErrorCode};
 
 /// Kith: share photos, videos and files straight with friends.
 #[derive(Debug, Parser)]
@@ -294,7 +294,11 @@ pub struct Failure {
 
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Self {
-        let exit = if error.code == code::NO_NODE { 3 } else { 1 };
+        let exit = match error.code {
+            ErrorCode::NoNode => 3,
+            ErrorCode::OffMachine => kith_node::node::local_only::EXIT_OFF_MACHINE,
+            _ => 1,
+        };
         Failure { error, exit }
     }
 }
@@ -302,7 +306,7 @@ impl From<ApiError> for Failure {
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure {
-            error: ApiError::new("failed", format!("{e:#}")),
+            error: ApiError::new(ErrorCode::Failed, format!("{e:#}")),
             exit: 1,
         }
     }
@@ -325,7 +329,7 @@ async fn call(home: &Home, cmd: Command) -> Result<Value, Failure> {
     match tokio::time::timeout(CALL_TIMEOUT, c.call(&cmd)).await {
         Ok(r) => Ok(r?),
         Err(_) => Err(ApiError::new(
-            code::TIMEOUT,
+            ErrorCode::Timeout,
             format!(
                 "the node for {} did not answer within {}s",
                 home.dir.display(),
@@ -384,14 +388,14 @@ fn passphrase(confirm: bool) -> Result<String, Failure> {
     }
     if !std::io::stdin().is_terminal() {
         return Err(ApiError::new(
-            code::BAD_PASSPHRASE,
+            ErrorCode::BadPassphrase,
             "set KITH_PASSPHRASE or run in a terminal to type the passphrase",
         )
         .into());
     }
     let p = rpassword::prompt_password("Passphrase: ").map_err(anyhow::Error::from)?;
     if confirm && rpassword::prompt_password("Again: ").map_err(anyhow::Error::from)? != p {
-        return Err(ApiError::new(code::BAD_PASSPHRASE, "the passphrases differ").into());
+        return Err(ApiError::new(ErrorCode::BadPassphrase, "the passphrases differ").into());
     }
     Ok(p)
 }
@@ -518,15 +522,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 upload: upload_rate.or(rate),
                 download: download_rate.or(rate),
             };
-            use kith_node::node::local_only::{Refused, EXIT_OFF_MACHINE};
+            use kith_node::node::local_only::Refused;
             kith_node::node::serve(home, listen, rates)
                 .await
                 .map_err(|e| match e.downcast_ref::<Refused>() {
-                    Some(r) => Failure {
-                        error: ApiError::new(code::OFF_MACHINE, r.to_string()),
-                        exit: EXIT_OFF_MACHINE,
-                    },
-                    None => e.into(),
+                    Some(r) => ApiError::new(ErrorCode::OffMachine, r.to_string()).into(),
+                    None => Failure::from(e),
                 })?
         }
         Cmd::Stop => {
@@ -534,7 +535,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             match client.call(&Command::Stop {}).await {
                 Ok(_) => {}
                 // The node may close the socket before its answer is out: it is stopping.
-                Err(e) if e.code == code::NO_NODE => {}
+                Err(e) if e.code == ErrorCode::NoNode => {}
                 Err(e) => return Err(e.into()),
             }
             // Wait until the node has let go of its socket.
@@ -936,7 +937,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             if home.initialized() {
                 return Err(ApiError::new(
-                    code::ALREADY_INITIALIZED,
+                    ErrorCode::AlreadyInitialized,
                     format!(
                         "{} already has an identity; import into a new home",
                         home.dir.display()
@@ -948,7 +949,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let bundle = kith_node::export::read_export(&file, &pass)?;
             let id = kith_proto::identity::Identity::from_pem(&bundle.key_pem).map_err(|e| {
                 ApiError::new(
-                    code::BAD_PASSPHRASE,
+                    ErrorCode::BadPassphrase,
                     format!("the export's key is damaged: {e}"),
                 )
             })?;
@@ -994,7 +995,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         }
                         findings.extend(crate::install::doctor_friends(&friends));
                     }
-                    Err(f) if f.error.code == code::NO_NODE => {
+                    Err(f) if f.error.code == ErrorCode::NoNode => {
                         findings.push(Finding::problem(format!(
                             "no node is running: start one with `kith serve --home {}`",
                             home.dir.display()
@@ -1011,7 +1012,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("{}", f.lines());
             }
             if bad > 0 {
-                return Err(ApiError::new("doctor", format!("{bad} problem(s) found")).into());
+                return Err(
+                    ApiError::new(ErrorCode::Doctor, format!("{bad} problem(s) found")).into(),
+                );
             }
         }
         Cmd::Demo {

@@ -10,7 +10,7 @@ use tokio::net::UnixStream;
 
 use kith_node::home::Home;
 use kith_node::wire::{read_frame, write_frame};
-use kith_proto::api::{code, ApiError, Command};
+use kith_proto::api::{ApiError, Command, ErrorCode};
 use kith_proto::frame::MAX_FROM_CLIENT;
 
 /// A connection to a running node.
@@ -22,7 +22,7 @@ pub struct Client {
 /// The error for "no node runs for this home".
 pub fn no_node(home: &Home) -> ApiError {
     ApiError::new(
-        code::NO_NODE,
+        ErrorCode::NoNode,
         format!(
             "no Kith node is running for {}; start one with: kith serve --home {}",
             home.dir.display(),
@@ -68,7 +68,7 @@ impl Client {
         self.next_id += 1;
         let mut cmd = serde_json::to_value(cmd).map_err(ApiError::internal)?;
         cmd["id"] = json!(id);
-        let lost = || ApiError::new(code::NO_NODE, "the node closed the connection");
+        let lost = || ApiError::new(ErrorCode::NoNode, "the node closed the connection");
         write_frame(
             self.stream.get_mut(),
             &serde_json::to_vec(&cmd).map_err(ApiError::internal)?,

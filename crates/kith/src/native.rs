@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use kith_node::home::Home;
 use kith_node::wire::{read_frame, write_frame, ReadError};
-use kith_proto::api::{self, code, reply, ApiError, Command};
+use kith_proto::api::{self, reply, ApiError, Command, ErrorCode};
 use kith_proto::frame::{FrameError, MAX_FROM_CLIENT, MAX_TO_BROWSER};
 
 /// A typed reply as the JSON the browser gets.
@@ -81,7 +81,7 @@ pub fn fit_for_browser(bytes: Vec<u8>) -> Option<Vec<u8>> {
     let id = v.get("id")?.clone();
     tracing::warn!(len = bytes.len(), "reply over 1 MiB replaced by an error");
     let e = ApiError::new(
-        code::REPLY_TOO_LARGE,
+        ErrorCode::ReplyTooLarge,
         "the reply is over the 1 MiB native-messaging limit",
     );
     serde_json::to_vec(&api::err_reply(&id, &e)).ok()
@@ -122,7 +122,7 @@ pub async fn run(caller: &Caller) -> i32 {
             crate::chromium_origin()
         );
         let e = ApiError::new(
-            code::ADDON_NOT_ALLOWED,
+            ErrorCode::AddonNotAllowed,
             format!("{caller} may not use Kith"),
         );
         send(api::err_reply(&Value::Null, &e)).await;
@@ -161,9 +161,9 @@ pub async fn run(caller: &Caller) -> i32 {
             Ok(None) | Err(ReadError::Truncated) | Err(ReadError::Io(_)) => break,
             Err(ReadError::Frame(e)) => {
                 let c = if e == FrameError::Empty {
-                    code::BAD_FRAME
+                    ErrorCode::BadFrame
                 } else {
-                    code::FRAME_TOO_LARGE
+                    ErrorCode::FrameTooLarge
                 };
                 send(api::err_reply(
                     &Value::Null,
@@ -223,13 +223,16 @@ impl Host {
                             })
                         })
                     }
-                    Err(e) => Err(ApiError::new(code::BAD_REQUEST, format!("{e:#}"))),
+                    Err(e) => Err(ApiError::new(ErrorCode::BadRequest, format!("{e:#}"))),
                 };
                 Some(api::reply(id, r))
             }
             _ if !self.home.initialized() => Some(api::err_reply(
                 id,
-                &ApiError::new(code::NOT_INITIALIZED, "create your identity first (init)"),
+                &ApiError::new(
+                    ErrorCode::NotInitialized,
+                    "create your identity first (init)",
+                ),
             )),
             _ => None,
         }
@@ -245,11 +248,11 @@ impl Host {
         let w = self
             .node
             .as_mut()
-            .ok_or_else(|| ApiError::new(code::NO_NODE, "the node is not running"))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NoNode, "the node is not running"))?;
         if write_frame(w, frame).await.is_err() {
             self.node = None;
             return Err(ApiError::new(
-                code::NO_NODE,
+                ErrorCode::NoNode,
                 "lost the connection to the node; try again",
             ));
         }
@@ -298,7 +301,7 @@ pub fn start_detached(home: &Home) -> Result<(), ApiError> {
         .create(true)
         .append(true)
         .open(home.log_path())
-        .map_err(|e| ApiError::new(code::IO, format!("{}: {e}", home.log_path().display())))?;
+        .map_err(|e| ApiError::new(ErrorCode::Io, format!("{}: {e}", home.log_path().display())))?;
     let log2 = log.try_clone().map_err(ApiError::internal)?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("serve")
@@ -314,9 +317,12 @@ pub fn start_detached(home: &Home) -> Result<(), ApiError> {
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ApiError::new(code::NO_NODE, format!("could not start the Kith node: {e}")))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        ApiError::new(
+            ErrorCode::NoNode,
+            format!("could not start the Kith node: {e}"),
+        )
+    })?;
     std::thread::spawn(move || child.wait()); // reap it if it exits while we live
     Ok(())
 }
@@ -333,7 +339,7 @@ pub async fn wait_for_node(
         }
         if start.elapsed() > limit {
             return Err(ApiError::new(
-                code::NO_NODE,
+                ErrorCode::NoNode,
                 format!(
                     "the Kith node did not start; see {}",
                     home.log_path().display()
@@ -421,7 +427,7 @@ mod tests {
                 .unwrap();
         let fitted: Value = serde_json::from_slice(&fit_for_browser(big).unwrap()).unwrap();
         assert_eq!(fitted["id"], 5);
-        assert_eq!(fitted["error"]["code"], code::REPLY_TOO_LARGE);
+        assert_eq!(fitted["error"]["code"], ErrorCode::ReplyTooLarge.as_str());
         let small = br#"{"id":1}"#.to_vec();
         assert_eq!(fit_for_browser(small.clone()), Some(small));
     }

@@ -16,6 +16,7 @@ use crate::store::ThreadMeta;
 use kith_proto::album::Album;
 use kith_proto::comment::{SignedComment, ThreadEntry};
 use kith_proto::identity::PeerId;
+use kith_proto::peer::PeerCode;
 
 /// The wait before posting again to an owner after a post that got no answer (a connection
 /// that broke, a timeout); it doubles with each failure in a row.
@@ -98,8 +99,8 @@ pub enum Effect {
         album: String,
         /// Comment ID.
         id: String,
-        /// The error code.
-        code: String,
+        /// The owner's refusal code, or `not_found` when the album is gone here.
+        code: PeerCode,
         /// The message.
         message: String,
     },
@@ -446,7 +447,7 @@ impl Outbox {
                     out.push(Effect::Failed {
                         album: key.0,
                         id: key.1,
-                        code: code.to_string(),
+                        code,
                         message,
                     });
                 }
@@ -499,7 +500,7 @@ impl Outbox {
             out.push(Effect::Failed {
                 album: key.0,
                 id: key.1,
-                code: kith_proto::api::code::NOT_FOUND.into(),
+                code: PeerCode::NotFound,
                 message: "the album is no longer shared with you".into(),
             });
         }
@@ -671,7 +672,7 @@ mod tests {
                 Effect::Failed {
                     album: m.a.id.clone(),
                     id: c.comment.id.clone(),
-                    code: "bad_comment".into(),
+                    code: PeerCode::BadComment,
                     message: "no".into()
                 }
             ]
@@ -702,7 +703,7 @@ mod tests {
         let mut o = Outbox::load(vec![(None, c.clone())], vec![]);
         let out = o.on_tick(m.t0, &[]);
         assert_eq!(out[0], done(&posting(&c)));
-        assert!(matches!(&out[1], Effect::Failed { code, .. } if code == "not_found"));
+        assert!(matches!(&out[1], Effect::Failed { code, .. } if *code == PeerCode::NotFound));
         assert_eq!(o.queued().count(), 0);
         // Forgetting an album drops its queue silently.
         o.queue(m.owner, c, m.t0, &[]);

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kith_proto::api::{code, ApiError};
+use kith_proto::api::{ApiError, ErrorCode};
 use kith_proto::identity::PeerId;
 use kith_proto::peer::{close, Hello, PeerCode, PeerMsg};
 
@@ -69,12 +69,12 @@ impl DialError {
     }
 
     /// The invite refusal a peer named (its API code and message), if one did.
-    fn invite_refusal(&self) -> Option<(&'static str, &str)> {
+    fn invite_refusal(&self) -> Option<(ErrorCode, &str)> {
         self.attempts().iter().find_map(|(_, a)| match a {
             Attempt::Refused { code: c, message } => match c {
-                PeerCode::InviteUsed => Some((code::INVITE_USED, message.as_str())),
-                PeerCode::InviteExpired => Some((code::INVITE_EXPIRED, message.as_str())),
-                PeerCode::InviteInvalid => Some((code::INVITE_INVALID, message.as_str())),
+                PeerCode::InviteUsed => Some((ErrorCode::InviteUsed, message.as_str())),
+                PeerCode::InviteExpired => Some((ErrorCode::InviteExpired, message.as_str())),
+                PeerCode::InviteInvalid => Some((ErrorCode::InviteInvalid, message.as_str())),
                 _ => None,
             },
             _ => None,
@@ -98,19 +98,19 @@ impl DialError {
     /// handshake (`invite_refused`), or `peer_unreachable`.
     pub fn api_error(&self, peer: &PeerId) -> ApiError {
         if let DialError::NoAddress = self {
-            return ApiError::new(code::PEER_UNREACHABLE, self.to_string());
+            return ApiError::new(ErrorCode::PeerUnreachable, self.to_string());
         }
         if let Some((c, message)) = self.invite_refusal() {
             return ApiError::new(c, message);
         }
         if self.refused_at_handshake() {
             return ApiError::new(
-                code::INVITE_REFUSED,
+                ErrorCode::InviteRefused,
                 format!("the node refused us at the handshake ({self})"),
             );
         }
         ApiError::new(
-            code::PEER_UNREACHABLE,
+            ErrorCode::PeerUnreachable,
             format!("could not reach {}: {self}", peer.short()),
         )
     }
@@ -249,7 +249,7 @@ mod tests {
             ),
         ]);
         let api = e.api_error(&peer());
-        assert_eq!(api.code, code::INVITE_USED);
+        assert_eq!(api.code, ErrorCode::InviteUsed);
         assert_eq!(api.message, "this invite was already used");
     }
 
@@ -257,7 +257,7 @@ mod tests {
     fn a_tls_alert_is_a_refusal_at_the_handshake_and_anything_else_is_unreachable() {
         let p = peer();
         let tls = DialError::Failed(vec![(addr(1), Attempt::Tls("error 49".into()))]);
-        assert_eq!(tls.api_error(&p).code, code::INVITE_REFUSED);
+        assert_eq!(tls.api_error(&p).code, ErrorCode::InviteRefused);
         let other = DialError::Failed(vec![(
             addr(1),
             Attempt::Refused {
@@ -266,7 +266,7 @@ mod tests {
             },
         )]);
         let api = other.api_error(&p);
-        assert_eq!(api.code, code::PEER_UNREACHABLE);
+        assert_eq!(api.code, ErrorCode::PeerUnreachable);
         assert!(
             api.message.contains("not_friend: not a friend"),
             "{}",
@@ -279,7 +279,7 @@ mod tests {
         assert!(other.is_unreachable());
         assert_eq!(
             DialError::NoAddress.api_error(&p).code,
-            code::PEER_UNREACHABLE
+            ErrorCode::PeerUnreachable
         );
     }
 

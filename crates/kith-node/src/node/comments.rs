@@ -12,7 +12,7 @@ use crate::core::outbox::{self, Answer};
 use crate::core::thread;
 use crate::store::ThreadMeta;
 use kith_proto::album::{hex, Album, SignedAlbum};
-use kith_proto::api::{code, reply, ApiError, Event};
+use kith_proto::api::{reply, ApiError, ErrorCode, Event, PeerRefusal};
 use kith_proto::comment::{
     reaction_id, text_ok, Comment, SignedComment, ThreadEntry, MAX_TEXT, REACTIONS,
 };
@@ -64,7 +64,7 @@ impl Node {
     ) -> Result<reply::CommentReply, ApiError> {
         let (s, item) = self.comment_target(target, album.as_deref())?;
         let album = s.album.id.clone();
-        let bad = |m: &str| Err(ApiError::new(code::BAD_REQUEST, m));
+        let bad = |m: &str| Err(ApiError::new(ErrorCode::BadRequest, m));
         let c = match (text, reaction) {
             (Some(t), None) => {
                 if t.trim().is_empty() {
@@ -129,13 +129,16 @@ impl Node {
     ) -> Result<reply::CommentReply, ApiError> {
         if text.trim().is_empty() || !text_ok(&text) {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 format!("a comment has 1 to {MAX_TEXT} characters and no control characters"),
             ));
         }
         let old = self.my_comment(id)?;
         if old.reaction.is_some() {
-            return Err(ApiError::new(code::BAD_REQUEST, "a reaction has no text"));
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "a reaction has no text",
+            ));
         }
         let edited = Comment {
             v: old.v + 1,
@@ -169,7 +172,7 @@ impl Node {
         let (s, entry) = self.find_comment(&id)?;
         let Some(entry) = entry.filter(|_| s.album.owner == self.me) else {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "only the album's owner can hide a comment",
             ));
         };
@@ -306,7 +309,10 @@ impl Node {
             .max_by_key(|s| s.album.created)
             .map(|s| (s, Some(t)))
             .ok_or_else(|| {
-                ApiError::new(code::NOT_FOUND, format!("no album or item {target} here"))
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("no album or item {target} here"),
+                )
             })
     }
 
@@ -326,7 +332,7 @@ impl Node {
             }
         }
         Err(ApiError::new(
-            code::NOT_FOUND,
+            ErrorCode::NotFound,
             format!("no comment {id} here"),
         ))
     }
@@ -358,16 +364,19 @@ impl Node {
         let (s, _) = self.find_comment(&id)?;
         let c = self
             .newest_version(&s.album.id, &id)?
-            .ok_or_else(|| ApiError::new(code::NOT_FOUND, "that comment's text is hidden"))?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "that comment's text is hidden"))?
             .comment;
         if c.author != self.me {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "only its author can change a comment",
             ));
         }
         if c.deleted {
-            return Err(ApiError::new(code::NOT_FOUND, "that comment was deleted"));
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "that comment was deleted",
+            ));
         }
         Ok(c)
     }
@@ -380,13 +389,13 @@ impl Node {
             .store
             .album(&album)
             .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::new(code::NOT_FOUND, "the album is gone"))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the album is gone"))?;
         if s.album.owner == self.me {
             let me = self.me;
             self.thread_accept(me, signed).map_err(|r| {
                 let c = match r {
-                    Refusal::Internal(_) => code::INTERNAL,
-                    Refusal::Thread(_) => code::BAD_REQUEST,
+                    Refusal::Internal(_) => ErrorCode::Internal,
+                    Refusal::Thread(_) => ErrorCode::BadRequest,
                 };
                 ApiError::new(c, r.to_string())
             })?;
@@ -412,7 +421,7 @@ impl Node {
             .store
             .album(album)
             .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::new(code::NOT_FOUND, "the album is gone"))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the album is gone"))?;
         let meta = self.store.thread(album).map_err(ApiError::internal)?;
         let shown = self.shown_one(album, id)?;
         Ok(reply::CommentReply {
@@ -630,11 +639,11 @@ impl Node {
                     code,
                     message,
                 } => {
-                    tracing::warn!(album, code, "my comment was not taken: {message}");
+                    tracing::warn!(album, %code, "my comment was not taken: {message}");
                     let _ = self.events.send(Event::CommentFailed {
                         album,
                         id,
-                        error: ApiError::new(&code, message),
+                        error: PeerRefusal { code, message },
                     });
                 }
             }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 
-use kith_proto::api::{code, ApiError};
+use kith_proto::api::{ApiError, ErrorCode};
 
 use super::{Msg, Reply};
 use crate::home::{Config, Home};
@@ -34,7 +34,7 @@ impl Change {
                 let p = PathBuf::from(d);
                 if !p.is_absolute() {
                     return Err(ApiError::new(
-                        code::BAD_REQUEST,
+                        ErrorCode::BadRequest,
                         "the download folder must be an absolute path",
                     ));
                 }
@@ -109,10 +109,10 @@ async fn write(home: &Home, cfg: &Config, create: Option<PathBuf>) -> Result<(),
     tokio::task::spawn_blocking(move || {
         if let Some(p) = create {
             std::fs::create_dir_all(&p)
-                .map_err(|e| ApiError::new(code::IO, format!("{}: {e}", p.display())))?;
+                .map_err(|e| ApiError::new(ErrorCode::Io, format!("{}: {e}", p.display())))?;
         }
         home.save_config(&cfg)
-            .map_err(|e| ApiError::new(code::IO, format!("{e:#}")))
+            .map_err(|e| ApiError::new(ErrorCode::Io, format!("{e:#}")))
     })
     .await
     .map_err(ApiError::internal)?

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::node::NodeHandle;
 use crate::wire::{read_frame, write_frame, ReadError};
-use kith_proto::api::{self, code, ApiError};
+use kith_proto::api::{self, ApiError, ErrorCode};
 use kith_proto::frame::MAX_FROM_CLIENT;
 
 /// Serves control clients until the listener fails.
@@ -56,8 +56,8 @@ async fn client(stream: UnixStream, node: NodeHandle) {
             Ok(None) | Err(ReadError::Truncated) | Err(ReadError::Io(_)) => break,
             Err(ReadError::Frame(e)) => {
                 let c = match e {
-                    kith_proto::frame::FrameError::Empty => code::BAD_FRAME,
-                    _ => code::FRAME_TOO_LARGE,
+                    kith_proto::frame::FrameError::Empty => ErrorCode::BadFrame,
+                    _ => ErrorCode::FrameTooLarge,
                 };
                 let _ = out_tx
                     .send(api::err_reply(

@@ -8,7 +8,7 @@ use super::{Msg, Node, PeerReply, Reply};
 use crate::gateway::{Answer, Want};
 use crate::media::thumb::MAX_THUMB_BYTES;
 use crate::transfer::manifest::{chunk_count, split_hashes, SEGMENT_CHUNKS};
-use kith_proto::api::{code, reply, ApiError, Event};
+use kith_proto::api::{reply, ApiError, ErrorCode, Event};
 use kith_proto::identity::PeerId;
 use kith_proto::peer::{PeerCode, PeerMsg};
 
@@ -292,7 +292,7 @@ impl Node {
         }
         if changed == 0 {
             return Err(ApiError::new(
-                code::NOT_FOUND,
+                ErrorCode::NotFound,
                 format!("no album of yours holds {item}"),
             ));
         }
@@ -317,15 +317,19 @@ fn check_thumb(data: &str) -> Result<CheckedThumb, ApiError> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data.trim())
-        .map_err(|_| ApiError::new(code::BAD_REQUEST, "the thumbnail is not base64"))?;
+        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "the thumbnail is not base64"))?;
     if bytes.len() > MAX_THUMB_BYTES {
         return Err(ApiError::new(
-            code::BAD_REQUEST,
+            ErrorCode::BadRequest,
             "the thumbnail is over 256 KiB",
         ));
     }
-    let (w, h) = crate::media::thumb::check_thumb(&bytes)
-        .map_err(|e| ApiError::new(code::BAD_REQUEST, format!("not a usable thumbnail: {e}")))?;
+    let (w, h) = crate::media::thumb::check_thumb(&bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("not a usable thumbnail: {e}"),
+        )
+    })?;
     let hash = kith_proto::album::hex(&kith_proto::hash::sha256(&bytes));
     Ok(CheckedThumb { bytes, w, h, hash })
 }

@@ -205,7 +205,7 @@ fn album_title(
         .unwrap_or_else(|| "Album".into());
     if title.chars().count() > kith_proto::album::MAX_TITLE || title.chars().any(char::is_control) {
         return Err(ApiError::new(
-            code::BAD_REQUEST,
+            ErrorCode::BadRequest,
             "a title has at most 200 characters, none of them control characters",
         ));
     }
@@ -217,8 +217,8 @@ fn expand(paths: &[String]) -> Result<Vec<(PathBuf, String)>, ApiError> {
     let mut out = Vec::new();
     for p in paths {
         let path = PathBuf::from(p);
-        let md =
-            std::fs::metadata(&path).map_err(|e| ApiError::new(code::IO, format!("{p}: {e}")))?;
+        let md = std::fs::metadata(&path)
+            .map_err(|e| ApiError::new(ErrorCode::Io, format!("{p}: {e}")))?;
         let base = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -228,25 +228,25 @@ fn expand(paths: &[String]) -> Result<Vec<(PathBuf, String)>, ApiError> {
         } else if md.is_file() {
             out.push((
                 path.canonicalize()
-                    .map_err(|e| ApiError::new(code::IO, format!("{p}: {e}")))?,
+                    .map_err(|e| ApiError::new(ErrorCode::Io, format!("{p}: {e}")))?,
                 base,
             ));
         } else {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 format!("{p} is not a file or folder"),
             ));
         }
         if out.len() > MAX_ITEMS {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 format!("an album holds at most {MAX_ITEMS} files"),
             ));
         }
     }
     if out.is_empty() {
         return Err(ApiError::new(
-            code::BAD_REQUEST,
+            ErrorCode::BadRequest,
             "nothing to share: no files found",
         ));
     }
@@ -254,7 +254,7 @@ fn expand(paths: &[String]) -> Result<Vec<(PathBuf, String)>, ApiError> {
 }
 
 fn walk(dir: &Path, prefix: &str, out: &mut Vec<(PathBuf, String)>) -> Result<(), ApiError> {
-    let io = |e: std::io::Error| ApiError::new(code::IO, format!("{}: {e}", dir.display()));
+    let io = |e: std::io::Error| ApiError::new(ErrorCode::Io, format!("{}: {e}", dir.display()));
     let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -290,7 +290,7 @@ fn without_location(
     let to = dir.join(format!("{}-{file}", &tag[..16]));
     let fail = |e: String| {
         ApiError::new(
-            code::IO,
+            ErrorCode::Io,
             format!(
                 "cannot make a copy of {} without its location: {e}",
                 original.display()
@@ -314,7 +314,7 @@ fn location_kept(kept: Vec<KeptLocation>) -> ApiError {
         .map(|k| format!("{} ({})", k.path, k.reason))
         .collect();
     let mut e = ApiError::new(
-        code::LOCATION_KEPT,
+        ErrorCode::LocationKept,
         format!(
             "Kith cannot remove the location from {} file(s): {}. Share them with their location \
              (--keep-location) or leave them out",
@@ -389,14 +389,15 @@ fn hash_all(
         return Err(location_kept(kept));
     }
     for (path, name, patches) in ready {
-        let io = |e: std::io::Error| ApiError::new(code::IO, format!("{}: {e}", path.display()));
+        let io =
+            |e: std::io::Error| ApiError::new(ErrorCode::Io, format!("{}: {e}", path.display()));
         let before = std::fs::metadata(&path).map_err(io)?;
         let (size, hashes) =
             manifest::hash_patched(&path, &patches, |d| progress(done + d, total)).map_err(io)?;
         let after = std::fs::metadata(&path).map_err(io)?;
         if size != after.len() || mtime_ns(&before) != mtime_ns(&after) {
             return Err(ApiError::new(
-                code::CHANGED,
+                ErrorCode::Changed,
                 format!(
                     "{} changed while it was hashed; share it again",
                     path.display()
@@ -458,7 +459,7 @@ impl Node {
             if let Some(id) = &add_to {
                 let a = self.my_album(id)?.album;
                 if paths.is_empty() {
-                    return Err(ApiError::new(code::BAD_REQUEST, "no files to add"));
+                    return Err(ApiError::new(ErrorCode::BadRequest, "no files to add"));
                 }
                 let job = ShareJob {
                     audience: a.audience,
@@ -471,7 +472,7 @@ impl Node {
             if let Some(l) = &link {
                 if !kith_proto::album::link_ok(l) {
                     return Err(ApiError::new(
-                        code::BAD_REQUEST,
+                        ErrorCode::BadRequest,
                         "a link must be an http:// or https:// address of at most 2048 bytes",
                     ));
                 }
@@ -560,7 +561,7 @@ impl Node {
         };
         album
             .validate()
-            .map_err(|e| ApiError::new(code::BAD_REQUEST, e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let records: Vec<_> = files
             .iter()
             .map(|h| {
@@ -636,7 +637,7 @@ impl Node {
             .len();
         if encoded > kith_proto::album::MAX_ALBUM_BYTES {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 format!("this album's description is {encoded} bytes, over the limit; share fewer files per album"),
             ));
         }
@@ -716,7 +717,7 @@ impl Node {
             .album(&norm_id(id))
             .map_err(ApiError::internal)?
             .filter(|s| !s.album.deleted)
-            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no album {id}")))?;
         let limit = limit.unwrap_or(PAGE_MAX).min(PAGE_MAX);
         let items: Vec<reply::ItemView> = s
             .album
@@ -770,10 +771,10 @@ impl Node {
             .album(&norm_id(id))
             .map_err(ApiError::internal)?
             .filter(|s| !s.album.deleted)
-            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no album {id}")))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no album {id}")))?;
         if s.album.owner != self.me {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "only an album's owner can change it",
             ));
         }
@@ -814,7 +815,7 @@ impl Node {
             };
             if !s.album.audience.contains(&who) {
                 return Err(ApiError::new(
-                    code::NOT_FOUND,
+                    ErrorCode::NotFound,
                     format!("{k} is not in this album's audience"),
                 ));
             }
@@ -826,7 +827,7 @@ impl Node {
         s.album.version += 1;
         s.album
             .validate()
-            .map_err(|e| ApiError::new(code::BAD_REQUEST, e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
         let signed = s.album.sign(&self.identity);
         self.publish(&signed)?;
         Ok(self.album_view(&signed.album))
@@ -1126,7 +1127,7 @@ impl Node {
             }
             if s.album.owner == self.me {
                 return Err(ApiError::new(
-                    code::BAD_REQUEST,
+                    ErrorCode::BadRequest,
                     "this album is yours: its files are already here",
                 ));
             }
@@ -1143,7 +1144,7 @@ impl Node {
             return Ok((s.album.id.clone(), list));
         }
         Err(ApiError::new(
-            code::NOT_FOUND,
+            ErrorCode::NotFound,
             format!("no album or item {id} is shared with you"),
         ))
     }
@@ -1286,14 +1287,14 @@ impl Node {
             .into_iter()
             .find(|p| p.target == target)
             .map(|p| (fetch_key(&p.target, &p.out), p))
-            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no transfer of {target}")))
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no transfer of {target}")))
     }
 
     /// Stops a running fetch task and tells its waiters why.
     fn stop_fetch(&mut self, key: &str, target: &str, why: &str) {
         if let Some(r) = self.fetching.remove(key) {
             r.abort.abort();
-            let e = ApiError::new(code::CANCELLED, why);
+            let e = ApiError::new(ErrorCode::Cancelled, why);
             for w in r.waiters {
                 w.send(Err(e.clone()));
             }
@@ -1366,11 +1367,11 @@ impl Node {
             .item(&norm_id(item))
             .map_err(ApiError::internal)?
             .ok_or_else(|| {
-                ApiError::new(code::NOT_FOUND, "that item is not on this computer yet")
+                ApiError::new(ErrorCode::NotFound, "that item is not on this computer yet")
             })?;
         if !local.path.is_file() {
             return Err(ApiError::new(
-                code::CHANGED,
+                ErrorCode::Changed,
                 format!("{} is gone", local.path.display()),
             ));
         }
@@ -1400,7 +1401,7 @@ impl Node {
             .spawn()
             .map_err(|e| {
                 ApiError::new(
-                    code::IO,
+                    ErrorCode::Io,
                     format!("could not run {}: {e}", opener.to_string_lossy()),
                 )
             })?;
@@ -1482,7 +1483,7 @@ impl Node {
                 }))
             }
             Err(e) => {
-                if e.code == code::NOT_FOUND || e.code == code::BAD_REQUEST {
+                if e.code == ErrorCode::NotFound || e.code == ErrorCode::BadRequest {
                     let _ = self.store.remove_fetch(&key);
                 }
                 tracing::info!(target = %target, "fetch stopped: {}", e.message);

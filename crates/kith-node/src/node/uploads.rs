@@ -57,7 +57,7 @@ impl Job {
 }
 
 fn no_upload(id: &str) -> ApiError {
-    ApiError::new(code::NOT_FOUND, format!("no upload {id}"))
+    ApiError::new(ErrorCode::NotFound, format!("no upload {id}"))
 }
 
 /// The folder uploads are kept in.
@@ -82,11 +82,11 @@ pub(super) fn clean_stale(home: &crate::home::Home) {
 fn io_err(p: &Path, e: std::io::Error) -> ApiError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
         return ApiError::new(
-            code::DISK_FULL,
+            ErrorCode::DiskFull,
             format!("{}: the disk is full", p.display()),
         );
     }
-    ApiError::new(code::IO, format!("{}: {e}", p.display()))
+    ApiError::new(ErrorCode::Io, format!("{}: {e}", p.display()))
 }
 
 /// Runs blocking file work on tokio's blocking threads.
@@ -143,14 +143,14 @@ impl Part {
         }
         let bytes = B64.decode(data).map_err(|_| {
             PieceError::Kept(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "upload data must be base64",
             ))
         })?;
         let after = self.written + bytes.len() as u64;
         if after > self.expected.unwrap_or(MAX_FILE_SIZE) {
             return Err(PieceError::Dropped(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "the upload is larger than announced",
             )));
         }
@@ -167,7 +167,7 @@ impl Part {
         let placed = (|| {
             if self.expected.is_some_and(|s| s != self.written) {
                 return Err(ApiError::new(
-                    code::BAD_REQUEST,
+                    ErrorCode::BadRequest,
                     format!(
                         "the upload ended after {} of {} bytes",
                         self.written,
@@ -303,14 +303,14 @@ impl Node {
     pub(super) fn upload_begin(&mut self, name: &str, size: Option<u64>, reply: Reply) {
         if self.uploads.len() >= MAX_OPEN {
             reply.send(Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "too many uploads at once; finish or abort one first",
             )));
             return;
         }
         if size.is_some_and(|s| s > MAX_FILE_SIZE) {
             reply.send(Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "that file is too large",
             )));
             return;
@@ -337,7 +337,7 @@ impl Node {
     pub(super) fn upload_chunk(&mut self, id: &str, data: String, reply: Reply) {
         if data.len() > MAX_PIECE_B64 {
             let too_big = Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "an upload piece holds at most 4 MiB",
             ));
             return self.upload_abort(id, reply, too_big);
@@ -348,7 +348,7 @@ impl Node {
         };
         if u.jobs.capacity() <= 1 {
             reply.send(Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "too many pieces of this upload at once; send one after the last is answered",
             )));
             return;
@@ -418,7 +418,7 @@ fn discard(
 ) -> Result<reply::Discarded, ApiError> {
     let dir = dir
         .canonicalize()
-        .map_err(|e| ApiError::new(code::BAD_REQUEST, format!("no uploads here: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("no uploads here: {e}")))?;
     let mut doomed = Vec::with_capacity(paths.len());
     for p in paths {
         let p = PathBuf::from(p);
@@ -429,7 +429,7 @@ fn discard(
         let real = dir.join(p.file_name().unwrap_or_default());
         if !ok || shared.contains(&p) || shared.contains(&real) {
             return Err(ApiError::new(
-                code::BAD_REQUEST,
+                ErrorCode::BadRequest,
                 format!("{} is not an upload that was never shared", p.display()),
             ));
         }

@@ -22,7 +22,7 @@ use crate::transfer::manifest::{
 use crate::transfer::names;
 use crate::transfer::rate::Limiter;
 use kith_proto::album::hex;
-use kith_proto::api::{code, ApiError};
+use kith_proto::api::{ApiError, ErrorCode};
 use kith_proto::hash::sha256;
 use kith_proto::peer::{PeerCode, PeerMsg, MAX_CHUNKS_PER_REQUEST};
 
@@ -56,18 +56,18 @@ pub struct Outcome {
     pub received: u64,
 }
 
-fn err(code: &str, m: impl Into<String>) -> ApiError {
+fn err(code: ErrorCode, m: impl Into<String>) -> ApiError {
     ApiError::new(code, m)
 }
 
 fn io_err(what: &str, e: std::io::Error) -> ApiError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
         return err(
-            "disk_full",
+            ErrorCode::DiskFull,
             format!("{what}: the disk is full; the partial download is kept"),
         );
     }
-    err(code::IO, format!("{what}: {e}"))
+    err(ErrorCode::Io, format!("{what}: {e}"))
 }
 
 /// Sends one request and reads the answer frame; a refusal becomes a fault.
@@ -172,7 +172,7 @@ pub async fn run(items: Vec<FetchItem>, mut job: Job) -> Result<(Outcome, Vec<Fe
     let free = free_space(&job.out).map_err(|e| io_err("checking free space", e))?;
     if total.saturating_sub(present) > free {
         return Err(err(
-            code::DISK_FULL,
+            ErrorCode::DiskFull,
             format!(
                 "this needs {} MB but only {} MB are free in {}",
                 total.saturating_sub(present).div_ceil(1_000_000),
@@ -414,14 +414,14 @@ async fn fetch_item(item: &FetchItem, shared: &Shared) -> Result<Fetched, ApiErr
                             Ok(()) => Ok(()),
                             Err(RunError::DiskFull) => {
                                 return Err(err(
-                                    code::DISK_FULL,
+                                    ErrorCode::DiskFull,
                                     "the disk is full; the partial download is kept",
                                 ))
                             }
                             Err(RunError::Io(e)) => {
                                 let path = part.as_ref().map(|p| p.path.display().to_string());
                                 return Err(err(
-                                    code::IO,
+                                    ErrorCode::Io,
                                     format!("{}: io: {e}", path.unwrap_or_default()),
                                 ));
                             }
@@ -451,7 +451,7 @@ async fn fetch_item(item: &FetchItem, shared: &Shared) -> Result<Fetched, ApiErr
                         format!("no source could serve {}: {last}", item.name)
                     }
                 };
-                return Err(err(code::PEER_UNREACHABLE, message));
+                return Err(err(ErrorCode::PeerUnreachable, message));
             }
         }
     }
@@ -686,7 +686,7 @@ fn place(part: &Path, wanted: &Path) -> Result<PathBuf, ApiError> {
         }
     }
     Err(err(
-        code::IO,
+        ErrorCode::Io,
         format!("no free name for {}", wanted.display()),
     ))
 }
