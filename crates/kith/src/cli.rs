@@ -679,7 +679,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => {
             let cmd = Command::Album {
-                album: id,
+                album: id.into(),
                 offset,
                 limit,
             };
@@ -710,14 +710,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let cmd = if edit {
                 Command::CommentEdit {
-                    comment: id,
+                    comment: id.into(),
                     text: text.unwrap_or_default(),
                 }
             } else if delete {
-                Command::CommentDelete { comment: id }
+                Command::CommentDelete { comment: id.into() }
             } else if hide || unhide {
                 Command::CommentHide {
-                    comment: id,
+                    comment: id.into(),
                     hidden: hide,
                 }
             } else {
@@ -786,7 +786,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Unshare { id, json } => {
-            let r: reply::Unshared = call_as(&home, Command::Unshare { album: id.clone() }).await?;
+            let r: reply::Unshared = call_as(
+                &home,
+                Command::Unshare {
+                    album: id.as_str().into(),
+                },
+            )
+            .await?;
             if json {
                 print_json(&r);
             } else {
@@ -834,7 +840,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => {
             let cmd = Command::AlbumUpdate {
-                album: id,
+                album: id.into(),
                 add,
                 remove,
                 title,
