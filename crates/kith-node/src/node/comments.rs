@@ -621,7 +621,7 @@ impl Node {
                 } => self.pull_from(owner, album, since),
                 outbox::Effect::Done { album, id, v } => {
                     if let Err(e) = self.store.comment_outbox_done(&album, &id, v) {
-                        tracing::error!(%album, "comment outbox: {e}");
+                        tracing::error!(album = album.as_str(), "comment outbox: {e}");
                     }
                 }
                 outbox::Effect::Store {
@@ -639,7 +639,11 @@ impl Node {
                     code,
                     message,
                 } => {
-                    tracing::warn!(%album, code, "my comment was not taken: {message}");
+                    tracing::warn!(
+                        album = album.as_str(),
+                        code,
+                        "my comment was not taken: {message}"
+                    );
                     let _ = self.events.send(Event::CommentFailed {
                         album,
                         id,
@@ -894,7 +898,7 @@ impl Node {
     pub(super) fn forget_thread(&mut self, album: &AlbumId) {
         self.outbox.forget(album);
         if let Err(e) = self.store.remove_thread(album) {
-            tracing::error!(%album, "forgetting comments: {e}");
+            tracing::error!(album = album.as_str(), "forgetting comments: {e}");
         }
     }
 }

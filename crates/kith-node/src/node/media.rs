@@ -227,7 +227,7 @@ impl Node {
             .values()
             .any(|r| r.target == *id || r.target == album.id);
         if !under_way {
-            tracing::info!(item = %id, "fetching an item opened in the gallery");
+            tracing::info!(item = id.as_str(), "fetching an item opened in the gallery");
             self.fetch(id, None, None, None);
         }
         Answer::Wait

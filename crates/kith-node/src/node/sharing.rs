@@ -1030,7 +1030,7 @@ impl Node {
     }
 
     fn not_shared(&self, peer: PeerId, item: &ItemId) -> PeerReply {
-        tracing::info!(peer = %peer.short(), %item, "refused a request for content not shared with this peer");
+        tracing::info!(peer = %peer.short(), item = item.as_str(), "refused a request for content not shared with this peer");
         let d = Denied::NotShared;
         denied(d)
     }
