@@ -41,13 +41,13 @@ fn main() {
     let me = Identity::generate().unwrap();
     let friend = Identity::generate().unwrap();
     let album = Album {
-        id: hex(&[1; 16]),
+        id: hex(&[1; 16]).into(),
         owner: me.peer_id(),
         version: 3,
         title: "Beach 2026".into(),
         created: 5,
         items: vec![AlbumItem {
-            id: hex(&[2; 32]),
+            id: hex(&[2; 32]).into(),
             name: "a/b.jpg".into(),
             size: 10,
             kind: Some("image".into()),
@@ -70,9 +70,9 @@ fn main() {
     put("album", "unsigned", &serde_json::to_vec(&album).unwrap());
 
     let text = Comment {
-        id: hex(&[3; 16]),
-        album: hex(&[1; 16]),
-        item: Some(hex(&[2; 32])),
+        id: hex(&[3; 16]).into(),
+        album: hex(&[1; 16]).into(),
+        item: Some(hex(&[2; 32]).into()),
         author: me.peer_id(),
         at: 1_700_000_000_000,
         v: 1,
@@ -84,7 +84,7 @@ fn main() {
     let mut heart = text.clone();
     heart.text.clear();
     heart.reaction = Some("❤️".into());
-    heart.id = reaction_id(&me.peer_id(), &heart.album, heart.item.as_deref(), "❤️");
+    heart.id = reaction_id(&me.peer_id(), &heart.album, heart.item.as_ref(), "❤️");
     let (text_s, heart_s) = (text.clone().sign(&me), heart.clone().sign(&me));
     let entry = ThreadEntry {
         id: text.id.clone(),
@@ -109,17 +109,17 @@ fn main() {
             }],
         },
         PeerMsg::GetChunks {
-            item: hex(&[2; 32]),
+            item: hex(&[2; 32]).into(),
             from: 1,
             count: 4,
         },
         PeerMsg::GetSegment {
-            item: hex(&[2; 32]),
+            item: hex(&[2; 32]).into(),
             seg: 0,
         },
         PeerMsg::CommentPost { comment: heart_s },
         PeerMsg::Comments {
-            album: hex(&[1; 16]),
+            album: hex(&[1; 16]).into(),
             since: 1,
             rev: 2,
             entries: vec![entry],

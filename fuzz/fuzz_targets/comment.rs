@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use kith_proto::identity::Identity;
 use kith_proto::comment::{accept, Accept, Comment, SignedComment, ThreadEntry};
+use kith_proto::ids::AlbumId;
 use libfuzzer_sys::fuzz_target;
 
 fn author() -> &'static Identity {
@@ -27,11 +28,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(e) = serde_json::from_slice::<ThreadEntry>(data) {
-        let album = e
+        let album: AlbumId = e
             .comment
             .as_ref()
-            .map_or(ALBUM, |c| c.comment.album.as_str());
-        if e.validate(album).is_ok() {
+            .map_or_else(|| ALBUM.into(), |c| c.comment.album.clone());
+        if e.validate(&album).is_ok() {
             assert!(e.hidden || e.comment.as_ref().is_some_and(|c| c.verify().is_ok()));
         }
         let _ = e.relayed_to(&author().peer_id());

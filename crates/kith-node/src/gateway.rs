@@ -29,7 +29,7 @@ pub enum Want {
     /// A thumbnail by its hash (hex).
     Thumb(String),
     /// An item's full content by its ID (hex).
-    Item(String),
+    Item(kith_proto::ids::ItemId),
 }
 
 /// What the node answers.
@@ -382,7 +382,7 @@ impl Ctx {
         }
         let want = match kind {
             "thumb" => Want::Thumb(id.clone()),
-            "item" => Want::Item(id.clone()),
+            "item" => Want::Item(id.as_str().into()),
             _ => return plain(StatusCode::NOT_FOUND, "no such path"),
         };
         let deadline = Instant::now() + WAIT;

@@ -20,6 +20,7 @@ use crate::wire::{read_frame, write_frame};
 use kith_proto::api::{reply, ApiError, Command, ErrorCode, Event};
 use kith_proto::hash::random;
 use kith_proto::identity::{safety_number, Identity, PeerId};
+use kith_proto::ids::{AlbumId, ItemId};
 use kith_proto::invite::{self, make_proof, InviteBody, InviteError};
 use kith_proto::peer::{Hello, PeerCode, PeerMsg, MAX_ADDRS};
 
@@ -95,7 +96,7 @@ enum Msg {
     /// An album reached a member.
     Delivered {
         peer: PeerId,
-        album: String,
+        album: AlbumId,
         version: u64,
     },
     /// A fetch ended.
@@ -113,7 +114,7 @@ enum Msg {
     },
     /// A fetch asks who can serve an album now.
     Sources {
-        album: String,
+        album: AlbumId,
         reply: oneshot::Sender<Vec<quinn::Connection>>,
     },
     /// The gateway asks for a thumbnail or an item.
@@ -169,7 +170,7 @@ enum Msg {
     /// A pull of an album's thread ended.
     CommentsPulled {
         peer: PeerId,
-        album: String,
+        album: AlbumId,
     },
     /// The owner answered a comment of mine.
     CommentPosted {
@@ -180,12 +181,12 @@ enum Msg {
     /// Thumbnails pulled from a peer (each checked against its hash), or None when the
     /// pull ended.
     Thumbs {
-        album: String,
+        album: AlbumId,
         got: Option<Vec<(String, Vec<u8>)>>,
     },
     /// A thumbnail from `thumb_set` was decoded and checked.
     ThumbChecked {
-        item: String,
+        item: ItemId,
         duration_ms: Option<u64>,
         checked: Result<media::CheckedThumb, ApiError>,
         reply: Reply,
@@ -1131,7 +1132,7 @@ impl Node {
                 album,
                 offset,
                 limit,
-            } => to_json(self.comments_page(&target, album.as_deref(), offset, limit)),
+            } => to_json(self.comments_page(&target, album.as_ref(), offset, limit)),
             Command::AlbumRead { album } => to_json(self.album_read(&album)),
             Command::FriendVerify { peer, verified } => {
                 to_json(self.friend_verify(&peer, verified))

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::identity::{Identity, PeerId};
+use crate::ids::{AlbumId, ItemId};
 use crate::manifest::{Hash, MAX_FILE_SIZE};
 
 /// Longest title, in characters.
@@ -58,7 +59,7 @@ pub fn unhex32(s: &str) -> Option<Hash> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AlbumItem {
     /// Item ID (hex SHA-256 of its manifest).
-    pub id: String,
+    pub id: ItemId,
     /// Path inside the album, `/`-separated (sanitised again by every receiver).
     pub name: String,
     /// Size in bytes.
@@ -100,10 +101,10 @@ fn owner_tag(owner: &PeerId) -> [u8; OWNER_TAG_LEN] {
 
 /// A new album ID for `owner`: its owner tag (10 bytes) then 10 random bytes, 40 hex digits.
 /// Only the owner's key carries the tag, so no one else can push an album under this ID.
-pub fn new_album_id(owner: &PeerId) -> String {
+pub fn new_album_id(owner: &PeerId) -> AlbumId {
     let mut id = owner_tag(owner).to_vec();
     id.extend_from_slice(&crate::hash::random::<ID_RANDOM_LEN>());
-    hex(&id)
+    AlbumId::from(hex(&id))
 }
 
 /// What an album ID says about its owner.
@@ -140,7 +141,7 @@ pub fn album_id_ok(id: &str) -> bool {
 pub struct Album {
     /// Album ID: 40 hex digits that start with the owner's tag (`new_album_id`), or 32 hex
     /// digits for albums made before (`IdForm::Legacy`).
-    pub id: String,
+    pub id: AlbumId,
     /// Who shared it.
     pub owner: PeerId,
     /// Increases with every change; a receiver keeps the highest.
@@ -312,7 +313,7 @@ mod tests {
 
     fn sample(owner: &Identity) -> Album {
         Album {
-            id: hex(&[1; 16]),
+            id: hex(&[1; 16]).into(),
             owner: owner.peer_id(),
             version: 1,
             title: "Beach 2026".into(),
@@ -320,7 +321,7 @@ mod tests {
             items: vec![AlbumItem {
                 kind: Some("image".into()),
                 thumb: Some(hex(&[7; 32])),
-                id: hex(&[2; 32]),
+                id: hex(&[2; 32]).into(),
                 name: "a/b.jpg".into(),
                 size: 10,
                 ..Default::default()

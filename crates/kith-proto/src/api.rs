@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::peer::PeerCode;
 
 pub mod reply;
+use crate::ids::{AlbumId, CommentId, ItemId};
 use serde_json::{json, Value};
 
 /// A stable error code: the `code` of `{"error": {"code", "message"}}` (API.md §6).
@@ -279,14 +280,14 @@ pub enum Command {
         keep_location: bool,
         /// Add the files to this album of mine instead of making a new one.
         #[serde(default)]
-        album: Option<String>,
+        album: Option<AlbumId>,
     },
     /// List albums shared with me and by me (without their items: see `album`).
     Albums {},
     /// One album with a page of its items.
     Album {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// First item to list (default 0).
         #[serde(default)]
         offset: usize,
@@ -342,12 +343,12 @@ pub enum Command {
     /// Open a file this node has (fetched or shared) with the desktop's default program.
     Open {
         /// Item ID.
-        item: String,
+        item: ItemId,
     },
     /// Stop sharing an album of mine.
     Unshare {
         /// Album ID (`id` is the request's own).
-        album: String,
+        album: AlbumId,
     },
     /// Download an album or one item of it.
     Fetch {
@@ -363,7 +364,7 @@ pub enum Command {
     /// Change an album of mine: add or remove audience members, or retitle it.
     AlbumUpdate {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// Friends to add (ID, prefix or name).
         #[serde(default)]
         add: Vec<String>,
@@ -397,7 +398,7 @@ pub enum Command {
     /// Give a video of mine a thumbnail made by the add-on (JPEG or PNG, at most 640 px).
     ThumbSet {
         /// Item ID.
-        item: String,
+        item: ItemId,
         /// Base64 image bytes (at most 256 KiB).
         data: String,
         /// The video's length in milliseconds, when known.
@@ -416,24 +417,24 @@ pub enum Command {
         reaction: Option<String>,
         /// The album, when the item is in several.
         #[serde(default)]
-        album: Option<String>,
+        album: Option<AlbumId>,
     },
     /// Change the text of my comment.
     CommentEdit {
         /// Comment ID.
-        comment: String,
+        comment: CommentId,
         /// The new text.
         text: String,
     },
     /// Delete my comment, or take back my reaction.
     CommentDelete {
         /// Comment ID.
-        comment: String,
+        comment: CommentId,
     },
     /// Hide (or show again) a comment on an album of mine.
     CommentHide {
         /// Comment ID.
-        comment: String,
+        comment: CommentId,
         /// Hide (true) or show (false).
         hidden: bool,
     },
@@ -443,7 +444,7 @@ pub enum Command {
         target: String,
         /// The album, when the item is in several.
         #[serde(default)]
-        album: Option<String>,
+        album: Option<AlbumId>,
         /// How many to skip.
         #[serde(default)]
         offset: usize,
@@ -454,7 +455,7 @@ pub enum Command {
     /// Mark an album as seen and its comments as read.
     AlbumRead {
         /// Album ID.
-        album: String,
+        album: AlbumId,
     },
     /// Mark that the safety number was compared with a friend (or not).
     FriendVerify {
@@ -629,12 +630,12 @@ pub enum Event {
     /// Thumbnails of an album arrived (its gallery may be drawn again).
     AlbumThumbs {
         /// Album ID.
-        album: String,
+        album: AlbumId,
     },
     /// An album shared with me was unshared, or I was removed from its audience.
     AlbumRemoved {
         /// Album ID.
-        id: String,
+        id: AlbumId,
     },
     /// A fetch made progress.
     FetchProgress {
@@ -659,7 +660,7 @@ pub enum Event {
     /// A comment arrived, was posted or changed.
     Comment {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// The album's title.
         title: String,
         /// The comment, as `comments` lists it.
@@ -670,9 +671,9 @@ pub enum Event {
     /// The album's owner refused a comment of mine; it was taken out of my outbox.
     CommentFailed {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// Comment ID.
-        id: String,
+        id: CommentId,
         /// Why.
         error: PeerRefusal,
     },

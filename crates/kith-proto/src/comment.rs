@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::album::{hex, unhex32};
 use crate::identity::{Identity, PeerId};
+use crate::ids::{AlbumId, CommentId, ItemId};
 
 /// Longest comment, in characters.
 pub const MAX_TEXT: usize = 2_000;
@@ -36,12 +37,12 @@ pub enum CommentError {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Comment {
     /// Comment ID (hex, 16 bytes): random for a text, derived for a reaction.
-    pub id: String,
+    pub id: CommentId,
     /// The album it belongs to.
-    pub album: String,
+    pub album: AlbumId,
     /// The item it is about (hex item ID), or none for the whole album.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<String>,
+    pub item: Option<ItemId>,
     /// Who wrote it.
     pub author: PeerId,
     /// When it was first written (Unix milliseconds, the author's clock).
@@ -75,7 +76,7 @@ pub struct SignedComment {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ThreadEntry {
     /// The comment's ID.
-    pub id: String,
+    pub id: CommentId,
     /// Position in the thread, given by the owner.
     pub seq: u64,
     /// The thread revision of its last change.
@@ -109,14 +110,19 @@ pub fn text_ok(text: &str) -> bool {
 }
 
 /// The ID of an author's reaction on a target: the same every time, so it can be taken back.
-pub fn reaction_id(author: &PeerId, album: &str, item: Option<&str>, reaction: &str) -> String {
+pub fn reaction_id(
+    author: &PeerId,
+    album: &AlbumId,
+    item: Option<&ItemId>,
+    reaction: &str,
+) -> CommentId {
     let mut m = b"kith reaction v1\0".to_vec();
-    for part in [album, item.unwrap_or(""), reaction] {
+    for part in [album.as_str(), item.map_or("", ItemId::as_str), reaction] {
         m.extend(part.as_bytes());
         m.push(0);
     }
     m.extend(author.as_bytes());
-    hex(&crate::hash::sha256(&m)[..16])
+    CommentId::from(hex(&crate::hash::sha256(&m)[..16]))
 }
 
 impl Comment {
@@ -140,7 +146,7 @@ impl Comment {
             return bad("not one of the reactions");
         }
         if let Some(r) = &self.reaction {
-            if self.id != reaction_id(&self.author, &self.album, self.item.as_deref(), r) {
+            if self.id != reaction_id(&self.author, &self.album, self.item.as_ref(), r) {
                 return bad("a reaction's id is derived from its author, target and emoji");
             }
         }
@@ -181,7 +187,7 @@ impl SignedComment {
 impl ThreadEntry {
     /// Checks a relayed entry of an album's thread: a verified comment of that album, or a
     /// hidden entry.
-    pub fn validate(&self, album: &str) -> Result<(), CommentError> {
+    pub fn validate(&self, album: &AlbumId) -> Result<(), CommentError> {
         if !is_hex16(&self.id) {
             return Err(CommentError::Invalid("comment id"));
         }
@@ -195,7 +201,7 @@ impl ThreadEntry {
         match &self.comment {
             Some(c) => {
                 c.verify()?;
-                if c.comment.album != album || c.comment.id != self.id {
+                if c.comment.album != *album || c.comment.id != self.id {
                     return Err(CommentError::Invalid("comment of another album or ID"));
                 }
                 Ok(())
@@ -258,8 +264,8 @@ mod tests {
 
     fn comment(author: &Identity, text: &str) -> Comment {
         Comment {
-            id: hex(&[3; 16]),
-            album: hex(&[1; 16]),
+            id: hex(&[3; 16]).into(),
+            album: hex(&[1; 16]).into(),
             item: None,
             author: author.peer_id(),
             at: 1_700_000_000_000,
@@ -301,7 +307,7 @@ mod tests {
         let mut c = comment(&me, "hi");
         c.album = crate::album::new_album_id(&me.peer_id());
         assert!(check(c.clone()).is_ok());
-        c.album.push_str("00");
+        c.album = format!("{}00", c.album).into();
         assert!(check(c).is_err());
         assert!(check(comment(&me, &"x".repeat(MAX_TEXT + 1))).is_err());
         assert!(check(comment(&me, "bell\u{7}")).is_err());
@@ -319,7 +325,7 @@ mod tests {
         assert!(check(c).is_err());
         // A reaction under any other ID would let one person give the same emoji many times.
         let mut c = react("👍");
-        c.id = hex(&[5; 16]);
+        c.id = hex(&[5; 16]).into();
         assert!(check(c).is_err());
         let mut c = comment(&me, "gone");
         c.deleted = true;
@@ -360,9 +366,9 @@ mod tests {
     #[test]
     fn a_relayed_entry_must_carry_a_verified_comment_of_its_album_unless_hidden() {
         let a = Identity::generate().unwrap();
-        let album = hex(&[1; 16]);
+        let album = AlbumId::from(hex(&[1; 16]));
         let e = ThreadEntry {
-            id: hex(&[3; 16]),
+            id: hex(&[3; 16]).into(),
             seq: 1,
             rev: 1,
             hidden: false,
@@ -370,14 +376,14 @@ mod tests {
             comment: Some(comment(&a, "hi").sign(&a)),
         };
         assert!(e.validate(&album).is_ok());
-        assert!(e.validate(&hex(&[2; 16])).is_err());
+        assert!(e.validate(&hex(&[2; 16]).into()).is_err());
         let bad_name = ThreadEntry {
             name: Some("bell\u{7}name".into()),
             ..e.clone()
         };
         assert!(bad_name.validate(&album).is_err());
         let other_id = ThreadEntry {
-            id: hex(&[4; 16]),
+            id: hex(&[4; 16]).into(),
             ..e.clone()
         };
         assert!(other_id.validate(&album).is_err());
@@ -405,13 +411,16 @@ mod tests {
             Identity::generate().unwrap().peer_id(),
             Identity::generate().unwrap().peer_id(),
         );
-        let album = hex(&[1; 16]);
+        let album = AlbumId::from(hex(&[1; 16]));
         let x = reaction_id(&a, &album, None, "❤️");
         assert_eq!(x, reaction_id(&a, &album, None, "❤️"));
         assert_eq!(x.len(), 32);
         assert_ne!(x, reaction_id(&b, &album, None, "❤️"));
         assert_ne!(x, reaction_id(&a, &album, None, "👍"));
-        assert_ne!(x, reaction_id(&a, &album, Some(&hex(&[9; 32])), "❤️"));
+        assert_ne!(
+            x,
+            reaction_id(&a, &album, Some(&hex(&[9; 32]).into()), "❤️")
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Kith's wire formats and the types every part agrees on: length-prefixed frames, peer
-//! messages, signed albums and comments, invite links, sealed DHT records, peer IDs and keys,
+//! messages, signed albums and comments, invite links, sealed DHT records, peer IDs and keys, album, item and comment IDs (`ids`),
 //! content manifests, display names and the local JSON API.
 //!
 //! Nothing here does I/O: no sockets, files, clocks or tasks (clippy's `disallowed-types` and
@@ -13,6 +13,7 @@ pub mod dht_record;
 pub mod frame;
 pub mod hash;
 pub mod identity;
+pub mod ids;
 pub mod invite;
 pub mod manifest;
 pub mod names;

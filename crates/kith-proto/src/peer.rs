@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::album::{unhex32, SignedAlbum};
 use crate::comment::{SignedComment, ThreadEntry, MAX_ENTRIES};
+use crate::ids::{AlbumId, ItemId};
 use crate::names::validate_name;
 
 /// Most addresses a peer may announce.
@@ -42,19 +43,19 @@ pub enum PeerMsg {
     /// Ask for an item's manifest.
     GetManifest {
         /// Item ID, hex.
-        item: String,
+        item: ItemId,
     },
     /// Ask for one segment (chunk hashes) of an item.
     GetSegment {
         /// Item ID, hex.
-        item: String,
+        item: ItemId,
         /// Segment index.
         seg: u64,
     },
     /// Ask for consecutive chunks of an item.
     GetChunks {
         /// Item ID, hex.
-        item: String,
+        item: ItemId,
         /// First chunk index.
         from: u64,
         /// Number of chunks (at most [`MAX_CHUNKS_PER_REQUEST`]).
@@ -63,7 +64,7 @@ pub enum PeerMsg {
     /// Ask for a thumbnail of an album's item.
     GetThumb {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// The thumbnail's hash (hex), as the album lists it.
         thumb: String,
     },
@@ -75,7 +76,7 @@ pub enum PeerMsg {
     /// A member asks the album's owner for the thread entries changed after a revision.
     GetComments {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// The revision the member has (0 for none).
         since: u64,
     },
@@ -83,7 +84,7 @@ pub enum PeerMsg {
     /// member when the thread changes (answered `ok`).
     Comments {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// The revision these entries follow.
         since: u64,
         /// The thread's revision once these are applied.

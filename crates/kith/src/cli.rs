@@ -680,7 +680,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => {
             let cmd = Command::Album {
-                album: id,
+                album: id.into(),
                 offset,
                 limit,
             };
@@ -711,14 +711,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let cmd = if edit {
                 Command::CommentEdit {
-                    comment: id,
+                    comment: id.into(),
                     text: text.unwrap_or_default(),
                 }
             } else if delete {
-                Command::CommentDelete { comment: id }
+                Command::CommentDelete { comment: id.into() }
             } else if hide || unhide {
                 Command::CommentHide {
-                    comment: id,
+                    comment: id.into(),
                     hidden: hide,
                 }
             } else {
@@ -787,7 +787,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Cmd::Unshare { id, json } => {
-            let r: reply::Unshared = call_as(&home, Command::Unshare { album: id.clone() }).await?;
+            let r: reply::Unshared = call_as(
+                &home,
+                Command::Unshare {
+                    album: id.as_str().into(),
+                },
+            )
+            .await?;
             if json {
                 print_json(&r);
             } else {
@@ -835,7 +841,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => {
             let cmd = Command::AlbumUpdate {
-                album: id,
+                album: id.into(),
                 add,
                 remove,
                 title,

@@ -305,8 +305,8 @@ fn comment_by(node: &Node, author: PeerId, album: &str, text: &str) -> SignedCom
     .identity()
     .unwrap();
     Comment {
-        id: hex(&kith_proto::hash::random::<16>()),
-        album: album.to_string(),
+        id: hex(&kith_proto::hash::random::<16>()).into(),
+        album: album.into(),
         item: None,
         author,
         at: 1,
@@ -339,7 +339,7 @@ fn a_friend_outside_the_audience_can_neither_read_nor_post_and_forged_comments_a
         &a,
         vec![
             PeerMsg::GetComments {
-                album: album.clone(),
+                album: album.as_str().into(),
                 since: 0,
             },
             PeerMsg::CommentPost {
@@ -375,14 +375,14 @@ fn a_friend_outside_the_audience_can_neither_read_nor_post_and_forged_comments_a
             PeerMsg::CommentPost { comment: genuine },
             // Entries pushed by a member as if it were the owner are refused.
             PeerMsg::Comments {
-                album: album.clone(),
+                album: album.as_str().into(),
                 since: 0,
                 rev: 9,
                 entries: vec![],
                 more: false,
             },
             PeerMsg::GetComments {
-                album: album.clone(),
+                album: album.as_str().into(),
                 since: 0,
             },
         ],

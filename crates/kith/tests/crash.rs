@@ -336,7 +336,7 @@ impl Scene {
         use base64::Engine;
         let store = kith_node::store::Store::open(&n.home().join("db")).expect("the store opens");
         for (name, data) in &self.files {
-            let id = kith_proto::album::hex(&item_id_of(data));
+            let id = kith_proto::ids::ItemId::from(kith_proto::album::hex(&item_id_of(data)));
             let rec = store
                 .item(&id)
                 .unwrap()

@@ -141,8 +141,8 @@ fn comments_and_thread_entries_that_once_crashed_are_refused_cleanly() {
             .ok()
             .filter(|s| s.verify().is_ok());
         let entry = serde_json::from_slice::<ThreadEntry>(&b).ok().filter(|e| {
-            let album = e.comment.as_ref().map_or("", |c| c.comment.album.as_str());
-            e.validate(album).is_ok()
+            let album = e.comment.as_ref().map(|c| c.comment.album.clone());
+            e.validate(&album.unwrap_or_default()).is_ok()
         });
         if let Some(e) = &entry {
             assert!(e.hidden || e.comment.as_ref().is_some_and(|c| c.verify().is_ok()));

@@ -319,10 +319,19 @@ fn homes_written_by_release_1_open_and_keep_friends_albums_files_comments_invite
     let thumb = beach["thumb"].as_str().unwrap().to_string();
     for home in [f.ann.home(), f.bo.home()] {
         let store = Store::open(&home.join("db")).unwrap();
-        assert_eq!(store.album_owner(&holiday).unwrap(), Some(ann_id));
-        assert_eq!(store.album_owner(&garden).unwrap(), Some(bo_id));
+        assert_eq!(
+            store.album_owner(&holiday.as_str().into()).unwrap(),
+            Some(ann_id)
+        );
+        assert_eq!(
+            store.album_owner(&garden.as_str().into()).unwrap(),
+            Some(bo_id)
+        );
         for i in &items {
-            let rec = store.item(i).unwrap().expect("a record of the file");
+            let rec = store
+                .item(&i.as_str().into())
+                .unwrap()
+                .expect("a record of the file");
             assert_eq!(rec.owners, vec![ann_id], "{}: {i}", home.display());
         }
         assert!(store.thumb_owned_by(&ann_id, &thumb).unwrap());
@@ -338,7 +347,7 @@ fn homes_written_by_release_1_open_and_keep_friends_albums_files_comments_invite
     .identity()
     .unwrap();
     let seized = kith_proto::album::Album {
-        id: holiday.clone(),
+        id: holiday.as_str().into(),
         owner: bo_id,
         version: listing["version"].as_u64().unwrap() + 1,
         title: "mine now".into(),

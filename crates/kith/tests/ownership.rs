@@ -87,7 +87,7 @@ fn push(from: &Node, id: &str, version: u64, items: Vec<AlbumItem>, audience: &[
     .identity()
     .unwrap();
     let a = Album {
-        id: id.to_string(),
+        id: id.into(),
         owner: me.peer_id(),
         version,
         title: "mine now".into(),

@@ -427,10 +427,7 @@ fn chunk_requests_out_of_range_or_for_content_not_shared_are_refused_and_logged(
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let album = common::last_line(&o);
     let listing = a.json(&["album", &album, "--json"]);
-    let item = listing["items"][0]["id"]
-        .as_str()
-        .expect("item id")
-        .to_string();
+    let item = kith_proto::ids::ItemId::from(listing["items"][0]["id"].as_str().expect("item id"));
     use kith_proto::peer::PeerMsg;
     let chunks = |from: u64, count: u64| PeerMsg::GetChunks {
         item: item.clone(),

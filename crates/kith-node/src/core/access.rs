@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use crate::store::InviteRecord;
 use kith_proto::album::Album;
 use kith_proto::identity::PeerId;
+use kith_proto::ids::{AlbumId, ItemId};
 use kith_proto::peer::PeerCode;
 
 /// Why a peer is refused; [`Denied::code`] is the error code it is answered with.
@@ -124,9 +125,9 @@ struct AlbumRule {
 pub struct Access {
     me: PeerId,
     friends: HashSet<PeerId>,
-    albums: HashMap<String, AlbumRule>,
+    albums: HashMap<AlbumId, AlbumRule>,
     /// The albums listing each item.
-    item_albums: HashMap<String, Vec<String>>,
+    item_albums: HashMap<ItemId, Vec<AlbumId>>,
 }
 
 impl Access {
@@ -201,7 +202,7 @@ impl Access {
 
     /// Who may get an album and so serve its items: its owner and audience, not me (None:
     /// no such album here).
-    pub fn sources(&self, album: &str) -> Option<&HashSet<PeerId>> {
+    pub fn sources(&self, album: &AlbumId) -> Option<&HashSet<PeerId>> {
         self.albums.get(album).map(|a| &a.who)
     }
 
@@ -213,7 +214,7 @@ impl Access {
     pub fn may_get_item(
         &self,
         peer: &PeerId,
-        item: &str,
+        item: &ItemId,
         copy_owners: Option<&[PeerId]>,
     ) -> Result<(), Denied> {
         let granted_by: Vec<PeerId> = self
@@ -239,7 +240,7 @@ impl Access {
     pub fn may_get_thumb(
         &self,
         peer: &PeerId,
-        album: &str,
+        album: &AlbumId,
         thumb: &str,
         held_for: impl FnOnce(&PeerId) -> bool,
     ) -> Result<(), Denied> {
@@ -345,12 +346,16 @@ mod tests {
     }
 
     const ITEM: &str = "item-1";
+
+    fn item(id: &str) -> ItemId {
+        ItemId::from(id)
+    }
     const THUMB: &str = "thumb-1";
 
     /// Album `n` of `owner`'s, shared with `audience`, listing `ITEM` with `THUMB`.
     fn album(n: u8, owner: &PeerId, audience: &[PeerId]) -> Album {
         Album {
-            id: hex(&[n; 16]),
+            id: hex(&[n; 16]).into(),
             owner: *owner,
             version: 1,
             title: "Beach".into(),
@@ -383,21 +388,24 @@ mod tests {
         let mut access = Access::new(me, [friend, other]);
         access.set_albums([&album(1, &me, &[friend])]);
         let mine: &[PeerId] = &[me];
-        assert_eq!(access.may_get_item(&friend, ITEM, Some(mine)), Ok(()));
+        assert_eq!(
+            access.may_get_item(&friend, &item(ITEM), Some(mine)),
+            Ok(())
+        );
         // Not in the audience.
         assert_eq!(
-            access.may_get_item(&other, ITEM, Some(mine)),
+            access.may_get_item(&other, &item(ITEM), Some(mine)),
             Err(Denied::NotShared)
         );
         // An item no album lists.
         assert_eq!(
-            access.may_get_item(&friend, "other", Some(mine)),
+            access.may_get_item(&friend, &item("other"), Some(mine)),
             Err(Denied::NotShared)
         );
         // My copy was fetched for someone else's albums: my album grants nothing of it.
         let theirs: &[PeerId] = &[other];
         assert_eq!(
-            access.may_get_item(&friend, ITEM, Some(theirs)),
+            access.may_get_item(&friend, &item(ITEM), Some(theirs)),
             Err(Denied::NotShared)
         );
         assert_eq!(Denied::NotShared.code(), "not_shared");
@@ -411,12 +419,15 @@ mod tests {
         access.set_albums([&album(1, &friend, &[me])]);
         let mine: &[PeerId] = &[me];
         assert_eq!(
-            access.may_get_item(&friend, ITEM, Some(mine)),
+            access.may_get_item(&friend, &item(ITEM), Some(mine)),
             Err(Denied::NotShared)
         );
         // A copy I fetched through that album is served back to its owner, who admits itself.
         let fetched: &[PeerId] = &[friend];
-        assert_eq!(access.may_get_item(&friend, ITEM, Some(fetched)), Ok(()));
+        assert_eq!(
+            access.may_get_item(&friend, &item(ITEM), Some(fetched)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -424,12 +435,12 @@ mod tests {
         let (me, friend, stranger) = (key(), key(), key());
         let mut access = Access::new(me, [friend]);
         access.set_albums([&album(1, &me, &[friend])]);
-        let absent = access.may_get_item(&friend, ITEM, None);
-        let unshared = access.may_get_item(&stranger, ITEM, Some(&[me]));
+        let absent = access.may_get_item(&friend, &item(ITEM), None);
+        let unshared = access.may_get_item(&stranger, &item(ITEM), Some(&[me]));
         assert_eq!(absent, Err(Denied::NotShared));
         assert_eq!(absent, unshared);
         assert_eq!(
-            access.may_get_item(&stranger, ITEM, None),
+            access.may_get_item(&stranger, &item(ITEM), None),
             Err(Denied::NotShared)
         );
     }
@@ -441,7 +452,10 @@ mod tests {
         let mut a = album(1, &me, &[friend, member]);
         access.set_albums([&a]);
         assert!(access.is_member(&member) && access.may_stay(&member));
-        assert_eq!(access.may_get_item(&member, ITEM, Some(&[me])), Ok(()));
+        assert_eq!(
+            access.may_get_item(&member, &item(ITEM), Some(&[me])),
+            Ok(())
+        );
         assert_eq!(
             access.may_get_thumb(&member, &a.id, THUMB, |_| true),
             Ok(())
@@ -451,7 +465,7 @@ mod tests {
         a.version += 1;
         access.set_albums([&a]);
         assert_eq!(
-            access.may_get_item(&member, ITEM, Some(&[me])),
+            access.may_get_item(&member, &item(ITEM), Some(&[me])),
             Err(Denied::NotShared)
         );
         assert_eq!(
@@ -464,7 +478,7 @@ mod tests {
         a.deleted = true;
         access.set_albums([&a]);
         assert_eq!(
-            access.may_get_item(&friend, ITEM, Some(&[me])),
+            access.may_get_item(&friend, &item(ITEM), Some(&[me])),
             Err(Denied::NotShared)
         );
         assert!(access.sources(&a.id).is_none());
@@ -487,12 +501,12 @@ mod tests {
         );
         // Not listed, not admitted, no such album.
         for (peer, album_id, thumb) in [
-            (&member, a.id.as_str(), "other"),
-            (&stranger, a.id.as_str(), THUMB),
-            (&member, "nope", THUMB),
+            (&member, a.id.clone(), "other"),
+            (&stranger, a.id.clone(), THUMB),
+            (&member, AlbumId::from("nope"), THUMB),
         ] {
             assert_eq!(
-                access.may_get_thumb(peer, album_id, thumb, |_| true),
+                access.may_get_thumb(peer, &album_id, thumb, |_| true),
                 Err(Denied::ThumbNotShared)
             );
         }
@@ -621,7 +635,7 @@ mod tests {
         let who = access.sources(&a.id).unwrap();
         assert_eq!(who, &HashSet::from([owner, member]));
         assert_eq!(access.members(), HashSet::from([owner, member]));
-        assert!(access.sources("nope").is_none());
+        assert!(access.sources(&"nope".into()).is_none());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::store::ThreadMeta;
 use kith_proto::album::Album;
 use kith_proto::comment::{SignedComment, ThreadEntry};
 use kith_proto::identity::PeerId;
+use kith_proto::ids::{AlbumId, CommentId};
 use kith_proto::peer::PeerCode;
 
 /// The wait before posting again to an owner after a post that got no answer (a connection
@@ -58,16 +59,16 @@ pub enum Effect {
         /// The album's owner.
         owner: PeerId,
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// The revision I have.
         since: u64,
     },
     /// Take this version of my comment (or an older one) out of the stored outbox.
     Done {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// Comment ID.
-        id: String,
+        id: CommentId,
         /// The version the owner has.
         v: u32,
     },
@@ -75,20 +76,20 @@ pub enum Effect {
     /// outbox my comments they carry: one atomic batch.
     Store {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// The thread's new meta (its `rev` is the catch-up cursor).
         meta: ThreadMeta,
         /// The entries that changed here.
         entries: Vec<ThreadEntry>,
         /// My comments the owner has, as (ID, version).
-        outbox_done: Vec<(String, u32)>,
+        outbox_done: Vec<(CommentId, u32)>,
     },
     /// Tell the user's pages a comment changed (after the store write).
     Event {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// Comment ID.
-        id: String,
+        id: CommentId,
         /// A comment by someone else, seen here for the first time.
         new: bool,
     },
@@ -96,9 +97,9 @@ pub enum Effect {
     /// dropped.
     Failed {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// Comment ID.
-        id: String,
+        id: CommentId,
         /// The owner's refusal code, or `not_found` when the album is gone here.
         code: PeerCode,
         /// The message.
@@ -140,7 +141,7 @@ struct Queued {
 }
 
 /// A post on its way: album, comment ID, version.
-type Posting = (String, String, u32);
+type Posting = (AlbumId, CommentId, u32);
 
 /// Posting to one owner.
 #[derive(Debug, Clone)]
@@ -185,8 +186,8 @@ pub struct Outbox {
     /// Oldest first.
     queue: Vec<Queued>,
     owners: HashMap<PeerId, Owner>,
-    followed: HashMap<String, Followed>,
-    pulls: HashMap<String, Pull>,
+    followed: HashMap<AlbumId, Followed>,
+    pulls: HashMap<AlbumId, Pull>,
     next_catch_up: Option<Instant>,
 }
 
@@ -199,7 +200,7 @@ impl Outbox {
     /// album is gone) and the threads of albums shared with me (album, owner, revision).
     pub fn load(
         queued: Vec<(Option<PeerId>, SignedComment)>,
-        threads: Vec<(String, PeerId, u64)>,
+        threads: Vec<(AlbumId, PeerId, u64)>,
     ) -> Outbox {
         let mut queue: Vec<Queued> = queued
             .into_iter()
@@ -226,7 +227,7 @@ impl Outbox {
     }
 
     /// The revision of an album's thread I have caught up to (None: not followed).
-    pub fn since(&self, album: &str) -> Option<u64> {
+    pub fn since(&self, album: &AlbumId) -> Option<u64> {
         self.followed.get(album).map(|f| f.since)
     }
 
@@ -255,15 +256,15 @@ impl Outbox {
     }
 
     /// Follows the thread of an album shared with me (from the revision stored), if not yet.
-    pub fn follow(&mut self, owner: PeerId, album: &str, since: u64) {
+    pub fn follow(&mut self, owner: PeerId, album: &AlbumId, since: u64) {
         self.followed
-            .entry(album.to_string())
+            .entry(album.clone())
             .or_insert(Followed { owner, since });
     }
 
     /// Forgets an album (unshared, or I left its audience): its queued comments and thread.
-    pub fn forget(&mut self, album: &str) {
-        self.queue.retain(|q| q.comment.comment.album != album);
+    pub fn forget(&mut self, album: &AlbumId) {
+        self.queue.retain(|q| q.comment.comment.album != *album);
         self.followed.remove(album);
     }
 
@@ -272,7 +273,7 @@ impl Outbox {
         let o = self.owners.entry(peer).or_default();
         o.retry_at = None;
         o.backoff = RETRY_FIRST;
-        let mut albums: Vec<String> = self
+        let mut albums: Vec<AlbumId> = self
             .followed
             .iter()
             .filter(|(_, f)| f.owner == peer)
@@ -291,7 +292,7 @@ impl Outbox {
         let next = *self.next_catch_up.get_or_insert(now + CATCH_UP_EVERY);
         if now >= next {
             self.next_catch_up = Some(now + CATCH_UP_EVERY);
-            let mut albums: Vec<String> = self.followed.keys().cloned().collect();
+            let mut albums: Vec<AlbumId> = self.followed.keys().cloned().collect();
             albums.sort();
             out.extend(albums.iter().filter_map(|a| self.pull(a, online)));
         }
@@ -299,7 +300,7 @@ impl Outbox {
     }
 
     /// Asks an album's owner for what I missed: now, or once the pull under way ends.
-    pub fn pull(&mut self, album: &str, online: &[PeerId]) -> Option<Effect> {
+    pub fn pull(&mut self, album: &AlbumId, online: &[PeerId]) -> Option<Effect> {
         let f = self
             .followed
             .get(album)
@@ -308,23 +309,23 @@ impl Outbox {
             p.again = true;
             return None;
         }
-        self.pulls.insert(album.to_string(), Pull::default());
+        self.pulls.insert(album.clone(), Pull::default());
         Some(Effect::Pull {
             owner: f.owner,
-            album: album.to_string(),
+            album: album.clone(),
             since: f.since,
         })
     }
 
     /// One ask of a pull ended (answered or not): the next page, another pull if one was
     /// asked for meanwhile, or nothing.
-    pub fn on_pulled(&mut self, album: &str, online: &[PeerId]) -> Option<Effect> {
+    pub fn on_pulled(&mut self, album: &AlbumId, online: &[PeerId]) -> Option<Effect> {
         let p = self.pulls.remove(album)?;
         match (p.next, self.followed.get(album)) {
             (Some(since), Some(f)) if online.contains(&f.owner) => {
                 let owner = f.owner;
                 self.pulls.insert(
-                    album.to_string(),
+                    album.clone(),
                     Pull {
                         next: None,
                         again: p.again,
@@ -332,7 +333,7 @@ impl Outbox {
                 );
                 Some(Effect::Pull {
                     owner,
-                    album: album.to_string(),
+                    album: album.clone(),
                     since,
                 })
             }
@@ -826,7 +827,10 @@ mod tests {
         let m = member();
         let away = Identity::generate().unwrap().peer_id();
         let b = kith_proto::album::hex(&[2; 16]);
-        let mut o = Outbox::load(vec![], vec![(m.a.id.clone(), m.owner, 7), (b, away, 0)]);
+        let mut o = Outbox::load(
+            vec![],
+            vec![(m.a.id.clone(), m.owner, 7), (b.into(), away, 0)],
+        );
         let online = [m.owner];
         assert!(o.on_tick(m.t0, &online).is_empty());
         assert!(o.on_tick(m.t0 + CATCH_UP_EVERY / 2, &online).is_empty());

@@ -12,6 +12,7 @@ mod comments_offline {
     use kith_proto::album::{Album, SignedAlbum};
     use kith_proto::comment::{SignedComment, ThreadEntry};
     use kith_proto::identity::{Identity, PeerId};
+    use kith_proto::ids::{AlbumId, CommentId};
     use kith_proto::peer::PeerMsg;
 
     /// One node: its identity, its store (in memory, real batches) and its outbox core.
@@ -21,7 +22,7 @@ mod comments_offline {
         outbox: Outbox,
         up: bool,
         /// (comment ID, new) for each comment event, in order.
-        events: Vec<(String, bool)>,
+        events: Vec<(CommentId, bool)>,
     }
 
     /// A message on its way between two nodes.
@@ -40,7 +41,7 @@ mod comments_offline {
         Pull {
             from: usize,
             owner: usize,
-            album: String,
+            album: AlbumId,
             since: u64,
         },
         Relay {
@@ -57,7 +58,7 @@ mod comments_offline {
         /// The next answer to a post is lost on the way back (the post arrived).
         lose_next_answer: bool,
         /// Comment IDs the owner's thread numbered, in the order it did.
-        numbered: Vec<String>,
+        numbered: Vec<CommentId>,
         /// The text of each post that reached the owner, repeats included.
         received: Vec<String>,
     }
@@ -395,7 +396,7 @@ mod comments_offline {
         }
 
         /// A node's thread as (seq, text, version), in order.
-        fn thread(&self, i: usize, album: &str) -> Vec<(u64, String, u32)> {
+        fn thread(&self, i: usize, album: &AlbumId) -> Vec<(u64, String, u32)> {
             self.nodes[i]
                 .store
                 .comments(album)
@@ -436,7 +437,7 @@ mod comments_offline {
             3,
             "queued while O is away"
         );
-        assert_eq!(net.nodes[M].store.comment_outbox("").unwrap().len(), 3);
+        assert_eq!(net.nodes[M].store.comment_outbox(None).unwrap().len(), 3);
         assert_eq!(net.numbered.len(), 1, "nothing reached O");
 
         // O comes back; the first post arrives but its answer is lost, so it is posted again.
@@ -452,7 +453,7 @@ mod comments_offline {
         assert_eq!(net.thread(O, &a.id), expected);
         assert_eq!(net.thread(M, &a.id), expected, "relayed back to the author");
         assert_eq!(net.nodes[M].outbox.queued().count(), 0);
-        assert!(net.nodes[M].store.comment_outbox("").unwrap().is_empty());
+        assert!(net.nodes[M].store.comment_outbox(None).unwrap().is_empty());
         assert_eq!(
             net.received,
             vec!["before", "one", "one", "two, edited", "three"],
@@ -472,7 +473,7 @@ mod comments_offline {
         once.dedup();
         assert_eq!(once.len(), net.numbered.len());
         assert_eq!(net.numbered.len(), 4);
-        let mut news: Vec<&String> = net.nodes[N]
+        let mut news: Vec<&CommentId> = net.nodes[N]
             .events
             .iter()
             .filter(|(_, new)| *new)

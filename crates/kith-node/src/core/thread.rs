@@ -12,6 +12,7 @@ use crate::store::ThreadMeta;
 use kith_proto::album::Album;
 use kith_proto::comment::{accept, Accept, SignedComment, ThreadEntry, MAX_ENTRIES, MAX_THREAD};
 use kith_proto::identity::PeerId;
+use kith_proto::ids::{AlbumId, CommentId};
 use kith_proto::peer::{PeerCode, PeerMsg};
 
 /// Why a comment, or a request about a thread, is refused; [`Refusal::code`] is the peer
@@ -56,7 +57,7 @@ pub enum Effect {
     /// Write the thread's meta and these entries in one atomic batch.
     Store {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// The thread's new meta.
         meta: ThreadMeta,
         /// The changed entries.
@@ -65,9 +66,9 @@ pub enum Effect {
     /// Tell the user's pages a comment changed (after the store write).
     Event {
         /// Album ID.
-        album: String,
+        album: AlbumId,
         /// Comment ID.
-        id: String,
+        id: CommentId,
         /// A comment by someone else, new in the thread.
         new: bool,
     },
@@ -266,13 +267,13 @@ pub(crate) mod tests {
     /// An album of `owner`'s shared with `audience`, listing one item.
     pub(crate) fn album(owner: &PeerId, audience: &[PeerId]) -> Album {
         Album {
-            id: hex(&[1; 16]),
+            id: hex(&[1; 16]).into(),
             owner: *owner,
             version: 1,
             title: "Beach".into(),
             created: 1,
             items: vec![AlbumItem {
-                id: hex(&[7; 32]),
+                id: hex(&[7; 32]).into(),
                 name: "a.jpg".into(),
                 size: 1,
                 ..Default::default()
@@ -286,7 +287,7 @@ pub(crate) mod tests {
     /// A comment by `who` on `album`, its ID made of `n`.
     pub(crate) fn comment(who: &Identity, album: &Album, n: u8, text: &str) -> SignedComment {
         Comment {
-            id: hex(&[n; 16]),
+            id: hex(&[n; 16]).into(),
             album: album.id.clone(),
             item: None,
             author: who.peer_id(),
@@ -437,7 +438,7 @@ pub(crate) mod tests {
             "only the owner keeps a thread"
         );
         let mut x = c.comment.clone();
-        x.item = Some(hex(&[8; 32]));
+        x.item = Some(hex(&[8; 32]).into());
         assert_eq!(
             on_post(post(&t, &t.m, x.sign(&t.m), &[])),
             Err(Refusal::NoSuchItem)
@@ -512,7 +513,7 @@ pub(crate) mod tests {
         let me = t.owner.peer_id();
         let all: Vec<ThreadEntry> = (1..=(MAX_ENTRIES as u64 + 5))
             .map(|i| ThreadEntry {
-                id: hex(&[0; 16]),
+                id: hex(&[0; 16]).into(),
                 seq: i,
                 rev: i,
                 hidden: false,

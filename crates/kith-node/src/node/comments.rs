@@ -17,6 +17,7 @@ use kith_proto::comment::{
     reaction_id, text_ok, Comment, SignedComment, ThreadEntry, MAX_TEXT, REACTIONS,
 };
 use kith_proto::identity::PeerId;
+use kith_proto::ids::{AlbumId, CommentId, ItemId};
 use kith_proto::peer::{PeerCode, PeerMsg};
 
 /// Most comments one `comments` reply lists.
@@ -60,9 +61,9 @@ impl Node {
         target: &str,
         text: Option<String>,
         reaction: Option<String>,
-        album: Option<String>,
+        album: Option<AlbumId>,
     ) -> Result<reply::CommentReply, ApiError> {
-        let (s, item) = self.comment_target(target, album.as_deref())?;
+        let (s, item) = self.comment_target(target, album.as_ref())?;
         let album = s.album.id.clone();
         let bad = |m: &str| Err(ApiError::new(ErrorCode::BadRequest, m));
         let c = match (text, reaction) {
@@ -76,7 +77,7 @@ impl Node {
                     ));
                 }
                 Comment {
-                    id: hex(&kith_proto::hash::random::<16>()),
+                    id: CommentId::from(hex(&kith_proto::hash::random::<16>())),
                     album,
                     item,
                     author: self.me,
@@ -92,7 +93,7 @@ impl Node {
                 if !REACTIONS.contains(&r.as_str()) {
                     return bad(&format!("a reaction is one of {}", REACTIONS.join(" ")));
                 }
-                let id = reaction_id(&self.me, &album, item.as_deref(), &r);
+                let id = reaction_id(&self.me, &album, item.as_ref(), &r);
                 match self.newest_version(&album, &id)? {
                     Some(old) if !old.comment.deleted => return self.comment_reply(&album, &id),
                     Some(old) => Comment {
@@ -168,7 +169,7 @@ impl Node {
         id: &str,
         hidden: bool,
     ) -> Result<reply::CommentReply, ApiError> {
-        let id = norm_id(id);
+        let id = CommentId::from(norm_id(id));
         let (s, entry) = self.find_comment(&id)?;
         let Some(entry) = entry.filter(|_| s.album.owner == self.me) else {
             return Err(ApiError::new(
@@ -187,7 +188,7 @@ impl Node {
     pub(super) fn comments_page(
         &self,
         target: &str,
-        album: Option<&str>,
+        album: Option<&AlbumId>,
         offset: usize,
         limit: Option<usize>,
     ) -> Result<reply::CommentPage, ApiError> {
@@ -276,7 +277,7 @@ impl Node {
 
     /// Reads the whole thread to count its unread comments (once, for a thread stored before
     /// the count was kept).
-    fn count_all_unread(&self, album: &str, read_seq: u64) -> usize {
+    fn count_all_unread(&self, album: &AlbumId, read_seq: u64) -> usize {
         self.store
             .comments(album)
             .unwrap_or_default()
@@ -289,8 +290,8 @@ impl Node {
     fn comment_target(
         &self,
         target: &str,
-        album: Option<&str>,
-    ) -> Result<(SignedAlbum, Option<String>), ApiError> {
+        album: Option<&AlbumId>,
+    ) -> Result<(SignedAlbum, Option<ItemId>), ApiError> {
         let t = norm_id(target);
         let albums = self.store.albums().map_err(ApiError::internal)?;
         let live = albums.into_iter().filter(|s| !s.album.deleted);
@@ -307,7 +308,7 @@ impl Node {
         holding
             .into_iter()
             .max_by_key(|s| s.album.created)
-            .map(|s| (s, Some(t)))
+            .map(|s| (s, Some(ItemId::from(t))))
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::NotFound,
@@ -317,7 +318,7 @@ impl Node {
     }
 
     /// The album holding a comment and its thread entry (None: only in my outbox).
-    fn find_comment(&self, id: &str) -> Result<(SignedAlbum, Option<ThreadEntry>), ApiError> {
+    fn find_comment(&self, id: &CommentId) -> Result<(SignedAlbum, Option<ThreadEntry>), ApiError> {
         for s in self.store.albums().map_err(ApiError::internal)? {
             if s.album.deleted {
                 continue;
@@ -337,14 +338,18 @@ impl Node {
         ))
     }
 
-    fn outboxed(&self, album: &str, id: &str) -> Result<Option<SignedComment>, ApiError> {
+    fn outboxed(&self, album: &AlbumId, id: &CommentId) -> Result<Option<SignedComment>, ApiError> {
         self.store
             .comment_outbox_get(album, id)
             .map_err(ApiError::internal)
     }
 
     /// The newest version of a comment I know: in my outbox or in the thread.
-    fn newest_version(&self, album: &str, id: &str) -> Result<Option<SignedComment>, ApiError> {
+    fn newest_version(
+        &self,
+        album: &AlbumId,
+        id: &CommentId,
+    ) -> Result<Option<SignedComment>, ApiError> {
         let queued = self.outboxed(album, id)?;
         let threaded = self
             .store
@@ -360,7 +365,7 @@ impl Node {
 
     /// My comment, as its newest version, or a clear error.
     fn my_comment(&self, id: &str) -> Result<Comment, ApiError> {
-        let id = norm_id(id);
+        let id = CommentId::from(norm_id(id));
         let (s, _) = self.find_comment(&id)?;
         let c = self
             .newest_version(&s.album.id, &id)?
@@ -416,7 +421,11 @@ impl Node {
         Ok(reply)
     }
 
-    fn comment_reply(&self, album: &str, id: &str) -> Result<reply::CommentReply, ApiError> {
+    fn comment_reply(
+        &self,
+        album: &AlbumId,
+        id: &CommentId,
+    ) -> Result<reply::CommentReply, ApiError> {
         let s = self
             .store
             .album(album)
@@ -431,10 +440,10 @@ impl Node {
     }
 
     /// Every comment of an album as shown here: thread order, then my pending ones by time.
-    fn shown(&self, album: &str) -> Result<Vec<Shown>, ApiError> {
-        let mut queued: HashMap<String, SignedComment> = self
+    fn shown(&self, album: &AlbumId) -> Result<Vec<Shown>, ApiError> {
+        let mut queued: HashMap<CommentId, SignedComment> = self
             .store
-            .comment_outbox(album)
+            .comment_outbox(Some(album))
             .map_err(ApiError::internal)?
             .into_iter()
             .map(|c| (c.comment.id.clone(), c))
@@ -449,7 +458,7 @@ impl Node {
         Ok(out)
     }
 
-    fn shown_one(&self, album: &str, id: &str) -> Result<Shown, ApiError> {
+    fn shown_one(&self, album: &AlbumId, id: &CommentId) -> Result<Shown, ApiError> {
         let entry = self.store.comment(album, id).map_err(ApiError::internal)?;
         Ok(Self::merge(entry, self.outboxed(album, id)?))
     }
@@ -530,13 +539,13 @@ impl Node {
     }
 
     /// Tells the pages about a comment of an album in the store.
-    fn comment_event_of(&self, album: &str, id: &str, new: bool) {
+    fn comment_event_of(&self, album: &AlbumId, id: &CommentId, new: bool) {
         if let Ok(Some(s)) = self.store.album(album) {
             self.comment_event(&s.album, id, new);
         }
     }
 
-    fn comment_event(&self, a: &Album, id: &str, new: bool) {
+    fn comment_event(&self, a: &Album, id: &CommentId, new: bool) {
         let meta = self.store.thread(&a.id).unwrap_or_default();
         if let Ok(shown) = self.shown_one(&a.id, id) {
             let _ = self.events.send(Event::Comment {
@@ -559,7 +568,7 @@ impl Node {
 
     /// A thread's meta with its unread count counted (once, for a thread stored before the
     /// count was kept).
-    fn thread_meta(&self, album: &str) -> Result<ThreadMeta, crate::store::StoreError> {
+    fn thread_meta(&self, album: &AlbumId) -> Result<ThreadMeta, crate::store::StoreError> {
         let mut meta = self.store.thread(album)?;
         if meta.unread.is_none() {
             meta.unread = Some(self.count_all_unread(album, meta.read_seq) as u64);
@@ -621,7 +630,7 @@ impl Node {
                 } => self.pull_from(owner, album, since),
                 outbox::Effect::Done { album, id, v } => {
                     if let Err(e) = self.store.comment_outbox_done(&album, &id, v) {
-                        tracing::error!(album, "comment outbox: {e}");
+                        tracing::error!(album = album.as_str(), "comment outbox: {e}");
                     }
                 }
                 outbox::Effect::Store {
@@ -639,7 +648,11 @@ impl Node {
                     code,
                     message,
                 } => {
-                    tracing::warn!(album, %code, "my comment was not taken: {message}");
+                    tracing::warn!(
+                        album = album.as_str(),
+                        %code,
+                        "my comment was not taken: {message}"
+                    );
                     let _ = self.events.send(Event::CommentFailed {
                         album,
                         id,
@@ -693,7 +706,7 @@ impl Node {
     }
 
     /// Answers a member asking for the entries of my album's thread changed after `since`.
-    fn serve_comments(&self, peer: PeerId, album: &str, since: u64) -> PeerReply {
+    fn serve_comments(&self, peer: PeerId, album: &AlbumId, since: u64) -> PeerReply {
         let s = self.store.album(album).ok().flatten();
         let (Ok(meta), Ok(all)) = (self.store.thread(album), self.store.comments(album)) else {
             return refuse(PeerCode::Internal, "the store failed");
@@ -733,7 +746,7 @@ impl Node {
     fn comments_in(
         &mut self,
         from: PeerId,
-        album: &str,
+        album: &AlbumId,
         (since, rev, more): (u64, u64, bool),
         entries: Vec<ThreadEntry>,
         pulled: bool,
@@ -773,7 +786,7 @@ impl Node {
 
     /// Catches up on an album's thread from its owner (an album just received, or asked for
     /// again); one pull per album at a time, another following when asked for meanwhile.
-    pub(super) fn pull_comments(&mut self, owner: PeerId, album: &str) {
+    pub(super) fn pull_comments(&mut self, owner: PeerId, album: &AlbumId) {
         let since = self.store.thread(album).unwrap_or_default().rev;
         self.outbox.follow(owner, album, since);
         let online = self.online_peers();
@@ -783,7 +796,7 @@ impl Node {
 
     /// Asks an album's owner for one page of the entries changed after `since`; the answer
     /// comes back as `Msg::CommentsIn`, then `Msg::CommentsPulled` ends the ask.
-    fn pull_from(&self, owner: PeerId, album: String, since: u64) {
+    fn pull_from(&self, owner: PeerId, album: AlbumId, since: u64) {
         let conn = self.links.get(&owner).map(|l| l.conn.clone());
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -802,7 +815,7 @@ impl Node {
     }
 
     /// An ask of a pull ended; the core says whether another page or pull follows.
-    pub(super) fn comments_pulled(&mut self, _owner: PeerId, album: &str) {
+    pub(super) fn comments_pulled(&mut self, _owner: PeerId, album: &AlbumId) {
         let online = self.online_peers();
         let next = self.outbox.on_pulled(album, &online);
         self.run_outbox_logged(next.into_iter().collect());
@@ -827,7 +840,7 @@ impl Node {
     /// Loads my outbox and the threads I follow from the store (once, at start).
     pub(super) fn load_comments(&mut self) {
         let mut queued = Vec::new();
-        match self.store.comment_outbox("") {
+        match self.store.comment_outbox(None) {
             Ok(q) => {
                 for c in q {
                     let owner = match self.store.album(&c.comment.album) {
@@ -891,10 +904,10 @@ impl Node {
     }
 
     /// Forgets an album's thread (the album was unshared or I left its audience).
-    pub(super) fn forget_thread(&mut self, album: &str) {
+    pub(super) fn forget_thread(&mut self, album: &AlbumId) {
         self.outbox.forget(album);
         if let Err(e) = self.store.remove_thread(album) {
-            tracing::error!(album, "forgetting comments: {e}");
+            tracing::error!(album = album.as_str(), "forgetting comments: {e}");
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::media::thumb::MAX_THUMB_BYTES;
 use crate::transfer::manifest::{chunk_count, split_hashes, SEGMENT_CHUNKS};
 use kith_proto::api::{reply, ApiError, ErrorCode, Event};
 use kith_proto::identity::PeerId;
+use kith_proto::ids::{AlbumId, ItemId};
 use kith_proto::peer::{PeerCode, PeerMsg};
 
 /// Thumbnails asked for at once from one peer.
@@ -17,7 +18,7 @@ const PULLS_IN_FLIGHT: usize = 8;
 
 impl Node {
     /// Answers a member's request for a thumbnail of an album it may see.
-    pub(super) fn serve_thumb(&self, peer: PeerId, album: &str, thumb: &str) -> PeerReply {
+    pub(super) fn serve_thumb(&self, peer: PeerId, album: &AlbumId, thumb: &str) -> PeerReply {
         let held_for = |owner: &PeerId| self.store.thumb_owned_by(owner, thumb).unwrap_or(false);
         if let Err(d) = self.access.may_get_thumb(&peer, album, thumb, held_for) {
             tracing::info!(peer = %peer.short(), "refused a thumbnail not shared with this peer");
@@ -31,7 +32,7 @@ impl Node {
 
     /// Starts pulling the thumbnails of an album that are not here yet, from `from` or else
     /// from whoever can serve the album.
-    pub(super) fn pull_thumbs(&mut self, album: &str, from: Option<Vec<quinn::Connection>>) {
+    pub(super) fn pull_thumbs(&mut self, album: &AlbumId, from: Option<Vec<quinn::Connection>>) {
         let Ok(Some(s)) = self.store.album(album) else {
             return;
         };
@@ -57,7 +58,7 @@ impl Node {
             return;
         }
         self.pulling.extend(wanted.iter().cloned());
-        let (tx, album) = (self.tx.clone(), album.to_string());
+        let (tx, album) = (self.tx.clone(), album.clone());
         tokio::spawn(async move {
             let mut queue = wanted.into_iter();
             let mut tasks = JoinSet::new();
@@ -107,7 +108,7 @@ impl Node {
     }
 
     /// Keeps pulled thumbnails; when a pull ends, tells the pages the album's gallery changed.
-    pub(super) fn thumbs_pulled(&mut self, album: &str, got: Option<Vec<(String, Vec<u8>)>>) {
+    pub(super) fn thumbs_pulled(&mut self, album: &AlbumId, got: Option<Vec<(String, Vec<u8>)>>) {
         match got {
             Some(list) => {
                 let owner = self
@@ -136,7 +137,7 @@ impl Node {
                     }
                 }
                 let _ = self.events.send(Event::AlbumThumbs {
-                    album: album.to_string(),
+                    album: album.clone(),
                 });
             }
         }
@@ -181,13 +182,13 @@ impl Node {
         }
     }
 
-    fn item_answer(&mut self, id: &str) -> Answer {
+    fn item_answer(&mut self, id: &ItemId) -> Answer {
         let albums = self.store.albums().unwrap_or_default();
         let Some((album, entry)) = albums.iter().filter(|s| !s.album.deleted).find_map(|s| {
             s.album
                 .items
                 .iter()
-                .find(|i| i.id == id)
+                .find(|i| i.id == *id)
                 .map(|i| (s.album.clone(), i.clone()))
         }) else {
             return Answer::Missing("no such item is shared with you or by you".into());
@@ -224,9 +225,9 @@ impl Node {
         let under_way = self
             .fetching
             .values()
-            .any(|r| r.target == id || r.album == id || r.target == album.id);
+            .any(|r| r.target == *id || r.target == album.id);
         if !under_way {
-            tracing::info!(item = id, "fetching an item opened in the gallery");
+            tracing::info!(item = id.as_str(), "fetching an item opened in the gallery");
             self.fetch(id, None, None, None);
         }
         Answer::Wait
@@ -236,7 +237,7 @@ impl Node {
     /// thread (a JPEG decode), then `thumb_checked` adds it to my albums holding the item.
     pub(super) fn thumb_set(
         &self,
-        item: String,
+        item: ItemId,
         data: String,
         duration_ms: Option<u64>,
         reply: Reply,
@@ -265,7 +266,7 @@ impl Node {
         thumb: CheckedThumb,
     ) -> Result<reply::ThumbSet, ApiError> {
         let CheckedThumb { bytes, w, h, hash } = thumb;
-        let item = super::sharing::norm_id(item);
+        let item = ItemId::from(super::sharing::norm_id(item));
         let mut changed = 0;
         for mut s in self.store.albums().map_err(ApiError::internal)? {
             let a = &mut s.album;

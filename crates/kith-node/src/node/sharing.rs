@@ -14,6 +14,7 @@ use crate::store::{LocalItem, PendingFetch};
 use crate::transfer::overlay::Patch;
 use kith_proto::album::{hex, new_album_id, unhex32, Album, AlbumItem, SignedAlbum, MAX_ITEMS};
 use kith_proto::api::{reply, KeptLocation};
+use kith_proto::ids::{AlbumId, ItemId};
 use kith_proto::peer::{MemberHint, PeerCode};
 
 /// How long a fetch resumed at start-up waits for a source (seconds).
@@ -57,7 +58,7 @@ pub struct ShareJob {
     title: String,
     link: Option<String>,
     /// An album of mine the files are added to (None: a new album).
-    add_to: Option<String>,
+    add_to: Option<AlbumId>,
 }
 
 /// Most items one `album` reply lists (with 1 KiB names, still under the 1 MiB reply limit).
@@ -328,10 +329,10 @@ fn location_kept(kept: Vec<KeptLocation>) -> ApiError {
 
 /// The gallery's view of a file: its kind, and for a photo its size, date and thumbnail (a
 /// photo that cannot be decoded gets none, and the gallery shows a placeholder).
-fn describe(path: &Path, name: &str, size: u64, id: &str) -> (AlbumItem, Option<Vec<u8>>) {
+fn describe(path: &Path, name: &str, size: u64, id: &ItemId) -> (AlbumItem, Option<Vec<u8>>) {
     let kind = crate::media::kind_of(name);
     let mut entry = AlbumItem {
-        id: id.to_string(),
+        id: id.clone(),
         name: name.to_string(),
         size,
         kind: Some(kind.as_str().to_string()),
@@ -410,7 +411,7 @@ fn hash_all(
             .chunks(SEGMENT_CHUNKS as usize)
             .map(join_hashes)
             .collect();
-        let id = hex(&m.id());
+        let id = ItemId::from(hex(&m.id()));
         let (entry, thumb) = describe(&path, &name, size, &id);
         let item = LocalItem {
             id,
@@ -449,7 +450,7 @@ impl Node {
         title: Option<String>,
         link: Option<String>,
         keep_location: bool,
-        add_to: Option<String>,
+        add_to: Option<AlbumId>,
         reply: Reply,
     ) {
         let strip_to = (!keep_location).then(|| self.home.dir.join("stripped"));
@@ -714,7 +715,7 @@ impl Node {
     ) -> Result<reply::AlbumPage, ApiError> {
         let s = self
             .store
-            .album(&norm_id(id))
+            .album(&AlbumId::from(norm_id(id)))
             .map_err(ApiError::internal)?
             .filter(|s| !s.album.deleted)
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no album {id}")))?;
@@ -768,7 +769,7 @@ impl Node {
     fn my_album(&self, id: &str) -> Result<SignedAlbum, ApiError> {
         let s = self
             .store
-            .album(&norm_id(id))
+            .album(&AlbumId::from(norm_id(id)))
             .map_err(ApiError::internal)?
             .filter(|s| !s.album.deleted)
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no album {id}")))?;
@@ -891,7 +892,7 @@ impl Node {
         }
     }
 
-    pub(super) fn delivered(&mut self, peer: PeerId, album: &str, version: u64) {
+    pub(super) fn delivered(&mut self, peer: PeerId, album: &AlbumId, version: u64) {
         let current = self
             .store
             .album(album)
@@ -903,7 +904,7 @@ impl Node {
         }
     }
 
-    pub(super) fn sources(&mut self, album: &str) -> Vec<quinn::Connection> {
+    pub(super) fn sources(&mut self, album: &AlbumId) -> Vec<quinn::Connection> {
         let Some(everyone) = self.access.sources(album).cloned() else {
             return vec![];
         };
@@ -931,7 +932,7 @@ impl Node {
 
     /// The local file for `item` when `peer` may get it (`core::access`, from the owners of
     /// this copy, `LocalItem::owners`).
-    fn servable(&self, peer: &PeerId, item: &str) -> Option<LocalItem> {
+    fn servable(&self, peer: &PeerId, item: &ItemId) -> Option<LocalItem> {
         let local = self.store.item(item).ok().flatten();
         let owners = local.as_ref().map(|l| l.owners.as_slice());
         self.access.may_get_item(peer, item, owners).ok()?;
@@ -995,8 +996,8 @@ impl Node {
         }
     }
 
-    fn not_shared(&self, peer: PeerId, item: &str) -> PeerReply {
-        tracing::info!(peer = %peer.short(), item, "refused a request for content not shared with this peer");
+    fn not_shared(&self, peer: PeerId, item: &ItemId) -> PeerReply {
+        tracing::info!(peer = %peer.short(), item = item.as_str(), "refused a request for content not shared with this peer");
         let d = Denied::NotShared;
         denied(d)
     }
@@ -1109,7 +1110,7 @@ impl Node {
     }
 
     /// The album holding a target and the items to fetch for it.
-    fn fetch_items(&self, id: &str) -> Result<(String, Vec<FetchItem>), ApiError> {
+    fn fetch_items(&self, id: &str) -> Result<(AlbumId, Vec<FetchItem>), ApiError> {
         let albums = self.store.albums().map_err(ApiError::internal)?;
         for s in albums.iter().filter(|s| !s.album.deleted) {
             let items: Vec<&AlbumItem> = if s.album.id == id {
@@ -1364,7 +1365,7 @@ impl Node {
     pub(super) fn open(&self, item: &str) -> Result<reply::Opened, ApiError> {
         let local = self
             .store
-            .item(&norm_id(item))
+            .item(&ItemId::from(norm_id(item)))
             .map_err(ApiError::internal)?
             .ok_or_else(|| {
                 ApiError::new(ErrorCode::NotFound, "that item is not on this computer yet")
@@ -1442,7 +1443,7 @@ impl Node {
                     };
                     let item = LocalItem {
                         patches: Vec::new(),
-                        id: hex(&f.manifest.id()),
+                        id: ItemId::from(hex(&f.manifest.id())),
                         path: f.path.clone(),
                         size: f.manifest.size,
                         mtime_ns: mtime_ns(&md),
@@ -1559,7 +1560,7 @@ pub(super) struct Running {
     /// Album or item ID.
     pub(super) target: String,
     /// The album it is from.
-    pub(super) album: String,
+    pub(super) album: AlbumId,
     /// Requests waiting for its result.
     waiters: Vec<Reply>,
     /// Stops its task.

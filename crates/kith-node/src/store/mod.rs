@@ -8,6 +8,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use thiserror::Error;
 
 use kith_proto::identity::PeerId;
+use kith_proto::ids::{AlbumId, CommentId, ItemId};
 
 pub mod flusher;
 #[cfg(test)]
@@ -129,7 +130,7 @@ pub struct InviteRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LocalItem {
     /// Item ID, hex.
-    pub id: String,
+    pub id: ItemId,
     /// Absolute path of the file.
     pub path: std::path::PathBuf,
     /// Size when hashed.
@@ -429,7 +430,10 @@ impl Store {
     }
 
     /// One album.
-    pub fn album(&self, id: &str) -> Result<Option<kith_proto::album::SignedAlbum>, StoreError> {
+    pub fn album(
+        &self,
+        id: &AlbumId,
+    ) -> Result<Option<kith_proto::album::SignedAlbum>, StoreError> {
         self.kv
             .get(ALBUMS, id.as_bytes())?
             .map(|v| dec(&v))
@@ -442,7 +446,7 @@ impl Store {
     }
 
     /// Forgets an album, durably.
-    pub fn remove_album(&self, id: &str) -> Result<(), StoreError> {
+    pub fn remove_album(&self, id: &AlbumId) -> Result<(), StoreError> {
         self.kv.delete(ALBUMS, id.as_bytes())?;
         self.flusher.wrote();
         Ok(())
@@ -470,7 +474,7 @@ impl Store {
     }
 
     /// The owner an album ID is bound to: the owner of the first album accepted under it.
-    pub fn album_owner(&self, id: &str) -> Result<Option<PeerId>, StoreError> {
+    pub fn album_owner(&self, id: &AlbumId) -> Result<Option<PeerId>, StoreError> {
         self.kv
             .get(ALBUM_OWNERS, id.as_bytes())?
             .map(|v| dec(&v))
@@ -478,7 +482,7 @@ impl Store {
     }
 
     /// Binds an album ID to its owner for good (kept after the album is gone), durably.
-    pub fn bind_album_owner(&self, id: &str, owner: &PeerId) -> Result<(), StoreError> {
+    pub fn bind_album_owner(&self, id: &AlbumId, owner: &PeerId) -> Result<(), StoreError> {
         self.kv.put(ALBUM_OWNERS, id.as_bytes(), &enc(owner)?)?;
         self.flusher.wrote();
         Ok(())
@@ -510,7 +514,7 @@ impl Store {
     }
 
     /// A file this node can serve.
-    pub fn item(&self, id: &str) -> Result<Option<LocalItem>, StoreError> {
+    pub fn item(&self, id: &ItemId) -> Result<Option<LocalItem>, StoreError> {
         self.kv
             .get(ITEMS, id.as_bytes())?
             .map(|v| dec(&v))
@@ -530,31 +534,31 @@ impl Store {
     }
 
     /// One segment of a local item.
-    pub fn segment(&self, id: &str, seg: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn segment(&self, id: &ItemId, seg: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.kv.get(SEGMENTS, &segment_key(id, seg))
     }
 
     /// Queues an album for delivery to a peer (kept until delivered, across restarts).
-    pub fn outbox_add(&self, peer: &PeerId, album: &str) -> Result<(), StoreError> {
+    pub fn outbox_add(&self, peer: &PeerId, album: &AlbumId) -> Result<(), StoreError> {
         self.kv.put(OUTBOX, &outbox_key(peer, album), b"")?;
         self.flusher.wrote();
         Ok(())
     }
 
     /// Albums waiting for a peer.
-    pub fn outbox_for(&self, peer: &PeerId) -> Result<Vec<String>, StoreError> {
+    pub fn outbox_for(&self, peer: &PeerId) -> Result<Vec<AlbumId>, StoreError> {
         let prefix = peer.as_bytes();
         Ok(self
             .kv
             .scan(OUTBOX)?
             .into_iter()
             .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| String::from_utf8_lossy(&k[32..]).into_owned())
+            .map(|(k, _)| AlbumId::from(String::from_utf8_lossy(&k[32..]).into_owned()))
             .collect())
     }
 
     /// Marks an album delivered to a peer.
-    pub fn outbox_remove(&self, peer: &PeerId, album: &str) -> Result<(), StoreError> {
+    pub fn outbox_remove(&self, peer: &PeerId, album: &AlbumId) -> Result<(), StoreError> {
         self.kv.delete(OUTBOX, &outbox_key(peer, album))?;
         self.flusher.wrote();
         Ok(())
@@ -626,7 +630,7 @@ pub struct ThreadMeta {
 
 impl Store {
     /// The meta of an album's thread (default when none).
-    pub fn thread(&self, album: &str) -> Result<ThreadMeta, StoreError> {
+    pub fn thread(&self, album: &AlbumId) -> Result<ThreadMeta, StoreError> {
         Ok(self
             .kv
             .get(THREADS, album.as_bytes())?
@@ -638,7 +642,7 @@ impl Store {
     /// Writes a thread's meta and entries together, durably: one atomic batch.
     pub fn put_thread(
         &self,
-        album: &str,
+        album: &AlbumId,
         meta: &ThreadMeta,
         entries: &[kith_proto::comment::ThreadEntry],
     ) -> Result<(), StoreError> {
@@ -650,10 +654,10 @@ impl Store {
     /// atomic batch, durably.
     pub fn write_thread(
         &self,
-        album: &str,
+        album: &AlbumId,
         meta: &ThreadMeta,
         entries: &[kith_proto::comment::ThreadEntry],
-        outbox_done: &[(String, u32)],
+        outbox_done: &[(CommentId, u32)],
     ) -> Result<(), StoreError> {
         let mut writes = Vec::with_capacity(entries.len() + outbox_done.len() + 1);
         for e in entries {
@@ -684,8 +688,8 @@ impl Store {
     /// One entry of a thread.
     pub fn comment(
         &self,
-        album: &str,
-        id: &str,
+        album: &AlbumId,
+        id: &CommentId,
     ) -> Result<Option<kith_proto::comment::ThreadEntry>, StoreError> {
         self.kv
             .get(COMMENTS, &comment_key(album, id))?
@@ -696,7 +700,7 @@ impl Store {
     /// Every entry of an album's thread, in `seq` order.
     pub fn comments(
         &self,
-        album: &str,
+        album: &AlbumId,
     ) -> Result<Vec<kith_proto::comment::ThreadEntry>, StoreError> {
         let mut v: Vec<kith_proto::comment::ThreadEntry> = self
             .kv
@@ -709,7 +713,7 @@ impl Store {
     }
 
     /// Forgets an album's thread and my comments waiting for it, durably, in one batch.
-    pub fn remove_thread(&self, album: &str) -> Result<(), StoreError> {
+    pub fn remove_thread(&self, album: &AlbumId) -> Result<(), StoreError> {
         let mut writes = Vec::new();
         for tree in [COMMENTS, COMMENT_OUTBOX] {
             for (key, _) in self.kv.scan_prefix(tree, &comment_key(album, ""))? {
@@ -739,8 +743,8 @@ impl Store {
     /// One of my comments waiting for an album's owner.
     pub fn comment_outbox_get(
         &self,
-        album: &str,
-        id: &str,
+        album: &AlbumId,
+        id: &CommentId,
     ) -> Result<Option<kith_proto::comment::SignedComment>, StoreError> {
         self.kv
             .get(COMMENT_OUTBOX, &comment_key(album, id))?
@@ -748,15 +752,14 @@ impl Store {
             .transpose()
     }
 
-    /// My comments waiting for an album's owner (every album when `album` is empty).
+    /// My comments waiting for an album's owner (every album's when `album` is None).
     pub fn comment_outbox(
         &self,
-        album: &str,
+        album: Option<&AlbumId>,
     ) -> Result<Vec<kith_proto::comment::SignedComment>, StoreError> {
-        let prefix = if album.is_empty() {
-            Vec::new()
-        } else {
-            comment_key(album, "")
+        let prefix = match album {
+            None => Vec::new(),
+            Some(album) => comment_key(album, ""),
         };
         self.kv
             .scan_prefix(COMMENT_OUTBOX, &prefix)?
@@ -767,7 +770,12 @@ impl Store {
 
     /// Takes a comment out of my outbox once the owner has this version (or a newer one).
     /// True when it was taken out.
-    pub fn comment_outbox_done(&self, album: &str, id: &str, v: u32) -> Result<bool, StoreError> {
+    pub fn comment_outbox_done(
+        &self,
+        album: &AlbumId,
+        id: &CommentId,
+        v: u32,
+    ) -> Result<bool, StoreError> {
         if !self.outbox_holds_at_most(album, id, v)? {
             return Ok(false);
         }
@@ -777,7 +785,12 @@ impl Store {
     }
 
     /// Whether my outbox holds this comment at version `v` or older.
-    fn outbox_holds_at_most(&self, album: &str, id: &str, v: u32) -> Result<bool, StoreError> {
+    fn outbox_holds_at_most(
+        &self,
+        album: &AlbumId,
+        id: &CommentId,
+        v: u32,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .comment_outbox_get(album, id)?
             .is_some_and(|q| q.comment.v <= v))
@@ -795,7 +808,7 @@ fn segment_key(id: &str, seg: u64) -> Vec<u8> {
     k
 }
 
-fn outbox_key(peer: &PeerId, album: &str) -> Vec<u8> {
+fn outbox_key(peer: &PeerId, album: &AlbumId) -> Vec<u8> {
     let mut k = peer.as_bytes().to_vec();
     k.extend_from_slice(album.as_bytes());
     k
@@ -836,7 +849,7 @@ mod tests {
         let (me, other) = (Identity::generate().unwrap(), Identity::generate().unwrap());
         let album = |owner: &Identity, id: u8, items: &[(u8, u8)]| {
             Album {
-                id: hex(&[id; 16]),
+                id: hex(&[id; 16]).into(),
                 owner: owner.peer_id(),
                 version: 1,
                 title: String::new(),
@@ -844,7 +857,7 @@ mod tests {
                 items: items
                     .iter()
                     .map(|&(i, t)| AlbumItem {
-                        id: hex(&[i; 32]),
+                        id: hex(&[i; 32]).into(),
                         name: "f".into(),
                         size: 1,
                         thumb: Some(hex(&[t; 32])),
@@ -858,7 +871,7 @@ mod tests {
             .sign(owner)
         };
         let item = |i: u8| LocalItem {
-            id: hex(&[i; 32]),
+            id: hex(&[i; 32]).into(),
             path: "/f".into(),
             size: 1,
             mtime_ns: 0,
@@ -891,13 +904,16 @@ mod tests {
         for _ in 0..2 {
             s.upgrade(&me.peer_id()).unwrap();
             assert_eq!(s.schema().unwrap(), SCHEMA_VERSION);
-            let owners = |i: u8| s.item(&hex(&[i; 32])).unwrap().unwrap().owners;
+            let owners = |i: u8| s.item(&hex(&[i; 32]).into()).unwrap().unwrap().owners;
             assert_eq!(owners(1), vec![me.peer_id()]);
             assert_eq!(owners(2), vec![other.peer_id()]);
             assert!(owners(3).is_empty(), "listed nowhere: served to no one");
-            assert_eq!(s.album_owner(&hex(&[1; 16])).unwrap(), Some(me.peer_id()));
             assert_eq!(
-                s.album_owner(&hex(&[2; 16])).unwrap(),
+                s.album_owner(&hex(&[1; 16]).into()).unwrap(),
+                Some(me.peer_id())
+            );
+            assert_eq!(
+                s.album_owner(&hex(&[2; 16]).into()).unwrap(),
                 Some(other.peer_id())
             );
             let t = |o: &Identity, h: u8| s.thumb_owned_by(&o.peer_id(), &hex(&[h; 32])).unwrap();
@@ -943,7 +959,7 @@ mod tests {
 
     fn entry(id: u8, seq: u64) -> kith_proto::comment::ThreadEntry {
         kith_proto::comment::ThreadEntry {
-            id: kith_proto::album::hex(&[id; 16]),
+            id: kith_proto::album::hex(&[id; 16]).into(),
             seq,
             rev: seq,
             hidden: false,
@@ -1006,7 +1022,7 @@ mod tests {
 
     #[test]
     fn a_threads_meta_and_entry_land_together_or_not_at_all_when_the_node_dies() {
-        let album = kith_proto::album::hex(&[1; 16]);
+        let album = AlbumId::from(kith_proto::album::hex(&[1; 16]));
         let meta = ThreadMeta {
             rev: 1,
             next_seq: 1,
@@ -1035,10 +1051,10 @@ mod tests {
     fn my_comment_leaves_the_outbox_in_the_same_write_that_threads_it() {
         use kith_proto::comment::Comment;
         let me = Identity::generate().unwrap();
-        let album = kith_proto::album::hex(&[1; 16]);
+        let album = AlbumId::from(kith_proto::album::hex(&[1; 16]));
         let c = |v: u32| {
             Comment {
-                id: kith_proto::album::hex(&[3; 16]),
+                id: kith_proto::album::hex(&[3; 16]).into(),
                 album: album.clone(),
                 item: None,
                 author: me.peer_id(),
@@ -1063,14 +1079,14 @@ mod tests {
             &[(id.clone(), 0)],
         )
         .unwrap();
-        assert!(s.comment_outbox("").unwrap().is_empty());
+        assert!(s.comment_outbox(None).unwrap().is_empty());
         assert_eq!(s.comments(&album).unwrap().len(), 1);
         // A newer version queued meanwhile stays queued.
         kv.crash_after(2);
         s.comment_outbox_put(&c(1)).unwrap();
         s.write_thread(&album, &ThreadMeta::default(), &[entry(3, 1)], &[(id, 0)])
             .unwrap();
-        assert_eq!(s.comment_outbox("").unwrap(), vec![c(1)]);
+        assert_eq!(s.comment_outbox(None).unwrap(), vec![c(1)]);
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::transfer::rate::Limiter;
 use kith_proto::album::hex;
 use kith_proto::api::{ApiError, ErrorCode};
 use kith_proto::hash::sha256;
+use kith_proto::ids::ItemId;
 use kith_proto::peer::{PeerCode, PeerMsg, MAX_CHUNKS_PER_REQUEST};
 
 // A run must fit in one request.
@@ -362,7 +363,7 @@ async fn fetch_item(item: &FetchItem, shared: &Shared) -> Result<Fetched, ApiErr
                 let (file, hashes, id, limit, shown) = (
                     p.file.clone(),
                     p.hashes.clone(),
-                    hex(&item.id),
+                    ItemId::from(hex(&item.id)),
                     job.limit.clone(),
                     p.live.clone(),
                 );
@@ -464,7 +465,7 @@ async fn fetch_item(item: &FetchItem, shared: &Shared) -> Result<Fetched, ApiErr
 }
 
 async fn hashes_from(conn: &quinn::Connection, id: &Hash) -> Result<(Manifest, Vec<Hash>), Fault> {
-    let item = hex(id);
+    let item = ItemId::from(hex(id));
     let mb = blob(
         conn,
         &PeerMsg::GetManifest { item: item.clone() },
@@ -568,7 +569,7 @@ async fn prepare(
         .map(|i| chunk_len(size, i))
         .sum();
     let live = Arc::new(LivePart::new(path.clone(), size, have.clone()));
-    let shown = Shown::new(&job.live, hex(&item.id), live.clone());
+    let shown = Shown::new(&job.live, ItemId::from(hex(&item.id)), live.clone());
     shared.advance(size - missing);
     Ok(Prepared::Part(Part {
         path,
@@ -618,12 +619,12 @@ async fn finish(
 /// Shows a file being fetched to the gateway for as long as its fetch runs.
 struct Shown {
     live: Arc<Live>,
-    id: String,
+    id: ItemId,
     part: Arc<LivePart>,
 }
 
 impl Shown {
-    fn new(live: &Arc<Live>, id: String, part: Arc<LivePart>) -> Shown {
+    fn new(live: &Arc<Live>, id: ItemId, part: Arc<LivePart>) -> Shown {
         live.insert(&id, part.clone());
         Shown {
             live: live.clone(),
@@ -696,7 +697,7 @@ fn place(part: &Path, wanted: &Path) -> Result<PathBuf, ApiError> {
 #[allow(clippy::too_many_arguments)]
 async fn get_run(
     conn: &quinn::Connection,
-    item: &str,
+    item: &ItemId,
     run: Run,
     size: u64,
     hashes: &[Hash],
@@ -711,7 +712,7 @@ async fn get_run(
         result: Err(e),
     };
     let msg = PeerMsg::GetChunks {
-        item: item.to_string(),
+        item: item.clone(),
         from,
         count: n,
     };

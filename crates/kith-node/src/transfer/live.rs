@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use kith_proto::ids::ItemId;
+
 /// Most chunk wishes kept per file (older ones are dropped).
 const MAX_WANTED: usize = 64;
 
@@ -89,13 +91,13 @@ impl LivePart {
 /// Every file being fetched, by item ID (hex).
 #[derive(Default)]
 pub struct Live {
-    parts: Mutex<HashMap<String, Arc<LivePart>>>,
+    parts: Mutex<HashMap<ItemId, Arc<LivePart>>>,
 }
 
 impl Live {
     /// Registers a file being fetched.
-    pub fn insert(&self, item: &str, part: Arc<LivePart>) {
-        lock(&self.parts).insert(item.to_string(), part);
+    pub fn insert(&self, item: &ItemId, part: Arc<LivePart>) {
+        lock(&self.parts).insert(item.clone(), part);
     }
 
     /// The file being fetched for `item`, if any.
@@ -104,7 +106,7 @@ impl Live {
     }
 
     /// Ends and forgets the fetch of `item`, if `part` is still the registered one.
-    pub fn remove(&self, item: &str, part: &Arc<LivePart>) {
+    pub fn remove(&self, item: &ItemId, part: &Arc<LivePart>) {
         let mut parts = lock(&self.parts);
         if parts.get(item).is_some_and(|p| Arc::ptr_eq(p, part)) {
             parts.remove(item);
@@ -132,8 +134,8 @@ mod tests {
         assert_eq!(p.take_wanted(), vec![2, 0]);
         assert!(p.take_wanted().is_empty());
         let live = Live::default();
-        live.insert("a", p.clone());
-        live.remove("a", &p);
+        live.insert(&"a".into(), p.clone());
+        live.remove(&"a".into(), &p);
         assert!(live.get("a").is_none() && p.ended());
         assert!(rx.has_changed().unwrap_or(false));
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::PeerId;
+use crate::ids::{AlbumId, CommentId, ItemId};
 
 /// A reply with no fields: `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,11 +205,11 @@ pub struct Discarded {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentView {
     /// The comment's ID.
-    pub id: Option<String>,
+    pub id: Option<CommentId>,
     /// The album it is on.
-    pub album: String,
+    pub album: AlbumId,
     /// The item it is about (None: the album).
-    pub item: Option<String>,
+    pub item: Option<ItemId>,
     /// Its author's peer ID (None: a hidden entry without its comment).
     pub author: Option<PeerId>,
     /// The author's name as this node knows it.
@@ -251,11 +252,11 @@ pub struct CommentReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentPage {
     /// The album.
-    pub album: String,
+    pub album: AlbumId,
     /// Its title.
     pub title: String,
     /// The item, when the comments of one item were asked for.
-    pub item: Option<String>,
+    pub item: Option<ItemId>,
     /// How many comments there are in all.
     pub total: usize,
     /// The first listed.
@@ -286,7 +287,7 @@ pub struct ThumbSet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shared {
     /// The album's ID.
-    pub id: String,
+    pub id: AlbumId,
     /// How many items it lists.
     pub items: usize,
     /// Their total size.
@@ -299,7 +300,7 @@ pub struct Shared {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlbumView {
     /// The album's ID.
-    pub id: String,
+    pub id: AlbumId,
     /// Its title.
     pub title: String,
     /// Its owner's peer ID.
@@ -332,7 +333,7 @@ pub struct AlbumView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemView {
     /// The item's ID.
-    pub id: String,
+    pub id: ItemId,
     /// Its name in the album.
     pub name: String,
     /// Its size.
@@ -369,7 +370,7 @@ pub struct AlbumPage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unshared {
     /// The album's ID.
-    pub id: String,
+    pub id: AlbumId,
 }
 
 /// `settings`: the settings now.
