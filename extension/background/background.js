@@ -2,7 +2,7 @@
 // the add-on's own pages; the "Share with friends" menu; the badge (what's new); notifications.
 
 import { Host } from "./host.js";
-import { describe, runShare } from "./share.js";
+import { describe, resolveLink, runShare } from "./share.js";
 
 const host = new Host();
 /** Open page ports (popup, sidebar, share dialogs). */
@@ -159,7 +159,18 @@ function handlePage(port, m) {
       break;
     case "share_request": {
       const req = requests.get(Number(m.req));
-      answer(port, m.id, req ? Promise.resolve(req) : Promise.reject({ code: "not_found", message: browser.i18n.getMessage("errShareGone") }));
+      if (!req) {
+        answer(port, m.id, Promise.reject({ code: "not_found", message: browser.i18n.getMessage("errShareGone") }));
+        break;
+      }
+      // A link is resolved before the dialog shows it: the user sees where it really leads.
+      if (req.kind === "link") req.resolving ??= resolveLink(req.url).then((r) => (req.resolved = r));
+      answer(port, m.id, Promise.resolve(req.resolving).then(() => {
+        const shown = { ...req };
+        delete shown.resolving; // a promise: not for posting
+        delete shown.uploaded;
+        return shown;
+      }));
       break;
     }
     case "share_cancel": {

@@ -74,8 +74,10 @@ export class Host {
     }
   }
 
-  /** Reads the node's status and reports the connection as ready. */
+  /** Tells the node the add-on's origin, reads its status and reports the connection as ready. */
   async refresh(hello = this.state.hello) {
+    // The gateway serves the add-on's pages only once the node knows their origin.
+    await this.call({ cmd: "addon_origin", origin: browser.runtime.getURL("").replace(/\/$/, "") });
     const me = await this.call({ cmd: "status" });
     this.retryMs = 1000;
     this.setState({ status: "ready", hello, me });

@@ -112,6 +112,26 @@ async function* once(bytes) {
   yield bytes;
 }
 
+/**
+ * Where a right-clicked link leads, for the dialog to show before anything is shared: the
+ * address after redirects, its type and size, and whether it is a web page (shared as a link)
+ * or a file (downloaded with the browser's sign-ins and shared). Only the headers are read.
+ */
+export async function resolveLink(url) {
+  if (!isWeb(url)) return { url, ok: false };
+  try {
+    const response = await fetch(url, { credentials: "include" });
+    response.body?.cancel();
+    const type = (response.headers.get("content-type") || "").toLowerCase();
+    const len = Number(response.headers.get("content-length"));
+    const size = Number.isFinite(len) && len > 0 && !response.headers.get("content-encoding") ? len : null;
+    const page = !response.ok || type.startsWith("text/html");
+    return { url: response.url || url, ok: response.ok, type: type.split(";")[0].trim(), size, page };
+  } catch {
+    return { url, ok: false };
+  }
+}
+
 /** Fetches a URL in the browser (with the user's cookies) and uploads it. */
 async function uploadUrl(host, url, fallbackName, onProgress) {
   const response = await fetch(url, { credentials: "include" });

@@ -48,6 +48,15 @@ async function load() {
   const [req, friends] = await Promise.all([kith.request("share_request", { req: reqId }), kith.call("friends")]);
   $("what").textContent = t(`kind_${req.kind}`);
   $("source").textContent = req.kind === "selection" ? req.text : req.url;
+  if (req.kind === "link" && req.resolved) {
+    // Where the link really leads, and what sharing it does, before anything is shared.
+    const r = req.resolved;
+    $("what").textContent = !r.ok ? t("kind_link_unknown")
+      : r.page ? t("kind_link_page")
+      : t("kind_link_file", r.type || t("unknownType"), r.size ? bytes(r.size) : t("unknownSize"));
+    $("source").textContent = r.url;
+    $("source").title = r.url === req.url ? "" : req.url;
+  }
   $("title").value = cleanTitle(req.title);
   const img = req.kind === "image" ? req.url : req.preview;
   if (img && (safeLink(img) || img.startsWith("data:image/"))) {
@@ -60,7 +69,7 @@ async function load() {
   }
   $("friends").replaceChildren(...friends.map((f) => h("li", {},
     h("label", { class: "row" },
-      h("input", { type: "checkbox", checked: true, value: f.id, onchange: syncAll }),
+      h("input", { type: "checkbox", value: f.id, onchange: syncAll }),
       h("span", { class: f.online ? "dot on" : "dot" }),
       h("span", { class: "ellipsis", text: f.name })))));
   $("title").focus();

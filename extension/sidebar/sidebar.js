@@ -423,7 +423,7 @@ function renderNewAlbum() {
   $("na-title").value = $("na-title").value || first.replace(/\.[^.]+$/, "");
   $("na-files").textContent = t("files", model.dropped.length) + " · " + bytes(model.dropped.reduce((n, f) => n + f.size, 0));
   $("na-friends").replaceChildren(...model.friends.map((f) =>
-    h("label", { class: "row" }, h("input", { type: "checkbox", value: f.id, checked: true, class: "na-friend" }), h("span", { class: "grow ellipsis", text: f.name }))));
+    h("label", { class: "row" }, h("input", { type: "checkbox", value: f.id, class: "na-friend" }), h("span", { class: "grow ellipsis", text: f.name }))));
   $("na-error").textContent = "";
 }
 

@@ -125,9 +125,23 @@ def web():
     (root / "page.html").write_text(
         "<!doctype html><title>Beach day</title><h1>Beach day</h1>"
         '<img id="photo" src="photo.png" width="96" height="64" alt="photo">'
-        '<p><a id="file-link" href="photo.png">the photo</a></p>')
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
+        '<p><a id="file-link" href="photo.png">the photo</a></p>'
+        '<p><a id="short-link" href="go">a short link</a></p>')
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/go":  # a short link that redirects to the photo
+                self.send_response(302)
+                self.send_header("Location", "/photo.png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Handler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield {"url": f"http://127.0.0.1:{server.server_address[1]}", "root": root}

@@ -79,6 +79,9 @@ def test_context_menu_shares_an_image_and_the_friend_receives_it(friends, web):
     d.switch_to.window(dialog)
     wait_for(lambda: d.find_element(By.ID, "form").is_displayed(), what="the share form")
     wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#friends input"), what="the friend list")
+    # Nobody is picked for the user: an album's audience is chosen, not assumed.
+    assert not [b for b in d.find_elements(By.CSS_SELECTOR, "#friends input") if b.is_selected()]
+    d.find_element(By.CSS_SELECTOR, "#friends input").click()
     title = d.find_element(By.ID, "title")
     assert title.get_attribute("value") == "Beach day"
     d.find_element(By.ID, "share").click()
@@ -234,6 +237,7 @@ def test_context_menu_shares_the_page_as_a_link_card_with_a_preview(friends, web
     d.switch_to.window(wait_for(lambda: [h for h in d.window_handles if h != main], what="the share dialog")[0])
     wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#friends input"), what="the friend list")
     assert "link card" in d.find_element(By.ID, "what").text
+    d.find_element(By.CSS_SELECTOR, "#friends input").click()
     d.find_element(By.ID, "title").clear()
     d.find_element(By.ID, "title").send_keys("Look at this")
     d.find_element(By.ID, "share").click()
@@ -248,6 +252,30 @@ def test_context_menu_shares_the_page_as_a_link_card_with_a_preview(friends, web
     out = friends.tmp / "card"
     friends.friend.run("fetch", album["id"], "--out", str(out))
     assert (out / "preview.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG picture of the page
+
+
+def test_the_share_dialog_shows_where_a_right_clicked_link_really_leads_before_sharing(friends, web):
+    d = friends.driver
+    before = len(friends.me.json("albums"))
+    d.get(f"{web['url']}/page.html")
+    main = d.current_window_handle
+    ActionChains(d).context_click(d.find_element(By.ID, "short-link")).perform()
+    friends.chrome("""
+      const menu = document.getElementById("contentAreaContextMenu");
+      menu.activateItem(menu.querySelector('menuitem[id$="-menuitem-_share"]'));
+    """)
+    d.switch_to.window(wait_for(lambda: [h for h in d.window_handles if h != main], what="the share dialog")[0])
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#friends input"), what="the friend list")
+    # The dialog names the address after the redirect, the file's type and size.
+    source = d.find_element(By.ID, "source")
+    assert source.text == f"{web['url']}/photo.png"
+    assert source.get_attribute("title") == f"{web['url']}/go"
+    what = d.find_element(By.ID, "what").text
+    assert "image/png" in what and "file" in what, what
+    assert "image/png, " in what and "unknown" not in what, what  # a type and a size
+    d.find_element(By.ID, "cancel").click()
+    d.switch_to.window(main)
+    assert len(friends.me.json("albums")) == before, "nothing is shared before the user confirms"
 
 
 def test_popup_invite_gives_a_link_and_qr_code_that_a_new_friend_accepts(friends):
@@ -350,6 +378,7 @@ def test_a_photo_whose_location_kith_cannot_remove_is_listed_before_sharing_and_
         dialog = wait_for(lambda: [h for h in d.window_handles if h != main], what="the share dialog")[0]
         d.switch_to.window(dialog)
         wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#friends input"), what="the friend list")
+        d.find_element(By.CSS_SELECTOR, "#friends input").click()
         d.find_element(By.ID, "share").click()
         box = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#status .location-kept"),
                        what="the list of files that keep their location")[0]

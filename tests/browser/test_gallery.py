@@ -123,6 +123,8 @@ def test_files_dropped_on_the_sidebar_become_an_album_and_more_dropped_on_its_ga
     form = wait_for(lambda: d.find_element(By.ID, "new-album") if d.find_element(By.ID, "new-album").is_displayed() else None,
                     what="the new-album form")
     wait_for(lambda: form.find_elements(By.CSS_SELECTOR, ".na-friend"), what="the friends to pick")
+    assert not [b for b in form.find_elements(By.CSS_SELECTOR, ".na-friend") if b.is_selected()], "nobody picked yet"
+    form.find_element(By.CSS_SELECTOR, ".na-friend").click()
     title = d.find_element(By.ID, "na-title")
     title.clear()
     title.send_keys("Garden")

@@ -68,6 +68,9 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Most ranges in one request (more are answered with the whole content).
 const MAX_RANGES: usize = 16;
 
+/// Most add-on origins remembered (the newest are kept).
+const MAX_ORIGINS: usize = 4;
+
 /// A running gateway.
 #[derive(Debug, Clone)]
 pub struct Gateway {
@@ -75,12 +78,39 @@ pub struct Gateway {
     pub port: u16,
     /// The secret path prefix of this start.
     pub token: String,
+    /// The add-on origins told by `addon_origin` (shared with the serving task).
+    origins: Arc<std::sync::RwLock<Vec<String>>>,
 }
 
 impl Gateway {
     /// The base URL the add-on puts in front of `thumb/HASH` and `item/ID`.
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}/{}/", self.port, self.token)
+    }
+
+    /// Admits an add-on origin (checked for form by the caller); the newest few are kept.
+    pub fn allow_origin(&self, origin: &str) {
+        let mut o = self.origins.write().unwrap_or_else(|p| p.into_inner());
+        o.retain(|x| x != origin);
+        o.push(origin.to_string());
+        let extra = o.len().saturating_sub(MAX_ORIGINS);
+        o.drain(..extra);
+    }
+
+    /// Whether pages of `origin` may load from the gateway: an origin the add-on told, or
+    /// the Chromium build's pinned one.
+    fn admits(&self, origin: &[u8]) -> bool {
+        let pinned = format!(
+            "chrome-extension://{}",
+            kith_proto::api::CHROMIUM_EXTENSION_ID
+        );
+        origin == pinned.as_bytes()
+            || self
+                .origins
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|o| o.as_bytes() == origin)
     }
 }
 
@@ -90,6 +120,7 @@ pub async fn start(ask: Ask) -> std::io::Result<(Gateway, tokio::task::JoinHandl
     let gw = Gateway {
         port: listener.local_addr()?.port(),
         token: kith_proto::album::hex(&rand::random::<[u8; 16]>()),
+        origins: Arc::default(),
     };
     let ctx = Arc::new(Ctx {
         gw: gw.clone(),
@@ -327,7 +358,14 @@ fn same_secret(a: &str, b: &str) -> bool {
 
 impl Ctx {
     async fn handle(&self, req: Request<hyper::body::Incoming>) -> Response<Body> {
-        let mut r = self.route(&req).await;
+        // A page that names its origin is one of the add-on's, or it gets nothing.
+        let origin = req.headers().get(header::ORIGIN).cloned();
+        let admitted = origin.as_ref().is_none_or(|o| self.gw.admits(o.as_bytes()));
+        let mut r = if admitted {
+            self.route(&req).await
+        } else {
+            plain(StatusCode::FORBIDDEN, "origin not allowed")
+        };
         let h = r.headers_mut();
         h.insert(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -342,12 +380,10 @@ impl Ctx {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         );
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
         // The add-on's pages may read what they load (a video frame drawn on a canvas).
-        if let Some(o) = req.headers().get(header::ORIGIN) {
-            if o.as_bytes().starts_with(b"moz-extension://") {
-                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
-                h.insert(header::VARY, HeaderValue::from_static("Origin"));
-            }
+        if let Some(o) = origin.filter(|_| admitted) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
         }
         r
     }

@@ -208,6 +208,43 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
+/// Checks that a folder is private to this user: a real folder (not a link), owned by this
+/// user, with no group or other permission bits. The control socket lives only in such a
+/// folder, so nobody else can plant, replace or watch it.
+pub fn check_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let md = std::fs::symlink_metadata(dir).with_context(|| format!("{}", dir.display()))?;
+    if md.file_type().is_symlink() {
+        bail!(
+            "{} is a link; remove it (a folder of the control socket may not be a link)",
+            dir.display()
+        );
+    }
+    if !md.is_dir() {
+        bail!("{} is not a folder", dir.display());
+    }
+    if md.uid() != unsafe_uid() {
+        bail!(
+            "{} belongs to user {}, not to you; remove it",
+            dir.display(),
+            md.uid()
+        );
+    }
+    let mode = md.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} is open to others (mode {mode:o}); make it private with chmod 700",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// This process's user ID.
+pub fn my_uid() -> u32 {
+    unsafe_uid()
+}
+
 /// Writes a file via a temporary name, fsync and rename, with the given mode. The temporary
 /// file has an unpredictable name beside `path` and is created exclusively without following
 /// links (`O_CREAT|O_EXCL|O_NOFOLLOW`), so nothing planted there is written through.

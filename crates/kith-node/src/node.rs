@@ -311,6 +311,8 @@ struct Node {
     _lan: Option<crate::net::lan::Lan>,
     /// What was learnt about reaching each friend, and when to ask for help (`core::reach`).
     reaching: crate::core::reach::Reach,
+    /// Which connected friends share which of my friends (`core::mutual`).
+    mutual: crate::core::mutual::Mutual,
     /// The limit on bytes relayed for friends.
     relay_limit: Arc<crate::transfer::rate::Limiter>,
     /// My address as a friend outside my network last saw it (from its hello).
@@ -427,6 +429,11 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     let sock_path = home.socket_path();
     if let Some(parent) = sock_path.parent() {
         crate::home::create_private_dir(parent)?;
+        if parent != home.dir {
+            // A folder outside the home (the runtime or temporary folder's) must be private.
+            crate::home::check_private_dir(parent)
+                .context("refusing the control socket's folder")?;
+        }
     }
     let _ = std::fs::remove_file(&sock_path); // stale: we hold the lock, so no node uses it
     let listener = {
@@ -499,6 +506,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         reach,
         _lan: lan,
         reaching: Default::default(),
+        mutual: Default::default(),
         relay_limit,
         observed: None,
         mapped: None,
@@ -1014,7 +1022,25 @@ impl Node {
             boot: self.boot,
             reach: friend.then(|| kith_proto::album::hex(&self.reach)),
             mapped: self.mapped,
+            knows: if friend {
+                self.friend_tags()
+            } else {
+                Vec::new()
+            },
         }
+    }
+
+    /// The tags my hello to a friend carries (`core::mutual`): one per friend whose reach
+    /// secret I hold.
+    fn friend_tags(&self) -> Vec<String> {
+        let reaches: Vec<[u8; 32]> = self
+            .store
+            .friends()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| kith_proto::album::unhex32(f.reach.as_deref()?))
+            .collect();
+        crate::core::mutual::my_tags(&self.me, reaches.iter())
     }
 
     fn is_online(&self, peer: &PeerId) -> bool {
@@ -1030,6 +1056,17 @@ impl Node {
                 protocol: 1,
             })),
             Command::Status {} => to_json(self.status()),
+            Command::AddonOrigin { origin } => {
+                if kith_proto::api::extension_origin_ok(&origin) {
+                    self.gateway.allow_origin(&origin);
+                    to_json(Ok(reply::Done {}))
+                } else {
+                    Err(ApiError::new(
+                        ErrorCode::BadRequest,
+                        "not an extension origin (moz-extension://UUID or chrome-extension://ID)",
+                    ))
+                }
+            }
             Command::Init { .. } => Err(ApiError::new(
                 ErrorCode::AlreadyInitialized,
                 "this home already has an identity",
@@ -1445,6 +1482,7 @@ impl Node {
         seen: SocketAddr,
     ) -> Result<(), ApiError> {
         if let Some(mut f) = self.store.friend(&peer).map_err(ApiError::internal)? {
+            self.mutual.hello(peer, &hello.knows);
             let via_relay = self.is_relay_addr(&peer, seen);
             if !via_relay {
                 self.note_observed(hello);
@@ -1493,6 +1531,7 @@ impl Node {
         };
         self.store.put_friend(&f).map_err(ApiError::internal)?;
         self.access.add_friend(peer);
+        self.mutual.hello(peer, &hello.knows);
         if let Ok(mut a) = self.admission.write() {
             a.friends.insert(peer);
         }

@@ -225,6 +225,27 @@ impl ApiError {
     }
 }
 
+/// The Firefox add-on's ID (the host manifest's `allowed_extensions`).
+pub const ADDON_ID: &str = "kith@kith";
+/// The Chromium build's extension ID, pinned by the public key of its manifest.
+pub const CHROMIUM_EXTENSION_ID: &str = "bifkbjjdhhfehfjgpbnaninegkkojooj";
+
+/// Whether `origin` has the form of a browser extension's origin: `moz-extension://` and a
+/// UUID, or `chrome-extension://` and 32 letters `a` to `p` (no trailing slash).
+pub fn extension_origin_ok(origin: &str) -> bool {
+    if let Some(uuid) = origin.strip_prefix("moz-extension://") {
+        uuid.len() == 36
+            && uuid.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    } else if let Some(id) = origin.strip_prefix("chrome-extension://") {
+        id.len() == 32 && id.bytes().all(|b| (b'a'..=b'p').contains(&b))
+    } else {
+        false
+    }
+}
+
 /// A command from a client (front ends build these values; the node parses them).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
@@ -464,6 +485,13 @@ pub enum Command {
         /// Compared (true) or not (false).
         verified: bool,
     },
+    /// The add-on tells the node its pages' origin (`moz-extension://UUID`, which Firefox picks
+    /// per install), so the gateway lets those pages read what they load; the gateway refuses
+    /// every other origin but the Chromium build's pinned one.
+    AddonOrigin {
+        /// The origin, without a trailing slash.
+        origin: String,
+    },
     /// Write a passphrase-protected export of the identity and friends.
     IdentityExport {
         /// Absolute path of the file to write.
@@ -509,6 +537,7 @@ pub const COMMANDS: &[&str] = &[
     "comments",
     "album_read",
     "friend_verify",
+    "addon_origin",
 ];
 
 /// A request: its id and command.

@@ -173,6 +173,27 @@ pub struct Hello {
     /// The public address the sender's router maps to it (UPnP-IGD, NAT-PMP or PCP), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapped: Option<SocketAddr>,
+    /// To a friend only: one [`friend_tag`] (hex) for each friend of the sender whose reach
+    /// secret it holds. A receiver who is a friend of the same friend can tell (it holds that
+    /// reach secret too); nobody else learns anything from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knows: Vec<String>,
+}
+
+/// Most friend tags one hello carries.
+pub const MAX_FRIEND_TAGS: usize = 4096;
+
+/// The tag by which `holder` shows its friends that it is a friend of the peer whose reach
+/// secret is `reach`: the first 16 bytes of HMAC-SHA256(reach, "kith friend tag v1" ||
+/// holder's 32-byte key). Only friends of that peer hold its reach secret, so only they can
+/// compute or recognise the tag.
+pub fn friend_tag(reach: &[u8; 32], holder: &crate::identity::PeerId) -> [u8; 16] {
+    let mut msg = b"kith friend tag v1".to_vec();
+    msg.extend_from_slice(holder.as_bytes());
+    let mac = crate::hash::hmac(reach, &msg);
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(&mac[..16]);
+    tag
 }
 
 /// A peer's refusal code (PROTOCOL.md §8). Sent and read as its word; a word this version
@@ -333,6 +354,13 @@ impl PeerMsg {
                 if h.reach.as_deref().is_some_and(|r| unhex32(r).is_none()) {
                     return invalid("bad reach secret".into());
                 }
+                if h.knows.len() > MAX_FRIEND_TAGS
+                    || h.knows
+                        .iter()
+                        .any(|t| t.len() != 32 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return invalid("bad friend tags".into());
+                }
             }
             PeerMsg::AlbumPush { album, members } => {
                 album
@@ -417,10 +445,16 @@ mod tests {
             boot: 7,
             reach: Some(crate::album::hex(&[9; 32])),
             mapped: Some("203.0.113.2:40000".parse().unwrap()),
+            knows: vec![crate::album::hex(&[3; 16])],
         });
         assert_eq!(PeerMsg::from_bytes(&h.to_bytes()).unwrap(), h);
         assert!(PeerMsg::from_bytes(b"not json").is_err());
         assert!(PeerMsg::from_bytes(br#"{"type":"nope"}"#).is_err());
+        let bad_tag = br#"{"type":"hello","name":"Bo","addrs":[],"observed":"1.2.3.4:5","boot":1,"knows":["zz"]}"#;
+        assert!(matches!(
+            PeerMsg::from_bytes(bad_tag),
+            Err(PeerMsgError::Invalid(_))
+        ));
         let bad_name = br#"{"type":"hello","name":"","addrs":[],"observed":"1.2.3.4:5","boot":1}"#;
         assert!(matches!(
             PeerMsg::from_bytes(bad_name),

@@ -36,12 +36,26 @@ impl Client {
     pub async fn connect(home: &Home) -> Result<Client, ApiError> {
         Self::connect_path(&home.socket_path())
             .await
-            .map_err(|_| no_node(home))
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => ApiError::new(ErrorCode::Io, e.to_string()),
+                _ => no_node(home),
+            })
     }
 
     /// Connects to a socket path.
     pub async fn connect_path(path: &Path) -> std::io::Result<Client> {
         let s = UnixStream::connect(path).await?;
+        // The node answering must be this user's own (its socket's peer credentials).
+        let owner = s.peer_cred()?.uid();
+        if owner != kith_node::home::my_uid() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the control socket {} is served by user {owner}, not by you",
+                    path.display()
+                ),
+            ));
+        }
         Ok(Client {
             stream: BufReader::new(s),
             next_id: 1,

@@ -9,11 +9,9 @@ pub mod native;
 
 /// Native-messaging host name, as browsers know it.
 pub const HOST_NAME: &str = "kith";
-/// The Firefox add-on id allowed to start the host.
-pub const ADDON_ID: &str = "kith@kith";
-/// The Chromium extension's ID, pinned by the public key in `manifests/chromium-key.pub`
-/// (the `key` of the Chromium manifest).
-pub const CHROMIUM_EXTENSION_ID: &str = "bifkbjjdhhfehfjgpbnaninegkkojooj";
+/// The Firefox add-on id allowed to start the host; the Chromium extension's ID, pinned by
+/// the public key in `manifests/chromium-key.pub` (the `key` of the Chromium manifest).
+pub use kith_proto::api::{ADDON_ID, CHROMIUM_EXTENSION_ID};
 
 /// The origin a Chromium-family browser passes when it starts the host for Kith's extension.
 pub fn chromium_origin() -> String {

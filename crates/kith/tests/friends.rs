@@ -231,6 +231,9 @@ fn one_node_per_home_and_stop_ends_it() {
 fn long_home_path_puts_the_control_socket_under_xdg_runtime_dir() {
     let base = tempfile::tempdir().unwrap();
     let runtime = tempfile::tempdir().unwrap();
+    // A runtime folder is private to its user (XDG Base Directory spec); serve checks it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let deep = base.path().join("a".repeat(60)).join("b".repeat(60));
     let run = |args: &[&str]| {
         common::kith_command()
@@ -256,6 +259,81 @@ fn long_home_path_puts_the_control_socket_under_xdg_runtime_dir() {
         .flatten()
         .collect();
     assert_eq!(socks.len(), 1, "socket not under XDG_RUNTIME_DIR");
+    assert!(run(&["stop"]).status.success());
+    assert!(common::wait_child(&mut child, SOON).is_some());
+}
+
+#[test]
+fn a_planted_link_or_open_folder_for_the_control_socket_makes_serve_refuse() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    // A home path too long for a socket: the socket falls back to $TMPDIR/kith-<uid>/.
+    let deep = base.path().join("a".repeat(60)).join("b".repeat(60));
+    let uid = unsafe { libc::getuid() };
+    let fallback = tmp.path().join(format!("kith-{uid}"));
+    let run = |args: &[&str]| {
+        common::kith_command()
+            .arg("--home")
+            .arg(&deep)
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init", "--name", "Deep"]).status.success());
+    let serve = || {
+        let mut child = common::kith_command()
+            .arg("--home")
+            .arg(&deep)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", tmp.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ended = common::wait_child(&mut child, SOON);
+        let mut err = String::new();
+        if ended.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (ended, err)
+    };
+    // Someone planted a link to a folder of theirs where my socket would go.
+    std::os::unix::fs::symlink(elsewhere.path(), &fallback).unwrap();
+    let (ended, err) = serve();
+    assert!(
+        ended.is_some_and(|s| !s.success()),
+        "served through a planted link"
+    );
+    assert!(err.contains("is a link"), "{err}");
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    // A real folder, but open to others.
+    std::fs::remove_file(&fallback).unwrap();
+    std::fs::create_dir(&fallback).unwrap();
+    std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (ended, err) = serve();
+    assert!(
+        ended.is_some_and(|s| !s.success()),
+        "served in an open folder"
+    );
+    assert!(err.contains("open to others"), "{err}");
+    // Made private, the same folder serves.
+    std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut child = common::kith_command()
+        .arg("--home")
+        .arg(&deep)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", tmp.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(SOON, || run(&["status"]).status.success()));
     assert!(run(&["stop"]).status.success());
     assert!(common::wait_child(&mut child, SOON).is_some());
 }
@@ -378,12 +456,13 @@ fn introductions_and_relays_are_made_only_between_two_friends_and_relays_only_wh
             },
         ],
     );
-    assert_eq!(common::code_of(&answers[0]), "not_friend", "Cy refuses");
+    // One answer whether Cy refused or the key is nobody's friend: Ann learns nothing about
+    // Pat's friends from it.
     assert_eq!(
-        common::code_of(&answers[1]),
-        "not_friend",
-        "not Pat's friend"
+        answers[0], answers[1],
+        "a refusal and a stranger look alike"
     );
+    assert_eq!(common::code_of(&answers[0]), "peer_unreachable");
     assert_eq!(common::code_of(&answers[2]), "no_relay");
     assert!(c.log().contains("refused an introduction to a stranger"));
     // … and then only between two friends of each other's.
@@ -398,8 +477,38 @@ fn introductions_and_relays_are_made_only_between_two_friends_and_relays_only_wh
     );
     assert_eq!(
         common::code_of(&answers[0]),
-        "not_friend",
-        "Cy refuses the relay"
+        "peer_unreachable",
+        "Cy refuses the relay, and Ann is told only that it cannot be reached"
     );
     assert!(c.log().contains("refused a relay to a stranger"));
+}
+
+#[test]
+fn an_impostor_friend_is_never_asked_to_introduce_me_to_a_friend_it_does_not_share() {
+    let ann = Node::started("Ann");
+    let xi = Node::started("Xi");
+    let pat = Node::started("Pat");
+    let imp = Node::started("Imp");
+    // Pat is a friend of both Ann and Xi; Imp is Ann's friend only.
+    pat.befriend(&xi);
+    ann.befriend(&xi);
+    ann.befriend(&pat);
+    ann.befriend(&imp);
+    let (xi_id, pat_id, imp_id) = (xi.id(), pat.id(), imp.id());
+    assert!(wait_until(SOON, || ann.online_with(&pat_id)
+        && ann.online_with(&imp_id)
+        && ann.online_with(&xi_id)));
+    // Xi goes away: Ann looks for a way to it through friends who know it.
+    let mut xi = xi;
+    xi.stop();
+    assert!(
+        wait_until(Duration::from_secs(30), || pat
+            .log()
+            .contains("asked for an introduction")),
+        "Pat, who shares Xi, was never asked"
+    );
+    assert!(
+        !imp.log().contains("asked for an introduction"),
+        "Imp learnt that Ann has a friend it does not know"
+    );
 }

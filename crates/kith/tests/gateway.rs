@@ -292,6 +292,51 @@ fn the_gateway_refuses_requests_without_the_token_or_with_a_foreign_host() {
 }
 
 #[test]
+fn only_the_origin_the_add_on_told_and_the_pinned_chromium_one_may_load_from_the_gateway() {
+    let a = Node::started("Ann");
+    let src = tempfile::tempdir().unwrap();
+    let f = src.path().join("pic.jpg");
+    std::fs::write(&f, photo(400, 300, false)).unwrap();
+    let album = a.json(&["share", "--json", "--keep-location", f.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = items(&a, &album)[0]["id"].as_str().unwrap().to_string();
+    let gw = gateway(&a);
+    let from = |origin: &str| get(&gw, &format!("item/{id}"), &format!("Origin: {origin}\r\n"));
+    let mine = "moz-extension://0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    let other = "moz-extension://11111111-2222-3333-4444-555555555555";
+    // Before the add-on tells its origin, even its pages get nothing.
+    assert_eq!(from(mine).status, 403);
+    ok(api(&a, json!({"cmd": "addon_origin", "origin": mine})));
+    let admitted = from(mine);
+    assert_eq!(admitted.status, 200);
+    assert_eq!(admitted.header("access-control-allow-origin"), Some(mine));
+    assert_eq!(admitted.body, std::fs::read(&f).unwrap());
+    // Another extension, or a web page, is refused and learns nothing.
+    for foreign in [other, "https://evil.example", "null"] {
+        let r = from(foreign);
+        assert_eq!(r.status, 403, "{foreign}");
+        assert_eq!(r.header("access-control-allow-origin"), None);
+        assert!(r.body.len() < 100, "a refusal carries no content");
+    }
+    // The Chromium build's pinned origin needs no telling.
+    let chromium = format!("chrome-extension://{}", kith::CHROMIUM_EXTENSION_ID);
+    assert_eq!(from(&chromium).status, 200);
+    // Without an Origin (an <img> or <video> of the add-on), the token is what admits.
+    assert_eq!(get(&gw, &format!("item/{id}"), "").status, 200);
+    // Only an extension origin can be told.
+    for bad in [
+        "https://evil.example",
+        "moz-extension://not-a-uuid",
+        "chrome-extension://x",
+    ] {
+        let r = api(&a, json!({"cmd": "addon_origin", "origin": bad}));
+        assert_eq!(r["error"]["code"], "bad_request", "{bad}: {r}");
+    }
+}
+
+#[test]
 fn range_requests_get_exactly_the_bytes_asked_for() {
     let a = Node::started("Ann");
     let src = tempfile::tempdir().unwrap();

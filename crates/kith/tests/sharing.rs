@@ -320,11 +320,15 @@ fn a_peer_serving_corrupt_chunks_is_struck_out_and_the_file_is_still_correct() {
     if !cfg!(feature = "test-faults") {
         return common::skip("the corrupt-chunks fault needs `--features test-faults`");
     }
-    // C downloads at 4 MB/s so that B, once connected, serves part of the file.
-    let (a, b, c, id, data, _keep) = swarm_setup(
-        &["--download-rate", "4M"],
-        &[("KITH_FAULT_CORRUPT_CHUNKS", "1")],
+    let (a, b, c, id, data, _keep) = swarm_setup(&[], &[("KITH_FAULT_CORRUPT_CHUNKS", "1")]);
+    // The owner now sends at 2 MB/s, so B (which lies, and answers fast) serves much of the
+    // file to C once connected: C dials B when its fetch starts, members being told only of
+    // fellow members who fetch.
+    let r = common::api(
+        &a,
+        serde_json::json!({"cmd": "settings", "upload_rate": 2_000_000}),
     );
+    assert_eq!(r["result"]["upload_rate"], 2_000_000, "{r}");
     let out = tempfile::tempdir().unwrap();
     let (code, v) = fetch(&c, &id, out.path(), 30);
     let logs = |n: &Node| {
@@ -350,7 +354,8 @@ fn a_peer_serving_corrupt_chunks_is_struck_out_and_the_file_is_still_correct() {
     );
     assert!(
         c.log().contains("struck out"),
-        "the lying peer was not struck out"
+        "the lying peer was not struck out\nC:\n{}",
+        c.log()
     );
     drop(a);
 }

@@ -44,14 +44,18 @@ pub enum Denied {
     /// An album pushed under an ID first seen with another owner.
     #[error("this album ID belongs to another owner")]
     IdOfAnotherOwner,
-    /// An introduction asked for between two keys that are not both my friends.
-    #[error("I can only introduce you to a friend of mine")]
+    /// An introduction asked for by a key that is not my friend.
+    #[error("I introduce only friends of mine")]
     IntroduceStranger,
+    /// An introduction or relay to a key I cannot help with: not my friend, or not connected
+    /// (one answer for both, so an asker learns nothing about my friends).
+    #[error("I cannot reach that peer")]
+    CannotReach,
     /// A relay asked of a node that does not relay for its friends.
     #[error("this node does not relay for its friends")]
     NoRelay,
-    /// A relay asked for between two keys that are not both my friends.
-    #[error("I relay only between friends of mine")]
+    /// A relay asked for by a key that is not my friend.
+    #[error("I relay only for friends of mine")]
     RelayStranger,
     /// An introduction or relay to me, from or through a key that is not my friend.
     #[error("not a friend of mine")]
@@ -79,6 +83,7 @@ impl Denied {
             | Denied::FromStranger => PeerCode::NotFriend,
             Denied::PushByNonOwner | Denied::IdOfAnotherOwner => PeerCode::NotOwner,
             Denied::NoRelay => PeerCode::NoRelay,
+            Denied::CannotReach => PeerCode::PeerUnreachable,
             Denied::InviteUnknown => PeerCode::InviteInvalid,
             Denied::InviteUsed => PeerCode::InviteUsed,
             Denied::InviteExpired => PeerCode::InviteExpired,
@@ -128,6 +133,9 @@ pub struct Access {
     albums: HashMap<AlbumId, AlbumRule>,
     /// The albums listing each item.
     item_albums: HashMap<ItemId, Vec<AlbumId>>,
+    /// Members seen fetching each album (they got the manifest of an item it lists): the
+    /// only members whose addresses other members are told. Not kept across a restart.
+    fetched: HashMap<AlbumId, HashSet<PeerId>>,
 }
 
 impl Access {
@@ -138,6 +146,7 @@ impl Access {
             friends: friends.into_iter().collect(),
             albums: HashMap::new(),
             item_albums: HashMap::new(),
+            fetched: HashMap::new(),
         }
     }
 
@@ -165,6 +174,37 @@ impl Access {
                     .push(a.id.clone());
             }
         }
+    }
+
+    /// `peer` got the manifest of `item`: it fetches the albums here that list the item and
+    /// admit it. Returns the albums it was not known to fetch before (their fetchers are to
+    /// learn of it).
+    pub fn fetching(&mut self, peer: &PeerId, item: &ItemId) -> Vec<AlbumId> {
+        let mut new = Vec::new();
+        for a in self.item_albums.get(item).into_iter().flatten() {
+            if self.albums.get(a).is_some_and(|r| r.who.contains(peer))
+                && self.fetched.entry(a.clone()).or_default().insert(*peer)
+            {
+                new.push(a.clone());
+            }
+        }
+        new
+    }
+
+    /// The members of `album` whose addresses `to` may be told: those seen fetching it (not
+    /// `to`, not me, still members), so a member learns the fellow members who fetch and
+    /// nothing about the owner's other friends.
+    pub fn hinted_members(&self, album: &AlbumId, to: &PeerId) -> Vec<PeerId> {
+        let (Some(rule), Some(f)) = (self.albums.get(album), self.fetched.get(album)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PeerId> = f
+            .iter()
+            .filter(|p| *p != to && **p != self.me && rule.who.contains(p))
+            .copied()
+            .collect();
+        out.sort_by_key(|p| *p.as_bytes());
+        out
     }
 
     /// A new friend.
@@ -275,8 +315,11 @@ impl Access {
 
     /// Whether I introduce `asker` to `target`: both must be my friends, and two.
     pub fn may_introduce(&self, asker: &PeerId, target: &PeerId) -> Result<(), Denied> {
-        if asker == target || !self.is_friend(asker) || !self.is_friend(target) {
+        if !self.is_friend(asker) {
             return Err(Denied::IntroduceStranger);
+        }
+        if asker == target || !self.is_friend(target) {
+            return Err(Denied::CannotReach);
         }
         Ok(())
     }
@@ -292,8 +335,11 @@ impl Access {
         if !help_friends {
             return Err(Denied::NoRelay);
         }
-        if asker == target || !self.is_friend(asker) || !self.is_friend(target) {
+        if !self.is_friend(asker) {
             return Err(Denied::RelayStranger);
+        }
+        if asker == target || !self.is_friend(target) {
+            return Err(Denied::CannotReach);
         }
         Ok(())
     }
@@ -540,14 +586,67 @@ mod tests {
     }
 
     #[test]
+    fn core_members_are_told_only_of_fellow_members_who_fetch_the_album() {
+        let (me, a, b, c, outsider) = (key(), key(), key(), key(), key());
+        let mut access = Access::new(me, [a, b, c, outsider]);
+        let mut album = Album {
+            id: kith_proto::album::new_album_id(&me),
+            owner: me,
+            version: 1,
+            title: "t".into(),
+            created: 0,
+            items: vec![kith_proto::album::AlbumItem {
+                id: ItemId::from("ab".repeat(32)),
+                ..Default::default()
+            }],
+            audience: vec![a, b, c],
+            deleted: false,
+            link: None,
+        };
+        access.set_albums([&album]);
+        let item = album.items[0].id.clone();
+        assert!(
+            access.hinted_members(&album.id, &a).is_empty(),
+            "nobody fetched yet"
+        );
+        assert_eq!(access.fetching(&b, &item), vec![album.id.clone()]);
+        assert!(access.fetching(&b, &item).is_empty(), "known already");
+        assert!(
+            access.fetching(&outsider, &item).is_empty(),
+            "not in the audience"
+        );
+        assert_eq!(access.hinted_members(&album.id, &a), vec![b]);
+        assert!(
+            access.hinted_members(&album.id, &b).is_empty(),
+            "not told of itself"
+        );
+        // c never fetched, so a learns nothing of c; one removed from the audience is no
+        // longer told about.
+        album.audience = vec![a, c];
+        access.set_albums([&album]);
+        assert!(access.hinted_members(&album.id, &a).is_empty());
+    }
+
+    #[test]
     fn introductions_and_relays_happen_only_between_two_distinct_friends() {
         let (me, a, b, stranger) = (key(), key(), key(), key());
         let access = Access::new(me, [a, b]);
         assert_eq!(access.may_introduce(&a, &b), Ok(()));
-        for (x, y) in [(&a, &a), (&a, &stranger), (&stranger, &b)] {
-            assert_eq!(access.may_introduce(x, y), Err(Denied::IntroduceStranger));
-            assert_eq!(access.may_relay(x, y, true), Err(Denied::RelayStranger));
+        // A stranger asking is told so; a friend asking about itself, a stranger or anyone I
+        // cannot reach gets one answer, which says nothing about my friends.
+        assert_eq!(
+            access.may_introduce(&stranger, &b),
+            Err(Denied::IntroduceStranger)
+        );
+        assert_eq!(
+            access.may_relay(&stranger, &b, true),
+            Err(Denied::RelayStranger)
+        );
+        for (x, y) in [(&a, &a), (&a, &stranger)] {
+            assert_eq!(access.may_introduce(x, y), Err(Denied::CannotReach));
+            assert_eq!(access.may_relay(x, y, true), Err(Denied::CannotReach));
         }
+        assert_eq!(Denied::CannotReach.code(), "peer_unreachable");
         assert_eq!(access.may_relay(&a, &b, true), Ok(()));
         assert_eq!(access.may_relay(&a, &b, false), Err(Denied::NoRelay));
         assert_eq!(Denied::NoRelay.code(), "no_relay");

@@ -9,6 +9,7 @@ pub mod access;
 pub mod dht_sched;
 pub mod fetch_plan;
 pub mod links;
+pub mod mutual;
 pub mod outbox;
 pub mod reach;
 #[cfg(test)]

@@ -13,13 +13,18 @@ use crate::wire::{read_frame, write_frame, ReadError};
 use kith_proto::api::{self, ApiError, ErrorCode};
 use kith_proto::frame::MAX_FROM_CLIENT;
 
-/// Serves control clients until the listener fails.
+/// Serves control clients until the listener fails; a client of another user (by the
+/// socket's peer credentials) is dropped unanswered.
 pub async fn serve(listener: UnixListener, node: NodeHandle) {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(client(stream, node.clone()));
-            }
+            Ok((stream, _)) => match stream.peer_cred() {
+                Ok(c) if c.uid() == crate::home::my_uid() => {
+                    tokio::spawn(client(stream, node.clone()));
+                }
+                Ok(c) => tracing::warn!(uid = c.uid(), "control socket: a client of another user"),
+                Err(e) => tracing::warn!("control socket: no peer credentials: {e}"),
+            },
             Err(e) => {
                 tracing::warn!("control socket: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::sharing::{denied, refuse};
 use super::{Msg, Node, PeerReply};
+use crate::core::access::Denied;
 use crate::core::reach::{introduction_addrs, Effect, Relayed, PUNCH_TIMEOUT};
 use crate::net::lan::{hour_now, matches, Heard};
 use kith_proto::album::unhex32;
@@ -95,6 +96,19 @@ impl Node {
             .map(|l| l.conn.remote_address())
     }
 
+    /// The friends connected now that are friends of `target` too (`core::mutual`): the only
+    /// ones asked to introduce me to it or relay to it.
+    fn friends_sharing(&self, target: &PeerId) -> Vec<PeerId> {
+        let reach = self
+            .store
+            .friend(target)
+            .ok()
+            .flatten()
+            .and_then(|f| kith_proto::album::unhex32(f.reach.as_deref()?));
+        self.mutual
+            .sharing(&self.connected_friends(), reach.as_ref())
+    }
+
     /// The friends with a live connection now.
     fn connected_friends(&self) -> Vec<PeerId> {
         self.links
@@ -175,20 +189,16 @@ impl Node {
     /// (and dials `from` at once, if `from` is its friend); then `from` gets `to`'s addresses
     /// and dials too, so both routers see outgoing packets at the same moment.
     pub(super) fn introduce(&mut self, from: PeerId, to: PeerId) -> PeerReply {
+        tracing::info!(from = %from.short(), "asked for an introduction");
         if let Err(d) = self.access.may_introduce(&from, &to) {
             return denied(d);
         }
+        let cannot = || denied(Denied::CannotReach);
         let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
-            return refuse(
-                PeerCode::PeerUnreachable,
-                "that friend is not connected to me",
-            );
+            return cannot();
         };
         if !self.is_online(&to) {
-            return refuse(
-                PeerCode::PeerUnreachable,
-                "that friend is not connected to me",
-            );
+            return cannot();
         }
         // Where I see each of them: their routers' public addresses. `from` hears the
         // addresses `to` announces too, once `to` agreed; `to` hears only where I see `from`.
@@ -207,12 +217,13 @@ impl Node {
                 addrs: a_seen,
             };
             let answer = tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await;
+            // A refusal, no answer and anything else look alike to the asker: whether `to`
+            // counts it a friend is not mine to tell.
             let reply = match answer {
                 Ok(Ok((PeerMsg::Ok, _))) => PeerMsg::Introduced { addrs: b_addrs },
-                Ok(Ok((e @ PeerMsg::Error { .. }, _))) => e,
                 _ => PeerMsg::Error {
-                    code: PeerCode::PeerUnreachable,
-                    message: "that friend did not answer".into(),
+                    code: Denied::CannotReach.code(),
+                    message: Denied::CannotReach.to_string(),
                 },
             };
             let _ = tx.send(reply);
@@ -242,7 +253,7 @@ impl Node {
     /// Asks friends connected now (or only `via`) to introduce me to `target`, which I cannot
     /// reach; at most every few seconds unless a new friend just connected.
     pub(super) fn ask_introductions(&mut self, target: PeerId, via: Option<PeerId>) {
-        let connected = self.connected_friends();
+        let connected = self.friends_sharing(&target);
         let effects = self
             .reaching
             .ask_introductions(target, via, &connected, Instant::now());
@@ -264,26 +275,25 @@ impl Node {
         if let Err(d) = self.access.may_relay(&from, &to, self.config.help_friends) {
             return denied(d);
         }
+        let cannot = || denied(Denied::CannotReach);
         let (Some(a), Some(b)) = (self.links.get(&from), self.links.get(&to)) else {
-            return refuse(
-                PeerCode::PeerUnreachable,
-                "that friend is not connected to me",
-            );
+            return cannot();
         };
         if !self.is_online(&to) {
-            return refuse(
-                PeerCode::PeerUnreachable,
-                "that friend is not connected to me",
-            );
+            return cannot();
         }
         let (a_ip, b_ip) = (a.conn.remote_address().ip(), b.conn.remote_address().ip());
         let (conn, limit, ip) = (b.conn.clone(), self.relay_limit.clone(), self.listen.ip());
         let (tx, rx) = tokio::sync::oneshot::channel();
         tracing::info!(from = %from.short(), to = %to.short(), "relaying between two friends");
         tokio::spawn(async move {
-            let unreachable = |m: &str| PeerMsg::Error {
-                code: PeerCode::PeerUnreachable,
-                message: m.into(),
+            // Every failure gives the asker the same answer (see `introduce`).
+            let unreachable = |why: &str| {
+                tracing::info!("a relay did not open: {why}");
+                PeerMsg::Error {
+                    code: Denied::CannotReach.code(),
+                    message: Denied::CannotReach.to_string(),
+                }
             };
             let reply = match crate::net::relay::open(ip, a_ip, b_ip, limit).await {
                 Err(e) => unreachable(&format!("no relay socket: {e}")),
@@ -294,8 +304,7 @@ impl Node {
                     };
                     match tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await {
                         Ok(Ok((PeerMsg::Ok, _))) => PeerMsg::Relayed { port: at.port() },
-                        Ok(Ok((e @ PeerMsg::Error { .. }, _))) => e,
-                        _ => unreachable("that friend did not answer"),
+                        _ => unreachable("the friend refused or did not answer"),
                     }
                 }
             };
@@ -323,7 +332,7 @@ impl Node {
     /// A dial to `peer` failed (`online`: it is connected anyway): when hole punching did
     /// not work out (a symmetric NAT), a relay may.
     pub(super) fn reach_dial_failed(&mut self, peer: PeerId, online: bool) {
-        let connected = self.connected_friends();
+        let connected = self.friends_sharing(&peer);
         let effects = self
             .reaching
             .dial_failed(peer, online, &connected, Instant::now());
@@ -432,6 +441,7 @@ impl Node {
     /// Forgets what was learnt about reaching a peer (it is no longer a friend).
     pub(super) fn forget_reach_of(&mut self, peer: &PeerId) {
         self.reaching.forget(peer);
+        self.mutual.forget(peer);
         self.dht.forget(peer);
     }
 }

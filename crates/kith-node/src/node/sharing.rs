@@ -953,7 +953,10 @@ impl Node {
             | PeerMsg::Comments { .. }) => self.comment_request(peer, m),
             PeerMsg::GetManifest { item } => match self.servable(&peer, &item) {
                 Some(local) => match B64.decode(&local.manifest) {
-                    Ok(b) => PeerReply::Blob(b),
+                    Ok(b) => {
+                        self.new_fetcher(peer, &item);
+                        PeerReply::Blob(b)
+                    }
                     Err(_) => refuse(PeerCode::Internal, "damaged record"),
                 },
                 None => self.not_shared(peer, &item),
@@ -1002,14 +1005,39 @@ impl Node {
         denied(d)
     }
 
-    /// Where the other members of an album can be reached, as far as this node knows.
+    /// `peer` fetches `item`: for each album of mine that it starts fetching, the members
+    /// connected now get the album again with the fetchers' addresses, so members who fetch
+    /// can serve each other (and nobody learns of a member who never fetched).
+    fn new_fetcher(&mut self, peer: PeerId, item: &ItemId) {
+        for album in self.access.fetching(&peer, item) {
+            let Some(signed) = self.store.album(&album).ok().flatten() else {
+                continue;
+            };
+            if signed.album.owner != self.me {
+                continue;
+            }
+            for m in signed.album.audience {
+                if !self.is_online(&m) {
+                    continue;
+                }
+                if let Err(e) = self.store.outbox_add(&m, &album) {
+                    tracing::error!("outbox: {e}");
+                    continue;
+                }
+                self.deliver(m);
+            }
+        }
+    }
+
+    /// Where the fellow members of an album who fetch it can be reached (`core::access`
+    /// `hinted_members`), as far as this node knows.
     fn member_hints(&self, a: &Album, to: &PeerId) -> Vec<MemberHint> {
-        a.audience
-            .iter()
-            .filter(|m| *m != to && **m != self.me)
+        self.access
+            .hinted_members(&a.id, to)
+            .into_iter()
             .filter_map(|m| {
-                let addrs = self.addrs_of(m);
-                (!addrs.is_empty()).then_some(MemberHint { id: *m, addrs })
+                let addrs = self.addrs_of(&m);
+                (!addrs.is_empty()).then_some(MemberHint { id: m, addrs })
             })
             .collect()
     }
@@ -1019,6 +1047,18 @@ impl Node {
         match self.store.friend(peer) {
             Ok(Some(f)) => f.addrs,
             _ => self.store.hint(peer).unwrap_or_default(),
+        }
+    }
+
+    /// Keeps the addresses an album's owner gave for fellow members that are not my friends.
+    fn remember_members(&self, a: &Album, members: &[MemberHint]) {
+        for m in members
+            .iter()
+            .filter(|m| m.id != self.me && a.audience.contains(&m.id))
+        {
+            if !self.is_friend(&m.id) {
+                self.remember_member(m.id, m.addrs.clone());
+            }
         }
     }
 
@@ -1073,6 +1113,9 @@ impl Node {
             .as_ref()
             .is_some_and(|c| c.album.version >= a.version)
         {
+            if current.is_some_and(|c| c.album.version == a.version) {
+                self.remember_members(a, &members); // the owner tells of new fetchers
+            }
             return PeerReply::Answer(PeerMsg::Ok);
         }
         if a.admits(&self.me) {
@@ -1083,14 +1126,7 @@ impl Node {
             if let Err(e) = stored {
                 return refuse(PeerCode::Internal, &e.to_string());
             }
-            for m in members
-                .iter()
-                .filter(|m| m.id != self.me && a.audience.contains(&m.id))
-            {
-                if !self.is_friend(&m.id) {
-                    self.remember_member(m.id, m.addrs.clone());
-                }
-            }
+            self.remember_members(a, &members);
             self.refresh_access();
             tracing::info!(album = %a.id, from = %peer.short(), "album received");
             let _ = self.events.send(Event::AlbumReceived {

@@ -486,6 +486,7 @@ pub fn as_peer(
             boot: 77,
             reach: None,
             mapped: None,
+            knows: Vec::new(),
         });
         let (answer, _) = kith_node::wire::ask(&conn, &hello).await.unwrap();
         assert!(
