@@ -645,10 +645,10 @@ async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::Sender<Msg>) {
             incoming.refuse();
             continue;
         }
-        let ip = incoming.remote_address().ip();
+        let from = incoming.remote_address();
         let validated = incoming.remote_address_validated();
         let decision = match gate.lock() {
-            Ok(mut g) => g.admit(ip, validated, Instant::now()),
+            Ok(mut g) => g.admit(from, validated, Instant::now()),
             Err(_) => Decision::Ignore,
         };
         match decision {
@@ -669,7 +669,7 @@ async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::Sender<Msg>) {
                 tracing::debug!("incoming connection ended: {e:#}");
             }
             if let Ok(mut g) = gate.lock() {
-                g.done(ip, outcome, Instant::now());
+                g.done(from, outcome, Instant::now());
             }
         });
     }
@@ -852,10 +852,13 @@ async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>
         .await;
 }
 
+/// A peer's told addresses (duplicates left out), then where it was seen, at most `MAX_ADDRS`.
 fn merge_addrs(told: &[SocketAddr], seen: SocketAddr) -> Vec<SocketAddr> {
-    let mut out: Vec<SocketAddr> = told.to_vec();
-    if !out.contains(&seen) {
-        out.push(seen);
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in told.iter().chain([&seen]) {
+        if !out.contains(a) {
+            out.push(*a);
+        }
     }
     out.truncate(kith_proto::peer::MAX_ADDRS);
     out
@@ -1318,6 +1321,7 @@ impl Node {
             if let (Err(e), Some((dht, keys))) = (&result, lookup) {
                 if e.is_unreachable() {
                     if let Some(found) = dht.lookup(&keys, &peer).await {
+                        let found = crate::core::reach::hint_dials(&found);
                         if found.iter().any(|a| !addrs.contains(a)) {
                             tracing::info!(peer = %peer.short(), addrs = ?found, "trying addresses found on the DHT");
                             result = dial(endpoint, client, found, &mk, per_addr).await;

@@ -5,7 +5,7 @@
 //! sees and the time, and runs the effects.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use kith_proto::identity::PeerId;
@@ -20,6 +20,12 @@ pub const INTRO_EVERY: Duration = Duration::from_secs(10);
 /// How often a friend connected through a relay is tried directly again (a relay costs a
 /// friend bandwidth; a router's state may have changed).
 pub const UPGRADE_EVERY: Duration = Duration::from_secs(15);
+/// Most addresses dialled from one hint a peer gives (an introduction, a LAN announcement, a
+/// DHT record, an album's member hints): a peer cannot make this node dial a long list of
+/// addresses of its choice.
+pub const MAX_HINT_DIALS: usize = 4;
+/// Most relay addresses remembered per friend (the latest ones).
+pub const MAX_RELAY_ADDRS: usize = 4;
 /// An upgrade due this close to a tick runs on it (ticks are a second apart and jitter).
 const UPGRADE_SLACK: Duration = Duration::from_millis(100);
 
@@ -100,11 +106,51 @@ pub struct Reach {
     next_upgrade: Option<Instant>,
 }
 
+/// `first` (those already in `stored`, and new ones while there is room), then the rest of
+/// `stored`: every stored address stays, at most `MAX_ADDRS` (unless `stored` had more).
+fn addrs_never_evicting(first: &[SocketAddr], stored: &[SocketAddr]) -> Vec<SocketAddr> {
+    let mut room = MAX_ADDRS.saturating_sub(stored.len());
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in first {
+        if out.contains(a) {
+            continue;
+        }
+        if stored.contains(a) {
+            out.push(*a);
+        } else if room > 0 {
+            room -= 1;
+            out.push(*a);
+        }
+    }
+    out.extend(stored.iter().filter(|a| !first.contains(a)));
+    out
+}
+
 /// `first`, then those of `then` not in it, at most `MAX_ADDRS`.
 fn addrs_first(first: &[SocketAddr], then: &[SocketAddr]) -> Vec<SocketAddr> {
     let mut out = first.to_vec();
     out.extend(then.iter().filter(|a| !first.contains(a)));
     out.truncate(MAX_ADDRS);
+    out
+}
+
+/// The addresses of a hint worth dialling, in the order given: duplicates and addresses no
+/// one can be reached at (unspecified, port 0, multicast, broadcast) left out, at most
+/// `MAX_HINT_DIALS`.
+pub fn hint_dials(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in addrs {
+        let unusable = a.port() == 0
+            || a.ip().is_unspecified()
+            || a.ip().is_multicast()
+            || matches!(a.ip(), IpAddr::V4(v4) if v4.is_broadcast());
+        if !unusable && !out.contains(a) {
+            out.push(*a);
+            if out.len() == MAX_HINT_DIALS {
+                break;
+            }
+        }
+    }
     out
 }
 
@@ -182,22 +228,28 @@ impl Reach {
         }
     }
 
-    /// A friend was heard on the LAN at `heard`: those addresses go first in its record, and
-    /// it is dialled there at once when offline (even while a dial to a stale address waits
-    /// for its timeout). Nothing when already heard there and connected.
+    /// A friend was heard on the LAN at `heard`: those on one of my links (`on_link`: the
+    /// same network as one of my interfaces, link-local or loopback; at most
+    /// `MAX_HINT_DIALS`) go first in its record, and it is dialled there at once when
+    /// offline (even while a dial to a stale address waits for its timeout). Heard addresses
+    /// never push stored ones out: they take only the room left. Nothing when none is on a
+    /// link, or when already heard there and connected.
     pub fn lan_heard(
         &mut self,
         peer: PeerId,
         heard: Vec<SocketAddr>,
         stored: &[SocketAddr],
         online: bool,
+        on_link: impl Fn(IpAddr) -> bool,
     ) -> Vec<Effect> {
-        if online && self.lan.get(&peer) == Some(&heard) {
+        let on: Vec<SocketAddr> = heard.into_iter().filter(|a| on_link(a.ip())).collect();
+        let heard = hint_dials(&on);
+        if heard.is_empty() || (online && self.lan.get(&peer) == Some(&heard)) {
             return Vec::new();
         }
         let mut out = vec![Effect::StoreAddrs {
             peer,
-            addrs: addrs_first(&heard, stored),
+            addrs: addrs_never_evicting(&heard, stored),
         }];
         if !online {
             out.push(Effect::Dial {
@@ -220,6 +272,7 @@ impl Reach {
         remote: Option<SocketAddr>,
         dialling: bool,
     ) -> Vec<Effect> {
+        let found = hint_dials(found);
         if found.is_empty() || self.direct(&peer, remote) {
             return Vec::new();
         }
@@ -229,12 +282,9 @@ impl Reach {
         vec![
             Effect::StoreAddrs {
                 peer,
-                addrs: addrs_first(found, stored),
+                addrs: addrs_first(&found, stored),
             },
-            Effect::Dial {
-                peer,
-                addrs: found.to_vec(),
-            },
+            Effect::Dial { peer, addrs: found },
         ]
     }
 
@@ -265,14 +315,16 @@ impl Reach {
             .collect()
     }
 
-    /// An introduction gave `peer`'s addresses (it is dialling me now): punch towards them,
-    /// unless it is connected directly already (`remote`: where it is connected, if it is).
+    /// An introduction gave `peer`'s addresses (it is dialling me now): punch towards the
+    /// first `MAX_HINT_DIALS` of them, unless it is connected directly already (`remote`:
+    /// where it is connected, if it is).
     pub fn introduced(
         &mut self,
         peer: PeerId,
         addrs: Vec<SocketAddr>,
         remote: Option<SocketAddr>,
     ) -> Vec<Effect> {
+        let addrs = hint_dials(&addrs);
         if self.direct(&peer, remote) || addrs.is_empty() {
             return Vec::new();
         }
@@ -313,12 +365,18 @@ impl Reach {
             .collect()
     }
 
-    /// A friend relays between me and `peer` at `addr`: dial it there, unless connected.
+    /// A friend relays between me and `peer` at `addr`: dial it there, unless connected. The
+    /// latest `MAX_RELAY_ADDRS` relay addresses are remembered per friend.
     pub fn relayed(&mut self, peer: PeerId, addr: SocketAddr, online: bool) -> Vec<Effect> {
-        if online {
+        if online || hint_dials(&[addr]).is_empty() {
             return Vec::new();
         }
-        self.relayed.entry(peer).or_default().push(addr);
+        let known = self.relayed.entry(peer).or_default();
+        known.retain(|a| *a != addr);
+        known.push(addr);
+        if known.len() > MAX_RELAY_ADDRS {
+            known.remove(0);
+        }
         vec![Effect::Dial {
             peer,
             addrs: vec![addr],
@@ -547,7 +605,7 @@ mod tests {
         let p = peer(1);
         let heard = vec![addr("192.168.1.20:40000")];
         let stored = vec![addr("198.51.100.9:40000"), addr("192.168.1.20:40000")];
-        let e = r.lan_heard(p, heard.clone(), &stored, false);
+        let e = r.lan_heard(p, heard.clone(), &stored, false, |_| true);
         assert_eq!(
             e,
             vec![
@@ -562,11 +620,13 @@ mod tests {
             ]
         );
         // Connected and heard at the same addresses: nothing to do.
-        assert!(r.lan_heard(p, heard.clone(), &stored, true).is_empty());
+        assert!(r
+            .lan_heard(p, heard.clone(), &stored, true, |_| true)
+            .is_empty());
         assert_eq!(r.path(&p, Some((heard[0], 1)), |_| false), Path::Lan);
         // Heard elsewhere while connected: stored, not dialled.
         let moved = vec![addr("192.168.1.21:40000")];
-        let e = r.lan_heard(p, moved, &stored, true);
+        let e = r.lan_heard(p, moved, &stored, true, |_| true);
         assert!(matches!(e[..], [Effect::StoreAddrs { .. }]));
     }
 
@@ -622,5 +682,107 @@ mod tests {
         let seen = addr("198.51.100.9:41000");
         let stored = vec![addr("10.0.0.9:40000"), seen];
         assert_eq!(introduction_addrs(seen, &stored), vec![seen, stored[0]]);
+    }
+
+    fn many(n: u16) -> Vec<SocketAddr> {
+        (0..n)
+            .map(|i| SocketAddr::from(([198, 51, 100, (i % 250) as u8], 40000 + i)))
+            .collect()
+    }
+
+    fn dialled(effects: &[Effect]) -> usize {
+        effects
+            .iter()
+            .map(|e| match e {
+                Effect::Dial { addrs, .. } | Effect::Punch { addrs, .. } => addrs.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn core_reach_a_hint_of_fifty_addresses_leads_to_at_most_four_dials() {
+        let p = peer(1);
+        let hint = many(50);
+        let mut r = Reach::default();
+        // An introduction, a LAN announcement, a DHT record: four dials each.
+        let e = r.introduced(p, hint.clone(), None);
+        assert_eq!(dialled(&e), MAX_HINT_DIALS);
+        assert_eq!(
+            e,
+            vec![Effect::Punch {
+                peer: p,
+                addrs: hint[..MAX_HINT_DIALS].to_vec()
+            }]
+        );
+        assert_eq!(
+            dialled(&r.lan_heard(p, hint.clone(), &[], false, |_| true)),
+            MAX_HINT_DIALS
+        );
+        assert_eq!(
+            dialled(&r.dht_found(p, &hint, &[], None, false)),
+            MAX_HINT_DIALS
+        );
+        // Duplicates and unusable addresses do not count, and are not dialled.
+        let dup = vec![
+            hint[0],
+            hint[0],
+            addr("0.0.0.0:40000"),
+            addr("198.51.100.1:0"),
+            addr("224.0.0.1:40000"),
+            hint[1],
+        ];
+        assert_eq!(hint_dials(&dup), vec![hint[0], hint[1]]);
+        // Relays: the latest four relay addresses of a friend are remembered, once each.
+        for a in &hint[..10] {
+            r.relayed(p, *a, false);
+            r.relayed(p, *a, false);
+        }
+        assert_eq!(r.relayed[&p], hint[6..10].to_vec());
+        assert!(!r.is_relay_addr(&p, hint[5]));
+    }
+
+    #[test]
+    fn core_reach_a_replayed_lan_announcement_never_evicts_stored_addresses() {
+        let mut r = Reach::default();
+        let p = peer(1);
+        let stored: Vec<SocketAddr> = (0..12u16)
+            .map(|i| SocketAddr::from(([203, 0, 113, 1], 41000 + i)))
+            .collect();
+        // 16 addresses announced; only those on my link (192.168.1.0/24 here) are taken.
+        let mut heard: Vec<SocketAddr> = (0..12u16)
+            .map(|i| SocketAddr::from(([198, 51, 100, 9], 42000 + i)))
+            .collect();
+        heard.extend((0..4u8).map(|i| SocketAddr::from(([192, 168, 1, 20 + i], 40000))));
+        let on_link =
+            |ip: IpAddr| matches!(ip, IpAddr::V4(v4) if v4.octets()[..3] == [192, 168, 1]);
+        let e = r.lan_heard(p, heard.clone(), &stored, false, on_link);
+        let Effect::StoreAddrs { addrs, .. } = &e[0] else {
+            panic!("{e:?}")
+        };
+        assert!(stored.iter().all(|a| addrs.contains(a)), "{addrs:?}");
+        assert_eq!(addrs.len(), MAX_ADDRS);
+        assert_eq!(addrs[..4], heard[12..16]);
+        assert!(addrs.iter().all(|a| !heard[..12].contains(a)));
+        assert_eq!(
+            e[1],
+            Effect::Dial {
+                peer: p,
+                addrs: heard[12..16].to_vec()
+            }
+        );
+        // With the record full, heard addresses take no stored one's place.
+        let full = many(MAX_ADDRS as u16);
+        let e = r.lan_heard(p, heard.clone(), &full, false, on_link);
+        assert_eq!(
+            e[0],
+            Effect::StoreAddrs {
+                peer: p,
+                addrs: full.clone()
+            }
+        );
+        // Nothing on my link: nothing stored, nothing dialled.
+        let e = r.lan_heard(p, heard[..12].to_vec(), &stored, false, on_link);
+        assert!(e.is_empty(), "{e:?}");
     }
 }

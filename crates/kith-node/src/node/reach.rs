@@ -2,7 +2,7 @@
 //! (asks for introductions and relays, dials), answers as introducer and relay, and feeds
 //! in friends heard on the LAN and how each friend is connected (`path`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::sharing::{denied, refuse};
@@ -34,6 +34,33 @@ fn on_my_lan(addr: SocketAddr) -> bool {
     })
 }
 
+/// Whether an address is on one of this computer's links: loopback, link-local, or on the
+/// same network (under the interface's netmask) as one of its interfaces. LAN announcements
+/// are taken only for such addresses.
+fn on_link(ip: IpAddr) -> bool {
+    let link_local = match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    if ip.is_loopback() || link_local {
+        return true;
+    }
+    let Ok(ifs) = if_addrs::get_if_addrs() else {
+        return false;
+    };
+    ifs.iter().any(|i| match (&i.addr, ip) {
+        (if_addrs::IfAddr::V4(v4), IpAddr::V4(ip)) => {
+            let mask = u32::from(v4.netmask);
+            u32::from(v4.ip) & mask == u32::from(ip) & mask
+        }
+        (if_addrs::IfAddr::V6(v6), IpAddr::V6(ip)) => {
+            let mask = u128::from(v6.netmask);
+            u128::from(v6.ip) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    })
+}
+
 impl Node {
     /// A node was heard on the LAN: when it is a friend's, its LAN addresses go first in the
     /// friend's record and an offline friend is dialled at once.
@@ -53,7 +80,7 @@ impl Node {
         let online = self.is_online(&f.id);
         let effects = self
             .reaching
-            .lan_heard(f.id, h.addrs.clone(), &f.addrs, online);
+            .lan_heard(f.id, h.addrs.clone(), &f.addrs, online, on_link);
         if !effects.is_empty() {
             tracing::info!(peer = %f.id.short(), addrs = ?h.addrs, "friend heard on the LAN");
         }
