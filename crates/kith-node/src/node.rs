@@ -1451,7 +1451,7 @@ impl Node {
         if let Some(mut f) = self.store.friend(&peer).map_err(ApiError::internal)? {
             let via_relay = self.is_relay_addr(&peer, seen);
             if !via_relay {
-                self.note_observed(hello);
+                self.note_observed(peer, hello);
             }
             f.addrs = if via_relay {
                 // A relay's socket is not the friend's address, and it ends when idle.
@@ -1469,10 +1469,20 @@ impl Node {
         Ok(())
     }
 
-    /// Remembers where a friend sees me, when that is a public address.
-    fn note_observed(&mut self, hello: &Hello) {
-        if crate::net::is_public(hello.observed.ip()) && self.observed != Some(hello.observed) {
-            self.observed = Some(hello.observed);
+    /// Remembers where a friend sees me, when that is a public address; it becomes my public
+    /// address once two friends agree on it (`core::reach::OBSERVED_AGREE`).
+    fn note_observed(&mut self, peer: PeerId, hello: &Hello) {
+        if !crate::net::is_public(hello.observed.ip()) {
+            return;
+        }
+        let public = self.reaching.observed(peer, hello.observed);
+        self.set_public(public);
+    }
+
+    /// Uses `public` as my public address from now on.
+    fn set_public(&mut self, public: Option<SocketAddr>) {
+        if self.observed != public {
+            self.observed = public;
             // My record should carry the new address now.
             self.dht.publish_soon();
             self.dht_tick();
@@ -1485,7 +1495,7 @@ impl Node {
         hello: &Hello,
         seen: SocketAddr,
     ) -> Result<FriendRecord, ApiError> {
-        self.note_observed(hello);
+        self.note_observed(peer, hello);
         let f = FriendRecord {
             id: peer,
             name: hello.name.clone(),

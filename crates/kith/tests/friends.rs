@@ -403,3 +403,29 @@ fn introductions_and_relays_are_made_only_between_two_friends_and_relays_only_wh
     );
     assert!(c.log().contains("refused a relay to a stranger"));
 }
+
+/// One friend's `observed` does not become my public address (`status` keeps `public` null);
+/// a second friend seeing me at the same address makes it so.
+#[test]
+fn one_friends_observed_address_is_not_my_public_address_until_a_second_friend_agrees() {
+    let a = Node::started("Ann");
+    let mut b = Node::started("Bo");
+    let mut c = Node::started("Cy");
+    a.befriend(&b);
+    a.befriend(&c);
+    b.stop();
+    c.stop();
+    let public = || a.json(&["status", "--json"])["reach"]["public"].clone();
+    let seen: std::net::SocketAddr = "203.0.113.7:41000".parse().unwrap();
+    // The ping's answer comes after the hello was taken in.
+    let answers = common::as_peer_observed(&b, &a, seen, vec![PeerMsg::Ping]);
+    assert_eq!(answers, vec![PeerMsg::Pong]);
+    assert_eq!(public(), serde_json::Value::Null, "one friend alone");
+    common::as_peer_observed(&c, &a, seen, vec![PeerMsg::Ping]);
+    assert!(
+        wait_until(Duration::from_secs(5), || public()
+            == json!(seen.to_string())),
+        "two friends agree: {}",
+        public()
+    );
+}

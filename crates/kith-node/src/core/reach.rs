@@ -104,7 +104,16 @@ pub struct Reach {
     via_mapping: HashMap<PeerId, usize>,
     /// When relayed friends are next tried directly (None: not scheduled yet).
     next_upgrade: Option<Instant>,
+    /// The public address each friend last saw me at (its hello's `observed`).
+    observed_by: HashMap<PeerId, SocketAddr>,
+    /// My public address: one that at least `OBSERVED_AGREE` friends saw me at.
+    public: Option<SocketAddr>,
 }
+
+/// How many different friends must see me at one public address before I use it (advertise
+/// it in my hello, DHT record and `status`): one friend alone could make me announce any
+/// address.
+pub const OBSERVED_AGREE: usize = 2;
 
 /// `first` (those already in `stored`, and new ones while there is room), then the rest of
 /// `stored`: every stored address stays, at most `MAX_ADDRS` (unless `stored` had more).
@@ -181,6 +190,42 @@ impl Reach {
         self.relay_asked.remove(peer);
         self.mapped_of.remove(peer);
         self.via_mapping.remove(peer);
+        if self.observed_by.remove(peer).is_some() {
+            self.public = self.agreed();
+        }
+    }
+
+    /// A friend's hello says it sees me at the public address `at`; returns my public address
+    /// now: the one at least `OBSERVED_AGREE` friends last saw me at (the most agreed one;
+    /// on a tie the one used so far, else the one just told), or None.
+    pub fn observed(&mut self, friend: PeerId, at: SocketAddr) -> Option<SocketAddr> {
+        self.observed_by.insert(friend, at);
+        let count = |a: SocketAddr| self.observed_by.values().filter(|v| **v == a).count();
+        let best = self.agreed();
+        self.public = match (self.public, best) {
+            (Some(cur), Some(b)) if count(cur) >= count(b) => Some(cur),
+            (_, Some(b)) if count(at) >= count(b) => Some(at),
+            (_, b) => b,
+        };
+        self.public
+    }
+
+    /// My public address as agreed now (see `observed`).
+    pub fn public(&self) -> Option<SocketAddr> {
+        self.public
+    }
+
+    /// The address most friends saw me at, when at least `OBSERVED_AGREE` did.
+    fn agreed(&self) -> Option<SocketAddr> {
+        let mut counts: HashMap<SocketAddr, usize> = HashMap::new();
+        for a in self.observed_by.values() {
+            *counts.entry(*a).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n >= OBSERVED_AGREE)
+            .max_by_key(|(a, n)| (*n, std::cmp::Reverse(*a)))
+            .map(|(a, _)| a)
     }
 
     /// Remembers what a hello tells about router port mappings: the friend's mapped address,
@@ -784,5 +829,25 @@ mod tests {
         // Nothing on my link: nothing stored, nothing dialled.
         let e = r.lan_heard(p, heard[..12].to_vec(), &stored, false, on_link);
         assert!(e.is_empty(), "{e:?}");
+    }
+
+    #[test]
+    fn core_reach_an_observed_address_is_used_only_when_two_friends_agree() {
+        let mut r = Reach::default();
+        let (a, b, c) = (peer(1), peer(2), peer(3));
+        let (x, y) = (addr("203.0.113.7:41000"), addr("203.0.113.8:41000"));
+        assert_eq!(r.observed(a, x), None, "one friend alone");
+        assert_eq!(r.observed(a, x), None, "the same friend twice");
+        assert_eq!(r.observed(b, y), None, "two friends disagree");
+        assert_eq!(r.observed(c, x), Some(x), "two friends agree");
+        assert_eq!(r.public(), Some(x));
+        // Two others agreeing on another address make a tie, which keeps the one used…
+        let d = peer(4);
+        assert_eq!(r.observed(d, y), Some(x), "a tie keeps the one used");
+        // …and a friend forgotten takes its word with it.
+        r.forget(&c);
+        assert_eq!(r.public(), Some(y));
+        r.forget(&b);
+        assert_eq!(r.public(), None);
     }
 }

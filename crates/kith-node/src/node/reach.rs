@@ -460,6 +460,7 @@ impl Node {
     pub(super) fn forget_reach_of(&mut self, peer: &PeerId) {
         self.reaching.forget(peer);
         self.dht.forget(peer);
+        self.set_public(self.reaching.public());
     }
 }
 
