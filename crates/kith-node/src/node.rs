@@ -162,6 +162,10 @@ enum Msg {
         peer: PeerId,
         addr: SocketAddr,
     },
+    /// A relay I ran (or was asked for) for `requester` ended: its socket closed, or none opened.
+    RelayEnded {
+        requester: PeerId,
+    },
     /// A friend introduced me to `peer`, which is dialling me now: dial it too.
     Introduced {
         peer: PeerId,
@@ -229,6 +233,7 @@ impl Msg {
             Msg::DhtFound { .. } => "dht_found",
             Msg::DhtLookupDone { .. } => "dht_lookup_done",
             Msg::Relayed { .. } => "relayed",
+            Msg::RelayEnded { .. } => "relay_ended",
             Msg::Introduced { .. } => "introduced",
             Msg::CommentsPulled { .. } => "comments_pulled",
             Msg::CommentPosted { .. } => "comment_posted",
@@ -311,6 +316,8 @@ struct Node {
     _lan: Option<crate::net::lan::Lan>,
     /// What was learnt about reaching each friend, and when to ask for help (`core::reach`).
     reaching: crate::core::reach::Reach,
+    /// The relays I run for friends, counted per requester (`core::reach::RELAYS_PER_REQUESTER`).
+    relaying: crate::core::reach::Relaying,
     /// The limit on bytes relayed for friends.
     relay_limit: Arc<crate::transfer::rate::Limiter>,
     /// My address as a friend outside my network last saw it (from its hello).
@@ -499,6 +506,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         reach,
         _lan: lan,
         reaching: Default::default(),
+        relaying: Default::default(),
         relay_limit,
         observed: None,
         mapped: None,
@@ -972,6 +980,7 @@ impl Node {
                 Msg::DhtLookupDone { peer, found } => self.dht_lookup_done(peer, found),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
                 Msg::Relayed { peer, addr } => self.dial_relayed(peer, addr),
+                Msg::RelayEnded { requester } => self.relaying.ended(requester),
                 Msg::CommentPosted {
                     owner,
                     comment,

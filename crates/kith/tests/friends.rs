@@ -429,3 +429,51 @@ fn one_friends_observed_address_is_not_my_public_address_until_a_second_friend_a
         public()
     );
 }
+
+/// Open file descriptors of a running node.
+fn open_fds(n: &Node) -> usize {
+    let pid = n.child.as_ref().expect("running").id();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc")
+        .count()
+}
+
+/// A relay asks its target first and opens a socket only once it agrees: 2,000 asks the
+/// target refuses leave the helping node's descriptors within 64 of where they were. And a
+/// friend gets at most 4 relays at once: the fifth is refused with `relay_busy`.
+#[test]
+fn refused_relay_asks_open_no_socket_and_a_fifth_relay_at_once_for_one_friend_is_refused() {
+    let p = Node::started("Pat");
+    let mut a = Node::started("Ann");
+    let c = Node::started("Cy");
+    p.befriend(&a);
+    p.befriend(&c);
+    let ci: kith_proto::identity::PeerId = c.id().parse().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || p.online_with(&ci.to_string())));
+    let r = common::api(&p, json!({"cmd": "settings", "help_friends": true}));
+    assert_eq!(r["result"]["help_friends"], true, "{r}");
+    a.stop();
+    let before = open_fds(&p);
+    // Cy is not Ann's friend: it refuses each relay.
+    let asks = vec![PeerMsg::RelayAsk { peer: ci }; 2000];
+    let answers = common::as_peer(&a, &p, asks);
+    assert!(
+        answers.iter().all(|m| common::code_of(m) == "not_friend"),
+        "{:?}",
+        answers.iter().find(|m| common::code_of(m) != "not_friend")
+    );
+    let after = open_fds(&p);
+    assert!(
+        after < before + 64,
+        "{before} descriptors before 2,000 refused relay asks, {after} after"
+    );
+    // Now Cy agrees: four relays at once for Ann, and no fifth.
+    a.start();
+    c.befriend(&a);
+    a.stop();
+    let answers = common::as_peer(&a, &p, vec![PeerMsg::RelayAsk { peer: ci }; 5]);
+    for m in &answers[..4] {
+        assert!(matches!(m, PeerMsg::Relayed { .. }), "{m:?}");
+    }
+    assert_eq!(common::code_of(&answers[4]), "relay_busy");
+}

@@ -50,6 +50,9 @@ pub enum Denied {
     /// A relay asked of a node that does not relay for its friends.
     #[error("this node does not relay for its friends")]
     NoRelay,
+    /// A relay asked for while this node runs as many as it takes (`core::reach::Relaying`).
+    #[error("I relay as much as I can at the moment; try again later")]
+    RelayBusy,
     /// A relay asked for between two keys that are not both my friends.
     #[error("I relay only between friends of mine")]
     RelayStranger,
@@ -79,6 +82,7 @@ impl Denied {
             | Denied::FromStranger => PeerCode::NotFriend,
             Denied::PushByNonOwner | Denied::IdOfAnotherOwner => PeerCode::NotOwner,
             Denied::NoRelay => PeerCode::NoRelay,
+            Denied::RelayBusy => PeerCode::RelayBusy,
             Denied::InviteUnknown => PeerCode::InviteInvalid,
             Denied::InviteUsed => PeerCode::InviteUsed,
             Denied::InviteExpired => PeerCode::InviteExpired,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::access::Denied;
 use kith_proto::identity::PeerId;
 use kith_proto::peer::MAX_ADDRS;
 
@@ -69,6 +70,50 @@ pub enum Effect {
         /// Its addresses, best first.
         addrs: Vec<SocketAddr>,
     },
+}
+
+/// Most relays this node runs for one requester at once (being agreed to, or open).
+pub const RELAYS_PER_REQUESTER: usize = 4;
+/// Most relays this node runs at once in all.
+pub const RELAYS_IN_ALL: usize = 64;
+
+/// The relays this node runs for its friends, counted by requester: each from the moment it
+/// is asked for until its socket closes, or until the ask ends without one (the target
+/// refused or did not answer).
+#[derive(Debug, Default)]
+pub struct Relaying {
+    by: HashMap<PeerId, usize>,
+    total: usize,
+}
+
+impl Relaying {
+    /// A relay asked for by `requester` may start (`RelayBusy` past `RELAYS_PER_REQUESTER`
+    /// for it or `RELAYS_IN_ALL` in all); each `Ok` must be followed by one `ended`.
+    pub fn start(&mut self, requester: PeerId) -> Result<(), Denied> {
+        let n = self.by.entry(requester).or_default();
+        if *n >= RELAYS_PER_REQUESTER || self.total >= RELAYS_IN_ALL {
+            return Err(Denied::RelayBusy);
+        }
+        *n += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    /// A relay started for `requester` ended (closed, or never opened).
+    pub fn ended(&mut self, requester: PeerId) {
+        if let Some(n) = self.by.get_mut(&requester) {
+            *n = n.saturating_sub(1);
+            self.total = self.total.saturating_sub(1);
+            if *n == 0 {
+                self.by.remove(&requester);
+            }
+        }
+    }
+
+    /// Relays running now (being agreed to, or open).
+    pub fn running(&self) -> usize {
+        self.total
+    }
 }
 
 /// How a friend is connected now (the API's `path` word).
@@ -849,5 +894,35 @@ mod tests {
         assert_eq!(r.public(), Some(y));
         r.forget(&b);
         assert_eq!(r.public(), None);
+    }
+
+    #[test]
+    fn core_reach_relays_are_capped_per_requester_and_in_all() {
+        let mut r = Relaying::default();
+        let (a, b) = (peer(1), peer(2));
+        for _ in 0..RELAYS_PER_REQUESTER {
+            assert_eq!(r.start(a), Ok(()));
+        }
+        assert_eq!(
+            r.start(a),
+            Err(Denied::RelayBusy),
+            "a fifth for one requester"
+        );
+        assert_eq!(Denied::RelayBusy.code(), "relay_busy");
+        r.ended(a);
+        assert_eq!(r.start(a), Ok(()), "a place freed is taken again");
+        // In all: other requesters up to RELAYS_IN_ALL.
+        let mut n = 10u8;
+        while r.running() < RELAYS_IN_ALL {
+            let p = peer(n);
+            while r.running() < RELAYS_IN_ALL && r.start(p).is_ok() {}
+            n += 1;
+        }
+        assert_eq!(r.start(b), Err(Denied::RelayBusy), "full in all");
+        r.ended(peer(10));
+        assert_eq!(r.start(b), Ok(()));
+        // An end for a requester with nothing running changes nothing.
+        r.ended(peer(200));
+        assert_eq!(r.running(), RELAYS_IN_ALL);
     }
 }

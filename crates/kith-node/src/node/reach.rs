@@ -197,6 +197,42 @@ impl Node {
 /// How long a friend's introduction request may take (it waits for the other friend's answer).
 const INTRO_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// The relay's two questions to the target (`conn`) for `from`: does it agree (`relay_from`
+/// without a port)? Only then a socket is bound on `ip` and its port sent (`relay_from` with
+/// it). The answer for the asker, and the relay when the target took the port; a relay
+/// dropped here closes at once.
+async fn relay_with_consent(
+    conn: &quinn::Connection,
+    from: PeerId,
+    ip: std::net::IpAddr,
+) -> (PeerMsg, Option<crate::net::relay::Relay>) {
+    let unreachable = |m: &str| PeerMsg::Error {
+        code: PeerCode::PeerUnreachable,
+        message: m.into(),
+    };
+    let ask = |port| PeerMsg::RelayFrom { peer: from, port };
+    // None for `ok`; else what the asker is answered.
+    let refusal = |a: Result<Result<(PeerMsg, _), _>, _>| match a {
+        Ok(Ok((PeerMsg::Ok, _))) => None,
+        Ok(Ok((e @ PeerMsg::Error { .. }, _))) => Some(e),
+        _ => Some(unreachable("that friend did not answer")),
+    };
+    let consent = tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(conn, &ask(None))).await;
+    if let Some(e) = refusal(consent) {
+        return (e, None);
+    }
+    let relay = match crate::net::relay::Relay::bind(ip).await {
+        Ok(r) => r,
+        Err(e) => return (unreachable(&format!("no relay socket: {e}")), None),
+    };
+    let port = relay.port();
+    let told = tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(conn, &ask(Some(port)))).await;
+    match refusal(told) {
+        None => (PeerMsg::Relayed { port }, Some(relay)),
+        Some(e) => (e, None),
+    }
+}
+
 impl Node {
     /// The introducer's side: `from` wants to reach `to`, both my friends. `to` is told first
     /// (and dials `from` at once, if `from` is its friend); then `from` gets `to`'s addresses
@@ -285,8 +321,9 @@ impl Node {
     }
 
     /// The relay's side: `from` wants to reach `to` through me. Only when I help my friends
-    /// connect, and only between two friends of mine, with `to`'s consent: a relay socket
-    /// between their two addresses, whose port both get.
+    /// connect, only between two friends of mine, within `core::reach::Relaying`'s caps, and
+    /// with `to`'s consent: asked first, and only then a relay socket between their two
+    /// addresses, whose port both get. A refusal leaves no socket.
     pub(super) fn relay_for(&mut self, from: PeerId, to: PeerId) -> PeerReply {
         if let Err(d) = self.access.may_relay(&from, &to, self.config.help_friends) {
             return denied(d);
@@ -305,41 +342,41 @@ impl Node {
         }
         let (a_ip, b_ip) = (a.conn.remote_address().ip(), b.conn.remote_address().ip());
         let (conn, limit, ip) = (b.conn.clone(), self.relay_limit.clone(), self.listen.ip());
+        if let Err(d) = self.relaying.start(from) {
+            tracing::info!(from = %from.short(), running = self.relaying.running(), "refused a relay: too many at once");
+            return denied(d);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let ended = self.tx.clone();
         tracing::info!(from = %from.short(), to = %to.short(), "relaying between two friends");
         tokio::spawn(async move {
-            let unreachable = |m: &str| PeerMsg::Error {
-                code: PeerCode::PeerUnreachable,
-                message: m.into(),
-            };
-            let reply = match crate::net::relay::open(ip, a_ip, b_ip, limit).await {
-                Err(e) => unreachable(&format!("no relay socket: {e}")),
-                Ok(at) => {
-                    let ask = PeerMsg::RelayFrom {
-                        peer: from,
-                        port: at.port(),
-                    };
-                    match tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await {
-                        Ok(Ok((PeerMsg::Ok, _))) => PeerMsg::Relayed { port: at.port() },
-                        Ok(Ok((e @ PeerMsg::Error { .. }, _))) => e,
-                        _ => unreachable("that friend did not answer"),
-                    }
-                }
+            let (reply, relay) = relay_with_consent(&conn, from, ip).await;
+            let Some(relay) = relay else {
+                // Counted as ended before the asker hears, so its next ask finds the place free.
+                let _ = ended.send(Msg::RelayEnded { requester: from }).await;
+                let _ = tx.send(reply);
+                return;
             };
             let _ = tx.send(reply);
+            relay.run(a_ip, b_ip, limit).await;
+            let _ = ended.send(Msg::RelayEnded { requester: from }).await;
         });
         PeerReply::Later(rx)
     }
 
-    /// My side when a friend (`via`) relays for another friend (`from`): dial it through the
-    /// relay port, at the address I reach `via` at.
-    pub(super) fn relayed_to(&mut self, via: PeerId, from: PeerId, port: u16) -> PeerReply {
+    /// My side when a friend (`via`) relays for another friend (`from`): without `port`, it
+    /// asks whether I agree (both must be my friends and `via` connected); with it, the relay
+    /// is open: dial `from` through that port, at the address I reach `via` at.
+    pub(super) fn relayed_to(&mut self, via: PeerId, from: PeerId, port: Option<u16>) -> PeerReply {
         if let Err(d) = self.access.may_be_introduced(&via, &from) {
             tracing::info!(via = %via.short(), "refused a relay to a stranger");
             return denied(d);
         }
         let Some(link) = self.links.get(&via) else {
             return refuse(PeerCode::PeerUnreachable, "not connected");
+        };
+        let Some(port) = port else {
+            return PeerReply::Answer(PeerMsg::Ok); // consent; the port follows
         };
         let addr = SocketAddr::new(link.conn.remote_address().ip(), port);
         tracing::info!(peer = %from.short(), via = %via.short(), "dialling a friend through a relay");
