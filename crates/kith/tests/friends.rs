@@ -477,3 +477,43 @@ fn refused_relay_asks_open_no_socket_and_a_fifth_relay_at_once_for_one_friend_is
     }
     assert_eq!(common::code_of(&answers[4]), "relay_busy");
 }
+
+/// An introduction naming 16 addresses (the most a message may carry) makes the node dial at
+/// most 4 of them: 16 UDP sockets stand in for the addresses, and at most 4 hear a packet.
+#[test]
+fn an_introduction_with_sixteen_addresses_makes_the_node_dial_at_most_four() {
+    let b = Node::started("Bo");
+    let mut p = Node::started("Pat");
+    let mut x = Node::started("Xan");
+    b.befriend(&p);
+    b.befriend(&x);
+    p.stop();
+    x.stop();
+    let socks: Vec<std::net::UdpSocket> = (0..16)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+    let answers = common::as_peer(
+        &p,
+        &b,
+        vec![PeerMsg::IntroduceFrom {
+            peer: x.id().parse().unwrap(),
+            addrs,
+        }],
+    );
+    assert_eq!(answers, vec![PeerMsg::Ok]);
+    // A punched dial starts one address every 250 ms: 16 would all have started by 5 s.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut buf = [0u8; 2048];
+    let dialled = socks
+        .iter()
+        .filter(|s| {
+            s.set_nonblocking(true).unwrap();
+            s.recv_from(&mut buf).is_ok()
+        })
+        .count();
+    assert!(
+        (1..=4).contains(&dialled),
+        "{dialled} of 16 addresses dialled"
+    );
+}
