@@ -1372,8 +1372,10 @@ impl Node {
             if !self.dials.may_dial(&f.id, t) {
                 continue;
             }
+            // Its addresses came from its hellos (and the LAN and DHT): a few of them only.
+            let addrs = crate::core::reach::hint_dials(&f.addrs);
             match self.client_config(f.id, None) {
-                Ok(c) => self.spawn_dial(f.id, f.addrs.clone(), c, None),
+                Ok(c) => self.spawn_dial(f.id, addrs, c, None),
                 Err(e) => tracing::error!("client config: {e}"),
             }
             // Its stored addresses may be stale or behind a router: a mutual friend can help.

@@ -506,6 +506,7 @@ impl Reach {
                 .copied()
                 .filter(|a| !self.is_relay_addr(&r.peer, *a))
                 .collect();
+            let own = hint_dials(&own);
             if !own.is_empty() {
                 out.push(Effect::Dial {
                     peer: r.peer,
@@ -823,6 +824,14 @@ mod tests {
             hint[1],
         ];
         assert_eq!(hint_dials(&dup), vec![hint[0], hint[1]]);
+        // A relayed friend tried directly: four of its stored addresses.
+        let relayed = [Relayed {
+            peer: peer(9),
+            stored: hint.clone(),
+            dialling: false,
+        }];
+        let e = r.upgrades(&relayed, &[], Instant::now());
+        assert_eq!(dialled(&e), MAX_HINT_DIALS);
         // Relays: the latest four relay addresses of a friend are remembered, once each.
         for a in &hint[..10] {
             r.relayed(p, *a, false);
