@@ -163,7 +163,7 @@ impl Node {
                     tokio::spawn(async move {
                         let ask = PeerMsg::RelayAsk { peer: target };
                         let answer =
-                            tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask))
+                            tokio::time::timeout(RELAY_ASK_TIMEOUT, crate::wire::ask(&conn, &ask))
                                 .await;
                         if let Ok(Ok((PeerMsg::Relayed { port }, _))) = answer {
                             let addr = SocketAddr::new(conn.remote_address().ip(), port);
@@ -196,6 +196,8 @@ impl Node {
 
 /// How long a friend's introduction request may take (it waits for the other friend's answer).
 const INTRO_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a relay request may take: the relay asks the target twice (consent, then the port).
+const RELAY_ASK_TIMEOUT: Duration = Duration::from_secs(16);
 
 /// The relay's two questions to the target (`conn`) for `from`: does it agree (`relay_from`
 /// without a port)? Only then a socket is bound on `ip` and its port sent (`relay_from` with
