@@ -162,6 +162,10 @@ enum Msg {
         peer: PeerId,
         addr: SocketAddr,
     },
+    /// A relay I ran (or was asked for) for `requester` ended: its socket closed, or none opened.
+    RelayEnded {
+        requester: PeerId,
+    },
     /// A friend introduced me to `peer`, which is dialling me now: dial it too.
     Introduced {
         peer: PeerId,
@@ -229,6 +233,7 @@ impl Msg {
             Msg::DhtFound { .. } => "dht_found",
             Msg::DhtLookupDone { .. } => "dht_lookup_done",
             Msg::Relayed { .. } => "relayed",
+            Msg::RelayEnded { .. } => "relay_ended",
             Msg::Introduced { .. } => "introduced",
             Msg::CommentsPulled { .. } => "comments_pulled",
             Msg::CommentPosted { .. } => "comment_posted",
@@ -313,6 +318,8 @@ struct Node {
     reaching: crate::core::reach::Reach,
     /// Which connected friends share which of my friends (`core::mutual`).
     mutual: crate::core::mutual::Mutual,
+    /// The relays I run for friends, counted per requester (`core::reach::RELAYS_PER_REQUESTER`).
+    relaying: crate::core::reach::Relaying,
     /// The limit on bytes relayed for friends.
     relay_limit: Arc<crate::transfer::rate::Limiter>,
     /// My address as a friend outside my network last saw it (from its hello).
@@ -507,6 +514,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         _lan: lan,
         reaching: Default::default(),
         mutual: Default::default(),
+        relaying: Default::default(),
         relay_limit,
         observed: None,
         mapped: None,
@@ -653,10 +661,10 @@ async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::Sender<Msg>) {
             incoming.refuse();
             continue;
         }
-        let ip = incoming.remote_address().ip();
+        let from = incoming.remote_address();
         let validated = incoming.remote_address_validated();
         let decision = match gate.lock() {
-            Ok(mut g) => g.admit(ip, validated, Instant::now()),
+            Ok(mut g) => g.admit(from, validated, Instant::now()),
             Err(_) => Decision::Ignore,
         };
         match decision {
@@ -677,7 +685,7 @@ async fn accept_loop(endpoint: quinn::Endpoint, tx: mpsc::Sender<Msg>) {
                 tracing::debug!("incoming connection ended: {e:#}");
             }
             if let Ok(mut g) = gate.lock() {
-                g.done(ip, outcome, Instant::now());
+                g.done(from, outcome, Instant::now());
             }
         });
     }
@@ -860,10 +868,13 @@ async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>
         .await;
 }
 
+/// A peer's told addresses (duplicates left out), then where it was seen, at most `MAX_ADDRS`.
 fn merge_addrs(told: &[SocketAddr], seen: SocketAddr) -> Vec<SocketAddr> {
-    let mut out: Vec<SocketAddr> = told.to_vec();
-    if !out.contains(&seen) {
-        out.push(seen);
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in told.iter().chain([&seen]) {
+        if !out.contains(a) {
+            out.push(*a);
+        }
     }
     out.truncate(kith_proto::peer::MAX_ADDRS);
     out
@@ -977,6 +988,7 @@ impl Node {
                 Msg::DhtLookupDone { peer, found } => self.dht_lookup_done(peer, found),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
                 Msg::Relayed { peer, addr } => self.dial_relayed(peer, addr),
+                Msg::RelayEnded { requester } => self.relaying.ended(requester),
                 Msg::CommentPosted {
                     owner,
                     comment,
@@ -1355,6 +1367,7 @@ impl Node {
             if let (Err(e), Some((dht, keys))) = (&result, lookup) {
                 if e.is_unreachable() {
                     if let Some(found) = dht.lookup(&keys, &peer).await {
+                        let found = crate::core::reach::hint_dials(&found);
                         if found.iter().any(|a| !addrs.contains(a)) {
                             tracing::info!(peer = %peer.short(), addrs = ?found, "trying addresses found on the DHT");
                             result = dial(endpoint, client, found, &mk, per_addr).await;
@@ -1396,8 +1409,10 @@ impl Node {
             if !self.dials.may_dial(&f.id, t) {
                 continue;
             }
+            // Its addresses came from its hellos (and the LAN and DHT): a few of them only.
+            let addrs = crate::core::reach::hint_dials(&f.addrs);
             match self.client_config(f.id, None) {
-                Ok(c) => self.spawn_dial(f.id, f.addrs.clone(), c, None),
+                Ok(c) => self.spawn_dial(f.id, addrs, c, None),
                 Err(e) => tracing::error!("client config: {e}"),
             }
             // Its stored addresses may be stale or behind a router: a mutual friend can help.
@@ -1485,7 +1500,7 @@ impl Node {
             self.mutual.hello(peer, &hello.knows);
             let via_relay = self.is_relay_addr(&peer, seen);
             if !via_relay {
-                self.note_observed(hello);
+                self.note_observed(peer, hello);
             }
             f.addrs = if via_relay {
                 // A relay's socket is not the friend's address, and it ends when idle.
@@ -1503,10 +1518,20 @@ impl Node {
         Ok(())
     }
 
-    /// Remembers where a friend sees me, when that is a public address.
-    fn note_observed(&mut self, hello: &Hello) {
-        if crate::net::is_public(hello.observed.ip()) && self.observed != Some(hello.observed) {
-            self.observed = Some(hello.observed);
+    /// Remembers where a friend sees me, when that is a public address; it becomes my public
+    /// address once two friends agree on it (`core::reach::OBSERVED_AGREE`).
+    fn note_observed(&mut self, peer: PeerId, hello: &Hello) {
+        if !crate::net::is_public(hello.observed.ip()) {
+            return;
+        }
+        let public = self.reaching.observed(peer, hello.observed);
+        self.set_public(public);
+    }
+
+    /// Uses `public` as my public address from now on.
+    fn set_public(&mut self, public: Option<SocketAddr>) {
+        if self.observed != public {
+            self.observed = public;
             // My record should carry the new address now.
             self.dht.publish_soon();
             self.dht_tick();
@@ -1519,7 +1544,7 @@ impl Node {
         hello: &Hello,
         seen: SocketAddr,
     ) -> Result<FriendRecord, ApiError> {
-        self.note_observed(hello);
+        self.note_observed(peer, hello);
         let f = FriendRecord {
             id: peer,
             name: hello.name.clone(),

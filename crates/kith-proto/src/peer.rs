@@ -124,12 +124,15 @@ pub enum PeerMsg {
         /// The relay socket's port.
         port: u16,
     },
-    /// From a friend: another friend of mine reaches me through this relay port; dial it.
+    /// From a friend: another friend of mine wants to reach me through it. Without `port`,
+    /// a question (do I agree?); with it, the relay socket is open: dial it.
     RelayFrom {
         /// Who wants to reach me.
         peer: crate::identity::PeerId,
-        /// The relay socket's port (at the address I reach the relay at).
-        port: u16,
+        /// The relay socket's port (at the address I reach the relay at); absent while the
+        /// relay asks for consent, before it opens the socket.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
     },
     /// To friends: my reach secret changed (a friend was removed); use this one from now on.
     Reach {
@@ -180,8 +183,9 @@ pub struct Hello {
     pub knows: Vec<String>,
 }
 
-/// Most friend tags one hello carries.
-pub const MAX_FRIEND_TAGS: usize = 4096;
+/// Most friend tags one hello carries (34 bytes each in JSON: 1000 keep a hello far under the
+/// 64 KiB a request may take).
+pub const MAX_FRIEND_TAGS: usize = 1000;
 
 /// The tag by which `holder` shows its friends that it is a friend of the peer whose reach
 /// secret is `reach`: the first 16 bytes of HMAC-SHA256(reach, "kith friend tag v1" ||
@@ -210,6 +214,8 @@ pub enum PeerCode {
     NotFriend,
     /// This node does not relay for its friends.
     NoRelay,
+    /// This node relays as much as it takes at once (for this requester, or in all).
+    RelayBusy,
     /// The named friend is not connected, or did not answer.
     PeerUnreachable,
     /// Not the album's owner, or the ID is bound to another owner.
@@ -240,12 +246,13 @@ pub enum PeerCode {
 
 impl PeerCode {
     /// Every code this version knows.
-    pub const KNOWN: [PeerCode; 17] = [
+    pub const KNOWN: [PeerCode; 18] = [
         PeerCode::InviteInvalid,
         PeerCode::InviteUsed,
         PeerCode::InviteExpired,
         PeerCode::NotFriend,
         PeerCode::NoRelay,
+        PeerCode::RelayBusy,
         PeerCode::PeerUnreachable,
         PeerCode::NotOwner,
         PeerCode::NotShared,
@@ -268,6 +275,7 @@ impl PeerCode {
             PeerCode::InviteExpired => "invite_expired",
             PeerCode::NotFriend => "not_friend",
             PeerCode::NoRelay => "no_relay",
+            PeerCode::RelayBusy => "relay_busy",
             PeerCode::PeerUnreachable => "peer_unreachable",
             PeerCode::NotOwner => "not_owner",
             PeerCode::NotShared => "not_shared",

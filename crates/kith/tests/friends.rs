@@ -512,3 +512,122 @@ fn an_impostor_friend_is_never_asked_to_introduce_me_to_a_friend_it_does_not_sha
         "Imp learnt that Ann has a friend it does not know"
     );
 }
+
+/// One friend's `observed` does not become my public address (`status` keeps `public` null);
+/// a second friend seeing me at the same address makes it so.
+#[test]
+fn one_friends_observed_address_is_not_my_public_address_until_a_second_friend_agrees() {
+    let a = Node::started("Ann");
+    let mut b = Node::started("Bo");
+    let mut c = Node::started("Cy");
+    a.befriend(&b);
+    a.befriend(&c);
+    b.stop();
+    c.stop();
+    let public = || a.json(&["status", "--json"])["reach"]["public"].clone();
+    let seen: std::net::SocketAddr = "203.0.113.7:41000".parse().unwrap();
+    // The ping's answer comes after the hello was taken in.
+    let answers = common::as_peer_observed(&b, &a, seen, vec![PeerMsg::Ping]);
+    assert_eq!(answers, vec![PeerMsg::Pong]);
+    assert_eq!(public(), serde_json::Value::Null, "one friend alone");
+    common::as_peer_observed(&c, &a, seen, vec![PeerMsg::Ping]);
+    assert!(
+        wait_until(Duration::from_secs(5), || public()
+            == json!(seen.to_string())),
+        "two friends agree: {}",
+        public()
+    );
+}
+
+/// Open file descriptors of a running node.
+fn open_fds(n: &Node) -> usize {
+    let pid = n.child.as_ref().expect("running").id();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc")
+        .count()
+}
+
+/// A relay asks its target first and opens a socket only once it agrees: 2,000 asks the
+/// target refuses leave the helping node's descriptors within 64 of where they were. And a
+/// friend gets at most 4 relays at once: the fifth is refused with `relay_busy`.
+#[test]
+fn refused_relay_asks_open_no_socket_and_a_fifth_relay_at_once_for_one_friend_is_refused() {
+    let p = Node::started("Pat");
+    let mut a = Node::started("Ann");
+    let c = Node::started("Cy");
+    p.befriend(&a);
+    p.befriend(&c);
+    let ci: kith_proto::identity::PeerId = c.id().parse().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || p.online_with(&ci.to_string())));
+    let r = common::api(&p, json!({"cmd": "settings", "help_friends": true}));
+    assert_eq!(r["result"]["help_friends"], true, "{r}");
+    a.stop();
+    let before = open_fds(&p);
+    // Cy is not Ann's friend: it refuses each relay (Ann hears only that Cy cannot be reached).
+    let asks = vec![PeerMsg::RelayAsk { peer: ci }; 2000];
+    let answers = common::as_peer(&a, &p, asks);
+    assert!(
+        answers
+            .iter()
+            .all(|m| common::code_of(m) == "peer_unreachable"),
+        "{:?}",
+        answers
+            .iter()
+            .find(|m| common::code_of(m) != "peer_unreachable")
+    );
+    assert!(c.log().contains("refused a relay to a stranger"));
+    let after = open_fds(&p);
+    assert!(
+        after < before + 64,
+        "{before} descriptors before 2,000 refused relay asks, {after} after"
+    );
+    // Now Cy agrees: four relays at once for Ann, and no fifth.
+    a.start();
+    c.befriend(&a);
+    a.stop();
+    let answers = common::as_peer(&a, &p, vec![PeerMsg::RelayAsk { peer: ci }; 5]);
+    for m in &answers[..4] {
+        assert!(matches!(m, PeerMsg::Relayed { .. }), "{m:?}");
+    }
+    assert_eq!(common::code_of(&answers[4]), "relay_busy");
+}
+
+/// An introduction naming 16 addresses (the most a message may carry) makes the node dial at
+/// most 4 of them: 16 UDP sockets stand in for the addresses, and at most 4 hear a packet.
+#[test]
+fn an_introduction_with_sixteen_addresses_makes_the_node_dial_at_most_four() {
+    let b = Node::started("Bo");
+    let mut p = Node::started("Pat");
+    let mut x = Node::started("Xan");
+    b.befriend(&p);
+    b.befriend(&x);
+    p.stop();
+    x.stop();
+    let socks: Vec<std::net::UdpSocket> = (0..16)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+    let answers = common::as_peer(
+        &p,
+        &b,
+        vec![PeerMsg::IntroduceFrom {
+            peer: x.id().parse().unwrap(),
+            addrs,
+        }],
+    );
+    assert_eq!(answers, vec![PeerMsg::Ok]);
+    // A punched dial starts one address every 250 ms: 16 would all have started by 5 s.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut buf = [0u8; 2048];
+    let dialled = socks
+        .iter()
+        .filter(|s| {
+            s.set_nonblocking(true).unwrap();
+            s.recv_from(&mut buf).is_ok()
+        })
+        .count();
+    assert!(
+        (1..=4).contains(&dialled),
+        "{dialled} of 16 addresses dialled"
+    );
+}

@@ -54,6 +54,9 @@ pub enum Denied {
     /// A relay asked of a node that does not relay for its friends.
     #[error("this node does not relay for its friends")]
     NoRelay,
+    /// A relay asked for while this node runs as many as it takes (`core::reach::Relaying`).
+    #[error("I relay as much as I can at the moment; try again later")]
+    RelayBusy,
     /// A relay asked for by a key that is not my friend.
     #[error("I relay only for friends of mine")]
     RelayStranger,
@@ -84,6 +87,7 @@ impl Denied {
             Denied::PushByNonOwner | Denied::IdOfAnotherOwner => PeerCode::NotOwner,
             Denied::NoRelay => PeerCode::NoRelay,
             Denied::CannotReach => PeerCode::PeerUnreachable,
+            Denied::RelayBusy => PeerCode::RelayBusy,
             Denied::InviteUnknown => PeerCode::InviteInvalid,
             Denied::InviteUsed => PeerCode::InviteUsed,
             Denied::InviteExpired => PeerCode::InviteExpired,

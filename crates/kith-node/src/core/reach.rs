@@ -5,9 +5,10 @@
 //! sees and the time, and runs the effects.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::access::Denied;
 use kith_proto::identity::PeerId;
 use kith_proto::peer::MAX_ADDRS;
 
@@ -20,6 +21,12 @@ pub const INTRO_EVERY: Duration = Duration::from_secs(10);
 /// How often a friend connected through a relay is tried directly again (a relay costs a
 /// friend bandwidth; a router's state may have changed).
 pub const UPGRADE_EVERY: Duration = Duration::from_secs(15);
+/// Most addresses dialled from one hint a peer gives (an introduction, a LAN announcement, a
+/// DHT record, an album's member hints): a peer cannot make this node dial a long list of
+/// addresses of its choice.
+pub const MAX_HINT_DIALS: usize = 4;
+/// Most relay addresses remembered per friend (the latest ones).
+pub const MAX_RELAY_ADDRS: usize = 4;
 /// An upgrade due this close to a tick runs on it (ticks are a second apart and jitter).
 const UPGRADE_SLACK: Duration = Duration::from_millis(100);
 
@@ -65,6 +72,50 @@ pub enum Effect {
     },
 }
 
+/// Most relays this node runs for one requester at once (being agreed to, or open).
+pub const RELAYS_PER_REQUESTER: usize = 4;
+/// Most relays this node runs at once in all.
+pub const RELAYS_IN_ALL: usize = 64;
+
+/// The relays this node runs for its friends, counted by requester: each from the moment it
+/// is asked for until its socket closes, or until the ask ends without one (the target
+/// refused or did not answer).
+#[derive(Debug, Default)]
+pub struct Relaying {
+    by: HashMap<PeerId, usize>,
+    total: usize,
+}
+
+impl Relaying {
+    /// A relay asked for by `requester` may start (`RelayBusy` past `RELAYS_PER_REQUESTER`
+    /// for it or `RELAYS_IN_ALL` in all); each `Ok` must be followed by one `ended`.
+    pub fn start(&mut self, requester: PeerId) -> Result<(), Denied> {
+        let n = self.by.entry(requester).or_default();
+        if *n >= RELAYS_PER_REQUESTER || self.total >= RELAYS_IN_ALL {
+            return Err(Denied::RelayBusy);
+        }
+        *n += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    /// A relay started for `requester` ended (closed, or never opened).
+    pub fn ended(&mut self, requester: PeerId) {
+        if let Some(n) = self.by.get_mut(&requester) {
+            *n = n.saturating_sub(1);
+            self.total = self.total.saturating_sub(1);
+            if *n == 0 {
+                self.by.remove(&requester);
+            }
+        }
+    }
+
+    /// Relays running now (being agreed to, or open).
+    pub fn running(&self) -> usize {
+        self.total
+    }
+}
+
 /// How a friend is connected now (the API's `path` word).
 pub use kith_proto::api::reply::LinkPath as Path;
 
@@ -98,6 +149,35 @@ pub struct Reach {
     via_mapping: HashMap<PeerId, usize>,
     /// When relayed friends are next tried directly (None: not scheduled yet).
     next_upgrade: Option<Instant>,
+    /// The public address each friend last saw me at (its hello's `observed`).
+    observed_by: HashMap<PeerId, SocketAddr>,
+    /// My public address: one that at least `OBSERVED_AGREE` friends saw me at.
+    public: Option<SocketAddr>,
+}
+
+/// How many different friends must see me at one public address before I use it (advertise
+/// it in my hello, DHT record and `status`): one friend alone could make me announce any
+/// address.
+pub const OBSERVED_AGREE: usize = 2;
+
+/// `first` (those already in `stored`, and new ones while there is room), then the rest of
+/// `stored`: every stored address stays, at most `MAX_ADDRS` (unless `stored` had more).
+fn addrs_never_evicting(first: &[SocketAddr], stored: &[SocketAddr]) -> Vec<SocketAddr> {
+    let mut room = MAX_ADDRS.saturating_sub(stored.len());
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in first {
+        if out.contains(a) {
+            continue;
+        }
+        if stored.contains(a) {
+            out.push(*a);
+        } else if room > 0 {
+            room -= 1;
+            out.push(*a);
+        }
+    }
+    out.extend(stored.iter().filter(|a| !first.contains(a)));
+    out
 }
 
 /// `first`, then those of `then` not in it, at most `MAX_ADDRS`.
@@ -105,6 +185,26 @@ fn addrs_first(first: &[SocketAddr], then: &[SocketAddr]) -> Vec<SocketAddr> {
     let mut out = first.to_vec();
     out.extend(then.iter().filter(|a| !first.contains(a)));
     out.truncate(MAX_ADDRS);
+    out
+}
+
+/// The addresses of a hint worth dialling, in the order given: duplicates and addresses no
+/// one can be reached at (unspecified, port 0, multicast, broadcast) left out, at most
+/// `MAX_HINT_DIALS`.
+pub fn hint_dials(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in addrs {
+        let unusable = a.port() == 0
+            || a.ip().is_unspecified()
+            || a.ip().is_multicast()
+            || matches!(a.ip(), IpAddr::V4(v4) if v4.is_broadcast());
+        if !unusable && !out.contains(a) {
+            out.push(*a);
+            if out.len() == MAX_HINT_DIALS {
+                break;
+            }
+        }
+    }
     out
 }
 
@@ -135,6 +235,42 @@ impl Reach {
         self.relay_asked.remove(peer);
         self.mapped_of.remove(peer);
         self.via_mapping.remove(peer);
+        if self.observed_by.remove(peer).is_some() {
+            self.public = self.agreed();
+        }
+    }
+
+    /// A friend's hello says it sees me at the public address `at`; returns my public address
+    /// now: the one at least `OBSERVED_AGREE` friends last saw me at (the most agreed one;
+    /// on a tie the one used so far, else the one just told), or None.
+    pub fn observed(&mut self, friend: PeerId, at: SocketAddr) -> Option<SocketAddr> {
+        self.observed_by.insert(friend, at);
+        let count = |a: SocketAddr| self.observed_by.values().filter(|v| **v == a).count();
+        let best = self.agreed();
+        self.public = match (self.public, best) {
+            (Some(cur), Some(b)) if count(cur) >= count(b) => Some(cur),
+            (_, Some(b)) if count(at) >= count(b) => Some(at),
+            (_, b) => b,
+        };
+        self.public
+    }
+
+    /// My public address as agreed now (see `observed`).
+    pub fn public(&self) -> Option<SocketAddr> {
+        self.public
+    }
+
+    /// The address most friends saw me at, when at least `OBSERVED_AGREE` did.
+    fn agreed(&self) -> Option<SocketAddr> {
+        let mut counts: HashMap<SocketAddr, usize> = HashMap::new();
+        for a in self.observed_by.values() {
+            *counts.entry(*a).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n >= OBSERVED_AGREE)
+            .max_by_key(|(a, n)| (*n, std::cmp::Reverse(*a)))
+            .map(|(a, _)| a)
     }
 
     /// Remembers what a hello tells about router port mappings: the friend's mapped address,
@@ -182,22 +318,28 @@ impl Reach {
         }
     }
 
-    /// A friend was heard on the LAN at `heard`: those addresses go first in its record, and
-    /// it is dialled there at once when offline (even while a dial to a stale address waits
-    /// for its timeout). Nothing when already heard there and connected.
+    /// A friend was heard on the LAN at `heard`: those on one of my links (`on_link`: the
+    /// same network as one of my interfaces, link-local or loopback; at most
+    /// `MAX_HINT_DIALS`) go first in its record, and it is dialled there at once when
+    /// offline (even while a dial to a stale address waits for its timeout). Heard addresses
+    /// never push stored ones out: they take only the room left. Nothing when none is on a
+    /// link, or when already heard there and connected.
     pub fn lan_heard(
         &mut self,
         peer: PeerId,
         heard: Vec<SocketAddr>,
         stored: &[SocketAddr],
         online: bool,
+        on_link: impl Fn(IpAddr) -> bool,
     ) -> Vec<Effect> {
-        if online && self.lan.get(&peer) == Some(&heard) {
+        let on: Vec<SocketAddr> = heard.into_iter().filter(|a| on_link(a.ip())).collect();
+        let heard = hint_dials(&on);
+        if heard.is_empty() || (online && self.lan.get(&peer) == Some(&heard)) {
             return Vec::new();
         }
         let mut out = vec![Effect::StoreAddrs {
             peer,
-            addrs: addrs_first(&heard, stored),
+            addrs: addrs_never_evicting(&heard, stored),
         }];
         if !online {
             out.push(Effect::Dial {
@@ -220,6 +362,7 @@ impl Reach {
         remote: Option<SocketAddr>,
         dialling: bool,
     ) -> Vec<Effect> {
+        let found = hint_dials(found);
         if found.is_empty() || self.direct(&peer, remote) {
             return Vec::new();
         }
@@ -229,12 +372,9 @@ impl Reach {
         vec![
             Effect::StoreAddrs {
                 peer,
-                addrs: addrs_first(found, stored),
+                addrs: addrs_first(&found, stored),
             },
-            Effect::Dial {
-                peer,
-                addrs: found.to_vec(),
-            },
+            Effect::Dial { peer, addrs: found },
         ]
     }
 
@@ -265,14 +405,16 @@ impl Reach {
             .collect()
     }
 
-    /// An introduction gave `peer`'s addresses (it is dialling me now): punch towards them,
-    /// unless it is connected directly already (`remote`: where it is connected, if it is).
+    /// An introduction gave `peer`'s addresses (it is dialling me now): punch towards the
+    /// first `MAX_HINT_DIALS` of them, unless it is connected directly already (`remote`:
+    /// where it is connected, if it is).
     pub fn introduced(
         &mut self,
         peer: PeerId,
         addrs: Vec<SocketAddr>,
         remote: Option<SocketAddr>,
     ) -> Vec<Effect> {
+        let addrs = hint_dials(&addrs);
         if self.direct(&peer, remote) || addrs.is_empty() {
             return Vec::new();
         }
@@ -313,12 +455,18 @@ impl Reach {
             .collect()
     }
 
-    /// A friend relays between me and `peer` at `addr`: dial it there, unless connected.
+    /// A friend relays between me and `peer` at `addr`: dial it there, unless connected. The
+    /// latest `MAX_RELAY_ADDRS` relay addresses are remembered per friend.
     pub fn relayed(&mut self, peer: PeerId, addr: SocketAddr, online: bool) -> Vec<Effect> {
-        if online {
+        if online || hint_dials(&[addr]).is_empty() {
             return Vec::new();
         }
-        self.relayed.entry(peer).or_default().push(addr);
+        let known = self.relayed.entry(peer).or_default();
+        known.retain(|a| *a != addr);
+        known.push(addr);
+        if known.len() > MAX_RELAY_ADDRS {
+            known.remove(0);
+        }
         vec![Effect::Dial {
             peer,
             addrs: vec![addr],
@@ -358,6 +506,7 @@ impl Reach {
                 .copied()
                 .filter(|a| !self.is_relay_addr(&r.peer, *a))
                 .collect();
+            let own = hint_dials(&own);
             if !own.is_empty() {
                 out.push(Effect::Dial {
                     peer: r.peer,
@@ -547,7 +696,7 @@ mod tests {
         let p = peer(1);
         let heard = vec![addr("192.168.1.20:40000")];
         let stored = vec![addr("198.51.100.9:40000"), addr("192.168.1.20:40000")];
-        let e = r.lan_heard(p, heard.clone(), &stored, false);
+        let e = r.lan_heard(p, heard.clone(), &stored, false, |_| true);
         assert_eq!(
             e,
             vec![
@@ -562,11 +711,13 @@ mod tests {
             ]
         );
         // Connected and heard at the same addresses: nothing to do.
-        assert!(r.lan_heard(p, heard.clone(), &stored, true).is_empty());
+        assert!(r
+            .lan_heard(p, heard.clone(), &stored, true, |_| true)
+            .is_empty());
         assert_eq!(r.path(&p, Some((heard[0], 1)), |_| false), Path::Lan);
         // Heard elsewhere while connected: stored, not dialled.
         let moved = vec![addr("192.168.1.21:40000")];
-        let e = r.lan_heard(p, moved, &stored, true);
+        let e = r.lan_heard(p, moved, &stored, true, |_| true);
         assert!(matches!(e[..], [Effect::StoreAddrs { .. }]));
     }
 
@@ -622,5 +773,165 @@ mod tests {
         let seen = addr("198.51.100.9:41000");
         let stored = vec![addr("10.0.0.9:40000"), seen];
         assert_eq!(introduction_addrs(seen, &stored), vec![seen, stored[0]]);
+    }
+
+    fn many(n: u16) -> Vec<SocketAddr> {
+        (0..n)
+            .map(|i| SocketAddr::from(([198, 51, 100, (i % 250) as u8], 40000 + i)))
+            .collect()
+    }
+
+    fn dialled(effects: &[Effect]) -> usize {
+        effects
+            .iter()
+            .map(|e| match e {
+                Effect::Dial { addrs, .. } | Effect::Punch { addrs, .. } => addrs.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn core_reach_a_hint_of_fifty_addresses_leads_to_at_most_four_dials() {
+        let p = peer(1);
+        let hint = many(50);
+        let mut r = Reach::default();
+        // An introduction, a LAN announcement, a DHT record: four dials each.
+        let e = r.introduced(p, hint.clone(), None);
+        assert_eq!(dialled(&e), MAX_HINT_DIALS);
+        assert_eq!(
+            e,
+            vec![Effect::Punch {
+                peer: p,
+                addrs: hint[..MAX_HINT_DIALS].to_vec()
+            }]
+        );
+        assert_eq!(
+            dialled(&r.lan_heard(p, hint.clone(), &[], false, |_| true)),
+            MAX_HINT_DIALS
+        );
+        assert_eq!(
+            dialled(&r.dht_found(p, &hint, &[], None, false)),
+            MAX_HINT_DIALS
+        );
+        // Duplicates and unusable addresses do not count, and are not dialled.
+        let dup = vec![
+            hint[0],
+            hint[0],
+            addr("0.0.0.0:40000"),
+            addr("198.51.100.1:0"),
+            addr("224.0.0.1:40000"),
+            hint[1],
+        ];
+        assert_eq!(hint_dials(&dup), vec![hint[0], hint[1]]);
+        // A relayed friend tried directly: four of its stored addresses.
+        let relayed = [Relayed {
+            peer: peer(9),
+            stored: hint.clone(),
+            dialling: false,
+        }];
+        let e = r.upgrades(&relayed, &[], Instant::now());
+        assert_eq!(dialled(&e), MAX_HINT_DIALS);
+        // Relays: the latest four relay addresses of a friend are remembered, once each.
+        for a in &hint[..10] {
+            r.relayed(p, *a, false);
+            r.relayed(p, *a, false);
+        }
+        assert_eq!(r.relayed[&p], hint[6..10].to_vec());
+        assert!(!r.is_relay_addr(&p, hint[5]));
+    }
+
+    #[test]
+    fn core_reach_a_replayed_lan_announcement_never_evicts_stored_addresses() {
+        let mut r = Reach::default();
+        let p = peer(1);
+        let stored: Vec<SocketAddr> = (0..12u16)
+            .map(|i| SocketAddr::from(([203, 0, 113, 1], 41000 + i)))
+            .collect();
+        // 16 addresses announced; only those on my link (192.168.1.0/24 here) are taken.
+        let mut heard: Vec<SocketAddr> = (0..12u16)
+            .map(|i| SocketAddr::from(([198, 51, 100, 9], 42000 + i)))
+            .collect();
+        heard.extend((0..4u8).map(|i| SocketAddr::from(([192, 168, 1, 20 + i], 40000))));
+        let on_link =
+            |ip: IpAddr| matches!(ip, IpAddr::V4(v4) if v4.octets()[..3] == [192, 168, 1]);
+        let e = r.lan_heard(p, heard.clone(), &stored, false, on_link);
+        let Effect::StoreAddrs { addrs, .. } = &e[0] else {
+            panic!("{e:?}")
+        };
+        assert!(stored.iter().all(|a| addrs.contains(a)), "{addrs:?}");
+        assert_eq!(addrs.len(), MAX_ADDRS);
+        assert_eq!(addrs[..4], heard[12..16]);
+        assert!(addrs.iter().all(|a| !heard[..12].contains(a)));
+        assert_eq!(
+            e[1],
+            Effect::Dial {
+                peer: p,
+                addrs: heard[12..16].to_vec()
+            }
+        );
+        // With the record full, heard addresses take no stored one's place.
+        let full = many(MAX_ADDRS as u16);
+        let e = r.lan_heard(p, heard.clone(), &full, false, on_link);
+        assert_eq!(
+            e[0],
+            Effect::StoreAddrs {
+                peer: p,
+                addrs: full.clone()
+            }
+        );
+        // Nothing on my link: nothing stored, nothing dialled.
+        let e = r.lan_heard(p, heard[..12].to_vec(), &stored, false, on_link);
+        assert!(e.is_empty(), "{e:?}");
+    }
+
+    #[test]
+    fn core_reach_an_observed_address_is_used_only_when_two_friends_agree() {
+        let mut r = Reach::default();
+        let (a, b, c) = (peer(1), peer(2), peer(3));
+        let (x, y) = (addr("203.0.113.7:41000"), addr("203.0.113.8:41000"));
+        assert_eq!(r.observed(a, x), None, "one friend alone");
+        assert_eq!(r.observed(a, x), None, "the same friend twice");
+        assert_eq!(r.observed(b, y), None, "two friends disagree");
+        assert_eq!(r.observed(c, x), Some(x), "two friends agree");
+        assert_eq!(r.public(), Some(x));
+        // Two others agreeing on another address make a tie, which keeps the one used…
+        let d = peer(4);
+        assert_eq!(r.observed(d, y), Some(x), "a tie keeps the one used");
+        // …and a friend forgotten takes its word with it.
+        r.forget(&c);
+        assert_eq!(r.public(), Some(y));
+        r.forget(&b);
+        assert_eq!(r.public(), None);
+    }
+
+    #[test]
+    fn core_reach_relays_are_capped_per_requester_and_in_all() {
+        let mut r = Relaying::default();
+        let (a, b) = (peer(1), peer(2));
+        for _ in 0..RELAYS_PER_REQUESTER {
+            assert_eq!(r.start(a), Ok(()));
+        }
+        assert_eq!(
+            r.start(a),
+            Err(Denied::RelayBusy),
+            "a fifth for one requester"
+        );
+        assert_eq!(Denied::RelayBusy.code(), "relay_busy");
+        r.ended(a);
+        assert_eq!(r.start(a), Ok(()), "a place freed is taken again");
+        // In all: other requesters up to RELAYS_IN_ALL.
+        let mut n = 10u8;
+        while r.running() < RELAYS_IN_ALL {
+            let p = peer(n);
+            while r.running() < RELAYS_IN_ALL && r.start(p).is_ok() {}
+            n += 1;
+        }
+        assert_eq!(r.start(b), Err(Denied::RelayBusy), "full in all");
+        r.ended(peer(10));
+        assert_eq!(r.start(b), Ok(()));
+        // An end for a requester with nothing running changes nothing.
+        r.ended(peer(200));
+        assert_eq!(r.running(), RELAYS_IN_ALL);
     }
 }

@@ -6,6 +6,9 @@
 //! learnt from its first packet (a symmetric NAT gives a new port towards the relay socket),
 //! and from then on only that address is that side. The relay never sends first, so it must
 //! be on an address both can reach (a public one, or a mapped port).
+//!
+//! The socket is bound only once the target agreed (`node/reach.rs`); dropping a [`Relay`]
+//! before [`Relay::run`] closes it at once.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -20,17 +23,29 @@ const IDLE: Duration = Duration::from_secs(60);
 /// Largest datagram passed on.
 const MAX_DATAGRAM: usize = 2048;
 
-/// Opens a relay socket on `ip` between hosts `a` and `b`; returns its address. It forwards
-/// at most `limit` bytes per second and ends when idle.
-pub async fn open(
-    ip: IpAddr,
-    a: IpAddr,
-    b: IpAddr,
-    limit: Arc<Limiter>,
-) -> std::io::Result<SocketAddr> {
-    let sock = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
-    let at = sock.local_addr()?;
-    tokio::spawn(async move {
+/// A bound relay socket, not forwarding yet.
+pub struct Relay {
+    sock: UdpSocket,
+    at: SocketAddr,
+}
+
+impl Relay {
+    /// Binds a relay socket on `ip` (a port the OS picks).
+    pub async fn bind(ip: IpAddr) -> std::io::Result<Relay> {
+        let sock = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        let at = sock.local_addr()?;
+        Ok(Relay { sock, at })
+    }
+
+    /// The socket's port.
+    pub fn port(&self) -> u16 {
+        self.at.port()
+    }
+
+    /// Forwards between hosts `a` and `b`, at most `limit` bytes per second, until `IDLE`
+    /// passes without a packet; the socket closes when this returns.
+    pub async fn run(self, a: IpAddr, b: IpAddr, limit: Arc<Limiter>) {
+        let Relay { sock, at } = self;
         let (mut leg_a, mut leg_b): (Option<SocketAddr>, Option<SocketAddr>) = (None, None);
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut forwarded: u64 = 0;
@@ -63,6 +78,5 @@ pub async fn open(
             }
         }
         tracing::info!(%at, forwarded, "relay closed");
-    });
-    Ok(at)
+    }
 }

@@ -2,7 +2,7 @@
 //! (asks for introductions and relays, dials), answers as introducer and relay, and feeds
 //! in friends heard on the LAN and how each friend is connected (`path`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::sharing::{denied, refuse};
@@ -35,6 +35,33 @@ fn on_my_lan(addr: SocketAddr) -> bool {
     })
 }
 
+/// Whether an address is on one of this computer's links: loopback, link-local, or on the
+/// same network (under the interface's netmask) as one of its interfaces. LAN announcements
+/// are taken only for such addresses.
+fn on_link(ip: IpAddr) -> bool {
+    let link_local = match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    if ip.is_loopback() || link_local {
+        return true;
+    }
+    let Ok(ifs) = if_addrs::get_if_addrs() else {
+        return false;
+    };
+    ifs.iter().any(|i| match (&i.addr, ip) {
+        (if_addrs::IfAddr::V4(v4), IpAddr::V4(ip)) => {
+            let mask = u32::from(v4.netmask);
+            u32::from(v4.ip) & mask == u32::from(ip) & mask
+        }
+        (if_addrs::IfAddr::V6(v6), IpAddr::V6(ip)) => {
+            let mask = u128::from(v6.netmask);
+            u128::from(v6.ip) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    })
+}
+
 impl Node {
     /// A node was heard on the LAN: when it is a friend's, its LAN addresses go first in the
     /// friend's record and an offline friend is dialled at once.
@@ -54,7 +81,7 @@ impl Node {
         let online = self.is_online(&f.id);
         let effects = self
             .reaching
-            .lan_heard(f.id, h.addrs.clone(), &f.addrs, online);
+            .lan_heard(f.id, h.addrs.clone(), &f.addrs, online, on_link);
         if !effects.is_empty() {
             tracing::info!(peer = %f.id.short(), addrs = ?h.addrs, "friend heard on the LAN");
         }
@@ -150,7 +177,7 @@ impl Node {
                     tokio::spawn(async move {
                         let ask = PeerMsg::RelayAsk { peer: target };
                         let answer =
-                            tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask))
+                            tokio::time::timeout(RELAY_ASK_TIMEOUT, crate::wire::ask(&conn, &ask))
                                 .await;
                         if let Ok(Ok((PeerMsg::Relayed { port }, _))) = answer {
                             let addr = SocketAddr::new(conn.remote_address().ip(), port);
@@ -183,6 +210,48 @@ impl Node {
 
 /// How long a friend's introduction request may take (it waits for the other friend's answer).
 const INTRO_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a relay request may take: the relay asks the target twice (consent, then the port).
+const RELAY_ASK_TIMEOUT: Duration = Duration::from_secs(16);
+
+/// The relay's two questions to the target (`conn`) for `from`: does it agree (`relay_from`
+/// without a port)? Only then a socket is bound on `ip` and its port sent (`relay_from` with
+/// it). The answer for the asker, and the relay when the target took the port; a relay
+/// dropped here closes at once.
+async fn relay_with_consent(
+    conn: &quinn::Connection,
+    from: PeerId,
+    ip: std::net::IpAddr,
+) -> (PeerMsg, Option<crate::net::relay::Relay>) {
+    // Every failure gives the asker the same answer (see `introduce`): whether the target
+    // counts the asker a friend, or is there at all, is not mine to tell.
+    let unreachable = |why: &str| {
+        tracing::info!("a relay did not open: {why}");
+        PeerMsg::Error {
+            code: Denied::CannotReach.code(),
+            message: Denied::CannotReach.to_string(),
+        }
+    };
+    let ask = |port| PeerMsg::RelayFrom { peer: from, port };
+    // None for `ok`; else what the asker is answered.
+    let refusal = |a: Result<Result<(PeerMsg, _), _>, _>| match a {
+        Ok(Ok((PeerMsg::Ok, _))) => None,
+        _ => Some(unreachable("the friend refused or did not answer")),
+    };
+    let consent = tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(conn, &ask(None))).await;
+    if let Some(e) = refusal(consent) {
+        return (e, None);
+    }
+    let relay = match crate::net::relay::Relay::bind(ip).await {
+        Ok(r) => r,
+        Err(e) => return (unreachable(&format!("no relay socket: {e}")), None),
+    };
+    let port = relay.port();
+    let told = tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(conn, &ask(Some(port)))).await;
+    match refusal(told) {
+        None => (PeerMsg::Relayed { port }, Some(relay)),
+        Some(e) => (e, None),
+    }
+}
 
 impl Node {
     /// The introducer's side: `from` wants to reach `to`, both my friends. `to` is told first
@@ -269,8 +338,9 @@ impl Node {
     }
 
     /// The relay's side: `from` wants to reach `to` through me. Only when I help my friends
-    /// connect, and only between two friends of mine, with `to`'s consent: a relay socket
-    /// between their two addresses, whose port both get.
+    /// connect, only between two friends of mine, within `core::reach::Relaying`'s caps, and
+    /// with `to`'s consent: asked first, and only then a relay socket between their two
+    /// addresses, whose port both get. A refusal leaves no socket.
     pub(super) fn relay_for(&mut self, from: PeerId, to: PeerId) -> PeerReply {
         if let Err(d) = self.access.may_relay(&from, &to, self.config.help_friends) {
             return denied(d);
@@ -284,44 +354,41 @@ impl Node {
         }
         let (a_ip, b_ip) = (a.conn.remote_address().ip(), b.conn.remote_address().ip());
         let (conn, limit, ip) = (b.conn.clone(), self.relay_limit.clone(), self.listen.ip());
+        if let Err(d) = self.relaying.start(from) {
+            tracing::info!(from = %from.short(), running = self.relaying.running(), "refused a relay: too many at once");
+            return denied(d);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let ended = self.tx.clone();
         tracing::info!(from = %from.short(), to = %to.short(), "relaying between two friends");
         tokio::spawn(async move {
-            // Every failure gives the asker the same answer (see `introduce`).
-            let unreachable = |why: &str| {
-                tracing::info!("a relay did not open: {why}");
-                PeerMsg::Error {
-                    code: Denied::CannotReach.code(),
-                    message: Denied::CannotReach.to_string(),
-                }
-            };
-            let reply = match crate::net::relay::open(ip, a_ip, b_ip, limit).await {
-                Err(e) => unreachable(&format!("no relay socket: {e}")),
-                Ok(at) => {
-                    let ask = PeerMsg::RelayFrom {
-                        peer: from,
-                        port: at.port(),
-                    };
-                    match tokio::time::timeout(INTRO_TIMEOUT, crate::wire::ask(&conn, &ask)).await {
-                        Ok(Ok((PeerMsg::Ok, _))) => PeerMsg::Relayed { port: at.port() },
-                        _ => unreachable("the friend refused or did not answer"),
-                    }
-                }
+            let (reply, relay) = relay_with_consent(&conn, from, ip).await;
+            let Some(relay) = relay else {
+                // Counted as ended before the asker hears, so its next ask finds the place free.
+                let _ = ended.send(Msg::RelayEnded { requester: from }).await;
+                let _ = tx.send(reply);
+                return;
             };
             let _ = tx.send(reply);
+            relay.run(a_ip, b_ip, limit).await;
+            let _ = ended.send(Msg::RelayEnded { requester: from }).await;
         });
         PeerReply::Later(rx)
     }
 
-    /// My side when a friend (`via`) relays for another friend (`from`): dial it through the
-    /// relay port, at the address I reach `via` at.
-    pub(super) fn relayed_to(&mut self, via: PeerId, from: PeerId, port: u16) -> PeerReply {
+    /// My side when a friend (`via`) relays for another friend (`from`): without `port`, it
+    /// asks whether I agree (both must be my friends and `via` connected); with it, the relay
+    /// is open: dial `from` through that port, at the address I reach `via` at.
+    pub(super) fn relayed_to(&mut self, via: PeerId, from: PeerId, port: Option<u16>) -> PeerReply {
         if let Err(d) = self.access.may_be_introduced(&via, &from) {
             tracing::info!(via = %via.short(), "refused a relay to a stranger");
             return denied(d);
         }
         let Some(link) = self.links.get(&via) else {
             return refuse(PeerCode::PeerUnreachable, "not connected");
+        };
+        let Some(port) = port else {
+            return PeerReply::Answer(PeerMsg::Ok); // consent; the port follows
         };
         let addr = SocketAddr::new(link.conn.remote_address().ip(), port);
         tracing::info!(peer = %from.short(), via = %via.short(), "dialling a friend through a relay");
@@ -443,6 +510,7 @@ impl Node {
         self.reaching.forget(peer);
         self.mutual.forget(peer);
         self.dht.forget(peer);
+        self.set_public(self.reaching.public());
     }
 }
 

@@ -917,7 +917,8 @@ impl Node {
             if !self.dials.may_dial(&p, t) {
                 continue;
             }
-            let addrs = self.addrs_of(&p);
+            // Member hints come from other members: a few of them only.
+            let addrs = crate::core::reach::hint_dials(&self.addrs_of(&p));
             tracing::debug!(peer = %p.short(), ?addrs, "dialling an album member");
             if let Ok(c) = self.client_config(p, None) {
                 self.spawn_dial(p, addrs, c, None);
@@ -1057,7 +1058,7 @@ impl Node {
             .filter(|m| m.id != self.me && a.audience.contains(&m.id))
         {
             if !self.is_friend(&m.id) {
-                self.remember_member(m.id, m.addrs.clone());
+                self.remember_member(m.id, crate::core::reach::hint_dials(&m.addrs));
             }
         }
     }

@@ -466,6 +466,17 @@ pub fn as_peer(
     to: &Node,
     msgs: Vec<kith_proto::peer::PeerMsg>,
 ) -> Vec<kith_proto::peer::PeerMsg> {
+    let addr: std::net::SocketAddr = to.listen_addr().parse().unwrap();
+    as_peer_observed(as_node, to, addr, msgs)
+}
+
+/// As `as_peer`, with a hello that says it sees `to` at `observed`.
+pub fn as_peer_observed(
+    as_node: &Node,
+    to: &Node,
+    observed: std::net::SocketAddr,
+    msgs: Vec<kith_proto::peer::PeerMsg>,
+) -> Vec<kith_proto::peer::PeerMsg> {
     let me = kith_node::home::Home {
         dir: as_node.home().to_path_buf(),
     }
@@ -482,7 +493,7 @@ pub fn as_peer(
         let hello = kith_proto::peer::PeerMsg::Hello(kith_proto::peer::Hello {
             name: as_node.name.clone(),
             addrs: vec![],
-            observed: addr,
+            observed,
             boot: 77,
             reach: None,
             mapped: None,
