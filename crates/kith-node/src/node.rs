@@ -319,6 +319,8 @@ struct Node {
     mapped: Option<SocketAddr>,
     /// The Mainline DHT client and what it is doing.
     dht: dht::DhtState,
+    /// Safety numbers already computed, per friend (each costs 10,400 SHA-512 rounds).
+    safety: std::cell::RefCell<HashMap<PeerId, String>>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -503,6 +505,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         observed: None,
         mapped: None,
         dht: dht::DhtState::new(dht_on),
+        safety: Default::default(),
     };
     node.load_comments();
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
@@ -1170,7 +1173,12 @@ impl Node {
         reply::Friend {
             id: f.id,
             name: f.name.clone(),
-            safety_number: safety_number(&self.me, &f.id),
+            safety_number: self
+                .safety
+                .borrow_mut()
+                .entry(f.id)
+                .or_insert_with(|| safety_number(&self.me, &f.id))
+                .clone(),
             online: self.is_online(&f.id),
             path: self.path_of(&f.id),
             addrs: f.addrs.clone(),

@@ -35,6 +35,11 @@ fn three_nodes_befriend_each_other_by_invites_both_ways() {
             fx["safety_number"], fy["safety_number"],
             "both sides show one safety number"
         );
+        // 60 digits (Signal's size) in 12 groups of 5.
+        let n = fx["safety_number"].as_str().unwrap();
+        let groups: Vec<&str> = n.split(' ').collect();
+        assert_eq!(groups.len(), 12, "{n}");
+        assert!(groups.iter().all(|g| g.len() == 5), "{n}");
     }
     assert_ne!(
         a.friend(&b.id()).unwrap()["safety_number"],
