@@ -140,6 +140,8 @@ enum Msg {
         /// The reach secret the record was sealed under.
         secret: [u8; 32],
         addrs: Vec<SocketAddr>,
+        /// The day whose DHT key it was published under.
+        day: u64,
         result: Result<(), crate::net::dht::PublishError>,
     },
     /// Emptying the DHT record under a retired reach secret ended.
@@ -965,8 +967,9 @@ impl Node {
                 Msg::DhtPublished {
                     secret,
                     addrs,
+                    day,
                     result,
-                } => self.dht_published(secret, addrs, result),
+                } => self.dht_published(secret, addrs, day, result),
                 Msg::DhtEmptied { secret, result } => self.dht_emptied(secret, result),
                 Msg::DhtFound { peer, addrs } => self.dht_found(peer, addrs),
                 Msg::DhtLookupDone { peer, found } => self.dht_lookup_done(peer, found),
@@ -1270,9 +1273,7 @@ impl Node {
                 return;
             }
         };
-        let lookup = inv
-            .reach
-            .map(|r| kith_proto::dht_record::RecordKeys::derive(&r));
+        let lookup = inv.reach;
         self.spawn_dial_within(
             peer,
             inv.addrs.clone(),
@@ -1301,10 +1302,11 @@ impl Node {
         client: quinn::ClientConfig,
         accept: Option<Reply>,
         per_addr: Duration,
-        lookup: Option<kith_proto::dht_record::RecordKeys>,
+        lookup: Option<[u8; 32]>,
     ) {
         self.dials.started(peer);
-        // When the addresses fail, the peer's DHT record may know better ones.
+        // When the addresses fail, the peer's DHT record (found by this lookup secret) may
+        // know better ones.
         let lookup = lookup.and_then(|k| Some((self.dht.client.clone()?, k)));
         let endpoint = self.endpoint.clone();
         let tx = self.tx.clone();
@@ -1323,9 +1325,17 @@ impl Node {
                 per_addr,
             )
             .await;
-            if let (Err(e), Some((dht, keys))) = (&result, lookup) {
+            if let (Err(e), Some((dht, secret))) = (&result, lookup) {
                 if e.is_unreachable() {
-                    if let Some(found) = dht.lookup(&keys, &peer).await {
+                    let mut found = None;
+                    for day in kith_proto::dht_record::lookup_days(crate::clock::now()) {
+                        let keys = kith_proto::dht_record::RecordKeys::derive(&secret, day);
+                        found = dht.lookup(&keys, &peer).await;
+                        if found.is_some() {
+                            break;
+                        }
+                    }
+                    if let Some(found) = found {
                         if found.iter().any(|a| !addrs.contains(a)) {
                             tracing::info!(peer = %peer.short(), addrs = ?found, "trying addresses found on the DHT");
                             result = dial(endpoint, client, found, &mk, per_addr).await;

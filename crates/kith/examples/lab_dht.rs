@@ -11,7 +11,7 @@ use std::io::Read;
 
 use anyhow::{bail, Context, Result};
 use futures_lite::StreamExt;
-use kith_proto::dht_record::RecordKeys;
+use kith_proto::dht_record::{lookup_days, RecordKeys};
 use kith_proto::identity::PeerId;
 use mainline::{Dht, Testnet};
 
@@ -57,9 +57,15 @@ fn probe(bootstrap: &str, peer: &str, invite: Option<&str>) -> Result<()> {
         if let Some(link) = invite {
             let inv = kith_proto::invite::parse(link, 0).context("invite")?;
             let reach = inv.reach.context("the invite has no reach secret")?;
-            let keys = RecordKeys::derive(&reach);
             let client = kith_node::net::dht::DhtClient::start(Some(&nodes), None)?;
-            match client.lookup(&keys, &peer).await {
+            let mut found = None;
+            for day in lookup_days(kith_node::clock::now()) {
+                found = client.lookup(&RecordKeys::derive(&reach, day), &peer).await;
+                if found.is_some() {
+                    break;
+                }
+            }
+            match found {
                 Some(addrs) => {
                     let a: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
                     println!("friend: {}", a.join(","));

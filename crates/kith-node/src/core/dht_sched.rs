@@ -1,5 +1,6 @@
 //! When to use the Mainline DHT: publishing my sealed address record (again when my addresses
-//! change, every `REPUBLISH`, after a failure), emptying the record of a reach secret given up,
+//! change, when the UTC day and with it the record's DHT key changes, every `REPUBLISH`, after
+//! a failure), emptying the record of a reach secret given up,
 //! and looking up each friend I cannot reach (often just after it went offline, then less).
 //! Sans-IO: the actor (`node/dht.rs`) passes what it knows and the time, runs the effects and
 //! reports how they ended.
@@ -31,15 +32,21 @@ pub const LOOKUP_SLACK: Duration = Duration::from_millis(100);
 /// What the actor is to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Publish these addresses under my reach secret in use; report with `published`.
+    /// Publish these addresses under my reach secret in use, with that day's DHT key; report
+    /// with `published`.
     Publish {
         /// My public addresses, best first.
         addrs: Vec<SocketAddr>,
+        /// The day whose key to publish under (`dht_record::day_of`).
+        day: u64,
     },
-    /// Publish a record with no address under this retired secret; report with `emptied`.
+    /// Publish a record with no address under this retired secret, with that day's DHT key;
+    /// report with `emptied`.
     Empty {
         /// The retired reach secret.
         secret: [u8; 32],
+        /// The day whose key to publish under.
+        day: u64,
     },
     /// Forget this retired secret (its record is emptied, or it is the secret in use).
     ForgetRetired {
@@ -71,6 +78,8 @@ pub enum Outcome {
 pub struct Now<'a> {
     /// The time.
     pub at: Instant,
+    /// The UTC day number now (`dht_record::day_of`): the record's DHT key changes with it.
+    pub day: u64,
     /// My public addresses as they are now, best first.
     pub addrs: &'a [SocketAddr],
     /// My reach secret in use.
@@ -99,8 +108,8 @@ struct Lookup {
 /// The DHT schedule.
 #[derive(Debug, Default)]
 pub struct DhtSched {
-    /// What I published last and when (None: not yet).
-    published: Option<(Vec<SocketAddr>, Instant)>,
+    /// What I published last, when, and under which day's key (None: not yet).
+    published: Option<(Vec<SocketAddr>, Instant, u64)>,
     /// When a failed publish may be tried again.
     retry_at: Option<Instant>,
     /// A publish is under way.
@@ -145,13 +154,15 @@ impl DhtSched {
     }
 
     /// A tick (or anything that may make work due): publishes my record when my addresses
-    /// changed, when it is due again, or after a failure's wait; empties the oldest retired
+    /// changed, when the day changed, when it is due again, or after a failure's wait; empties the oldest retired
     /// secret's record; looks up the friends I cannot reach whose next lookup is due.
     pub fn tick(&mut self, now: Now<'_>) -> Vec<Effect> {
         let t = now.at;
         let mut out = Vec::new();
         let due = match &self.published {
-            Some((last, at)) => last != now.addrs || t.duration_since(*at) >= REPUBLISH,
+            Some((last, at, day)) => {
+                last != now.addrs || *day != now.day || t.duration_since(*at) >= REPUBLISH
+            }
             None => true,
         };
         if due && !now.addrs.is_empty() && !self.publishing && self.retry_at.is_none_or(|r| r <= t)
@@ -159,6 +170,7 @@ impl DhtSched {
             self.publishing = true;
             out.push(Effect::Publish {
                 addrs: now.addrs.to_vec(),
+                day: now.day,
             });
         }
         if !self.emptying && self.empty_retry_at.is_none_or(|r| r <= t) {
@@ -168,7 +180,10 @@ impl DhtSched {
                 Some(secret) if secret == now.reach => out.push(Effect::ForgetRetired { secret }),
                 Some(secret) => {
                     self.emptying = true;
-                    out.push(Effect::Empty { secret });
+                    out.push(Effect::Empty {
+                        secret,
+                        day: now.day,
+                    });
                 }
                 None => {}
             }
@@ -191,6 +206,7 @@ impl DhtSched {
         &mut self,
         current: bool,
         addrs: Vec<SocketAddr>,
+        day: u64,
         outcome: Outcome,
         at: Instant,
     ) -> Vec<Effect> {
@@ -203,7 +219,7 @@ impl DhtSched {
             // a removed friend), or my clock went back. A new secret ends both.
             Outcome::Displaced => return vec![Effect::RotateReach],
             Outcome::Stored => {
-                self.published = Some((addrs, at));
+                self.published = Some((addrs, at, day));
                 self.retry_at = None;
             }
             Outcome::Failed => self.retry_at = Some(at + RETRY),
@@ -342,6 +358,7 @@ mod tests {
 
     const MINE: [u8; 32] = [1; 32];
     const OLD: [u8; 32] = [2; 32];
+    const DAY: u64 = 20_000;
 
     /// A tick at `base + secs` with these addresses and friends to look up.
     fn tick(
@@ -352,6 +369,7 @@ mod tests {
         unreachable: &[PeerId],
     ) -> Vec<Effect> {
         s.tick(Now {
+            day: DAY,
             at: base + Duration::from_secs_f64(secs),
             addrs,
             reach: MINE,
@@ -389,13 +407,20 @@ mod tests {
         let (mut s, base) = (DhtSched::default(), Instant::now());
         let a = [addr("203.0.113.7:41000")];
         let e = tick(&mut s, base, 0.0, &a, &[]);
-        assert_eq!(e, vec![Effect::Publish { addrs: a.to_vec() }]);
+        assert_eq!(
+            e,
+            vec![Effect::Publish {
+                addrs: a.to_vec(),
+                day: DAY
+            }]
+        );
         // Under way: not again.
         assert!(!publishes(&tick(&mut s, base, 1.0, &a, &[])));
         assert!(s
             .published(
                 true,
                 a.to_vec(),
+                DAY,
                 Outcome::Stored,
                 base + Duration::from_secs(2)
             )
@@ -409,6 +434,7 @@ mod tests {
         s.published(
             true,
             a.to_vec(),
+            DAY,
             Outcome::Stored,
             base + Duration::from_secs_f64(republish),
         );
@@ -416,8 +442,45 @@ mod tests {
         let b = [addr("203.0.113.7:42000")];
         assert_eq!(
             tick(&mut s, base, republish + 1.0, &b, &[]),
-            vec![Effect::Publish { addrs: b.to_vec() }]
+            vec![Effect::Publish {
+                addrs: b.to_vec(),
+                day: DAY
+            }]
         );
+    }
+
+    #[test]
+    fn core_dht_publishes_again_under_the_new_days_key_when_the_day_changes() {
+        let (mut s, base) = (DhtSched::default(), Instant::now());
+        let a = [addr("203.0.113.7:41000")];
+        let at = |secs: u64, day: u64| Now {
+            at: base + Duration::from_secs(secs),
+            day,
+            addrs: &a,
+            reach: MINE,
+            retired: None,
+            unreachable: &[],
+        };
+        assert!(publishes(&s.tick(at(0, DAY))));
+        s.published(true, a.to_vec(), DAY, Outcome::Stored, base);
+        // The same day, the same addresses: nothing.
+        assert!(!publishes(&s.tick(at(60, DAY))));
+        // Midnight (UTC): the key changed, so publish at once under the new day's.
+        assert_eq!(
+            s.tick(at(61, DAY + 1)),
+            vec![Effect::Publish {
+                addrs: a.to_vec(),
+                day: DAY + 1
+            }]
+        );
+        s.published(
+            true,
+            a.to_vec(),
+            DAY + 1,
+            Outcome::Stored,
+            base + Duration::from_secs(62),
+        );
+        assert!(!publishes(&s.tick(at(63, DAY + 1))));
     }
 
     #[test]
@@ -435,6 +498,7 @@ mod tests {
         s.published(
             true,
             a.to_vec(),
+            DAY,
             Outcome::Failed,
             base + Duration::from_secs(1),
         );
@@ -455,6 +519,7 @@ mod tests {
         s.published(
             true,
             a.to_vec(),
+            DAY,
             Outcome::Failed,
             base + Duration::from_secs(7),
         );
@@ -469,14 +534,14 @@ mod tests {
         let a = [addr("203.0.113.7:41000")];
         tick(&mut s, base, 0.0, &a, &[]);
         assert_eq!(
-            s.published(true, a.to_vec(), Outcome::Displaced, base),
+            s.published(true, a.to_vec(), DAY, Outcome::Displaced, base),
             vec![Effect::RotateReach]
         );
         assert!(!s.is_published());
         // Sealed under a secret given up meanwhile: it does not count as published.
         tick(&mut s, base, 1.0, &a, &[]);
         assert!(s
-            .published(false, a.to_vec(), Outcome::Stored, base)
+            .published(false, a.to_vec(), DAY, Outcome::Stored, base)
             .is_empty());
         assert!(!s.is_published());
         assert!(publishes(&tick(&mut s, base, 2.0, &a, &[])));
@@ -484,6 +549,7 @@ mod tests {
         s.published(
             true,
             a.to_vec(),
+            DAY,
             Outcome::Stored,
             base + Duration::from_secs(3),
         );
@@ -496,17 +562,30 @@ mod tests {
         let (mut s, base) = (DhtSched::default(), Instant::now());
         let at = |secs: u64| base + Duration::from_secs(secs);
         let now = |secs: u64| Now {
+            day: DAY,
             at: at(secs),
             addrs: &[],
             reach: MINE,
             retired: Some(OLD),
             unreachable: &[],
         };
-        assert_eq!(s.tick(now(0)), vec![Effect::Empty { secret: OLD }]);
+        assert_eq!(
+            s.tick(now(0)),
+            vec![Effect::Empty {
+                secret: OLD,
+                day: DAY
+            }]
+        );
         assert!(s.tick(now(1)).is_empty(), "emptied twice at once");
         assert!(s.emptied(OLD, Outcome::Failed, at(1)).is_empty());
         assert!(s.tick(now(5)).is_empty(), "retried before RETRY");
-        assert_eq!(s.tick(now(6)), vec![Effect::Empty { secret: OLD }]);
+        assert_eq!(
+            s.tick(now(6)),
+            vec![Effect::Empty {
+                secret: OLD,
+                day: DAY
+            }]
+        );
         assert_eq!(
             s.emptied(OLD, Outcome::Displaced, at(7)),
             vec![Effect::ForgetRetired { secret: OLD }]
@@ -517,6 +596,7 @@ mod tests {
     fn core_dht_the_record_of_the_secret_in_use_is_never_emptied() {
         let (mut s, base) = (DhtSched::default(), Instant::now());
         let e = s.tick(Now {
+            day: DAY,
             at: base,
             addrs: &[],
             reach: MINE,
