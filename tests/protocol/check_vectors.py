@@ -228,15 +228,15 @@ def check_dht_addrs(v):
 
 def invite_body(v, pk):
     name = v["name"].encode("utf-8")
-    body = bytes([2 if v.get("reach") else 1]) + pk + bytes.fromhex(v["invite_id"])
+    body = bytes([2 if v.get("lookup") else 1]) + pk + bytes.fromhex(v["invite_id"])
     body += bytes.fromhex(v["secret"]) + v["exp"].to_bytes(8, "big")
     body += bytes([len(name)]) + name + bytes([len(v["addrs"])])
     for a in v["addrs"]:
         host, _, port = a.rpartition(":")
         ip = ipaddress.ip_address(host.strip("[]"))
         body += bytes([ip.version]) + ip.packed + int(port).to_bytes(2, "big")
-    if v.get("reach"):
-        body += bytes.fromhex(v["reach"])
+    if v.get("lookup"):
+        body += bytes.fromhex(v["lookup"])
     return body
 
 

@@ -144,6 +144,20 @@ enum Msg {
         day: u64,
         result: Result<(), crate::net::dht::PublishError>,
     },
+    /// A publish of my DHT record under an invite's lookup secret ended.
+    DhtInvitePublished {
+        /// The invite's lookup secret.
+        secret: [u8; 32],
+        addrs: Vec<SocketAddr>,
+        /// The day whose DHT key it was published under.
+        day: u64,
+        result: Result<(), crate::net::dht::PublishError>,
+    },
+    /// Emptying the DHT record under a dead invite's lookup secret ended.
+    DhtInviteEmptied {
+        secret: [u8; 32],
+        result: Result<(), crate::net::dht::PublishError>,
+    },
     /// Emptying the DHT record under a retired reach secret ended.
     DhtEmptied {
         secret: [u8; 32],
@@ -228,6 +242,8 @@ impl Msg {
             Msg::DhtFailed(..) => "dht_failed",
             Msg::DhtPublished { .. } => "dht_published",
             Msg::DhtEmptied { .. } => "dht_emptied",
+            Msg::DhtInvitePublished { .. } => "dht_invite_published",
+            Msg::DhtInviteEmptied { .. } => "dht_invite_emptied",
             Msg::DhtFound { .. } => "dht_found",
             Msg::DhtLookupDone { .. } => "dht_lookup_done",
             Msg::Relayed { .. } => "relayed",
@@ -971,6 +987,13 @@ impl Node {
                     result,
                 } => self.dht_published(secret, addrs, day, result),
                 Msg::DhtEmptied { secret, result } => self.dht_emptied(secret, result),
+                Msg::DhtInvitePublished {
+                    secret,
+                    addrs,
+                    day,
+                    result,
+                } => self.dht_invite_published(secret, addrs, day, result),
+                Msg::DhtInviteEmptied { secret, result } => self.dht_invite_emptied(secret, result),
                 Msg::DhtFound { peer, addrs } => self.dht_found(peer, addrs),
                 Msg::DhtLookupDone { peer, found } => self.dht_lookup_done(peer, found),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
@@ -1211,6 +1234,7 @@ impl Node {
             secret: random(),
             expires: now() + ttl,
             used_by: None,
+            lookup: Some(random()),
         };
         self.store.put_invite(&rec).map_err(ApiError::internal)?;
         if let Ok(mut a) = self.admission.write() {
@@ -1223,9 +1247,11 @@ impl Node {
             invite_id: rec.invite_id,
             secret: rec.secret,
             exp: rec.expires,
-            reach: Some(self.reach),
+            // Its own lookup secret, not my reach secret: friends learn that in the hello.
+            lookup: rec.lookup,
         };
         let link = invite::link(&self.identity, &body);
+        self.dht_tick(); // my record goes under the invite's lookup secret too
         Ok(reply::Invite {
             qr: qr_rows(&link),
             link,
@@ -1273,7 +1299,7 @@ impl Node {
                 return;
             }
         };
-        let lookup = inv.reach;
+        let lookup = inv.lookup;
         self.spawn_dial_within(
             peer,
             inv.addrs.clone(),
@@ -1553,6 +1579,8 @@ impl Node {
                 if let Ok(mut a) = self.admission.write() {
                     a.invites.remove(&rec.invite_id);
                 }
+                // The link's lookup secret dies with the invite: its DHT record is emptied.
+                self.dht_tick();
             }
             Ok(Admit::Friend) => {}
             Ok(Admit::Member) => {

@@ -5,7 +5,7 @@
 //! (comma-separated) on one line and runs until stdin closes.
 //! `lab_dht probe BOOTSTRAP PEER_ID [INVITE_LINK]` prints `stranger: N` (records found by
 //! every key a stranger can compute from the peer ID alone) and, given an invite of that peer
-//! (which carries its reach secret, as friends learn it), `friend: ADDR,ADDR…` or `friend: none`.
+//! (which carries its own lookup secret, under which the peer publishes while the invite lives), `friend: ADDR,ADDR…` or `friend: none`.
 
 use std::io::Read;
 
@@ -56,7 +56,7 @@ fn probe(bootstrap: &str, peer: &str, invite: Option<&str>) -> Result<()> {
         println!("stranger: {found}");
         if let Some(link) = invite {
             let inv = kith_proto::invite::parse(link, 0).context("invite")?;
-            let reach = inv.reach.context("the invite has no reach secret")?;
+            let reach = inv.lookup.context("the invite has no lookup secret")?;
             let client = kith_node::net::dht::DhtClient::start(Some(&nodes), None)?;
             let mut found = None;
             for day in lookup_days(kith_node::clock::now()) {

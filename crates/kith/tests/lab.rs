@@ -495,19 +495,33 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
         "B stored {f} (new port {new_port})"
     );
 
-    // A stranger who knows A's peer ID finds nothing; with A's invite (which carries what
-    // friends learn), the same probe finds A's new address: the record is there.
+    // A stranger who knows A's peer ID finds nothing; with a live invite of A's (which carries
+    // its own lookup secret, under which A publishes while the invite lives), the same probe
+    // finds A's new address: the record is there.
     let invite = a.invite();
     let out = dht.probe("kk-c", &ai, Some(&invite));
     assert!(out.contains("stranger: 0"), "{out}");
     assert!(out.contains(&format!("203.0.113.10:{new_port}")), "{out}");
 
-    // A removes another friend, X, who knows what the invite carried: A's reach secret changes
-    // and B, connected, is told the new one. A moves again; B finds it, X's secret finds
-    // nothing.
+    // X uses that invite: its record is emptied at once. Then A removes X, who learnt A's
+    // reach secret in the hello: A's reach secret changes and B, connected, is told the new
+    // one. A moves again; B finds it, the used link finds nothing.
     let mut x = Node::new("Xan");
     start_in(&mut x, "kk-pub", "203.0.113.10:0");
-    a.befriend(&x);
+    let o = x.cli(&["accept", &invite]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        wait_until(Duration::from_secs(10), || a.log().contains(
+            "the DHT record under a used or expired invite is emptied"
+        )),
+        "A did not empty the used invite's record:\n{}",
+        a.log()
+    );
+    let used = dht.probe("kk-c", &ai, Some(&invite));
+    assert!(
+        used.contains("friend: none"),
+        "the used link found A: {used}"
+    );
     let o = a.cli(&["unfriend", "Xan"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
@@ -536,7 +550,7 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
     let with_old = dht.probe("kk-c", &ai, Some(&invite));
     assert!(
         with_old.contains("friend: none"),
-        "the old secret found an address of A's: {with_old}"
+        "the used link found an address of A's: {with_old}"
     );
     let new_invite = a.invite();
     let with_new = dht.probe("kk-c", &ai, Some(&new_invite));

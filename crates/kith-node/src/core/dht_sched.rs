@@ -1,11 +1,12 @@
 //! When to use the Mainline DHT: publishing my sealed address record (again when my addresses
 //! change, when the UTC day and with it the record's DHT key changes, every `REPUBLISH`, after
-//! a failure), emptying the record of a reach secret given up,
+//! a failure), the same record under each live invite's own lookup secret (emptied once the
+//! invite is used or expired), emptying the record of a reach secret given up,
 //! and looking up each friend I cannot reach (often just after it went offline, then less).
 //! Sans-IO: the actor (`node/dht.rs`) passes what it knows and the time, runs the effects and
 //! reports how they ended.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,24 @@ pub enum Effect {
         /// The retired reach secret.
         secret: [u8; 32],
     },
+    /// Publish these addresses under a live invite's lookup secret, with that day's DHT key;
+    /// report with `invite_published`.
+    PublishInvite {
+        /// The invite's lookup secret.
+        secret: [u8; 32],
+        /// My public addresses, best first.
+        addrs: Vec<SocketAddr>,
+        /// The day whose key to publish under.
+        day: u64,
+    },
+    /// Publish a record with no address under the lookup secret of an invite that was used or
+    /// expired; report with `invite_emptied`.
+    EmptyInvite {
+        /// The dead invite's lookup secret.
+        secret: [u8; 32],
+        /// The day whose key to publish under.
+        day: u64,
+    },
     /// Look this friend's record up; report with `lookup_done`.
     Lookup {
         /// The friend.
@@ -86,6 +105,8 @@ pub struct Now<'a> {
     pub reach: [u8; 32],
     /// The oldest retired reach secret, if any.
     pub retired: Option<[u8; 32]>,
+    /// The lookup secrets of my invites that can still be used (not used, not expired).
+    pub invites: &'a [[u8; 32]],
     /// Friends I cannot reach directly now that have a reach secret to look them up by.
     pub unreachable: &'a [PeerId],
 }
@@ -120,12 +141,48 @@ pub struct DhtSched {
     empty_retry_at: Option<Instant>,
     /// Per friend: lookup under way, when the next may start, the current wait.
     lookups: HashMap<PeerId, Lookup>,
+    /// My record under each live invite's lookup secret.
+    invites: HashMap<[u8; 32], InviteRecord>,
+    /// Lookup secrets of dead invites whose record is to be emptied, and when a failed
+    /// emptying may be tried again; the ones being emptied are in `invites_emptying`.
+    invites_to_empty: HashMap<[u8; 32], Option<Instant>>,
+    invites_emptying: HashSet<[u8; 32]>,
+}
+
+/// My record under one invite's lookup secret.
+#[derive(Debug, Default)]
+struct InviteRecord {
+    /// What was published last, when, under which day's key.
+    published: Option<(Vec<SocketAddr>, Instant, u64)>,
+    /// A publish is under way.
+    publishing: bool,
+    /// When a failed publish may be tried again.
+    retry_at: Option<Instant>,
+}
+
+/// Whether a record last published as `last` is due again at `now`.
+fn due(last: &Option<(Vec<SocketAddr>, Instant, u64)>, now: &Now<'_>) -> bool {
+    match last {
+        Some((addrs, at, day)) => {
+            addrs != now.addrs || *day != now.day || now.at.duration_since(*at) >= REPUBLISH
+        }
+        None => true,
+    }
 }
 
 impl DhtSched {
     /// Whether my record was published (and not forgotten since).
     pub fn is_published(&self) -> bool {
         self.published.is_some()
+    }
+
+    /// The invite lookup secrets my record is published (or being published) under now: only
+    /// those of live invites. A dead invite's secret leaves this set at the first tick after
+    /// its invite was used or expired, and its record is emptied.
+    pub fn invite_secrets(&self) -> Vec<[u8; 32]> {
+        let mut out: Vec<[u8; 32]> = self.invites.keys().copied().collect();
+        out.sort();
+        out
     }
 
     /// What the last lookup of a friend gave: `found`, `nothing found`, or None (not looked
@@ -159,13 +216,10 @@ impl DhtSched {
     pub fn tick(&mut self, now: Now<'_>) -> Vec<Effect> {
         let t = now.at;
         let mut out = Vec::new();
-        let due = match &self.published {
-            Some((last, at, day)) => {
-                last != now.addrs || *day != now.day || t.duration_since(*at) >= REPUBLISH
-            }
-            None => true,
-        };
-        if due && !now.addrs.is_empty() && !self.publishing && self.retry_at.is_none_or(|r| r <= t)
+        if due(&self.published, &now)
+            && !now.addrs.is_empty()
+            && !self.publishing
+            && self.retry_at.is_none_or(|r| r <= t)
         {
             self.publishing = true;
             out.push(Effect::Publish {
@@ -188,6 +242,7 @@ impl DhtSched {
                 None => {}
             }
         }
+        self.tick_invites(&now, &mut out);
         for peer in now.unreachable {
             let l = self.lookups.entry(*peer).or_default();
             if l.running || l.next.is_some_and(|n| n > t + LOOKUP_SLACK) {
@@ -198,6 +253,90 @@ impl DhtSched {
             out.push(Effect::Lookup { peer: *peer });
         }
         out
+    }
+
+    /// My records under invites' lookup secrets: published while the invite lives, emptied
+    /// once it died (used or expired), never published again after that.
+    fn tick_invites(&mut self, now: &Now<'_>, out: &mut Vec<Effect>) {
+        let t = now.at;
+        let dead: Vec<[u8; 32]> = self
+            .invites
+            .keys()
+            .filter(|s| !now.invites.contains(s))
+            .copied()
+            .collect();
+        for secret in dead {
+            if let Some(r) = self.invites.remove(&secret) {
+                if r.published.is_some() || r.publishing {
+                    self.invites_to_empty.insert(secret, None);
+                }
+            }
+        }
+        for secret in now.invites {
+            if self.invites_to_empty.contains_key(secret) || self.invites_emptying.contains(secret)
+            {
+                continue; // (it died once: never again)
+            }
+            let r = self.invites.entry(*secret).or_default();
+            if due(&r.published, now)
+                && !now.addrs.is_empty()
+                && !r.publishing
+                && r.retry_at.is_none_or(|at| at <= t)
+            {
+                r.publishing = true;
+                out.push(Effect::PublishInvite {
+                    secret: *secret,
+                    addrs: now.addrs.to_vec(),
+                    day: now.day,
+                });
+            }
+        }
+        for (secret, retry) in self.invites_to_empty.iter_mut() {
+            if self.invites_emptying.contains(secret) || retry.is_some_and(|r| r > t) {
+                continue;
+            }
+            *retry = None;
+            self.invites_emptying.insert(*secret);
+            out.push(Effect::EmptyInvite {
+                secret: *secret,
+                day: now.day,
+            });
+        }
+    }
+
+    /// A publish under an invite's lookup secret ended. Displaced counts as stored: someone
+    /// else holds the invite's secret (it was in the link), which tells nothing about my
+    /// reach secret, so it changes nothing else.
+    pub fn invite_published(
+        &mut self,
+        secret: [u8; 32],
+        addrs: Vec<SocketAddr>,
+        day: u64,
+        outcome: Outcome,
+        at: Instant,
+    ) {
+        let Some(r) = self.invites.get_mut(&secret) else {
+            return; // the invite died meanwhile: its record is being emptied
+        };
+        r.publishing = false;
+        match outcome {
+            Outcome::Stored | Outcome::Displaced => {
+                r.published = Some((addrs, at, day));
+                r.retry_at = None;
+            }
+            Outcome::Failed => r.retry_at = Some(at + RETRY),
+        }
+    }
+
+    /// Emptying a dead invite's record ended: done unless it failed (then tried again after
+    /// `RETRY`).
+    pub fn invite_emptied(&mut self, secret: [u8; 32], outcome: Outcome, at: Instant) {
+        self.invites_emptying.remove(&secret);
+        if outcome == Outcome::Failed {
+            self.invites_to_empty.insert(secret, Some(at + RETRY));
+        } else {
+            self.invites_to_empty.remove(&secret);
+        }
     }
 
     /// A publish ended; `current` says it was sealed under the reach secret still in use (else
@@ -215,8 +354,9 @@ impl DhtSched {
             return Vec::new();
         }
         match outcome {
-            // A record that outranks mine: someone else holds my reach secret (an old invite,
-            // a removed friend), or my clock went back. A new secret ends both.
+            // A record that outranks mine: someone else holds my reach secret (a friend, a
+            // link made before invites had their own lookup secret), or my clock went back.
+            // A new secret ends both; no invite link holds the new one.
             Outcome::Displaced => return vec![Effect::RotateReach],
             Outcome::Stored => {
                 self.published = Some((addrs, at, day));
@@ -374,6 +514,7 @@ mod tests {
             addrs,
             reach: MINE,
             retired: None,
+            invites: &[],
             unreachable,
         })
     }
@@ -459,6 +600,7 @@ mod tests {
             addrs: &a,
             reach: MINE,
             retired: None,
+            invites: &[],
             unreachable: &[],
         };
         assert!(publishes(&s.tick(at(0, DAY))));
@@ -481,6 +623,96 @@ mod tests {
             base + Duration::from_secs(62),
         );
         assert!(!publishes(&s.tick(at(63, DAY + 1))));
+    }
+
+    /// A tick at `base + secs` with these live invites (the reach record already published).
+    fn tick_invites(
+        s: &mut DhtSched,
+        base: Instant,
+        secs: u64,
+        invites: &[[u8; 32]],
+    ) -> Vec<Effect> {
+        let a = [addr("203.0.113.7:41000")];
+        s.tick(Now {
+            at: base + Duration::from_secs(secs),
+            day: DAY,
+            addrs: &a,
+            reach: MINE,
+            retired: None,
+            invites,
+            unreachable: &[],
+        })
+    }
+
+    fn invite_effects(effects: &[Effect]) -> Vec<Effect> {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::PublishInvite { .. } | Effect::EmptyInvite { .. }))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn core_dht_an_invites_record_lives_with_the_invite_then_is_emptied_and_never_published_again()
+    {
+        const LINK: [u8; 32] = [9; 32];
+        let (mut s, base) = (DhtSched::default(), Instant::now());
+        let a = vec![addr("203.0.113.7:41000")];
+        // The invite lives: my record goes under its lookup secret too, not only my reach's.
+        let e = tick_invites(&mut s, base, 0, &[LINK]);
+        assert!(publishes(&e));
+        assert_eq!(
+            invite_effects(&e),
+            vec![Effect::PublishInvite {
+                secret: LINK,
+                addrs: a.clone(),
+                day: DAY
+            }]
+        );
+        s.published(true, a.clone(), DAY, Outcome::Stored, base);
+        s.invite_published(LINK, a.clone(), DAY, Outcome::Stored, base);
+        assert_eq!(s.invite_secrets(), vec![LINK]);
+        assert!(invite_effects(&tick_invites(&mut s, base, 1, &[LINK])).is_empty());
+        // The invite is used (or expires): its record is emptied at once…
+        let e = tick_invites(&mut s, base, 2, &[]);
+        assert_eq!(
+            invite_effects(&e),
+            vec![Effect::EmptyInvite {
+                secret: LINK,
+                day: DAY
+            }]
+        );
+        assert!(s.invite_secrets().is_empty());
+        // …tried again after a failure…
+        s.invite_emptied(LINK, Outcome::Failed, base + Duration::from_secs(2));
+        assert!(invite_effects(&tick_invites(&mut s, base, 3, &[])).is_empty());
+        let e = tick_invites(&mut s, base, 2 + RETRY.as_secs(), &[]);
+        assert_eq!(invite_effects(&e).len(), 1);
+        s.invite_emptied(LINK, Outcome::Stored, base + Duration::from_secs(8));
+        // …and never published again, whatever the day or the addresses.
+        for secs in [9, 10, 4_000] {
+            assert!(invite_effects(&tick_invites(&mut s, base, secs, &[])).is_empty());
+        }
+        assert!(s.invite_secrets().is_empty());
+    }
+
+    #[test]
+    fn core_dht_a_displaced_invite_record_makes_no_new_reach_secret() {
+        // Whoever holds the link can publish over the invite's record: that must not make me
+        // give up my reach secret (which would strand my offline friends).
+        const LINK: [u8; 32] = [9; 32];
+        let (mut s, base) = (DhtSched::default(), Instant::now());
+        let a = vec![addr("203.0.113.7:41000")];
+        tick_invites(&mut s, base, 0, &[LINK]);
+        s.published(true, a.clone(), DAY, Outcome::Stored, base);
+        s.invite_published(LINK, a.clone(), DAY, Outcome::Displaced, base);
+        let e = tick_invites(&mut s, base, 1, &[LINK]);
+        assert!(!e.contains(&Effect::RotateReach));
+        assert!(
+            invite_effects(&e).is_empty(),
+            "published again at once: {e:?}"
+        );
+        assert!(s.is_published());
     }
 
     #[test]
@@ -567,6 +799,7 @@ mod tests {
             addrs: &[],
             reach: MINE,
             retired: Some(OLD),
+            invites: &[],
             unreachable: &[],
         };
         assert_eq!(
@@ -601,6 +834,7 @@ mod tests {
             addrs: &[],
             reach: MINE,
             retired: Some(MINE),
+            invites: &[],
             unreachable: &[],
         });
         assert_eq!(e, vec![Effect::ForgetRetired { secret: MINE }]);

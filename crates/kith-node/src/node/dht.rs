@@ -176,9 +176,18 @@ impl Node {
             .filter(|f| f.reach.as_deref().and_then(unhex32).is_some())
             .map(|f| f.id)
             .collect();
+        let now_secs = crate::clock::now();
+        let invites: Vec<[u8; 32]> = self
+            .store
+            .invites()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.live_lookup(now_secs))
+            .collect();
         let effects = self.dht.sched.tick(Now {
             at: Instant::now(),
-            day: day_of(crate::clock::now()),
+            day: day_of(now_secs),
+            invites: &invites,
             addrs: &addrs,
             reach: self.reach,
             retired,
@@ -223,6 +232,32 @@ impl Node {
                             .publish(&RecordKeys::derive(&secret, day), &id, now_ms(), &[])
                             .await;
                         let _ = tx.send(Msg::DhtEmptied { secret, result }).await;
+                    });
+                }
+                Effect::PublishInvite { secret, addrs, day } => {
+                    let (client, id, tx) = (client.clone(), self.identity.clone(), self.tx.clone());
+                    tokio::spawn(async move {
+                        let keys = RecordKeys::derive(&secret, day);
+                        let result = client.publish(&keys, &id, now_ms(), &addrs).await;
+                        let _ = tx
+                            .send(Msg::DhtInvitePublished {
+                                secret,
+                                addrs,
+                                day,
+                                result,
+                            })
+                            .await;
+                    });
+                }
+                // The invite was used or expired: whoever still holds its link finds no
+                // address of mine under its lookup secret.
+                Effect::EmptyInvite { secret, day } => {
+                    let (client, id, tx) = (client.clone(), self.identity.clone(), self.tx.clone());
+                    tokio::spawn(async move {
+                        let result = client
+                            .publish(&RecordKeys::derive(&secret, day), &id, now_ms(), &[])
+                            .await;
+                        let _ = tx.send(Msg::DhtInviteEmptied { secret, result }).await;
                     });
                 }
                 Effect::ForgetRetired { secret } => {
@@ -291,6 +326,40 @@ impl Node {
         }
         self.run_dht(effects);
         self.dht_tick();
+    }
+
+    /// A publish under an invite's lookup secret ended.
+    pub(super) fn dht_invite_published(
+        &mut self,
+        secret: [u8; 32],
+        addrs: Vec<SocketAddr>,
+        day: u64,
+        result: Result<(), PublishError>,
+    ) {
+        match &result {
+            Ok(()) => tracing::debug!("addresses published under an invite's lookup secret"),
+            Err(e) => tracing::debug!("publishing under an invite's lookup secret: {e}"),
+        }
+        self.dht
+            .sched
+            .invite_published(secret, addrs, day, outcome(&result), Instant::now());
+    }
+
+    /// Emptying a dead invite's record ended.
+    pub(super) fn dht_invite_emptied(
+        &mut self,
+        secret: [u8; 32],
+        result: Result<(), PublishError>,
+    ) {
+        match &result {
+            Err(PublishError::Failed(e)) => {
+                tracing::debug!("emptying a used invite's DHT record failed: {e}")
+            }
+            _ => tracing::info!("the DHT record under a used or expired invite is emptied"),
+        }
+        self.dht
+            .sched
+            .invite_emptied(secret, outcome(&result), Instant::now());
     }
 
     /// A publish ended.
