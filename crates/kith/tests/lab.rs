@@ -413,6 +413,18 @@ impl LabDht {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).to_string()
     }
+
+    /// From a namespace, publishes over the record under an invite link's lookup key, as
+    /// whoever holds the link could.
+    fn displace(&self, ns: &str, invite: &str) {
+        let o = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(lab_dht_tool())
+            .args(["displace", &self.bootstrap, invite])
+            .output()
+            .expect("displace");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
 }
 
 impl Drop for LabDht {
@@ -521,6 +533,30 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
     assert!(
         used.contains("friend: none"),
         "the used link found A: {used}"
+    );
+    // Whoever holds the used link publishes over its record: A, restarted, publishes its own
+    // record as before and keeps its reach secret (a link carrying the reach secret would
+    // have made A give it up, stranding its offline friends).
+    dht.displace("kk-c", &invite);
+    a.stop();
+    let from = a.log().len();
+    start_in_env(&mut a, "kk-pub", "203.0.113.10:0", &dht.env());
+    let since = |n: &Node| n.log().get(from..).unwrap_or_default().to_string();
+    assert!(
+        wait_until(Duration::from_secs(30), || since(&a)
+            .contains("addresses published on the DHT")),
+        "A did not publish after its restart:\n{}",
+        since(&a)
+    );
+    assert!(
+        !since(&a).contains("my DHT record was displaced"),
+        "an old link's holder made A give up its reach secret:\n{}",
+        since(&a)
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || b.online_with(&ai)),
+        "B did not find A again:\n{}",
+        b.log()
     );
     let o = a.cli(&["unfriend", "Xan"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
