@@ -160,7 +160,7 @@ function friendCard(f) {
     }).catch((e) => alertIn(safety, e)),
   });
   const safety = h("div", { class: "stack", hidden: true },
-    h("p", { class: "mono safety", text: f.safety_number }),
+    h("p", { class: "mono safety" }, safetyRows(f.safety_number)),
     h("label", { class: "row verify-label" }, compared, h("span", { class: "grow", text: t("comparedSafety", f.name) })));
   const confirm = h("div", { class: "row", hidden: true },
     h("span", { class: "grow", text: t("removeConfirm", f.name) }),
@@ -183,6 +183,14 @@ function friendCard(f) {
       } }),
       h("button", { class: "danger", text: t("remove"), onclick: () => (confirm.hidden = false) })),
     safety, confirm);
+}
+
+/** A safety number (groups of 5 digits) as rows of 4 groups, as both friends read it out. */
+function safetyRows(number) {
+  const groups = String(number || "").split(" ");
+  const rows = [];
+  for (let i = 0; i < groups.length; i += 4) rows.push(h("span", { class: "safety-row", text: groups.slice(i, i + 4).join(" ") }));
+  return rows;
 }
 
 /** How a friend is connected (`path`), in words; when they are not, when they were last seen. */

@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 const REACH: [u8; 32] = [7; 32];
 
 fuzz_target!(|data: &[u8]| {
-    let keys = RecordKeys::derive(&REACH);
+    let keys = RecordKeys::derive(&REACH, 20_000);
     let peer = PeerId([3; 32]);
     assert_eq!(open(&keys, &peer, data), None);
     let sealed = ChaCha20Poly1305::new(Key::from_slice(&hmac(&REACH, b"kith dht sealing key v1")))

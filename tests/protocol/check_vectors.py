@@ -228,15 +228,15 @@ def check_dht_addrs(v):
 
 def invite_body(v, pk):
     name = v["name"].encode("utf-8")
-    body = bytes([2 if v.get("reach") else 1]) + pk + bytes.fromhex(v["invite_id"])
+    body = bytes([2 if v.get("lookup") else 1]) + pk + bytes.fromhex(v["invite_id"])
     body += bytes.fromhex(v["secret"]) + v["exp"].to_bytes(8, "big")
     body += bytes([len(name)]) + name + bytes([len(v["addrs"])])
     for a in v["addrs"]:
         host, _, port = a.rpartition(":")
         ip = ipaddress.ip_address(host.strip("[]"))
         body += bytes([ip.version]) + ip.packed + int(port).to_bytes(2, "big")
-    if v.get("reach"):
-        body += bytes.fromhex(v["reach"])
+    if v.get("lookup"):
+        body += bytes.fromhex(v["lookup"])
     return body
 
 
@@ -262,6 +262,19 @@ def check_invite_proof(v):
     assert (bytes.fromhex(v["invite_id"]) + tag).hex() == v["proof"]
 
 
+def safety_half(key):
+    h = b"kith safety number v2"
+    for _ in range(5200):
+        h = hashlib.sha512(h + key).digest()
+    return "".join("%05d" % (int.from_bytes(h[5 * i:5 * i + 5], "big") % 100000) for i in range(6))
+
+
+def check_safety_number(v):
+    lo, hi = sorted([parse_peer_id(v["a"]), parse_peer_id(v["b"])])
+    digits = safety_half(lo) + safety_half(hi)
+    assert " ".join(digits[5 * i:5 * i + 5] for i in range(12)) == v["safety_number"], "safety number differs"
+
+
 def check_album_id(v):
     _, pk = key_of(v["seed"])
     tag = hashlib.sha256(b"kith album owner\0" + pk).digest()[:10]
@@ -270,7 +283,8 @@ def check_album_id(v):
 
 
 CHECKS = {"album": check_album, "album_id": check_album_id, "comment": check_comment, "dht_addrs": check_dht_addrs,
-          "invite": check_invite, "invite_proof": check_invite_proof}
+          "invite": check_invite, "invite_proof": check_invite_proof,
+          "safety_number": check_safety_number}
 
 
 def vectors(text):

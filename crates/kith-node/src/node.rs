@@ -140,6 +140,22 @@ enum Msg {
         /// The reach secret the record was sealed under.
         secret: [u8; 32],
         addrs: Vec<SocketAddr>,
+        /// The day whose DHT key it was published under.
+        day: u64,
+        result: Result<(), crate::net::dht::PublishError>,
+    },
+    /// A publish of my DHT record under an invite's lookup secret ended.
+    DhtInvitePublished {
+        /// The invite's lookup secret.
+        secret: [u8; 32],
+        addrs: Vec<SocketAddr>,
+        /// The day whose DHT key it was published under.
+        day: u64,
+        result: Result<(), crate::net::dht::PublishError>,
+    },
+    /// Emptying the DHT record under a dead invite's lookup secret ended.
+    DhtInviteEmptied {
+        secret: [u8; 32],
         result: Result<(), crate::net::dht::PublishError>,
     },
     /// Emptying the DHT record under a retired reach secret ended.
@@ -230,6 +246,8 @@ impl Msg {
             Msg::DhtFailed(..) => "dht_failed",
             Msg::DhtPublished { .. } => "dht_published",
             Msg::DhtEmptied { .. } => "dht_emptied",
+            Msg::DhtInvitePublished { .. } => "dht_invite_published",
+            Msg::DhtInviteEmptied { .. } => "dht_invite_emptied",
             Msg::DhtFound { .. } => "dht_found",
             Msg::DhtLookupDone { .. } => "dht_lookup_done",
             Msg::Relayed { .. } => "relayed",
@@ -328,6 +346,8 @@ struct Node {
     mapped: Option<SocketAddr>,
     /// The Mainline DHT client and what it is doing.
     dht: dht::DhtState,
+    /// Safety numbers already computed, per friend (each costs 10,400 SHA-512 rounds).
+    safety: std::cell::RefCell<HashMap<PeerId, String>>,
 }
 
 /// Rate limits for one run of the node (None: the home's settings).
@@ -519,6 +539,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         observed: None,
         mapped: None,
         dht: dht::DhtState::new(dht_on),
+        safety: Default::default(),
     };
     node.load_comments();
     tracing::info!(peer = %node.me, %listen, home = %home.dir.display(), "node running");
@@ -981,9 +1002,17 @@ impl Node {
                 Msg::DhtPublished {
                     secret,
                     addrs,
+                    day,
                     result,
-                } => self.dht_published(secret, addrs, result),
+                } => self.dht_published(secret, addrs, day, result),
                 Msg::DhtEmptied { secret, result } => self.dht_emptied(secret, result),
+                Msg::DhtInvitePublished {
+                    secret,
+                    addrs,
+                    day,
+                    result,
+                } => self.dht_invite_published(secret, addrs, day, result),
+                Msg::DhtInviteEmptied { secret, result } => self.dht_invite_emptied(secret, result),
                 Msg::DhtFound { peer, addrs } => self.dht_found(peer, addrs),
                 Msg::DhtLookupDone { peer, found } => self.dht_lookup_done(peer, found),
                 Msg::Introduced { peer, addrs } => self.punch(peer, addrs),
@@ -1219,7 +1248,12 @@ impl Node {
         reply::Friend {
             id: f.id,
             name: f.name.clone(),
-            safety_number: safety_number(&self.me, &f.id),
+            safety_number: self
+                .safety
+                .borrow_mut()
+                .entry(f.id)
+                .or_insert_with(|| safety_number(&self.me, &f.id))
+                .clone(),
             online: self.is_online(&f.id),
             path: self.path_of(&f.id),
             addrs: f.addrs.clone(),
@@ -1249,6 +1283,7 @@ impl Node {
             secret: random(),
             expires: now() + ttl,
             used_by: None,
+            lookup: Some(random()),
         };
         self.store.put_invite(&rec).map_err(ApiError::internal)?;
         if let Ok(mut a) = self.admission.write() {
@@ -1261,9 +1296,11 @@ impl Node {
             invite_id: rec.invite_id,
             secret: rec.secret,
             exp: rec.expires,
-            reach: Some(self.reach),
+            // Its own lookup secret, not my reach secret: friends learn that in the hello.
+            lookup: rec.lookup,
         };
         let link = invite::link(&self.identity, &body);
+        self.dht_tick(); // my record goes under the invite's lookup secret too
         Ok(reply::Invite {
             qr: qr_rows(&link),
             link,
@@ -1311,9 +1348,7 @@ impl Node {
                 return;
             }
         };
-        let lookup = inv
-            .reach
-            .map(|r| kith_proto::dht_record::RecordKeys::derive(&r));
+        let lookup = inv.lookup;
         self.spawn_dial_within(
             peer,
             inv.addrs.clone(),
@@ -1342,10 +1377,11 @@ impl Node {
         client: quinn::ClientConfig,
         accept: Option<Reply>,
         per_addr: Duration,
-        lookup: Option<kith_proto::dht_record::RecordKeys>,
+        lookup: Option<[u8; 32]>,
     ) {
         self.dials.started(peer);
-        // When the addresses fail, the peer's DHT record may know better ones.
+        // When the addresses fail, the peer's DHT record (found by this lookup secret) may
+        // know better ones.
         let lookup = lookup.and_then(|k| Some((self.dht.client.clone()?, k)));
         let endpoint = self.endpoint.clone();
         let tx = self.tx.clone();
@@ -1364,9 +1400,17 @@ impl Node {
                 per_addr,
             )
             .await;
-            if let (Err(e), Some((dht, keys))) = (&result, lookup) {
+            if let (Err(e), Some((dht, secret))) = (&result, lookup) {
                 if e.is_unreachable() {
-                    if let Some(found) = dht.lookup(&keys, &peer).await {
+                    let mut found = None;
+                    for day in kith_proto::dht_record::lookup_days(crate::clock::now()) {
+                        let keys = kith_proto::dht_record::RecordKeys::derive(&secret, day);
+                        found = dht.lookup(&keys, &peer).await;
+                        if found.is_some() {
+                            break;
+                        }
+                    }
+                    if let Some(found) = found {
                         let found = crate::core::reach::hint_dials(&found);
                         if found.iter().any(|a| !addrs.contains(a)) {
                             tracing::info!(peer = %peer.short(), addrs = ?found, "trying addresses found on the DHT");
@@ -1599,6 +1643,8 @@ impl Node {
                 if let Ok(mut a) = self.admission.write() {
                     a.invites.remove(&rec.invite_id);
                 }
+                // The link's lookup secret dies with the invite: its DHT record is emptied.
+                self.dht_tick();
             }
             Ok(Admit::Friend) => {}
             Ok(Admit::Member) => {

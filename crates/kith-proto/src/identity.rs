@@ -3,7 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::hash::sha256;
 use rcgen::{KeyPair, PKCS_ED25519};
 use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
 use rustls_pki_types::PrivatePkcs8KeyDer;
@@ -126,16 +125,37 @@ impl<'de> serde::Deserialize<'de> for PeerId {
     }
 }
 
-/// A short number both friends can compare to know no one sits between them.
+/// Rounds of SHA-512 over each key's half of a safety number (Signal's count: a key whose
+/// half matches a chosen one costs 5200 hashes per try).
+pub const SAFETY_ROUNDS: usize = 5200;
+
+/// The 30 digits one key gives to a safety number: `h = "kith safety number v2" || key`, then
+/// `SAFETY_ROUNDS` times `h = SHA-512(h || key)`; each of the first six 5-byte chunks of `h`, as
+/// a big-endian number modulo 100000, gives 5 digits.
+fn safety_half(key: &PeerId) -> String {
+    let mut h = b"kith safety number v2".to_vec();
+    for _ in 0..SAFETY_ROUNDS {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA512);
+        ctx.update(&h);
+        ctx.update(&key.0);
+        h = ctx.finish().as_ref().to_vec();
+    }
+    h.chunks(5)
+        .take(6)
+        .map(|c| {
+            let n = c.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
+            format!("{:05}", n % 100_000)
+        })
+        .collect()
+}
+
+/// The number both friends compare to know no one sits between them: 60 digits in 12 groups
+/// of 5, the half of the smaller key (by bytes) first, so both sides see the same number.
 pub fn safety_number(a: &PeerId, b: &PeerId) -> String {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut input = b"kith safety number v1".to_vec();
-    input.extend_from_slice(&lo.0);
-    input.extend_from_slice(&hi.0);
-    let h = sha256(&input);
-    let n = u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8])) % 1_000_000_000_000;
-    let s = format!("{n:012}");
-    format!("{} {} {}", &s[0..4], &s[4..8], &s[8..12])
+    let digits = safety_half(lo) + &safety_half(hi);
+    let groups: Vec<&str> = (0..12).map(|i| &digits[i * 5..i * 5 + 5]).collect();
+    groups.join(" ")
 }
 
 /// OID of the certificate extension that proves an invite's secret (private arc).
@@ -245,13 +265,43 @@ mod tests {
     }
 
     #[test]
-    fn safety_number_is_the_same_on_both_sides_and_differs_per_pair() {
+    fn safety_number_is_60_digits_in_12_groups_of_5_the_same_on_both_sides_and_differs_per_pair() {
         let a = Identity::generate().unwrap().peer_id();
         let b = Identity::generate().unwrap().peer_id();
         let c = Identity::generate().unwrap().peer_id();
-        assert_eq!(safety_number(&a, &b), safety_number(&b, &a));
-        assert_ne!(safety_number(&a, &b), safety_number(&a, &c));
-        assert_eq!(safety_number(&a, &b).len(), 14);
+        let ab = safety_number(&a, &b);
+        assert_eq!(ab, safety_number(&b, &a));
+        assert_ne!(ab, safety_number(&a, &c));
+        assert_ne!(ab, safety_number(&c, &b));
+        let groups: Vec<&str> = ab.split(' ').collect();
+        assert_eq!(groups.len(), 12, "{ab}");
+        assert!(groups
+            .iter()
+            .all(|g| g.len() == 5 && g.bytes().all(|d| d.is_ascii_digit())));
+        // Each key owns one half: the pair (a, c) shares a's half with (a, b).
+        let half = |n: &str| (n[..35].to_string(), n[36..].to_string());
+        let (ac, bc) = (safety_number(&a, &c), safety_number(&b, &c));
+        let mine = |n: &str, k: &PeerId, other: &PeerId| {
+            let (lo, hi) = half(n);
+            if k <= other {
+                lo
+            } else {
+                hi
+            }
+        };
+        assert_eq!(mine(&ab, &a, &b), mine(&ac, &a, &c));
+        assert_eq!(mine(&bc, &c, &b), mine(&ac, &c, &a));
+    }
+
+    #[test]
+    fn the_protocol_documents_safety_number_vector_is_what_the_code_makes() {
+        use crate::vectors::{text, vectors};
+        for v in vectors("safety_number") {
+            let a: PeerId = text(&v, "a").parse().unwrap();
+            let b: PeerId = text(&v, "b").parse().unwrap();
+            assert_eq!(safety_number(&a, &b), text(&v, "safety_number"));
+            assert_eq!(safety_number(&b, &a), text(&v, "safety_number"));
+        }
     }
 
     #[test]

@@ -46,20 +46,22 @@ pub struct InviteBody {
     pub secret: [u8; 32],
     /// Expiry, Unix seconds.
     pub exp: u64,
-    /// The inviter's reach secret: finds its address record on the DHT (absent in version 1).
-    pub reach: Option<[u8; 32]>,
+    /// The invite's own lookup secret: finds the inviter's DHT record while the invite lives
+    /// (absent in version 1). It is not the inviter's reach secret, which friends learn only
+    /// in the hello; links made before invites had their own carried the reach secret here.
+    pub lookup: Option<[u8; 32]>,
 }
 
-/// Format version byte: 2 ends with the reach secret, 1 (still accepted) has none.
+/// Format version byte: 2 ends with the lookup secret, 1 (still accepted) has none.
 const VERSION: u8 = 2;
 const SIG_LEN: usize = 64;
 
 /// Compact binary form (short links make small QR codes):
 /// `1 | peer 32 | invite id 16 | secret 32 | expiry u64 BE | name len u8 | name UTF-8 |
-/// addr count u8 | (4 ipv4 4 | 6 ipv6 16) port u16 BE ... | reach 32` (version 2; version 1
-/// has no reach secret); the signature (64) follows.
+/// addr count u8 | (4 ipv4 4 | 6 ipv6 16) port u16 BE ... | lookup 32` (version 2; version 1
+/// has no lookup secret); the signature (64) follows.
 fn encode_body(b: &InviteBody) -> Vec<u8> {
-    let mut out = vec![if b.reach.is_some() { VERSION } else { 1 }];
+    let mut out = vec![if b.lookup.is_some() { VERSION } else { 1 }];
     out.extend_from_slice(b.peer.as_bytes());
     out.extend_from_slice(&b.invite_id);
     out.extend_from_slice(&b.secret);
@@ -89,7 +91,7 @@ fn encode_body(b: &InviteBody) -> Vec<u8> {
         }
         out.extend_from_slice(&a.port().to_be_bytes());
     }
-    if let Some(r) = &b.reach {
+    if let Some(r) = &b.lookup {
         out.extend_from_slice(r);
     }
     out
@@ -141,7 +143,7 @@ fn decode_body(bytes: &[u8]) -> Result<InviteBody, InviteError> {
         };
         addrs.push(SocketAddr::new(ip, u16::from_be_bytes(r.array()?)));
     }
-    let reach = if version == VERSION {
+    let lookup = if version == VERSION {
         Some(r.array()?)
     } else {
         None
@@ -156,7 +158,7 @@ fn decode_body(bytes: &[u8]) -> Result<InviteBody, InviteError> {
         invite_id,
         secret,
         exp,
-        reach,
+        lookup,
     })
 }
 
@@ -240,7 +242,7 @@ mod tests {
             invite_id: [7u8; 16],
             secret: [9u8; 32],
             exp: 2_000,
-            reach: Some([5u8; 32]),
+            lookup: Some([5u8; 32]),
         };
         let link = link(&id, &body);
         let inv = parse(&link, 1_000).unwrap();
@@ -255,11 +257,11 @@ mod tests {
         assert_eq!(inv.secret, [9u8; 32]);
         assert_eq!(inv.name, "Ann ✓");
         assert_eq!(inv.addrs.len(), 2);
-        assert_eq!(inv.reach, Some([5u8; 32]));
+        assert_eq!(inv.lookup, Some([5u8; 32]));
         assert!(l.len() < 350, "link of {} characters", l.len());
-        // A version-1 link (no reach secret) is still accepted.
+        // A version-1 link (no lookup secret) is still accepted.
         let v1 = InviteBody {
-            reach: None,
+            lookup: None,
             ..inv.clone()
         };
         assert_eq!(parse(&link(&id, &v1), 1_000), Ok(v1));
@@ -329,7 +331,7 @@ mod tests {
             assert_eq!(body.addrs, addrs);
             assert_eq!(body.invite_id.to_vec(), bytes(&v, "invite_id"));
             assert_eq!(body.secret.to_vec(), bytes(&v, "secret"));
-            assert_eq!(body.reach.map(|r| r.to_vec()), Some(bytes(&v, "reach")));
+            assert_eq!(body.lookup.map(|r| r.to_vec()), Some(bytes(&v, "lookup")));
             assert_eq!(link(&id, &body), text(&v, "link"));
         }
         for v in vectors("invite_proof") {

@@ -5,13 +5,16 @@
 //! (comma-separated) on one line and runs until stdin closes.
 //! `lab_dht probe BOOTSTRAP PEER_ID [INVITE_LINK]` prints `stranger: N` (records found by
 //! every key a stranger can compute from the peer ID alone) and, given an invite of that peer
-//! (which carries its reach secret, as friends learn it), `friend: ADDR,ADDR…` or `friend: none`.
+//! (which carries its own lookup secret, under which the peer publishes while the invite lives), `friend: ADDR,ADDR…` or `friend: none`.
+//! `lab_dht displace BOOTSTRAP INVITE_LINK` publishes, as whoever holds an old link could, a
+//! record with no address and a sequence number a day ahead under the link's lookup key (today's),
+//! signed by a key of its own, and prints `displaced`.
 
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
 use futures_lite::StreamExt;
-use kith_proto::dht_record::RecordKeys;
+use kith_proto::dht_record::{lookup_days, RecordKeys};
 use kith_proto::identity::PeerId;
 use mainline::{Dht, Testnet};
 
@@ -26,7 +29,11 @@ fn main() -> Result<()> {
         ["testnet", ip, count] => testnet(ip.parse()?, count.parse()?),
         ["probe", bootstrap, peer] => probe(bootstrap, peer, None),
         ["probe", bootstrap, peer, invite] => probe(bootstrap, peer, Some(invite)),
-        _ => bail!("usage: lab_dht testnet IP COUNT | probe BOOTSTRAP PEER_ID [INVITE_LINK]"),
+        ["displace", bootstrap, invite] => displace(bootstrap, invite),
+        _ => bail!(
+            "usage: lab_dht testnet IP COUNT | probe BOOTSTRAP PEER_ID [INVITE_LINK] | \
+             displace BOOTSTRAP INVITE_LINK"
+        ),
     }
 }
 
@@ -35,6 +42,24 @@ fn testnet(ip: std::net::Ipv4Addr, count: usize) -> Result<()> {
     println!("{}", net.bootstrap.join(","));
     // Run until whoever started us closes stdin (or kills us).
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    Ok(())
+}
+
+fn displace(bootstrap: &str, link: &str) -> Result<()> {
+    let nodes: Vec<String> = bootstrap.split(',').map(String::from).collect();
+    let inv = kith_proto::invite::parse(link, 0).context("invite")?;
+    let secret = inv.lookup.context("the invite has no lookup secret")?;
+    let keys = RecordKeys::derive(
+        &secret,
+        kith_proto::dht_record::day_of(kith_node::clock::now()),
+    );
+    let me = kith_proto::identity::Identity::generate().context("a key")?;
+    let client = kith_node::net::dht::DhtClient::start(Some(&nodes), None)?;
+    let ahead = kith_node::clock::now_ms() + 86_400_000;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(client.publish(&keys, &me, ahead, &[]))
+        .context("publishing over the record")?;
+    println!("displaced");
     Ok(())
 }
 
@@ -56,10 +81,16 @@ fn probe(bootstrap: &str, peer: &str, invite: Option<&str>) -> Result<()> {
         println!("stranger: {found}");
         if let Some(link) = invite {
             let inv = kith_proto::invite::parse(link, 0).context("invite")?;
-            let reach = inv.reach.context("the invite has no reach secret")?;
-            let keys = RecordKeys::derive(&reach);
+            let reach = inv.lookup.context("the invite has no lookup secret")?;
             let client = kith_node::net::dht::DhtClient::start(Some(&nodes), None)?;
-            match client.lookup(&keys, &peer).await {
+            let mut found = None;
+            for day in lookup_days(kith_node::clock::now()) {
+                found = client.lookup(&RecordKeys::derive(&reach, day), &peer).await;
+                if found.is_some() {
+                    break;
+                }
+            }
+            match found {
                 Some(addrs) => {
                     let a: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
                     println!("friend: {}", a.join(","));

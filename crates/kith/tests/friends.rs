@@ -35,6 +35,11 @@ fn three_nodes_befriend_each_other_by_invites_both_ways() {
             fx["safety_number"], fy["safety_number"],
             "both sides show one safety number"
         );
+        // 60 digits (Signal's size) in 12 groups of 5.
+        let n = fx["safety_number"].as_str().unwrap();
+        let groups: Vec<&str> = n.split(' ').collect();
+        assert_eq!(groups.len(), 12, "{n}");
+        assert!(groups.iter().all(|g| g.len() == 5), "{n}");
     }
     assert_ne!(
         a.friend(&b.id()).unwrap()["safety_number"],
@@ -68,6 +73,48 @@ fn a_used_invite_is_refused_for_anyone_and_adds_no_friend() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already used"));
     assert_eq!(a.friends().len(), 1);
+}
+
+/// A (stopped) node's reach secret, read from its store (made there on first use).
+fn reach_secret(n: &Node) -> [u8; 32] {
+    let store = kith_node::store::Store::open(&n.home().join("db")).expect("the store opens");
+    store.reach_secret().expect("the reach secret")
+}
+
+#[test]
+fn an_invite_link_carries_its_own_lookup_secret_and_an_old_link_holder_changes_no_reach_secret() {
+    let mut a = Node::new("Ann");
+    let before = reach_secret(&a);
+    a.start();
+    let mut b = Node::started("Bo");
+    let c = Node::started("Cy");
+    let link = a.invite();
+    let now = kith_node::clock::now();
+    let inv = kith_proto::invite::parse(&link, now).unwrap();
+    let lookup = inv.lookup.expect("the link carries a lookup secret");
+    // The link does not carry A's reach secret: whoever sees it cannot find A's own record.
+    assert_ne!(lookup, before, "the invite link carries the reach secret");
+    // Every invite has its own.
+    let other = kith_proto::invite::parse(&a.invite(), now).unwrap();
+    assert_ne!(other.lookup, Some(lookup));
+    assert_ne!(other.lookup, Some(before));
+    assert!(b.cli(&["accept", &link]).status.success());
+    // Someone holding the old link tries it again, twice: refused, and nothing changes.
+    for _ in 0..2 {
+        assert_eq!(c.cli(&["accept", &link]).status.code(), Some(1));
+    }
+    let (ai, bi) = (a.id(), b.id());
+    assert!(wait_until(SOON, || a.online_with(&bi) && b.online_with(&ai)));
+    a.stop();
+    b.stop();
+    assert_eq!(reach_secret(&a), before, "A's reach secret changed");
+    // B learnt A's real reach secret in the authenticated hello, not from the link.
+    let bs = kith_node::store::Store::open(&b.home().join("db")).unwrap();
+    let f = bs
+        .friend(&ai.parse().unwrap())
+        .unwrap()
+        .expect("A is B's friend");
+    assert_eq!(f.reach, Some(kith_proto::album::hex(&before)));
 }
 
 #[test]

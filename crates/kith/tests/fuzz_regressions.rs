@@ -350,7 +350,7 @@ fn dht_records_that_once_crashed_open_to_nothing_unless_signed_by_their_peer() {
     use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
     use kith_proto::dht_record::{open, seal, RecordKeys};
     let reach = [7u8; 32];
-    let keys = RecordKeys::derive(&reach);
+    let keys = RecordKeys::derive(&reach, 20_000);
     let id = kith_proto::identity::Identity::generate().unwrap();
     let real = seal(&keys, &id, 5, &["10.0.0.1:4".parse().unwrap()]);
     assert!(open(&keys, &id.peer_id(), &real).is_some());

@@ -413,6 +413,18 @@ impl LabDht {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).to_string()
     }
+
+    /// From a namespace, publishes over the record under an invite link's lookup key, as
+    /// whoever holds the link could.
+    fn displace(&self, ns: &str, invite: &str) {
+        let o = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(lab_dht_tool())
+            .args(["displace", &self.bootstrap, invite])
+            .output()
+            .expect("displace");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
 }
 
 impl Drop for LabDht {
@@ -495,19 +507,57 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
         "B stored {f} (new port {new_port})"
     );
 
-    // A stranger who knows A's peer ID finds nothing; with A's invite (which carries what
-    // friends learn), the same probe finds A's new address: the record is there.
+    // A stranger who knows A's peer ID finds nothing; with a live invite of A's (which carries
+    // its own lookup secret, under which A publishes while the invite lives), the same probe
+    // finds A's new address: the record is there.
     let invite = a.invite();
     let out = dht.probe("kk-c", &ai, Some(&invite));
     assert!(out.contains("stranger: 0"), "{out}");
     assert!(out.contains(&format!("203.0.113.10:{new_port}")), "{out}");
 
-    // A removes another friend, X, who knows what the invite carried: A's reach secret changes
-    // and B, connected, is told the new one. A moves again; B finds it, X's secret finds
-    // nothing.
+    // X uses that invite: its record is emptied at once. Then A removes X, who learnt A's
+    // reach secret in the hello: A's reach secret changes and B, connected, is told the new
+    // one. A moves again; B finds it, the used link finds nothing.
     let mut x = Node::new("Xan");
     start_in(&mut x, "kk-pub", "203.0.113.10:0");
-    a.befriend(&x);
+    let o = x.cli(&["accept", &invite]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        wait_until(Duration::from_secs(10), || a.log().contains(
+            "the DHT record under a used or expired invite is emptied"
+        )),
+        "A did not empty the used invite's record:\n{}",
+        a.log()
+    );
+    let used = dht.probe("kk-c", &ai, Some(&invite));
+    assert!(
+        used.contains("friend: none"),
+        "the used link found A: {used}"
+    );
+    // Whoever holds the used link publishes over its record: A, restarted, publishes its own
+    // record as before and keeps its reach secret (a link carrying the reach secret would
+    // have made A give it up, stranding its offline friends).
+    dht.displace("kk-c", &invite);
+    a.stop();
+    let from = a.log().len();
+    start_in_env(&mut a, "kk-pub", "203.0.113.10:0", &dht.env());
+    let since = |n: &Node| n.log().get(from..).unwrap_or_default().to_string();
+    assert!(
+        wait_until(Duration::from_secs(30), || since(&a)
+            .contains("addresses published on the DHT")),
+        "A did not publish after its restart:\n{}",
+        since(&a)
+    );
+    assert!(
+        !since(&a).contains("my DHT record was displaced"),
+        "an old link's holder made A give up its reach secret:\n{}",
+        since(&a)
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || b.online_with(&ai)),
+        "B did not find A again:\n{}",
+        b.log()
+    );
     let o = a.cli(&["unfriend", "Xan"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
@@ -536,7 +586,7 @@ fn a_friend_that_moved_is_found_again_through_the_dht_and_a_stranger_finds_nothi
     let with_old = dht.probe("kk-c", &ai, Some(&invite));
     assert!(
         with_old.contains("friend: none"),
-        "the old secret found an address of A's: {with_old}"
+        "the used link found an address of A's: {with_old}"
     );
     let new_invite = a.invite();
     let with_new = dht.probe("kk-c", &ai, Some(&new_invite));

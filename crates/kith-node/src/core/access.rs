@@ -429,6 +429,7 @@ mod tests {
             secret: [2; 32],
             expires,
             used_by,
+            lookup: None,
         }
     }
 

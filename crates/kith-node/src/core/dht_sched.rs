@@ -1,10 +1,12 @@
 //! When to use the Mainline DHT: publishing my sealed address record (again when my addresses
-//! change, every `REPUBLISH`, after a failure), emptying the record of a reach secret given up,
+//! change, when the UTC day and with it the record's DHT key changes, every `REPUBLISH`, after
+//! a failure), the same record under each live invite's own lookup secret (emptied once the
+//! invite is used or expired), emptying the record of a reach secret given up,
 //! and looking up each friend I cannot reach (often just after it went offline, then less).
 //! Sans-IO: the actor (`node/dht.rs`) passes what it knows and the time, runs the effects and
 //! reports how they ended.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -31,20 +33,44 @@ pub const LOOKUP_SLACK: Duration = Duration::from_millis(100);
 /// What the actor is to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Publish these addresses under my reach secret in use; report with `published`.
+    /// Publish these addresses under my reach secret in use, with that day's DHT key; report
+    /// with `published`.
     Publish {
         /// My public addresses, best first.
         addrs: Vec<SocketAddr>,
+        /// The day whose key to publish under (`dht_record::day_of`).
+        day: u64,
     },
-    /// Publish a record with no address under this retired secret; report with `emptied`.
+    /// Publish a record with no address under this retired secret, with that day's DHT key;
+    /// report with `emptied`.
     Empty {
         /// The retired reach secret.
         secret: [u8; 32],
+        /// The day whose key to publish under.
+        day: u64,
     },
     /// Forget this retired secret (its record is emptied, or it is the secret in use).
     ForgetRetired {
         /// The retired reach secret.
         secret: [u8; 32],
+    },
+    /// Publish these addresses under a live invite's lookup secret, with that day's DHT key;
+    /// report with `invite_published`.
+    PublishInvite {
+        /// The invite's lookup secret.
+        secret: [u8; 32],
+        /// My public addresses, best first.
+        addrs: Vec<SocketAddr>,
+        /// The day whose key to publish under.
+        day: u64,
+    },
+    /// Publish a record with no address under the lookup secret of an invite that was used or
+    /// expired; report with `invite_emptied`.
+    EmptyInvite {
+        /// The dead invite's lookup secret.
+        secret: [u8; 32],
+        /// The day whose key to publish under.
+        day: u64,
     },
     /// Look this friend's record up; report with `lookup_done`.
     Lookup {
@@ -71,12 +97,16 @@ pub enum Outcome {
 pub struct Now<'a> {
     /// The time.
     pub at: Instant,
+    /// The UTC day number now (`dht_record::day_of`): the record's DHT key changes with it.
+    pub day: u64,
     /// My public addresses as they are now, best first.
     pub addrs: &'a [SocketAddr],
     /// My reach secret in use.
     pub reach: [u8; 32],
     /// The oldest retired reach secret, if any.
     pub retired: Option<[u8; 32]>,
+    /// The lookup secrets of my invites that can still be used (not used, not expired).
+    pub invites: &'a [[u8; 32]],
     /// Friends I cannot reach directly now that have a reach secret to look them up by.
     pub unreachable: &'a [PeerId],
 }
@@ -99,8 +129,8 @@ struct Lookup {
 /// The DHT schedule.
 #[derive(Debug, Default)]
 pub struct DhtSched {
-    /// What I published last and when (None: not yet).
-    published: Option<(Vec<SocketAddr>, Instant)>,
+    /// What I published last, when, and under which day's key (None: not yet).
+    published: Option<(Vec<SocketAddr>, Instant, u64)>,
     /// When a failed publish may be tried again.
     retry_at: Option<Instant>,
     /// A publish is under way.
@@ -111,12 +141,48 @@ pub struct DhtSched {
     empty_retry_at: Option<Instant>,
     /// Per friend: lookup under way, when the next may start, the current wait.
     lookups: HashMap<PeerId, Lookup>,
+    /// My record under each live invite's lookup secret.
+    invites: HashMap<[u8; 32], InviteRecord>,
+    /// Lookup secrets of dead invites whose record is to be emptied, and when a failed
+    /// emptying may be tried again; the ones being emptied are in `invites_emptying`.
+    invites_to_empty: HashMap<[u8; 32], Option<Instant>>,
+    invites_emptying: HashSet<[u8; 32]>,
+}
+
+/// My record under one invite's lookup secret.
+#[derive(Debug, Default)]
+struct InviteRecord {
+    /// What was published last, when, under which day's key.
+    published: Option<(Vec<SocketAddr>, Instant, u64)>,
+    /// A publish is under way.
+    publishing: bool,
+    /// When a failed publish may be tried again.
+    retry_at: Option<Instant>,
+}
+
+/// Whether a record last published as `last` is due again at `now`.
+fn due(last: &Option<(Vec<SocketAddr>, Instant, u64)>, now: &Now<'_>) -> bool {
+    match last {
+        Some((addrs, at, day)) => {
+            addrs != now.addrs || *day != now.day || now.at.duration_since(*at) >= REPUBLISH
+        }
+        None => true,
+    }
 }
 
 impl DhtSched {
     /// Whether my record was published (and not forgotten since).
     pub fn is_published(&self) -> bool {
         self.published.is_some()
+    }
+
+    /// The invite lookup secrets my record is published (or being published) under now: only
+    /// those of live invites. A dead invite's secret leaves this set at the first tick after
+    /// its invite was used or expired, and its record is emptied.
+    pub fn invite_secrets(&self) -> Vec<[u8; 32]> {
+        let mut out: Vec<[u8; 32]> = self.invites.keys().copied().collect();
+        out.sort();
+        out
     }
 
     /// What the last lookup of a friend gave: `found`, `nothing found`, or None (not looked
@@ -145,20 +211,20 @@ impl DhtSched {
     }
 
     /// A tick (or anything that may make work due): publishes my record when my addresses
-    /// changed, when it is due again, or after a failure's wait; empties the oldest retired
+    /// changed, when the day changed, when it is due again, or after a failure's wait; empties the oldest retired
     /// secret's record; looks up the friends I cannot reach whose next lookup is due.
     pub fn tick(&mut self, now: Now<'_>) -> Vec<Effect> {
         let t = now.at;
         let mut out = Vec::new();
-        let due = match &self.published {
-            Some((last, at)) => last != now.addrs || t.duration_since(*at) >= REPUBLISH,
-            None => true,
-        };
-        if due && !now.addrs.is_empty() && !self.publishing && self.retry_at.is_none_or(|r| r <= t)
+        if due(&self.published, &now)
+            && !now.addrs.is_empty()
+            && !self.publishing
+            && self.retry_at.is_none_or(|r| r <= t)
         {
             self.publishing = true;
             out.push(Effect::Publish {
                 addrs: now.addrs.to_vec(),
+                day: now.day,
             });
         }
         if !self.emptying && self.empty_retry_at.is_none_or(|r| r <= t) {
@@ -168,11 +234,15 @@ impl DhtSched {
                 Some(secret) if secret == now.reach => out.push(Effect::ForgetRetired { secret }),
                 Some(secret) => {
                     self.emptying = true;
-                    out.push(Effect::Empty { secret });
+                    out.push(Effect::Empty {
+                        secret,
+                        day: now.day,
+                    });
                 }
                 None => {}
             }
         }
+        self.tick_invites(&now, &mut out);
         for peer in now.unreachable {
             let l = self.lookups.entry(*peer).or_default();
             if l.running || l.next.is_some_and(|n| n > t + LOOKUP_SLACK) {
@@ -185,12 +255,97 @@ impl DhtSched {
         out
     }
 
+    /// My records under invites' lookup secrets: published while the invite lives, emptied
+    /// once it died (used or expired), never published again after that.
+    fn tick_invites(&mut self, now: &Now<'_>, out: &mut Vec<Effect>) {
+        let t = now.at;
+        let dead: Vec<[u8; 32]> = self
+            .invites
+            .keys()
+            .filter(|s| !now.invites.contains(s))
+            .copied()
+            .collect();
+        for secret in dead {
+            if let Some(r) = self.invites.remove(&secret) {
+                if r.published.is_some() || r.publishing {
+                    self.invites_to_empty.insert(secret, None);
+                }
+            }
+        }
+        for secret in now.invites {
+            if self.invites_to_empty.contains_key(secret) || self.invites_emptying.contains(secret)
+            {
+                continue; // (it died once: never again)
+            }
+            let r = self.invites.entry(*secret).or_default();
+            if due(&r.published, now)
+                && !now.addrs.is_empty()
+                && !r.publishing
+                && r.retry_at.is_none_or(|at| at <= t)
+            {
+                r.publishing = true;
+                out.push(Effect::PublishInvite {
+                    secret: *secret,
+                    addrs: now.addrs.to_vec(),
+                    day: now.day,
+                });
+            }
+        }
+        for (secret, retry) in self.invites_to_empty.iter_mut() {
+            if self.invites_emptying.contains(secret) || retry.is_some_and(|r| r > t) {
+                continue;
+            }
+            *retry = None;
+            self.invites_emptying.insert(*secret);
+            out.push(Effect::EmptyInvite {
+                secret: *secret,
+                day: now.day,
+            });
+        }
+    }
+
+    /// A publish under an invite's lookup secret ended. Displaced counts as stored: someone
+    /// else holds the invite's secret (it was in the link), which tells nothing about my
+    /// reach secret, so it changes nothing else.
+    pub fn invite_published(
+        &mut self,
+        secret: [u8; 32],
+        addrs: Vec<SocketAddr>,
+        day: u64,
+        outcome: Outcome,
+        at: Instant,
+    ) {
+        let Some(r) = self.invites.get_mut(&secret) else {
+            return; // the invite died meanwhile: its record is being emptied
+        };
+        r.publishing = false;
+        match outcome {
+            Outcome::Stored | Outcome::Displaced => {
+                r.published = Some((addrs, at, day));
+                r.retry_at = None;
+            }
+            Outcome::Failed => r.retry_at = Some(at + RETRY),
+        }
+    }
+
+    /// Emptying a dead invite's record ended: done unless it failed (then tried again after
+    /// `RETRY`).
+    pub fn invite_emptied(&mut self, secret: [u8; 32], outcome: Outcome, at: Instant) {
+        self.invites_emptying.remove(&secret);
+        if outcome == Outcome::Failed {
+            self.invites_to_empty.insert(secret, Some(at + RETRY));
+        } else {
+            self.invites_to_empty.remove(&secret);
+        }
+    }
+
     /// A publish ended; `current` says it was sealed under the reach secret still in use (else
     /// it is published again under the new one at the next tick).
     pub fn published(
         &mut self,
         current: bool,
         addrs: Vec<SocketAddr>,
+        day: u64,
         outcome: Outcome,
         at: Instant,
     ) -> Vec<Effect> {
@@ -199,11 +354,12 @@ impl DhtSched {
             return Vec::new();
         }
         match outcome {
-            // A record that outranks mine: someone else holds my reach secret (an old invite,
-            // a removed friend), or my clock went back. A new secret ends both.
+            // A record that outranks mine: someone else holds my reach secret (a friend, a
+            // link made before invites had their own lookup secret), or my clock went back.
+            // A new secret ends both; no invite link holds the new one.
             Outcome::Displaced => return vec![Effect::RotateReach],
             Outcome::Stored => {
-                self.published = Some((addrs, at));
+                self.published = Some((addrs, at, day));
                 self.retry_at = None;
             }
             Outcome::Failed => self.retry_at = Some(at + RETRY),
@@ -342,6 +498,7 @@ mod tests {
 
     const MINE: [u8; 32] = [1; 32];
     const OLD: [u8; 32] = [2; 32];
+    const DAY: u64 = 20_000;
 
     /// A tick at `base + secs` with these addresses and friends to look up.
     fn tick(
@@ -352,10 +509,12 @@ mod tests {
         unreachable: &[PeerId],
     ) -> Vec<Effect> {
         s.tick(Now {
+            day: DAY,
             at: base + Duration::from_secs_f64(secs),
             addrs,
             reach: MINE,
             retired: None,
+            invites: &[],
             unreachable,
         })
     }
@@ -389,13 +548,20 @@ mod tests {
         let (mut s, base) = (DhtSched::default(), Instant::now());
         let a = [addr("203.0.113.7:41000")];
         let e = tick(&mut s, base, 0.0, &a, &[]);
-        assert_eq!(e, vec![Effect::Publish { addrs: a.to_vec() }]);
+        assert_eq!(
+            e,
+            vec![Effect::Publish {
+                addrs: a.to_vec(),
+                day: DAY
+            }]
+        );
         // Under way: not again.
         assert!(!publishes(&tick(&mut s, base, 1.0, &a, &[])));
         assert!(s
             .published(
                 true,
                 a.to_vec(),
+                DAY,
                 Outcome::Stored,
                 base + Duration::from_secs(2)
             )
@@ -409,6 +575,7 @@ mod tests {
         s.published(
             true,
             a.to_vec(),
+            DAY,
             Outcome::Stored,
             base + Duration::from_secs_f64(republish),
         );
@@ -416,8 +583,136 @@ mod tests {
         let b = [addr("203.0.113.7:42000")];
         assert_eq!(
             tick(&mut s, base, republish + 1.0, &b, &[]),
-            vec![Effect::Publish { addrs: b.to_vec() }]
+            vec![Effect::Publish {
+                addrs: b.to_vec(),
+                day: DAY
+            }]
         );
+    }
+
+    #[test]
+    fn core_dht_publishes_again_under_the_new_days_key_when_the_day_changes() {
+        let (mut s, base) = (DhtSched::default(), Instant::now());
+        let a = [addr("203.0.113.7:41000")];
+        let at = |secs: u64, day: u64| Now {
+            at: base + Duration::from_secs(secs),
+            day,
+            addrs: &a,
+            reach: MINE,
+            retired: None,
+            invites: &[],
+            unreachable: &[],
+        };
+        assert!(publishes(&s.tick(at(0, DAY))));
+        s.published(true, a.to_vec(), DAY, Outcome::Stored, base);
+        // The same day, the same addresses: nothing.
+        assert!(!publishes(&s.tick(at(60, DAY))));
+        // Midnight (UTC): the key changed, so publish at once under the new day's.
+        assert_eq!(
+            s.tick(at(61, DAY + 1)),
+            vec![Effect::Publish {
+                addrs: a.to_vec(),
+                day: DAY + 1
+            }]
+        );
+        s.published(
+            true,
+            a.to_vec(),
+            DAY + 1,
+            Outcome::Stored,
+            base + Duration::from_secs(62),
+        );
+        assert!(!publishes(&s.tick(at(63, DAY + 1))));
+    }
+
+    /// A tick at `base + secs` with these live invites (the reach record already published).
+    fn tick_invites(
+        s: &mut DhtSched,
+        base: Instant,
+        secs: u64,
+        invites: &[[u8; 32]],
+    ) -> Vec<Effect> {
+        let a = [addr("203.0.113.7:41000")];
+        s.tick(Now {
+            at: base + Duration::from_secs(secs),
+            day: DAY,
+            addrs: &a,
+            reach: MINE,
+            retired: None,
+            invites,
+            unreachable: &[],
+        })
+    }
+
+    fn invite_effects(effects: &[Effect]) -> Vec<Effect> {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::PublishInvite { .. } | Effect::EmptyInvite { .. }))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn core_dht_an_invites_record_lives_with_the_invite_then_is_emptied_and_never_published_again()
+    {
+        const LINK: [u8; 32] = [9; 32];
+        let (mut s, base) = (DhtSched::default(), Instant::now());
+        let a = vec![addr("203.0.113.7:41000")];
+        // The invite lives: my record goes under its lookup secret too, not only my reach's.
+        let e = tick_invites(&mut s, base, 0, &[LINK]);
+        assert!(publishes(&e));
+        assert_eq!(
+            invite_effects(&e),
+            vec![Effect::PublishInvite {
+                secret: LINK,
+                addrs: a.clone(),
+                day: DAY
+            }]
+        );
+        s.published(true, a.clone(), DAY, Outcome::Stored, base);
+        s.invite_published(LINK, a.clone(), DAY, Outcome::Stored, base);
+        assert_eq!(s.invite_secrets(), vec![LINK]);
+        assert!(invite_effects(&tick_invites(&mut s, base, 1, &[LINK])).is_empty());
+        // The invite is used (or expires): its record is emptied at once…
+        let e = tick_invites(&mut s, base, 2, &[]);
+        assert_eq!(
+            invite_effects(&e),
+            vec![Effect::EmptyInvite {
+                secret: LINK,
+                day: DAY
+            }]
+        );
+        assert!(s.invite_secrets().is_empty());
+        // …tried again after a failure…
+        s.invite_emptied(LINK, Outcome::Failed, base + Duration::from_secs(2));
+        assert!(invite_effects(&tick_invites(&mut s, base, 3, &[])).is_empty());
+        let e = tick_invites(&mut s, base, 2 + RETRY.as_secs(), &[]);
+        assert_eq!(invite_effects(&e).len(), 1);
+        s.invite_emptied(LINK, Outcome::Stored, base + Duration::from_secs(8));
+        // …and never published again, whatever the day or the addresses.
+        for secs in [9, 10, 4_000] {
+            assert!(invite_effects(&tick_invites(&mut s, base, secs, &[])).is_empty());
+        }
+        assert!(s.invite_secrets().is_empty());
+    }
+
+    #[test]
+    fn core_dht_a_displaced_invite_record_makes_no_new_reach_secret() {
+        // Whoever holds the link can publish over the invite's record: that must not make me
+        // give up my reach secret (which would strand my offline friends).
+        const LINK: [u8; 32] = [9; 32];
+        let (mut s, base) = (DhtSched::default(), Instant::now());
+        let a = vec![addr("203.0.113.7:41000")];
+        tick_invites(&mut s, base, 0, &[LINK]);
+        s.published(true, a.clone(), DAY, Outcome::Stored, base);
+        s.invite_published(LINK, a.clone(), DAY, Outcome::Displaced, base);
+        let e = tick_invites(&mut s, base, 1, &[LINK]);
+        assert!(!e.contains(&Effect::RotateReach));
+        assert!(
+            invite_effects(&e).is_empty(),
+            "published again at once: {e:?}"
+        );
+        assert!(s.is_published());
     }
 
     #[test]
@@ -435,6 +730,7 @@ mod tests {
         s.published(
             true,
             a.to_vec(),
+            DAY,
             Outcome::Failed,
             base + Duration::from_secs(1),
         );
@@ -455,6 +751,7 @@ mod tests {
         s.published(
             true,
             a.to_vec(),
+            DAY,
             Outcome::Failed,
             base + Duration::from_secs(7),
         );
@@ -469,14 +766,14 @@ mod tests {
         let a = [addr("203.0.113.7:41000")];
         tick(&mut s, base, 0.0, &a, &[]);
         assert_eq!(
-            s.published(true, a.to_vec(), Outcome::Displaced, base),
+            s.published(true, a.to_vec(), DAY, Outcome::Displaced, base),
             vec![Effect::RotateReach]
         );
         assert!(!s.is_published());
         // Sealed under a secret given up meanwhile: it does not count as published.
         tick(&mut s, base, 1.0, &a, &[]);
         assert!(s
-            .published(false, a.to_vec(), Outcome::Stored, base)
+            .published(false, a.to_vec(), DAY, Outcome::Stored, base)
             .is_empty());
         assert!(!s.is_published());
         assert!(publishes(&tick(&mut s, base, 2.0, &a, &[])));
@@ -484,6 +781,7 @@ mod tests {
         s.published(
             true,
             a.to_vec(),
+            DAY,
             Outcome::Stored,
             base + Duration::from_secs(3),
         );
@@ -496,17 +794,31 @@ mod tests {
         let (mut s, base) = (DhtSched::default(), Instant::now());
         let at = |secs: u64| base + Duration::from_secs(secs);
         let now = |secs: u64| Now {
+            day: DAY,
             at: at(secs),
             addrs: &[],
             reach: MINE,
             retired: Some(OLD),
+            invites: &[],
             unreachable: &[],
         };
-        assert_eq!(s.tick(now(0)), vec![Effect::Empty { secret: OLD }]);
+        assert_eq!(
+            s.tick(now(0)),
+            vec![Effect::Empty {
+                secret: OLD,
+                day: DAY
+            }]
+        );
         assert!(s.tick(now(1)).is_empty(), "emptied twice at once");
         assert!(s.emptied(OLD, Outcome::Failed, at(1)).is_empty());
         assert!(s.tick(now(5)).is_empty(), "retried before RETRY");
-        assert_eq!(s.tick(now(6)), vec![Effect::Empty { secret: OLD }]);
+        assert_eq!(
+            s.tick(now(6)),
+            vec![Effect::Empty {
+                secret: OLD,
+                day: DAY
+            }]
+        );
         assert_eq!(
             s.emptied(OLD, Outcome::Displaced, at(7)),
             vec![Effect::ForgetRetired { secret: OLD }]
@@ -517,10 +829,12 @@ mod tests {
     fn core_dht_the_record_of_the_secret_in_use_is_never_emptied() {
         let (mut s, base) = (DhtSched::default(), Instant::now());
         let e = s.tick(Now {
+            day: DAY,
             at: base,
             addrs: &[],
             reach: MINE,
             retired: Some(MINE),
+            invites: &[],
             unreachable: &[],
         });
         assert_eq!(e, vec![Effect::ForgetRetired { secret: MINE }]);

@@ -213,7 +213,7 @@ mod tests {
         let net = Testnet::new(5).unwrap();
         let (a, b) = (client(&net, None), client(&net, None));
         let id = Identity::generate().unwrap();
-        let keys = RecordKeys::derive(&[7u8; 32]);
+        let keys = RecordKeys::derive(&[7u8; 32], 20_000);
         let first = vec![addr("203.0.113.7:41000")];
         a.publish(&keys, &id, 1_000, &first).await.unwrap();
         let (found, told) = lookup_all(&b, &keys, &id).await;
@@ -232,7 +232,7 @@ mod tests {
             Err(PublishError::Displaced)
         ));
         // Under another secret there is nothing; the lookup ends with the query.
-        let other = RecordKeys::derive(&[8u8; 32]);
+        let other = RecordKeys::derive(&[8u8; 32], 20_000);
         let t = Instant::now();
         assert_eq!(lookup_all(&b, &other, &id).await, (false, vec![]));
         assert!(
@@ -246,7 +246,7 @@ mod tests {
         let net = Testnet::new(5).unwrap();
         let (a, b) = (client(&net, None), client(&net, None));
         let id = Identity::generate().unwrap();
-        let keys = RecordKeys::derive(&[9u8; 32]);
+        let keys = RecordKeys::derive(&[9u8; 32], 20_000);
         a.publish(&keys, &id, 1_000, &[addr("203.0.113.7:41000")])
             .await
             .unwrap();

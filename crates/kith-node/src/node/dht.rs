@@ -9,7 +9,7 @@ use super::{now_ms, Msg, Node};
 use crate::core::dht_sched::{DhtSched, Effect, Now, Outcome};
 use crate::net::dht::{DhtClient, PublishError};
 use kith_proto::album::unhex32;
-use kith_proto::dht_record::{RecordKeys, MAX_ADDRS};
+use kith_proto::dht_record::{day_of, lookup_days, RecordKeys, MAX_ADDRS};
 use kith_proto::identity::PeerId;
 
 /// The DHT state the actor keeps.
@@ -112,9 +112,9 @@ pub(super) fn start(
 }
 
 impl Node {
-    /// My record keys (they follow my reach secret).
-    fn record_keys(&self) -> RecordKeys {
-        RecordKeys::derive(&self.reach)
+    /// My record keys on a day (they follow my reach secret and the day).
+    fn record_keys(&self, day: u64) -> RecordKeys {
+        RecordKeys::derive(&self.reach, day)
     }
 
     /// Addresses of mine that friends outside my network can use: the one my router maps to
@@ -176,8 +176,18 @@ impl Node {
             .filter(|f| f.reach.as_deref().and_then(unhex32).is_some())
             .map(|f| f.id)
             .collect();
+        let now_secs = crate::clock::now();
+        let invites: Vec<[u8; 32]> = self
+            .store
+            .invites()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.live_lookup(now_secs))
+            .collect();
         let effects = self.dht.sched.tick(Now {
             at: Instant::now(),
+            day: day_of(now_secs),
+            invites: &invites,
             addrs: &addrs,
             reach: self.reach,
             retired,
@@ -193,9 +203,12 @@ impl Node {
         };
         for e in effects {
             match e {
-                Effect::Publish { addrs } => {
-                    let (keys, id, tx) =
-                        (self.record_keys(), self.identity.clone(), self.tx.clone());
+                Effect::Publish { addrs, day } => {
+                    let (keys, id, tx) = (
+                        self.record_keys(day),
+                        self.identity.clone(),
+                        self.tx.clone(),
+                    );
                     let (client, secret) = (client.clone(), self.reach);
                     tokio::spawn(async move {
                         let result = client.publish(&keys, &id, now_ms(), &addrs).await;
@@ -203,6 +216,7 @@ impl Node {
                             .send(Msg::DhtPublished {
                                 secret,
                                 addrs,
+                                day,
                                 result,
                             })
                             .await;
@@ -211,13 +225,39 @@ impl Node {
                 // A record with no address under a retired reach secret, over the one
                 // published under it: whoever still holds that secret (a removed friend, an
                 // old invite) finds where I was no more.
-                Effect::Empty { secret } => {
+                Effect::Empty { secret, day } => {
                     let (client, id, tx) = (client.clone(), self.identity.clone(), self.tx.clone());
                     tokio::spawn(async move {
                         let result = client
-                            .publish(&RecordKeys::derive(&secret), &id, now_ms(), &[])
+                            .publish(&RecordKeys::derive(&secret, day), &id, now_ms(), &[])
                             .await;
                         let _ = tx.send(Msg::DhtEmptied { secret, result }).await;
+                    });
+                }
+                Effect::PublishInvite { secret, addrs, day } => {
+                    let (client, id, tx) = (client.clone(), self.identity.clone(), self.tx.clone());
+                    tokio::spawn(async move {
+                        let keys = RecordKeys::derive(&secret, day);
+                        let result = client.publish(&keys, &id, now_ms(), &addrs).await;
+                        let _ = tx
+                            .send(Msg::DhtInvitePublished {
+                                secret,
+                                addrs,
+                                day,
+                                result,
+                            })
+                            .await;
+                    });
+                }
+                // The invite was used or expired: whoever still holds its link finds no
+                // address of mine under its lookup secret.
+                Effect::EmptyInvite { secret, day } => {
+                    let (client, id, tx) = (client.clone(), self.identity.clone(), self.tx.clone());
+                    tokio::spawn(async move {
+                        let result = client
+                            .publish(&RecordKeys::derive(&secret, day), &id, now_ms(), &[])
+                            .await;
+                        let _ = tx.send(Msg::DhtInviteEmptied { secret, result }).await;
                     });
                 }
                 Effect::ForgetRetired { secret } => {
@@ -243,13 +283,20 @@ impl Node {
                         // asks the nodes again (the DHT client answers a lookup of a target
                         // whose query is still going from that query's answers). Every newer
                         // record found is dialled at once: no waiting in case one comes.
-                        let keys = RecordKeys::derive(&secret);
-                        let found = client
-                            .lookup_each(&keys, &peer, Duration::ZERO, |addrs| {
-                                let tx = tx.clone();
-                                async move { tx.send(Msg::DhtFound { peer, addrs }).await.is_ok() }
-                            })
-                            .await;
+                        // Just after midnight, yesterday's key too (§17.5).
+                        let mut found = false;
+                        for day in lookup_days(crate::clock::now()) {
+                            let keys = RecordKeys::derive(&secret, day);
+                            found |=
+                                client
+                                    .lookup_each(&keys, &peer, Duration::ZERO, |addrs| {
+                                        let tx = tx.clone();
+                                        async move {
+                                            tx.send(Msg::DhtFound { peer, addrs }).await.is_ok()
+                                        }
+                                    })
+                                    .await;
+                        }
                         let _ = tx.send(Msg::DhtLookupDone { peer, found }).await;
                     });
                 }
@@ -281,11 +328,46 @@ impl Node {
         self.dht_tick();
     }
 
+    /// A publish under an invite's lookup secret ended.
+    pub(super) fn dht_invite_published(
+        &mut self,
+        secret: [u8; 32],
+        addrs: Vec<SocketAddr>,
+        day: u64,
+        result: Result<(), PublishError>,
+    ) {
+        match &result {
+            Ok(()) => tracing::debug!("addresses published under an invite's lookup secret"),
+            Err(e) => tracing::debug!("publishing under an invite's lookup secret: {e}"),
+        }
+        self.dht
+            .sched
+            .invite_published(secret, addrs, day, outcome(&result), Instant::now());
+    }
+
+    /// Emptying a dead invite's record ended.
+    pub(super) fn dht_invite_emptied(
+        &mut self,
+        secret: [u8; 32],
+        result: Result<(), PublishError>,
+    ) {
+        match &result {
+            Err(PublishError::Failed(e)) => {
+                tracing::debug!("emptying a used invite's DHT record failed: {e}")
+            }
+            _ => tracing::info!("the DHT record under a used or expired invite is emptied"),
+        }
+        self.dht
+            .sched
+            .invite_emptied(secret, outcome(&result), Instant::now());
+    }
+
     /// A publish ended.
     pub(super) fn dht_published(
         &mut self,
         secret: [u8; 32],
         addrs: Vec<SocketAddr>,
+        day: u64,
         result: Result<(), PublishError>,
     ) {
         let current = secret == self.reach;
@@ -296,10 +378,10 @@ impl Node {
             }
             _ => {}
         }
-        let effects = self
-            .dht
-            .sched
-            .published(current, addrs, outcome(&result), Instant::now());
+        let effects =
+            self.dht
+                .sched
+                .published(current, addrs, day, outcome(&result), Instant::now());
         self.run_dht(effects);
     }
 

@@ -124,6 +124,19 @@ pub struct InviteRecord {
     pub expires: u64,
     /// Who used it, once used.
     pub used_by: Option<PeerId>,
+    /// The invite's own DHT lookup secret (in its link): my record is published under it
+    /// while the invite lives (none for invites made before invites had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<[u8; 32]>,
+}
+
+impl InviteRecord {
+    /// The lookup secret of an invite that can still be used at `now` (Unix seconds).
+    pub fn live_lookup(&self, now: u64) -> Option<[u8; 32]> {
+        (self.used_by.is_none() && self.expires >= now)
+            .then_some(self.lookup)
+            .flatten()
+    }
 }
 
 /// A file this node can serve: where it is and what it was when hashed.
