@@ -331,16 +331,19 @@ fn a_planted_link_or_open_folder_for_the_control_socket_makes_serve_refuse() {
             .unwrap()
     };
     assert!(run(&["init", "--name", "Deep"]).status.success());
-    let serve = || {
-        let mut child = common::kith_command()
+    let spawn = |stderr: std::process::Stdio| {
+        common::kith_command()
             .arg("--home")
             .arg(&deep)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env_remove("XDG_RUNTIME_DIR")
             .env("TMPDIR", tmp.path())
-            .stderr(std::process::Stdio::piped())
+            .stderr(stderr)
             .spawn()
-            .unwrap();
+            .unwrap()
+    };
+    let serve = || {
+        let mut child = spawn(std::process::Stdio::piped());
         let ended = common::wait_child(&mut child, SOON);
         let mut err = String::new();
         if ended.is_none() {
@@ -371,15 +374,7 @@ fn a_planted_link_or_open_folder_for_the_control_socket_makes_serve_refuse() {
     assert!(err.contains("open to others"), "{err}");
     // Made private, the same folder serves.
     std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let mut child = common::kith_command()
-        .arg("--home")
-        .arg(&deep)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("TMPDIR", tmp.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(std::process::Stdio::null());
     assert!(wait_until(SOON, || run(&["status"]).status.success()));
     assert!(run(&["stop"]).status.success());
     assert!(common::wait_child(&mut child, SOON).is_some());
