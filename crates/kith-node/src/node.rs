@@ -303,6 +303,8 @@ struct Node {
     pulling: std::collections::HashSet<String>,
     /// My comment outbox and catch-up on others' threads (`core::outbox`).
     outbox: crate::core::outbox::Outbox,
+    /// Comment posts per author (`core::thread::PostLimit`): peers' and my user's own.
+    post_limit: crate::core::thread::PostLimit,
     /// Seconds the node has run (one tick a second).
     ticks: u64,
     /// This node's reach secret, told to friends in the hello.
@@ -495,6 +497,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         gateway,
         pulling: Default::default(),
         outbox: Default::default(),
+        post_limit: Default::default(),
         ticks: 0,
         reach,
         _lan: lan,

@@ -203,6 +203,8 @@ pub enum PeerCode {
     BadComment,
     /// The thread gave out all its sequence numbers.
     ThreadFull,
+    /// The author posted too many comments at once; try again later.
+    RateLimited,
     /// A segment or chunk past the item's end.
     OutOfRange,
     /// The shared file changed or vanished.
@@ -219,7 +221,7 @@ pub enum PeerCode {
 
 impl PeerCode {
     /// Every code this version knows.
-    pub const KNOWN: [PeerCode; 17] = [
+    pub const KNOWN: [PeerCode; 18] = [
         PeerCode::InviteInvalid,
         PeerCode::InviteUsed,
         PeerCode::InviteExpired,
@@ -232,6 +234,7 @@ impl PeerCode {
         PeerCode::NotAuthor,
         PeerCode::BadComment,
         PeerCode::ThreadFull,
+        PeerCode::RateLimited,
         PeerCode::OutOfRange,
         PeerCode::Changed,
         PeerCode::Internal,
@@ -254,6 +257,7 @@ impl PeerCode {
             PeerCode::NotAuthor => "not_author",
             PeerCode::BadComment => "bad_comment",
             PeerCode::ThreadFull => "thread_full",
+            PeerCode::RateLimited => "rate_limited",
             PeerCode::OutOfRange => "out_of_range",
             PeerCode::Changed => "changed",
             PeerCode::Internal => "internal",

@@ -388,6 +388,11 @@ impl Node {
 
     /// Signs my comment and puts it in the thread (my album) or in my outbox for the owner.
     fn submit(&mut self, c: Comment) -> Result<reply::CommentReply, ApiError> {
+        // My own posts count against the limit the owners apply (mine too, below): refused
+        // here at once rather than by the owner later.
+        if let Err(r) = self.post_limit.take(&self.me, now_ms()) {
+            return Err(ApiError::new(ErrorCode::RateLimited, r.to_string()));
+        }
         let signed = c.sign(&self.identity);
         let (album, id) = (signed.comment.album.clone(), signed.comment.id.clone());
         let s = self
@@ -580,6 +585,10 @@ impl Node {
     fn thread_accept(&mut self, from: PeerId, signed: SignedComment) -> Result<(), Refusal> {
         let internal = |e: crate::store::StoreError| Refusal::Internal(e.to_string());
         let c = &signed.comment;
+        if from != self.me {
+            // (My own posts were counted when I made them.)
+            self.post_limit.take(&from, now_ms())?;
+        }
         let album = self.store.album(&c.album).ok().flatten();
         let existing = self.store.comment(&c.album, &c.id).map_err(internal)?;
         let meta = self.thread_meta(&c.album).map_err(internal)?;
