@@ -301,6 +301,9 @@ struct Node {
     gateway: crate::gateway::Gateway,
     /// Thumbnails being pulled from peers, by hash.
     pulling: std::collections::HashSet<String>,
+    /// Bytes of thumbnails held per owner, counted from the store on first use
+    /// (`Node::thumb_use`) and kept up as thumbnails are pulled.
+    thumb_use: HashMap<PeerId, u64>,
     /// My comment outbox and catch-up on others' threads (`core::outbox`).
     outbox: crate::core::outbox::Outbox,
     /// Comment posts per author (`core::thread::PostLimit`): peers' and my user's own.
@@ -496,6 +499,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         live: Arc::default(),
         gateway,
         pulling: Default::default(),
+        thumb_use: Default::default(),
         outbox: Default::default(),
         post_limit: Default::default(),
         ticks: 0,
@@ -1097,6 +1101,9 @@ impl Node {
                 download_dir,
                 help_friends,
                 relay_rate,
+                quota_albums,
+                quota_member_albums,
+                quota_thumb_bytes,
             } => {
                 let change = config::Change {
                     upload_rate,
@@ -1104,6 +1111,9 @@ impl Node {
                     download_dir,
                     help_friends,
                     relay_rate,
+                    quota_albums,
+                    quota_member_albums,
+                    quota_thumb_bytes,
                 };
                 if let Err(refused) = self.config_writer.send((change, reply)) {
                     let (_, reply) = refused.0;

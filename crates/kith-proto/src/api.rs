@@ -396,6 +396,15 @@ pub enum Command {
         /// Most bytes per second relayed for friends (0: no limit).
         #[serde(default)]
         relay_rate: Option<u64>,
+        /// Albums kept per owner who is a friend.
+        #[serde(default)]
+        quota_albums: Option<u64>,
+        /// Albums kept per owner who is not a friend.
+        #[serde(default)]
+        quota_member_albums: Option<u64>,
+        /// Bytes of thumbnails kept per owner.
+        #[serde(default)]
+        quota_thumb_bytes: Option<u64>,
     },
     /// Fetches under way or waiting to resume.
     Transfers {},

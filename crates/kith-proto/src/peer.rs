@@ -205,6 +205,8 @@ pub enum PeerCode {
     ThreadFull,
     /// The author posted too many comments at once; try again later.
     RateLimited,
+    /// The owner has as many albums on this node as it keeps for that owner.
+    QuotaExceeded,
     /// A segment or chunk past the item's end.
     OutOfRange,
     /// The shared file changed or vanished.
@@ -221,7 +223,7 @@ pub enum PeerCode {
 
 impl PeerCode {
     /// Every code this version knows.
-    pub const KNOWN: [PeerCode; 18] = [
+    pub const KNOWN: [PeerCode; 19] = [
         PeerCode::InviteInvalid,
         PeerCode::InviteUsed,
         PeerCode::InviteExpired,
@@ -235,6 +237,7 @@ impl PeerCode {
         PeerCode::BadComment,
         PeerCode::ThreadFull,
         PeerCode::RateLimited,
+        PeerCode::QuotaExceeded,
         PeerCode::OutOfRange,
         PeerCode::Changed,
         PeerCode::Internal,
@@ -258,6 +261,7 @@ impl PeerCode {
             PeerCode::BadComment => "bad_comment",
             PeerCode::ThreadFull => "thread_full",
             PeerCode::RateLimited => "rate_limited",
+            PeerCode::QuotaExceeded => "quota_exceeded",
             PeerCode::OutOfRange => "out_of_range",
             PeerCode::Changed => "changed",
             PeerCode::Internal => "internal",
@@ -407,9 +411,9 @@ mod tests {
             assert_eq!(json, serde_json::Value::String(c.as_str().into()));
             assert_eq!(serde_json::from_value::<PeerCode>(json).unwrap(), c);
         }
-        let newer: PeerCode = serde_json::from_str("\"quota_exceeded\"").unwrap();
-        assert_eq!(newer, PeerCode::Other("quota_exceeded".into()));
-        assert_eq!(newer.to_string(), "quota_exceeded");
+        let newer: PeerCode = serde_json::from_str("\"too_new\"").unwrap();
+        assert_eq!(newer, PeerCode::Other("too_new".into()));
+        assert_eq!(newer.to_string(), "too_new");
     }
 
     #[test]
