@@ -66,7 +66,8 @@ const KEPT_AUTHORS: usize = 1024;
 
 /// A token bucket per author over comment posts: [`POST_BURST`] at once, then one every
 /// 60 / [`POSTS_PER_MINUTE`] seconds. The owner asks it for every post from a peer, and the
-/// node for each of its user's own posts; the time is given (milliseconds, any fixed origin).
+/// node for each of its user's own posts to someone else's album; the time is given
+/// (milliseconds, any fixed origin).
 #[derive(Debug, Default)]
 pub struct PostLimit {
     /// Per author: the credit in milliseconds of refill (a post costs one interval) and

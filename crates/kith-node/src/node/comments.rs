@@ -388,11 +388,6 @@ impl Node {
 
     /// Signs my comment and puts it in the thread (my album) or in my outbox for the owner.
     fn submit(&mut self, c: Comment) -> Result<reply::CommentReply, ApiError> {
-        // My own posts count against the limit the owners apply (mine too, below): refused
-        // here at once rather than by the owner later.
-        if let Err(r) = self.post_limit.take(&self.me, now_ms()) {
-            return Err(ApiError::new(ErrorCode::RateLimited, r.to_string()));
-        }
         let signed = c.sign(&self.identity);
         let (album, id) = (signed.comment.album.clone(), signed.comment.id.clone());
         let s = self
@@ -410,6 +405,12 @@ impl Node {
                 ApiError::new(c, r.to_string())
             })?;
         } else {
+            // The owner limits my posts (`thread_accept` on its node): over that rate I am
+            // refused here at once rather than by the owner later. My own album's thread
+            // has no limit for me.
+            if let Err(r) = self.post_limit.take(&self.me, now_ms()) {
+                return Err(ApiError::new(ErrorCode::RateLimited, r.to_string()));
+            }
             self.store
                 .comment_outbox_put(&signed)
                 .map_err(ApiError::internal)?;
@@ -586,7 +587,6 @@ impl Node {
         let internal = |e: crate::store::StoreError| Refusal::Internal(e.to_string());
         let c = &signed.comment;
         if from != self.me {
-            // (My own posts were counted when I made them.)
             self.post_limit.take(&from, now_ms())?;
         }
         let album = self.store.album(&c.album).ok().flatten();
