@@ -322,6 +322,13 @@ pub enum PeerMsgError {
 }
 
 impl PeerMsg {
+    /// Whether this request may come in a frame over
+    /// [`MAX_PEER_REQUEST`](crate::frame::MAX_PEER_REQUEST) (up to
+    /// [`MAX_FROM_PEER`](crate::frame::MAX_FROM_PEER)): an album push, or a page of comments.
+    pub fn may_be_large(&self) -> bool {
+        matches!(self, PeerMsg::AlbumPush { .. } | PeerMsg::Comments { .. })
+    }
+
     /// Encodes the message as frame payload.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
@@ -414,6 +421,28 @@ mod tests {
         let newer: PeerCode = serde_json::from_str("\"too_new\"").unwrap();
         assert_eq!(newer, PeerCode::Other("too_new".into()));
         assert_eq!(newer.to_string(), "too_new");
+    }
+
+    #[test]
+    fn only_album_pushes_and_comment_pages_may_be_large_requests() {
+        let pages = PeerMsg::Comments {
+            album: "a".into(),
+            since: 0,
+            rev: 1,
+            entries: vec![],
+            more: false,
+        };
+        assert!(pages.may_be_large());
+        for small in [
+            PeerMsg::Ping,
+            PeerMsg::GetComments {
+                album: "a".into(),
+                since: 0,
+            },
+            PeerMsg::Reach { reach: "00".into() },
+        ] {
+            assert!(!small.may_be_large(), "{small:?}");
+        }
     }
 
     #[test]
