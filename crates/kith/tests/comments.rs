@@ -611,15 +611,20 @@ fn the_hundredth_comment_edit_within_a_second_is_refused_with_rate_limited_from_
             by_id.insert(i, v);
         }
     }
-    // One more post is earned each 3 s.
-    let earned = started.elapsed().as_secs() as usize / 3;
+    // One more post is earned each second.
+    let earned = started.elapsed().as_secs() as usize + 1;
     let ok = by_id.values().filter(|r| r["ok"] == true).count();
     let limited = by_id
         .values()
         .filter(|r| r["error"]["code"] == "rate_limited")
         .count();
-    assert_eq!(ok + limited, 100, "{by_id:?}");
-    assert!((1..=29 + earned).contains(&ok), "{ok} of 100 edits taken");
+    let other: Vec<&Value> = by_id
+        .values()
+        .filter(|r| r["ok"] != true && r["error"]["code"] != "rate_limited")
+        .collect();
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!(ok + limited, 100);
+    assert!((1..=59 + earned).contains(&ok), "{ok} of 100 edits taken");
 
     // Ben, as a peer: one comment and 99 edits of it, sent as fast as the owner answers.
     let bi: PeerId = b.id().parse().unwrap();
@@ -642,16 +647,20 @@ fn the_hundredth_comment_edit_within_a_second_is_refused_with_rate_limited_from_
         .collect();
     let started = Instant::now();
     let answers = as_peer(&b, &a, posts);
-    let earned = started.elapsed().as_secs() as usize / 3;
+    let earned = started.elapsed().as_secs() as usize + 1;
     let codes: Vec<String> = answers.iter().map(code_of).collect();
     assert_eq!(codes[0], "Ok");
-    assert_eq!(codes[99], "rate_limited", "{codes:?}");
+    assert!(
+        codes.iter().all(|c| c == "Ok" || c == "rate_limited"),
+        "{codes:?}"
+    );
     let taken = codes.iter().filter(|c| *c == "Ok").count();
     assert!(
-        (30..=31 + earned).contains(&taken),
+        (60..=60 + earned).contains(&taken),
         "{taken} of 100 taken: {codes:?}"
     );
     // The thread holds the last version taken, not a refused one.
+    let last = codes.iter().rposition(|c| c == "Ok").unwrap_or(0);
     let texts = texts(&a, &album);
-    assert!(texts.contains(&format!("v{}", taken - 1)), "{texts:?}");
+    assert!(texts.contains(&format!("v{last}")), "{texts:?}");
 }

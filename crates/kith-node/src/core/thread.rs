@@ -58,9 +58,9 @@ impl Refusal {
 }
 
 /// Comment posts (new comments, edits, deletions, reactions) an author may make at once.
-pub const POST_BURST: u64 = 30;
+pub const POST_BURST: u64 = 60;
 /// Comment posts a minute an author may keep up after a burst.
-pub const POSTS_PER_MINUTE: u64 = 20;
+pub const POSTS_PER_MINUTE: u64 = 60;
 /// Authors whose buckets are kept before full ones are forgotten.
 const KEPT_AUTHORS: usize = 1024;
 
