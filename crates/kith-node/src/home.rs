@@ -16,6 +16,8 @@ pub struct Home {
     pub dir: PathBuf,
 }
 
+use crate::core::access::Quota;
+
 /// Settings kept in `config.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -47,6 +49,38 @@ pub struct Config {
     /// DHT bootstrap nodes (`host:port`; None: the public Mainline's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht_bootstrap: Option<Vec<String>>,
+    /// Albums kept per owner who is a friend.
+    #[serde(default = "default_quota_albums")]
+    pub quota_albums: u64,
+    /// Albums kept per owner who is not a friend (a member of an album that reached me).
+    #[serde(default = "default_quota_member_albums")]
+    pub quota_member_albums: u64,
+    /// Bytes of thumbnails kept per owner.
+    #[serde(default = "default_quota_thumb_bytes")]
+    pub quota_thumb_bytes: u64,
+}
+
+fn default_quota_albums() -> u64 {
+    Quota::DEFAULT.albums
+}
+
+fn default_quota_member_albums() -> u64 {
+    Quota::DEFAULT.member_albums
+}
+
+fn default_quota_thumb_bytes() -> u64 {
+    Quota::DEFAULT.thumb_bytes
+}
+
+impl Config {
+    /// The storage quotas these settings give each owner.
+    pub fn quota(&self) -> Quota {
+        Quota {
+            albums: self.quota_albums,
+            member_albums: self.quota_member_albums,
+            thumb_bytes: self.quota_thumb_bytes,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -185,6 +219,9 @@ impl Home {
             dht: true,
             port_mapping: true,
             dht_bootstrap: None,
+            quota_albums: default_quota_albums(),
+            quota_member_albums: default_quota_member_albums(),
+            quota_thumb_bytes: default_quota_thumb_bytes(),
         })?;
         write_atomic(&self.key_path(), id.to_pem()?.as_bytes(), 0o600)?;
         Ok(())

@@ -16,7 +16,7 @@ use crate::home::{Config, Home};
 use crate::net::dial::dial;
 use crate::net::tls::{self, Admission, SelfSigned, SharedAdmission};
 use crate::store::{AfterFlush, FriendRecord, InviteRecord, Store};
-use crate::wire::{read_frame, write_frame};
+use crate::wire::{read_frame, read_request, write_frame};
 use kith_proto::api::{reply, ApiError, Command, ErrorCode, Event};
 use kith_proto::hash::random;
 use kith_proto::identity::{safety_number, Identity, PeerId};
@@ -324,8 +324,13 @@ struct Node {
     gateway: crate::gateway::Gateway,
     /// Thumbnails being pulled from peers, by hash.
     pulling: std::collections::HashSet<String>,
+    /// Bytes of thumbnails held per owner, counted from the store on first use
+    /// (`Node::thumb_use`) and kept up as thumbnails are pulled.
+    thumb_use: HashMap<PeerId, u64>,
     /// My comment outbox and catch-up on others' threads (`core::outbox`).
     outbox: crate::core::outbox::Outbox,
+    /// Comment posts per author (`core::thread::PostLimit`): peers' and my user's own.
+    post_limit: crate::core::thread::PostLimit,
     /// Seconds the node has run (one tick a second).
     ticks: u64,
     /// This node's reach secret, told to friends in the hello.
@@ -528,7 +533,9 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         live: Arc::default(),
         gateway,
         pulling: Default::default(),
+        thumb_use: Default::default(),
         outbox: Default::default(),
+        post_limit: Default::default(),
         ticks: 0,
         reach,
         _lan: lan,
@@ -788,7 +795,7 @@ async fn hello_exchange(
     let info = tls::peer_of(&conn).context("no peer certificate")?;
     let exchange = async {
         let (mut send, mut recv) = conn.accept_bi().await?;
-        let frame = read_frame(&mut recv, kith_proto::frame::MAX_FROM_PEER)
+        let frame = read_frame(&mut recv, kith_proto::frame::MAX_PEER_REQUEST)
             .await?
             .context("stream ended before hello")?;
         let PeerMsg::Hello(hello) = PeerMsg::from_bytes(&frame)? else {
@@ -834,20 +841,57 @@ async fn hello_exchange(
     }
 }
 
+/// Requests read at once on one connection: a stream past these waits, unread, in quinn's
+/// flow-controlled buffers (`net::transport`'s receive windows).
+const READS_AT_ONCE: usize = 8;
+/// Requests over `MAX_PEER_REQUEST` (album pushes, comment pages) read at once on one
+/// connection: with `READS_AT_ONCE`, a peer's requests hold at most about 4.5 MiB here.
+const LARGE_AT_ONCE: usize = 1;
+
 /// Serves a friend's requests on a connection until it closes, then tells the actor.
 async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>) {
+    let reads = Arc::new(tokio::sync::Semaphore::new(READS_AT_ONCE));
+    let large = Arc::new(tokio::sync::Semaphore::new(LARGE_AT_ONCE));
     loop {
+        // A stream is taken only when a read may start (the permit is held while it reads).
+        let Ok(read) = reads.clone().acquire_owned().await else {
+            break;
+        };
         let (mut send, mut recv) = match conn.accept_bi().await {
             Ok(s) => s,
             Err(_) => break,
         };
-        let tx = tx.clone();
+        let (tx, large) = (tx.clone(), large.clone());
         tokio::spawn(async move {
-            let frame = match read_frame(&mut recv, kith_proto::frame::MAX_FROM_PEER).await {
+            let read_one = read_request(
+                &mut recv,
+                kith_proto::frame::MAX_PEER_REQUEST,
+                kith_proto::frame::MAX_FROM_PEER,
+                async { large.acquire_owned().await.ok() },
+            );
+            let (frame, large_permit) = match read_one.await {
                 Ok(Some(f)) => f,
-                _ => return,
+                Ok(None) => return,
+                Err(e) => {
+                    // Dropped with no answer (PROTOCOL.md §1).
+                    tracing::info!(peer = %peer.short(), "request not read: {e}");
+                    return;
+                }
             };
-            let answer = match PeerMsg::from_bytes(&frame) {
+            drop(read);
+            let parsed = PeerMsg::from_bytes(&frame).and_then(|m| {
+                if large_permit.is_some() && !m.may_be_large() {
+                    Err(kith_proto::peer::PeerMsgError::Invalid(format!(
+                        "a request of {} bytes (at most {} but for album_push and comments)",
+                        frame.len(),
+                        kith_proto::frame::MAX_PEER_REQUEST
+                    )))
+                } else {
+                    Ok(m)
+                }
+            });
+            drop(frame);
+            let answer = match parsed {
                 Ok(PeerMsg::Ping) => PeerReply::Answer(PeerMsg::Pong),
                 Ok(msg) => {
                     let (rtx, rrx) = oneshot::channel();
@@ -875,6 +919,7 @@ async fn serve_conn(conn: quinn::Connection, peer: PeerId, tx: mpsc::Sender<Msg>
                     })
                 }
             };
+            drop(large_permit);
             if let Err(e) = sharing::answer(&mut send, answer).await {
                 tracing::debug!(peer = %peer.short(), "answer not sent: {e}");
             }
@@ -1172,6 +1217,9 @@ impl Node {
                 download_dir,
                 help_friends,
                 relay_rate,
+                quota_albums,
+                quota_member_albums,
+                quota_thumb_bytes,
             } => {
                 let change = config::Change {
                     upload_rate,
@@ -1179,6 +1227,9 @@ impl Node {
                     download_dir,
                     help_friends,
                     relay_rate,
+                    quota_albums,
+                    quota_member_albums,
+                    quota_thumb_bytes,
                 };
                 if let Err(refused) = self.config_writer.send((change, reply)) {
                     let (_, reply) = refused.0;

@@ -58,6 +58,50 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
 }
 
+/// Reads a peer's request: the one frame on a request stream (`Ok(None)` for a stream that
+/// ends before it). A frame of at most `small` bytes is read at once; a longer one, up to
+/// `large`, only once `wait_large` gives a permit, which comes back with the frame (the
+/// caller holds it until the request is handled). The body is taken as it arrives, so a
+/// frame that trickles in holds only what came.
+pub async fn read_request<R, P>(
+    r: &mut R,
+    small: usize,
+    large: usize,
+    wait_large: impl std::future::Future<Output = Option<P>>,
+) -> Result<Option<(Vec<u8>, Option<P>)>, ReadError>
+where
+    R: AsyncRead + Unpin,
+{
+    let mut prefix = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = r.read(&mut prefix[got..]).await?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(ReadError::Truncated)
+            };
+        }
+        got += n;
+    }
+    let len = kith_proto::frame::check_len(prefix, large)?;
+    let permit = if len > small {
+        match wait_large.await {
+            Some(p) => Some(p),
+            None => return Ok(None),
+        }
+    } else {
+        None
+    };
+    let mut body = Vec::new();
+    r.take(len as u64).read_to_end(&mut body).await?;
+    if body.len() < len {
+        return Err(ReadError::Truncated);
+    }
+    Ok(Some((body, permit)))
+}
+
 /// Writes one frame and flushes.
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, json: &[u8]) -> std::io::Result<()> {
     w.write_all(&encode(json)).await?;
@@ -81,4 +125,39 @@ pub async fn ask(
         .ok_or("the peer closed the stream")?;
     let answer = kith_proto::peer::PeerMsg::from_bytes(&frame).map_err(|e| e.to_string())?;
     Ok((answer, recv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_small_request_is_read_at_once_a_large_one_only_with_a_permit_and_one_over_the_limit_not(
+    ) {
+        let small = encode(&[b'a'; 10]);
+        let got = read_request(&mut &small[..], 16, 64, async {
+            panic!("no permit needed for a small frame")
+        })
+        .await;
+        assert_eq!(got.unwrap(), Some((vec![b'a'; 10], None::<u8>)));
+
+        let large = encode(&[b'b'; 40]);
+        let got = read_request(&mut &large[..], 16, 64, async { Some(7u8) }).await;
+        assert_eq!(got.unwrap(), Some((vec![b'b'; 40], Some(7))));
+        // No permit (the connection is closing): nothing is read.
+        let got = read_request(&mut &large[..], 16, 64, async { None::<u8> }).await;
+        assert_eq!(got.unwrap(), None);
+
+        let over = encode(&[b'c'; 65]);
+        let got = read_request(&mut &over[..], 16, 64, async { Some(1u8) }).await;
+        assert!(matches!(
+            got,
+            Err(ReadError::Frame(FrameError::TooLarge { len: 65, max: 64 }))
+        ));
+        let cut = &large[..20];
+        let got = read_request(&mut &cut[..], 16, 64, async { Some(1u8) }).await;
+        assert!(matches!(got, Err(ReadError::Truncated)));
+        let got = read_request(&mut &[][..], 16, 64, async { Some(1u8) }).await;
+        assert!(matches!(got, Ok(None)));
+    }
 }

@@ -65,6 +65,8 @@ pub enum ErrorCode {
     Cancelled,
     /// Something failed inside the node.
     Internal,
+    /// Too many comments at once: the `comment` commands wait a little.
+    RateLimited,
     /// Files to share whose location Kith cannot remove (listed in the error's
     /// `location_kept`); sharing them takes `keep_location`.
     LocationKept,
@@ -109,6 +111,7 @@ impl ErrorCode {
         ErrorCode::Changed,
         ErrorCode::Cancelled,
         ErrorCode::Internal,
+        ErrorCode::RateLimited,
         ErrorCode::LocationKept,
         ErrorCode::OffMachine,
         ErrorCode::Failed,
@@ -143,6 +146,7 @@ impl ErrorCode {
             ErrorCode::Changed => "changed",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::Internal => "internal",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::LocationKept => "location_kept",
             ErrorCode::OffMachine => "off_machine",
             ErrorCode::Failed => "failed",
@@ -413,6 +417,15 @@ pub enum Command {
         /// Most bytes per second relayed for friends (0: no limit).
         #[serde(default)]
         relay_rate: Option<u64>,
+        /// Albums kept per owner who is a friend.
+        #[serde(default)]
+        quota_albums: Option<u64>,
+        /// Albums kept per owner who is not a friend.
+        #[serde(default)]
+        quota_member_albums: Option<u64>,
+        /// Bytes of thumbnails kept per owner.
+        #[serde(default)]
+        quota_thumb_bytes: Option<u64>,
     },
     /// Fetches under way or waiting to resume.
     Transfers {},

@@ -8,8 +8,11 @@ use thiserror::Error;
 pub const MAX_TO_BROWSER: usize = 1024 * 1024;
 /// Largest frame accepted from the browser or a control client.
 pub const MAX_FROM_CLIENT: usize = 8 * 1024 * 1024;
-/// Largest frame accepted from a peer.
+/// Largest frame accepted from a peer: an answer to my request, or one of the requests that
+/// need it ([`crate::peer::PeerMsg::may_be_large`]).
 pub const MAX_FROM_PEER: usize = 4 * 1024 * 1024;
+/// Largest frame of any other request from a peer, the hello included.
+pub const MAX_PEER_REQUEST: usize = 64 * 1024;
 
 /// What can be wrong with a frame.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -230,6 +230,10 @@ pub enum PeerCode {
     BadComment,
     /// The thread gave out all its sequence numbers.
     ThreadFull,
+    /// The author posted too many comments at once; try again later.
+    RateLimited,
+    /// The owner has as many albums on this node as it keeps for that owner.
+    QuotaExceeded,
     /// A segment or chunk past the item's end.
     OutOfRange,
     /// The shared file changed or vanished.
@@ -246,7 +250,7 @@ pub enum PeerCode {
 
 impl PeerCode {
     /// Every code this version knows.
-    pub const KNOWN: [PeerCode; 18] = [
+    pub const KNOWN: [PeerCode; 20] = [
         PeerCode::InviteInvalid,
         PeerCode::InviteUsed,
         PeerCode::InviteExpired,
@@ -260,6 +264,8 @@ impl PeerCode {
         PeerCode::NotAuthor,
         PeerCode::BadComment,
         PeerCode::ThreadFull,
+        PeerCode::RateLimited,
+        PeerCode::QuotaExceeded,
         PeerCode::OutOfRange,
         PeerCode::Changed,
         PeerCode::Internal,
@@ -283,6 +289,8 @@ impl PeerCode {
             PeerCode::NotAuthor => "not_author",
             PeerCode::BadComment => "bad_comment",
             PeerCode::ThreadFull => "thread_full",
+            PeerCode::RateLimited => "rate_limited",
+            PeerCode::QuotaExceeded => "quota_exceeded",
             PeerCode::OutOfRange => "out_of_range",
             PeerCode::Changed => "changed",
             PeerCode::Internal => "internal",
@@ -343,6 +351,13 @@ pub enum PeerMsgError {
 }
 
 impl PeerMsg {
+    /// Whether this request may come in a frame over
+    /// [`MAX_PEER_REQUEST`](crate::frame::MAX_PEER_REQUEST) (up to
+    /// [`MAX_FROM_PEER`](crate::frame::MAX_FROM_PEER)): an album push, or a page of comments.
+    pub fn may_be_large(&self) -> bool {
+        matches!(self, PeerMsg::AlbumPush { .. } | PeerMsg::Comments { .. })
+    }
+
     /// Encodes the message as frame payload.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
@@ -439,9 +454,31 @@ mod tests {
             assert_eq!(json, serde_json::Value::String(c.as_str().into()));
             assert_eq!(serde_json::from_value::<PeerCode>(json).unwrap(), c);
         }
-        let newer: PeerCode = serde_json::from_str("\"quota_exceeded\"").unwrap();
-        assert_eq!(newer, PeerCode::Other("quota_exceeded".into()));
-        assert_eq!(newer.to_string(), "quota_exceeded");
+        let newer: PeerCode = serde_json::from_str("\"too_new\"").unwrap();
+        assert_eq!(newer, PeerCode::Other("too_new".into()));
+        assert_eq!(newer.to_string(), "too_new");
+    }
+
+    #[test]
+    fn only_album_pushes_and_comment_pages_may_be_large_requests() {
+        let pages = PeerMsg::Comments {
+            album: "a".into(),
+            since: 0,
+            rev: 1,
+            entries: vec![],
+            more: false,
+        };
+        assert!(pages.may_be_large());
+        for small in [
+            PeerMsg::Ping,
+            PeerMsg::GetComments {
+                album: "a".into(),
+                since: 0,
+            },
+            PeerMsg::Reach { reach: "00".into() },
+        ] {
+            assert!(!small.may_be_large(), "{small:?}");
+        }
     }
 
     #[test]

@@ -227,6 +227,15 @@ pub enum Cmd {
         /// Most bytes per second relayed for friends (0: no limit).
         #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
         relay_rate: Option<u64>,
+        /// Albums kept per owner who is a friend.
+        #[arg(long)]
+        quota_albums: Option<u64>,
+        /// Albums kept per owner who is not a friend.
+        #[arg(long)]
+        quota_member_albums: Option<u64>,
+        /// Bytes of thumbnails kept per owner (500M, 6G; K, M, G are powers of 1000).
+        #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
+        quota_thumb_bytes: Option<u64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -862,6 +871,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             download_dir,
             help_friends,
             relay_rate,
+            quota_albums,
+            quota_member_albums,
+            quota_thumb_bytes,
             json,
         } => {
             let download_dir = download_dir.map(|d| {
@@ -879,6 +891,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 download_dir,
                 help_friends,
                 relay_rate,
+                quota_albums,
+                quota_member_albums,
+                quota_thumb_bytes,
             };
             let r: reply::Settings = call_as(&home, cmd).await?;
             if json {
@@ -898,6 +913,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     } else {
                         "off".to_string()
                     }
+                );
+                println!(
+                    "quotas:   {} albums per friend, {} per other owner, {} bytes of thumbnails per owner",
+                    r.quota_albums, r.quota_member_albums, r.quota_thumb_bytes
                 );
             }
         }

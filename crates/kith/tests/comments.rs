@@ -588,3 +588,79 @@ fn chaos_three_nodes_stopped_and_started_at_random_end_with_every_album_and_comm
         }
     }
 }
+
+#[test]
+fn the_hundredth_comment_edit_within_a_second_is_refused_with_rate_limited_from_a_peer_and_locally()
+{
+    let (a, mut b, c) = trio();
+    let album = share_with(&a, &[&b, &c], "Busy");
+    let started = Instant::now();
+
+    // Cy's own edits of its comment on Ann's album, through its API: refused at once, locally.
+    let mine = post(&c, &album, "mine");
+    let id = mine["id"].as_str().unwrap().to_string();
+    let mut ctl = Control::connect(&c);
+    let ids: Vec<u64> = (0..100)
+        .map(|i| ctl.send(json!({"cmd": "comment_edit", "comment": id, "text": format!("e{i}")})))
+        .collect();
+    // Requests run side by side: their replies come in any order, so they are counted.
+    let mut by_id = std::collections::HashMap::new();
+    while by_id.len() < ids.len() {
+        let v = ctl.frame(Duration::from_secs(30)).expect("a reply");
+        if let Some(i) = v["id"].as_u64().filter(|i| ids.contains(i)) {
+            by_id.insert(i, v);
+        }
+    }
+    // One more post is earned each second.
+    let earned = started.elapsed().as_secs() as usize + 1;
+    let ok = by_id.values().filter(|r| r["ok"] == true).count();
+    let limited = by_id
+        .values()
+        .filter(|r| r["error"]["code"] == "rate_limited")
+        .count();
+    let other: Vec<&Value> = by_id
+        .values()
+        .filter(|r| r["ok"] != true && r["error"]["code"] != "rate_limited")
+        .collect();
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!(ok + limited, 100);
+    assert!((1..=59 + earned).contains(&ok), "{ok} of 100 edits taken");
+
+    // Ben, as a peer: one comment and 99 edits of it, sent as fast as the owner answers.
+    let bi: PeerId = b.id().parse().unwrap();
+    b.stop();
+    let first = comment_by(&b, bi, &album, "v0");
+    let identity = kith_node::home::Home {
+        dir: b.home().to_path_buf(),
+    }
+    .identity()
+    .unwrap();
+    let posts: Vec<PeerMsg> = (0..100u32)
+        .map(|v| PeerMsg::CommentPost {
+            comment: Comment {
+                v,
+                text: format!("v{v}"),
+                ..first.comment.clone()
+            }
+            .sign(&identity),
+        })
+        .collect();
+    let started = Instant::now();
+    let answers = as_peer(&b, &a, posts);
+    let earned = started.elapsed().as_secs() as usize + 1;
+    let codes: Vec<String> = answers.iter().map(code_of).collect();
+    assert_eq!(codes[0], "Ok");
+    assert!(
+        codes.iter().all(|c| c == "Ok" || c == "rate_limited"),
+        "{codes:?}"
+    );
+    let taken = codes.iter().filter(|c| *c == "Ok").count();
+    assert!(
+        (60..=60 + earned).contains(&taken),
+        "{taken} of 100 taken: {codes:?}"
+    );
+    // The thread holds the last version taken, not a refused one.
+    let last = codes.iter().rposition(|c| c == "Ok").unwrap_or(0);
+    let texts = texts(&a, &album);
+    assert!(texts.contains(&format!("v{last}")), "{texts:?}");
+}

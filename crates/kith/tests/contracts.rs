@@ -281,6 +281,9 @@ const SETTINGS: Shape = &[
     ("download_dir", Ty::Str),
     ("help_friends", Ty::Bool),
     ("relay_rate", Ty::Int),
+    ("quota_albums", Ty::Int),
+    ("quota_member_albums", Ty::Int),
+    ("quota_thumb_bytes", Ty::Int),
 ];
 /// API.md §4 `comment`.
 const COMMENT_RESULT: Shape = &[("comment", Ty::Obj), ("owner_offline", Ty::Bool)];

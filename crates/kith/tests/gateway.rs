@@ -558,3 +558,30 @@ fn files_added_to_an_album_of_mine_reach_its_audience_and_others_albums_cannot_b
     );
     assert_eq!(r["error"]["code"], "bad_request", "{r}");
 }
+
+#[test]
+fn thumbnails_over_the_owners_thumbnail_quota_are_not_pulled_until_the_quota_allows() {
+    let (a, b) = common::pair_with_download_folders();
+    let set = b.json(&["settings", "--quota-thumb-bytes", "1", "--json"]);
+    assert_eq!(set["quota_thumb_bytes"], 1, "{set}");
+    let src = tempfile::tempdir().unwrap();
+    let dir = src.path().join("Park");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("tree.jpg"), photo(640, 480, false)).unwrap();
+    let album = share_and_receive(&a, &b, &[&dir], &[]);
+    let thumb = items(&b, &album)[0]["thumb"]
+        .as_str()
+        .expect("a thumbnail")
+        .to_string();
+    let gw = gateway(&b);
+    // Not pulled with the album, nor when the gallery asks for it.
+    std::thread::sleep(Duration::from_secs(1));
+    let t = get(&gw, &format!("thumb/{thumb}"), "");
+    assert_ne!(t.status, 200, "a thumbnail over the quota was kept");
+    assert!(b.log().contains("quota is used up"), "{}", b.log());
+    // With room again, the gallery's next ask pulls it.
+    b.json(&["settings", "--quota-thumb-bytes", "6G", "--json"]);
+    assert!(wait_until(SOON, || get(&gw, &format!("thumb/{thumb}"), "")
+        .status
+        == 200));
+}

@@ -219,3 +219,136 @@ fn a_stranger_flooding_handshakes_and_streams_is_shut_out_and_a_friend_keeps_fet
     assert!(b.online_with(&a.id()));
     assert!(a.cli(&["status"]).status.success());
 }
+
+/// The node's resident memory (VmRSS), in MiB.
+fn rss_mib(n: &Node) -> u64 {
+    let pid = n.child.as_ref().expect("running").id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib / 1024
+}
+
+/// As the (stopped) node `as_node`: `conns` connections to `to`, each with a hello, then
+/// `streams` request streams on each, every one a frame announcing 4 MiB whose body comes
+/// in pieces and never ends. Runs until `stop`; returns the connections still open then.
+fn slow_requests(
+    as_node: &Node,
+    to: &Node,
+    conns: usize,
+    streams: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    let me = kith_node::home::Home {
+        dir: as_node.home().to_path_buf(),
+    }
+    .identity()
+    .expect("identity");
+    let name = as_node.name.clone();
+    let to_id: kith_proto::identity::PeerId = to.id().parse().expect("id");
+    let addr: std::net::SocketAddr = to.listen_addr().parse().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            let (cert, key) = me.certificate(None).expect("cert");
+            let cfg = kith_node::net::tls::client_config(cert, key, to_id).expect("client config");
+            let ep = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("ep");
+            let mut open = Vec::new();
+            let mut tasks = tokio::task::JoinSet::new();
+            for c in 0..conns {
+                let conn = ep
+                    .connect_with(cfg.clone(), addr, "kith")
+                    .expect("connect")
+                    .await
+                    .expect("handshake");
+                let hello = kith_proto::peer::PeerMsg::Hello(kith_proto::peer::Hello {
+                    name: name.clone(),
+                    addrs: vec![],
+                    observed: addr,
+                    boot: 1000 + c as u64,
+                    reach: None,
+                    mapped: None,
+                    knows: Vec::new(),
+                });
+                let (answer, _) = kith_node::wire::ask(&conn, &hello).await.expect("hello");
+                assert!(matches!(answer, kith_proto::peer::PeerMsg::Hello(_)));
+                for _ in 0..streams {
+                    let (conn, stop) = (conn.clone(), stop.clone());
+                    tasks.spawn(async move {
+                        let Ok((mut send, _recv)) = conn.open_bi().await else {
+                            return;
+                        };
+                        let len = kith_proto::frame::MAX_FROM_PEER;
+                        if send.write_all(&(len as u32).to_ne_bytes()).await.is_err() {
+                            return;
+                        }
+                        let piece = vec![b' '; 256 * 1024];
+                        let mut sent = 0;
+                        while sent + piece.len() < len && !stop.load(Ordering::Relaxed) {
+                            let wrote = tokio::time::timeout(
+                                Duration::from_millis(500),
+                                send.write_all(&piece),
+                            )
+                            .await;
+                            match wrote {
+                                Ok(Ok(())) => sent += piece.len(),
+                                Ok(Err(_)) => return,
+                                Err(_) => {} // held up by flow control: try again
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        // The last bytes never come.
+                        while !stop.load(Ordering::Relaxed) {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    });
+                }
+                open.push(conn);
+            }
+            while tasks.join_next().await.is_some() {}
+            let still = open.iter().filter(|c| c.close_reason().is_none()).count();
+            for c in &open {
+                c.close(0u32.into(), b"done");
+            }
+            still
+        })
+    })
+}
+
+#[test]
+fn a_member_with_64_slow_4_mib_requests_on_each_of_4_connections_keeps_the_node_under_200_mib_while_a_friend_fetches(
+) {
+    let (a, b, mut m) = common::trio();
+    let file = a.home().join("f.bin");
+    let data = random_bytes(24 * 1024 * 1024, 11);
+    std::fs::write(&file, &data).expect("write");
+    let album = share(&a, &file, &[&b, &m]);
+    m.stop();
+    let before = rss_mib(&a);
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = slow_requests(&m, &a, 4, 64, stop.clone());
+    let mut peak = before;
+    let watch_until = Instant::now() + Duration::from_secs(12);
+    let out = b.home().join("out");
+    let mut fetch = common::spawn_fetch(&b, &album, &out, 300);
+    while Instant::now() < watch_until {
+        peak = peak.max(rss_mib(&a));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let fetched = common::wait_child(&mut fetch, Duration::from_secs(300));
+    peak = peak.max(rss_mib(&a));
+    stop.store(true, Ordering::Relaxed);
+    let open = attacker.join().expect("attacker");
+    eprintln!("slow requests: node RSS {before} MiB before, {peak} MiB at most; {open} of the member's 4 connections open at the end");
+    assert!(
+        fetched.is_some_and(|s| s.success()),
+        "the friend's fetch did not complete"
+    );
+    assert!(std::fs::read(out.join("f.bin")).expect("file") == data);
+    assert!(peak < 200, "the node reached {peak} MiB");
+    assert!(a.cli(&["status"]).status.success());
+}

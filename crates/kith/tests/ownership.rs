@@ -316,3 +316,47 @@ fn knowing_an_item_id_or_thumbnail_hash_tells_nothing_about_what_i_hold() {
     );
     assert!(codes.iter().all(|c| c == "not_shared"), "{codes:?}");
 }
+
+#[test]
+fn an_album_pushed_over_its_owners_quota_gets_quota_exceeded_and_is_not_stored() {
+    let a = Node::started("Ann");
+    let mut b = Node::started("Ben");
+    a.befriend(&b);
+    let set = a.json(&["settings", "--quota-albums", "2", "--json"]);
+    assert_eq!(set["quota_albums"], 2, "{set}");
+    assert_eq!(set["quota_member_albums"], 2, "{set}");
+    assert_eq!(set["quota_thumb_bytes"], 6u64 << 30, "{set}");
+    let ben: PeerId = b.id().parse().unwrap();
+    b.stop();
+    let ids: Vec<String> = (0..3)
+        .map(|_| kith_proto::album::new_album_id(&ben).into_string())
+        .collect();
+    let answers = as_peer(
+        &b,
+        &a,
+        vec![
+            push(&b, &ids[0], 1, vec![], &[&a]),
+            push(&b, &ids[1], 1, vec![], &[&a]),
+            push(&b, &ids[2], 1, vec![], &[&a]),
+            // A new version of an album held here takes no more room.
+            push(&b, &ids[0], 2, vec![], &[&a]),
+        ],
+    );
+    let codes: Vec<String> = answers.iter().map(code_of).collect();
+    assert_eq!(codes, ["Ok", "Ok", "quota_exceeded", "Ok"]);
+    assert!(holds(&a, &ids[0]) && holds(&a, &ids[1]));
+    assert!(!holds(&a, &ids[2]), "an album over the quota was stored");
+    assert_eq!(album(&a, &ids[0])["version"], 2);
+    // Ben withdraws an album: there is room for the refused one, whose ID was not taken.
+    let answers = as_peer(
+        &b,
+        &a,
+        vec![
+            push(&b, &ids[1], 2, vec![], &[]),
+            push(&b, &ids[2], 1, vec![], &[&a]),
+        ],
+    );
+    let codes: Vec<String> = answers.iter().map(code_of).collect();
+    assert_eq!(codes, ["Ok", "Ok"]);
+    assert!(holds(&a, &ids[2]) && !holds(&a, &ids[1]));
+}

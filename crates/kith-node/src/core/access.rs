@@ -72,6 +72,9 @@ pub enum Denied {
     /// An invite past its expiry.
     #[error("this invite expired; ask for a new one")]
     InviteExpired,
+    /// A new album from an owner who has as many albums here as its [`Quota`] allows.
+    #[error("you have as many albums on this node as it keeps for you")]
+    QuotaExceeded,
 }
 
 impl Denied {
@@ -91,7 +94,41 @@ impl Denied {
             Denied::InviteUnknown => PeerCode::InviteInvalid,
             Denied::InviteUsed => PeerCode::InviteUsed,
             Denied::InviteExpired => PeerCode::InviteExpired,
+            Denied::QuotaExceeded => PeerCode::QuotaExceeded,
         }
+    }
+}
+
+/// How much each owner's albums may take on this node (the settings' `quota_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Albums held per owner who is my friend.
+    pub albums: u64,
+    /// Albums held per owner who is not my friend (a member of an album that reached me).
+    pub member_albums: u64,
+    /// Bytes of thumbnails held per owner (pulled through that owner's albums).
+    pub thumb_bytes: u64,
+}
+
+impl Quota {
+    /// The defaults: room for 50 albums of a friend, and 6 GiB of thumbnails, enough for one
+    /// album of 20 000 items with thumbnails of the largest size (256 KiB); 2 albums of an
+    /// owner who is not a friend.
+    pub const DEFAULT: Quota = Quota {
+        albums: 50,
+        member_albums: 2,
+        thumb_bytes: 6 << 30,
+    };
+
+    /// Thumbnail bytes still free for an owner who holds `used` here.
+    pub fn thumb_room(&self, used: u64) -> u64 {
+        self.thumb_bytes.saturating_sub(used)
+    }
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota::DEFAULT
     }
 }
 
@@ -315,6 +352,22 @@ impl Access {
             Some(b) if b != owner => Err(Denied::IdOfAnotherOwner),
             _ => Ok(()),
         }
+    }
+
+    /// Whether I store an album of `owner`'s that is not held here yet: an owner has at most
+    /// its [`Quota`] of albums here (as a friend, or as a member who is not my friend).
+    /// Updates of albums held here are not counted again.
+    pub fn may_hold_new_album(&self, owner: &PeerId, quota: &Quota) -> Result<(), Denied> {
+        let held = self.albums.values().filter(|a| &a.owner == owner).count() as u64;
+        let most = if self.is_friend(owner) {
+            quota.albums
+        } else {
+            quota.member_albums
+        };
+        if held >= most {
+            return Err(Denied::QuotaExceeded);
+        }
+        Ok(())
     }
 
     /// Whether I introduce `asker` to `target`: both must be my friends, and two.
@@ -753,5 +806,43 @@ mod tests {
         assert!(!thread_admits(&me, &theirs, &member));
         a.deleted = true;
         assert!(!thread_admits(&me, &a, &member));
+    }
+
+    #[test]
+    fn an_owner_holds_at_most_its_quota_of_albums_here_as_a_friend_or_as_a_member() {
+        let (me, friend, member) = (key(), key(), key());
+        let mut acc = Access::new(me, [friend]);
+        let q = Quota {
+            albums: 2,
+            member_albums: 1,
+            thumb_bytes: 0,
+        };
+        assert_eq!(acc.may_hold_new_album(&friend, &q), Ok(()));
+        assert_eq!(acc.may_hold_new_album(&member, &q), Ok(()));
+        let mut gone = album(9, &friend, &[me]);
+        gone.deleted = true; // a deleted album takes no room
+        let held = [album(1, &friend, &[me]), album(2, &member, &[me]), gone];
+        acc.set_albums(held.iter());
+        assert_eq!(acc.may_hold_new_album(&friend, &q), Ok(()));
+        assert_eq!(
+            acc.may_hold_new_album(&member, &q),
+            Err(Denied::QuotaExceeded)
+        );
+        let held = [
+            album(1, &friend, &[me]),
+            album(3, &friend, &[me]),
+            album(2, &member, &[me]),
+        ];
+        acc.set_albums(held.iter());
+        assert_eq!(
+            acc.may_hold_new_album(&friend, &q),
+            Err(Denied::QuotaExceeded)
+        );
+        assert_eq!(Denied::QuotaExceeded.code().as_str(), "quota_exceeded");
+        // The defaults admit one album of 20 000 items with thumbnails of the largest size.
+        let d = Quota::default();
+        assert!(d.thumb_room(0) >= 20_000 * 256 * 1024);
+        assert_eq!((d.albums, d.member_albums), (50, 2));
+        assert_eq!(d.thumb_room(d.thumb_bytes + 1), 0);
     }
 }

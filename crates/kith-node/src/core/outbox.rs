@@ -430,7 +430,12 @@ impl Outbox {
         }
         let mut out = Vec::new();
         match answer {
-            Answer::Failed => {
+            // Refused for posting too fast: tried again later, as when not answered.
+            Answer::Failed
+            | Answer::Refused {
+                code: kith_proto::peer::PeerCode::RateLimited,
+                ..
+            } => {
                 o.retry_at = Some(now + o.backoff);
                 o.backoff = (o.backoff * 2).min(RETRY_MAX);
             }
@@ -612,6 +617,25 @@ mod tests {
         let out = o.on_answer(m.owner, &c2, Answer::Delivered, t, &online);
         assert_eq!(out, vec![done(&posting(&c2))]);
         assert_eq!(o.queued().count(), 0);
+    }
+
+    #[test]
+    fn a_post_refused_as_rate_limited_stays_queued_and_is_sent_again_later() {
+        let m = member();
+        let mut o = Outbox::default();
+        let online = [m.owner];
+        let c = comment(&m.me, &m.a, 1, "hello");
+        o.queue(m.owner, c.clone(), m.t0, &online);
+        let limited = Answer::Refused {
+            code: PeerCode::RateLimited,
+            message: "slow down".into(),
+        };
+        assert!(o.on_answer(m.owner, &c, limited, m.t0, &online).is_empty());
+        assert_eq!(o.queued().count(), 1);
+        assert_eq!(
+            sends(&o.on_tick(m.t0 + RETRY_FIRST, &online)),
+            vec!["hello"]
+        );
     }
 
     #[test]

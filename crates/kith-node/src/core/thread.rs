@@ -37,6 +37,11 @@ pub enum Refusal {
     /// Thread entries came from someone other than the album's owner.
     #[error("only an album's owner sends its comments")]
     NotOwner,
+    /// The author posted more than [`PostLimit`] allows: try again later.
+    #[error(
+        "too many comments at once: at most {POST_BURST} at once and {POSTS_PER_MINUTE} a minute"
+    )]
+    RateLimited,
 }
 
 impl Refusal {
@@ -47,7 +52,53 @@ impl Refusal {
             Refusal::NotShared | Refusal::NoSuchItem | Refusal::NotOwner => PeerCode::NotShared,
             Refusal::BadComment(_) => PeerCode::BadComment,
             Refusal::ThreadFull => PeerCode::ThreadFull,
+            Refusal::RateLimited => PeerCode::RateLimited,
         }
+    }
+}
+
+/// Comment posts (new comments, edits, deletions, reactions) an author may make at once.
+pub const POST_BURST: u64 = 60;
+/// Comment posts a minute an author may keep up after a burst.
+pub const POSTS_PER_MINUTE: u64 = 60;
+/// Authors whose buckets are kept before full ones are forgotten.
+const KEPT_AUTHORS: usize = 1024;
+
+/// A token bucket per author over comment posts: [`POST_BURST`] at once, then one every
+/// 60 / [`POSTS_PER_MINUTE`] seconds. The owner asks it for every post from a peer, and the
+/// node for each of its user's own posts to someone else's album; the time is given
+/// (milliseconds, any fixed origin).
+#[derive(Debug, Default)]
+pub struct PostLimit {
+    /// Per author: the credit in milliseconds of refill (a post costs one interval) and
+    /// when it was counted.
+    credit: std::collections::HashMap<PeerId, (u64, u64)>,
+}
+
+impl PostLimit {
+    /// Milliseconds of credit one post costs.
+    const COST: u64 = 60_000 / POSTS_PER_MINUTE;
+    /// The most credit an author has (a full bucket).
+    const FULL: u64 = POST_BURST * Self::COST;
+
+    /// Takes one post of `author`'s at `now_ms`, or refuses it with
+    /// [`Refusal::RateLimited`] (a refused post costs nothing).
+    pub fn take(&mut self, author: &PeerId, now_ms: u64) -> Result<(), Refusal> {
+        if self.credit.len() >= KEPT_AUTHORS && !self.credit.contains_key(author) {
+            // A full bucket is the same as none: forget those.
+            self.credit
+                .retain(|_, (c, at)| c.saturating_add(now_ms.saturating_sub(*at)) < Self::FULL);
+        }
+        let (credit, at) = self.credit.entry(*author).or_insert((Self::FULL, now_ms));
+        *credit = credit
+            .saturating_add(now_ms.saturating_sub(*at))
+            .min(Self::FULL);
+        *at = now_ms.max(*at);
+        if *credit < Self::COST {
+            return Err(Refusal::RateLimited);
+        }
+        *credit -= Self::COST;
+        Ok(())
     }
 }
 
@@ -559,5 +610,37 @@ pub(crate) mod tests {
         p.meta.unread = None;
         let (meta, _) = stored(&on_post(p).unwrap());
         assert_eq!(meta.unread, None);
+    }
+
+    #[test]
+    fn the_hundredth_post_within_a_second_is_refused_with_rate_limited_and_the_bucket_refills() {
+        let (ann, ben) = (
+            Identity::generate().unwrap().peer_id(),
+            Identity::generate().unwrap().peer_id(),
+        );
+        let mut limit = PostLimit::default();
+        let t0 = 5_000_000; // fake clock, milliseconds
+        let taken: Vec<bool> = (0..100u64)
+            .map(|i| limit.take(&ann, t0 + i * 10).is_ok())
+            .collect();
+        assert_eq!(taken.iter().filter(|t| **t).count(), POST_BURST as usize);
+        assert!(taken[..POST_BURST as usize].iter().all(|t| *t));
+        assert_eq!(limit.take(&ann, t0 + 999), Err(Refusal::RateLimited));
+        assert_eq!(Refusal::RateLimited.code(), PeerCode::RateLimited);
+        assert_eq!(PeerCode::RateLimited.as_str(), "rate_limited");
+        // Another author has a bucket of its own.
+        assert_eq!(limit.take(&ben, t0 + 999), Ok(()));
+        // Credit refills from the start: one post more each 60 / POSTS_PER_MINUTE seconds.
+        let every = 60_000 / POSTS_PER_MINUTE;
+        assert_eq!(limit.take(&ann, t0 + every - 1), Err(Refusal::RateLimited));
+        assert_eq!(limit.take(&ann, t0 + every), Ok(()));
+        assert_eq!(limit.take(&ann, t0 + every + 1), Err(Refusal::RateLimited));
+        let later = t0 + 3_600_000;
+        for _ in 0..POST_BURST {
+            assert_eq!(limit.take(&ann, later), Ok(()));
+        }
+        assert_eq!(limit.take(&ann, later), Err(Refusal::RateLimited));
+        // A clock that steps back gives no credit and takes none.
+        assert_eq!(limit.take(&ann, t0), Err(Refusal::RateLimited));
     }
 }

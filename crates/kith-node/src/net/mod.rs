@@ -21,10 +21,21 @@ pub const MAX_INCOMING: usize = 64;
 /// Most open connections a node keeps.
 pub const MAX_CONNECTIONS: usize = 512;
 
+/// Bytes a peer may have sent on one connection that this node has not read yet, all streams
+/// together (quinn's default has no limit): with `STREAM_WINDOW` per stream, it bounds what
+/// a peer's unread streams hold here, and still covers a fast fetch's round trip
+/// (1 Gbit/s at 100 ms).
+pub const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+/// Bytes unread per stream: quinn's default (12.5 MB/s at 100 ms), what one chunk request's
+/// stream needs at speed.
+pub const STREAM_WINDOW: u32 = 1_250_000;
+
 /// Transport limits and keep-alive shared by both directions.
 pub fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(64u32.into())
+    t.receive_window(CONNECTION_WINDOW.into())
+        .stream_receive_window(STREAM_WINDOW.into())
+        .max_concurrent_bidi_streams(64u32.into())
         .max_concurrent_uni_streams(16u32.into())
         .keep_alive_interval(Some(Duration::from_secs(10)))
         .max_idle_timeout(Some(quinn::VarInt::from_u32(30_000).into()));

@@ -405,6 +405,12 @@ impl Node {
                 ApiError::new(c, r.to_string())
             })?;
         } else {
+            // The owner limits my posts (`thread_accept` on its node): over that rate I am
+            // refused here at once rather than by the owner later. My own album's thread
+            // has no limit for me.
+            if let Err(r) = self.post_limit.take(&self.me, now_ms()) {
+                return Err(ApiError::new(ErrorCode::RateLimited, r.to_string()));
+            }
             self.store
                 .comment_outbox_put(&signed)
                 .map_err(ApiError::internal)?;
@@ -580,6 +586,9 @@ impl Node {
     fn thread_accept(&mut self, from: PeerId, signed: SignedComment) -> Result<(), Refusal> {
         let internal = |e: crate::store::StoreError| Refusal::Internal(e.to_string());
         let c = &signed.comment;
+        if from != self.me {
+            self.post_limit.take(&from, now_ms())?;
+        }
         let album = self.store.album(&c.album).ok().flatten();
         let existing = self.store.comment(&c.album, &c.id).map_err(internal)?;
         let meta = self.thread_meta(&c.album).map_err(internal)?;

@@ -21,6 +21,9 @@ pub(super) struct Change {
     pub download_dir: Option<String>,
     pub help_friends: Option<bool>,
     pub relay_rate: Option<u64>,
+    pub quota_albums: Option<u64>,
+    pub quota_member_albums: Option<u64>,
+    pub quota_thumb_bytes: Option<u64>,
 }
 
 impl Change {
@@ -54,6 +57,15 @@ impl Change {
         if let Some(d) = self.download_rate {
             cfg.download_rate = d;
         }
+        if let Some(q) = self.quota_albums {
+            cfg.quota_albums = q;
+        }
+        if let Some(q) = self.quota_member_albums {
+            cfg.quota_member_albums = q;
+        }
+        if let Some(q) = self.quota_thumb_bytes {
+            cfg.quota_thumb_bytes = q;
+        }
         Ok(create)
     }
 
@@ -63,6 +75,9 @@ impl Change {
             && self.download_dir.is_none()
             && self.help_friends.is_none()
             && self.relay_rate.is_none()
+            && self.quota_albums.is_none()
+            && self.quota_member_albums.is_none()
+            && self.quota_thumb_bytes.is_none()
     }
 }
 

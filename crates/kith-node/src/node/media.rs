@@ -39,6 +39,15 @@ impl Node {
         if s.album.owner == self.me {
             return;
         }
+        // The owner's thumbnails stop at its quota (a pulled one over it is not kept).
+        let mut room = self
+            .config
+            .quota()
+            .thumb_room(self.thumb_use(&s.album.owner));
+        if room == 0 {
+            tracing::info!(album = %album, "thumbnails not pulled: the owner's quota is used up");
+            return;
+        }
         let mut wanted: Vec<String> = Vec::new();
         for t in s.album.items.iter().filter_map(|i| i.thumb.clone()) {
             if !self.pulling.contains(&t)
@@ -65,7 +74,7 @@ impl Node {
             let mut got = Vec::new();
             let mut turn = 0usize;
             loop {
-                while tasks.len() < PULLS_IN_FLIGHT {
+                while tasks.len() < PULLS_IN_FLIGHT && room > 0 {
                     let Some(t) = queue.next() else { break };
                     let conn = conns[turn % conns.len()].clone();
                     turn += 1;
@@ -83,6 +92,7 @@ impl Node {
                 };
                 match r {
                     Ok(b) if kith_proto::album::hex(&kith_proto::hash::sha256(&b)) == t => {
+                        room = room.saturating_sub(b.len() as u64);
                         got.push((t, b));
                         if got.len() >= 32 {
                             let batch = std::mem::take(&mut got);
@@ -117,16 +127,23 @@ impl Node {
                     .ok()
                     .flatten()
                     .map(|s| s.album.owner);
+                let Some(owner) = owner else { return };
+                let quota = self.config.quota();
                 for (hash, jpeg) in list {
+                    let used = self.thumb_use(&owner);
+                    if quota.thumb_room(used) < jpeg.len() as u64 {
+                        tracing::info!(album = %album, "thumbnail not kept: the owner's quota is used up");
+                        continue;
+                    }
                     let kept = self
                         .store
                         .put_thumb(&hash, &jpeg)
-                        .and_then(|()| match &owner {
-                            Some(o) => self.store.mark_thumb_owner(o, &hash),
-                            None => Ok(()),
-                        });
-                    if let Err(e) = kept {
-                        tracing::error!("keeping a thumbnail: {e}");
+                        .and_then(|()| self.store.mark_thumb_owner(&owner, &hash));
+                    match kept {
+                        Ok(()) => {
+                            self.thumb_use.insert(owner, used + jpeg.len() as u64);
+                        }
+                        Err(e) => tracing::error!("keeping a thumbnail: {e}"),
                     }
                 }
             }
@@ -139,6 +156,23 @@ impl Node {
                 let _ = self.events.send(Event::AlbumThumbs {
                     album: album.clone(),
                 });
+            }
+        }
+    }
+
+    /// Bytes of thumbnails held for `owner`'s albums (counted from the store once).
+    fn thumb_use(&mut self, owner: &PeerId) -> u64 {
+        if let Some(n) = self.thumb_use.get(owner) {
+            return *n;
+        }
+        match self.store.thumb_bytes_of(owner) {
+            Ok(n) => {
+                self.thumb_use.insert(*owner, n);
+                n
+            }
+            Err(e) => {
+                tracing::error!("counting thumbnails: {e}");
+                u64::MAX // nothing more until the store can be read
             }
         }
     }
@@ -172,7 +206,10 @@ impl Node {
                         if self.pulling.contains(&hash) {
                             Answer::Wait
                         } else {
-                            Answer::Missing("no member of the album is online".into())
+                            Answer::Missing(
+                                "no member of the album is online, or its owner's thumbnail quota is used up"
+                                    .into(),
+                            )
                         }
                     }
                     None => Answer::Missing("no such thumbnail".into()),

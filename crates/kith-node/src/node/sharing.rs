@@ -846,6 +846,9 @@ impl Node {
             download_dir: self.download_dir(),
             help_friends: self.config.help_friends,
             relay_rate: self.config.relay_rate,
+            quota_albums: self.config.quota_albums,
+            quota_member_albums: self.config.quota_member_albums,
+            quota_thumb_bytes: self.config.quota_thumb_bytes,
         }
     }
 
@@ -1120,6 +1123,15 @@ impl Node {
             return PeerReply::Answer(PeerMsg::Ok);
         }
         if a.admits(&self.me) {
+            if current.is_none() {
+                if let Err(d) = self
+                    .access
+                    .may_hold_new_album(&a.owner, &self.config.quota())
+                {
+                    tracing::info!(peer = %peer.short(), album = %a.id, "refused a pushed album: {d}");
+                    return denied(d);
+                }
+            }
             let stored = self
                 .store
                 .bind_album_owner(&a.id, &a.owner)

@@ -509,6 +509,19 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes of the thumbnails held for `owner`'s albums (a thumbnail held for several owners
+    /// counts for each).
+    pub fn thumb_bytes_of(&self, owner: &PeerId) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        for (k, _) in self.kv.scan_prefix(THUMB_OWNERS, owner.as_bytes())? {
+            let hash = &k[owner.as_bytes().len()..];
+            if let Some(t) = self.kv.get(THUMBS, hash)? {
+                total += t.len() as u64;
+            }
+        }
+        Ok(total)
+    }
+
     /// Whether thumbnail `hash` is held for `owner`'s albums.
     pub fn thumb_owned_by(&self, owner: &PeerId, hash: &str) -> Result<bool, StoreError> {
         Ok(self

@@ -386,6 +386,12 @@ pub struct Settings {
     pub help_friends: bool,
     /// Most bytes per second relayed (0: no limit).
     pub relay_rate: u64,
+    /// Albums kept per owner who is a friend.
+    pub quota_albums: u64,
+    /// Albums kept per owner who is not a friend.
+    pub quota_member_albums: u64,
+    /// Bytes of thumbnails kept per owner.
+    pub quota_thumb_bytes: u64,
 }
 
 /// `fetch`: what was fetched.
