@@ -271,7 +271,9 @@ class Node:
         log = open(self.home / "node.log", "a")
         log.write(f"--- bench: start {self.starts + 1}\n")
         log.flush()
-        env = dict(os.environ, KITH_LOG=NODE_LOG, KITH_LOCAL_ONLY="1")  # refuse anything off-machine
+        # Refuse anything off-machine; lift the per-author post rate (60 a minute by default),
+        # since this measures how fast comments move, not how many one friend may send.
+        env = dict(os.environ, KITH_LOG=NODE_LOG, KITH_LOCAL_ONLY="1", KITH_POST_RATE="1000000")
         self.proc = subprocess.Popen([str(KITH), "--home", str(self.home), "serve", "--listen", self.addr],
                                      env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=log)

@@ -535,7 +535,10 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
         pulling: Default::default(),
         thumb_use: Default::default(),
         outbox: Default::default(),
-        post_limit: Default::default(),
+        post_limit: match crate::settings::env().post_rate {
+            Some(r) => crate::core::thread::PostLimit::per_minute(r, r),
+            None => Default::default(),
+        },
         ticks: 0,
         reach,
         _lan: lan,

@@ -30,6 +30,9 @@ pub const LOCAL_ONLY: &str = "KITH_LOCAL_ONLY";
 pub const NETNS: &str = "KITH_NETNS";
 /// The program that opens a fetched file or folder (default `xdg-open`, `open` on macOS).
 pub const OPENER: &str = "KITH_OPENER";
+/// Comment posts a minute (and at once) an author may make on my albums, instead of
+/// `core::thread::POSTS_PER_MINUTE` (benchmarks that pipeline thousands of comments set it).
+pub const POST_RATE: &str = "KITH_POST_RATE";
 /// Test builds only (cargo feature `test-faults`): `1` makes the node serve corrupt chunks.
 pub const FAULT_CORRUPT_CHUNKS: &str = "KITH_FAULT_CORRUPT_CHUNKS";
 /// Test builds only (cargo feature `test-faults`): milliseconds each upload piece's write is
@@ -57,6 +60,8 @@ pub struct Env {
     pub netns: Option<String>,
     /// `KITH_OPENER`.
     pub opener: Option<OsString>,
+    /// `KITH_POST_RATE`, a number of comment posts a minute.
+    pub post_rate: Option<u64>,
     /// `KITH_FAULT_CORRUPT_CHUNKS=1`, honoured only in builds with the `test-faults` feature.
     pub fault_corrupt_chunks: bool,
     /// `KITH_FAULT_SLOW_UPLOAD_MS`, honoured only in builds with the `test-faults` feature.
@@ -87,6 +92,7 @@ impl Env {
                 LOCAL_ONLY => env.local_only = on(&v),
                 NETNS => env.netns = Some(v.to_string_lossy().into_owned()),
                 OPENER => env.opener = Some(v),
+                POST_RATE => env.post_rate = v.to_str().and_then(|s| s.parse().ok()),
                 FAULT_CORRUPT_CHUNKS => {
                     env.fault_corrupt_chunks = cfg!(feature = "test-faults") && on(&v)
                 }

@@ -65,39 +65,55 @@ pub const POSTS_PER_MINUTE: u64 = 60;
 const KEPT_AUTHORS: usize = 1024;
 
 /// A token bucket per author over comment posts: [`POST_BURST`] at once, then one every
-/// 60 / [`POSTS_PER_MINUTE`] seconds. The owner asks it for every post from a peer, and the
-/// node for each of its user's own posts to someone else's album; the time is given
-/// (milliseconds, any fixed origin).
-#[derive(Debug, Default)]
+/// 60 / [`POSTS_PER_MINUTE`] seconds (or the rate given to [`PostLimit::per_minute`]). The
+/// owner asks it for every post from a peer, and the node for each of its user's own posts to
+/// someone else's album; the time is given (milliseconds, any fixed origin).
+#[derive(Debug)]
 pub struct PostLimit {
     /// Per author: the credit in milliseconds of refill (a post costs one interval) and
     /// when it was counted.
     credit: std::collections::HashMap<PeerId, (u64, u64)>,
+    /// Milliseconds of credit one post costs.
+    cost: u64,
+    /// The most credit an author has (a full bucket).
+    full: u64,
+}
+
+impl Default for PostLimit {
+    fn default() -> Self {
+        PostLimit::per_minute(POSTS_PER_MINUTE, POST_BURST)
+    }
 }
 
 impl PostLimit {
-    /// Milliseconds of credit one post costs.
-    const COST: u64 = 60_000 / POSTS_PER_MINUTE;
-    /// The most credit an author has (a full bucket).
-    const FULL: u64 = POST_BURST * Self::COST;
+    /// A limit of `rate` posts a minute after a burst of `burst` (both at least 1).
+    pub fn per_minute(rate: u64, burst: u64) -> Self {
+        let cost = 60_000 / rate.clamp(1, 60_000);
+        PostLimit {
+            credit: Default::default(),
+            cost,
+            full: burst.max(1).saturating_mul(cost),
+        }
+    }
 
     /// Takes one post of `author`'s at `now_ms`, or refuses it with
     /// [`Refusal::RateLimited`] (a refused post costs nothing).
     pub fn take(&mut self, author: &PeerId, now_ms: u64) -> Result<(), Refusal> {
         if self.credit.len() >= KEPT_AUTHORS && !self.credit.contains_key(author) {
             // A full bucket is the same as none: forget those.
+            let full = self.full;
             self.credit
-                .retain(|_, (c, at)| c.saturating_add(now_ms.saturating_sub(*at)) < Self::FULL);
+                .retain(|_, (c, at)| c.saturating_add(now_ms.saturating_sub(*at)) < full);
         }
-        let (credit, at) = self.credit.entry(*author).or_insert((Self::FULL, now_ms));
+        let (credit, at) = self.credit.entry(*author).or_insert((self.full, now_ms));
         *credit = credit
             .saturating_add(now_ms.saturating_sub(*at))
-            .min(Self::FULL);
+            .min(self.full);
         *at = now_ms.max(*at);
-        if *credit < Self::COST {
+        if *credit < self.cost {
             return Err(Refusal::RateLimited);
         }
-        *credit -= Self::COST;
+        *credit -= self.cost;
         Ok(())
     }
 }
@@ -610,6 +626,16 @@ pub(crate) mod tests {
         p.meta.unread = None;
         let (meta, _) = stored(&on_post(p).unwrap());
         assert_eq!(meta.unread, None);
+    }
+
+    #[test]
+    fn core_a_post_limit_of_another_rate_refills_at_that_rate() {
+        let author = Identity::generate().unwrap().peer_id();
+        let mut limit = PostLimit::per_minute(600, 2); // one every 100 ms, two at once
+        assert!(limit.take(&author, 0).is_ok() && limit.take(&author, 0).is_ok());
+        assert_eq!(limit.take(&author, 0), Err(Refusal::RateLimited));
+        assert_eq!(limit.take(&author, 99), Err(Refusal::RateLimited));
+        assert!(limit.take(&author, 100).is_ok());
     }
 
     #[test]
