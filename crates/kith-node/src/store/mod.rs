@@ -843,6 +843,18 @@ fn outbox_key(peer: &PeerId, album: &AlbumId) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens the store, again for a few seconds while sled's own threads of a store just
+    /// dropped still hold its file lock.
+    fn open_retrying(path: &std::path::Path) -> Store {
+        for _ in 0..50 {
+            if let Ok(s) = Store::open(path) {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Store::open(path).unwrap()
+    }
     use kith_proto::identity::Identity;
 
     #[test]
@@ -850,7 +862,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = Identity::generate().unwrap().peer_id();
         {
-            let s = Store::open(&dir.path().join("db")).unwrap();
+            let s = open_retrying(&dir.path().join("db"));
             s.put_friend(&FriendRecord {
                 id,
                 name: "Ann".into(),
@@ -862,7 +874,7 @@ mod tests {
             })
             .unwrap();
         }
-        let s = Store::open(&dir.path().join("db")).unwrap();
+        let s = open_retrying(&dir.path().join("db"));
         assert_eq!(s.friend(&id).unwrap().unwrap().name, "Ann");
         assert!(s.remove_friend(&id).unwrap());
         assert!(s.friends().unwrap().is_empty());
@@ -925,7 +937,7 @@ mod tests {
             }
             kv.flush().unwrap();
         }
-        let s = Store::open(&dir.path().join("db")).unwrap();
+        let s = open_retrying(&dir.path().join("db"));
         assert_eq!(s.schema().unwrap(), 1);
         for _ in 0..2 {
             s.upgrade(&me.peer_id()).unwrap();
@@ -963,7 +975,7 @@ mod tests {
     #[test]
     fn a_new_reach_secret_retires_the_old_one_until_dropped_and_keeps_the_newest_eight() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db")).unwrap();
+        let s = open_retrying(&dir.path().join("db"));
         let first = s.reach_secret().unwrap();
         let second = s.new_reach_secret().unwrap();
         assert_ne!(first, second);
@@ -979,7 +991,7 @@ mod tests {
         }
         given_up.pop(); // the current one
         drop(s);
-        let s = Store::open(&dir.path().join("db")).unwrap();
+        let s = open_retrying(&dir.path().join("db"));
         assert_eq!(s.retired_reach().unwrap(), given_up[given_up.len() - 8..]);
     }
 
@@ -1118,11 +1130,11 @@ mod tests {
     #[test]
     fn the_dht_port_is_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db")).unwrap();
+        let s = open_retrying(&dir.path().join("db"));
         assert_eq!(s.dht_port().unwrap(), None);
         s.set_dht_port(41414).unwrap();
         drop(s);
-        let s = Store::open(&dir.path().join("db")).unwrap();
+        let s = open_retrying(&dir.path().join("db"));
         assert_eq!(s.dht_port().unwrap(), Some(41414));
     }
 }
