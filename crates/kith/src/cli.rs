@@ -52,6 +52,8 @@ pub enum Cmd {
         #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
         download_rate: Option<u64>,
     },
+    /// Start the node in the background unless one runs (exit 0 once it answers).
+    Start,
     /// Stop the running node.
     Stop,
     /// Show the running node's state (exit 3 when none runs).
@@ -538,6 +540,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     Some(r) => ApiError::new(ErrorCode::OffMachine, r.to_string()).into(),
                     None => Failure::from(e),
                 })?
+        }
+        Cmd::Start => {
+            if !home.initialized() {
+                return Err(ApiError::new(
+                    ErrorCode::NotInitialized,
+                    "this home has no identity yet: run `kith init --name NAME` first",
+                )
+                .into());
+            }
+            if Client::connect(&home).await.is_ok() {
+                eprintln!("The Kith node for {} runs already", home.dir.display());
+            } else {
+                crate::native::start_detached(&home)?;
+                crate::native::wait_for_node(&home, std::time::Duration::from_secs(10)).await?;
+                eprintln!(
+                    "Started the Kith node for {} (log: {})",
+                    home.dir.display(),
+                    home.log_path().display()
+                );
+            }
         }
         Cmd::Stop => {
             let mut client = Client::connect(&home).await?;

@@ -237,3 +237,40 @@ fn demo_friend_befriends_my_node_shares_photos_comments_and_leaves_no_friend_beh
     assert_eq!(me.json(&["friends", "--json"]), serde_json::json!([]));
     assert_eq!(me.json(&["albums", "--json"]), serde_json::json!([]));
 }
+
+/// Stops a home's background node when dropped, also when an assertion failed.
+struct StopOnDrop<'a>(&'a common::Node);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.cli(&["stop"]);
+    }
+}
+
+#[test]
+fn start_brings_up_one_background_node_and_status_never_starts_one() {
+    let n = common::Node::new("Ann");
+    let _stop = StopOnDrop(&n);
+    // `status` reports that no node runs, and starts none.
+    assert_eq!(n.cli(&["status"]).status.code(), Some(3));
+    assert_eq!(n.cli(&["status"]).status.code(), Some(3));
+    // `start` returns once the node answers; `status` then works at once.
+    let o = n.cli(&["start"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = n.json(&["status", "--json"]);
+    // Starting again keeps the node that runs.
+    let o = n.cli(&["start"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("runs already"));
+    assert_eq!(
+        n.json(&["status", "--json"])["listen_addr"],
+        first["listen_addr"]
+    );
+    assert!(n.cli(&["stop"]).status.success());
+    assert_eq!(n.cli(&["status"]).status.code(), Some(3));
+    // A home without an identity cannot start a node.
+    let empty = tempfile::tempdir().unwrap();
+    let o = common::kith(empty.path(), &["start"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("kith init"));
+}

@@ -357,6 +357,7 @@ const FORMS: &[(&str, &[&str])] = &[
         "serve",
         &["--listen", "--rate", "--upload-rate", "--download-rate"],
     ),
+    ("start", &[]),
     ("stop", &[]),
     ("status", &["--json"]),
     ("invite", &["--qr", "--days", "--json"]),
