@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need (skipping what is already there: firefox-esr, geckodriver,
-# selenium, pytest, cryptography, web-ext, eslint) and runs every test: Rust, lint, and the add-on in Firefox.
+# selenium, pytest, cryptography, web-ext, eslint, cargo-deb, lintian) and runs every test: Rust, lint, and the add-on in Firefox.
 # Usage: ./tests/run.sh          Each stage prints how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +43,9 @@ stage "build" cargo build --workspace --all-targets --locked --features kith/tes
 stage "dependency audit" ./scripts/audit.sh
 stage "lab tools (install)" ./tests/lab/setup.sh
 stage "media tools (install)" ./tests/media/setup.sh
+stage "package tools (install)" ./tests/package/setup.sh
 stage "cargo test" cargo test --workspace --locked --features kith/test-faults
+stage "package (.deb + lintian)" ./tests/package/check.sh
 stage "protocol vectors (install)" ./tests/protocol/setup.sh
 stage "protocol vectors (python)" python3 tests/protocol/check_vectors.py
 stage "browser tools (install)" ./tests/browser/setup.sh
