@@ -1,6 +1,7 @@
 //! The `.deb`'s files that come from code are committed under `packaging/`; these tests make
 //! each again and fail when a committed one is stale (`KITH_BLESS=1` rewrites them). And the
 //! systemd user unit: `systemd-analyze verify` accepts it, and its `ExecStart` brings up a node.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
 
 mod common;
 
@@ -257,8 +258,8 @@ fn the_units_exec_start_brings_up_a_node_that_answers_status_and_stops_on_sigter
     }
     // `systemctl --user stop` sends SIGTERM and waits TimeoutStopSec (15 s): the node must
     // exit cleanly well before, or the unit would be marked failed.
-    // SAFETY: kill(2) on our own child's pid.
     let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) of our own child, which has not been waited for, so the pid is its.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let exited = common::wait_until(Duration::from_secs(10), || {
         child.try_wait().ok().flatten().is_some()
