@@ -45,7 +45,7 @@ stage "lab tools (install)" ./tests/lab/setup.sh
 stage "media tools (install)" ./tests/media/setup.sh
 stage "package tools (install)" ./tests/package/setup.sh
 stage "cargo test" cargo test --workspace --locked --features kith/test-faults
-stage "package (.deb + lintian)" ./tests/package/check.sh
+stage "package (.deb + lintian)" env KITH_DEB_FROM=test-build ./tests/package/check.sh
 stage "protocol vectors (install)" ./tests/protocol/setup.sh
 stage "protocol vectors (python)" python3 tests/protocol/check_vectors.py
 stage "browser tools (install)" ./tests/browser/setup.sh

@@ -4,22 +4,31 @@
 # root installs it with apt, checks the installed unit with `systemd-analyze verify` (man page
 # included) and `kith --version`, then removes it. Last, `cargo install --path` reusing the
 # build. Prints how long each step took. Needs tests/package/setup.sh first.
+# KITH_DEB_FROM=test-build (CI, tests/run.sh) packages the debug binary the build stage made
+# (`--profile dev --no-build --strip --fast`: under a minute) instead of the shipped optimised
+# build, profile `deb` (7 min on 2 cores): the same package but for the binary's speed and the
+# test faults compiled in.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case ${KITH_DEB_FROM:-release} in
+  release) deb_args=(--profile deb) install_args=(--profile deb) ;;
+  test-build) deb_args=(--profile dev --no-build --strip --fast) install_args=(--profile dev --features test-faults) ;;
+  *) echo "KITH_DEB_FROM is release or test-build" >&2; exit 2 ;;
+esac
 step() { echo "--- $1 ($((SECONDS - t0))s so far)"; }
 t0=$SECONDS
 tmp=$(mktemp -d)
 installed=""
 cleanup() {
-  [ -z "$installed" ] || apt-get remove -y -o DPkg::Lock::Timeout=300 kith >/dev/null 2>&1 || true
+  [ -z "$installed" ] || apt-get purge -y -o DPkg::Lock::Timeout=300 kith >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-step "cargo deb -p kith"
+step "cargo deb -p kith ${deb_args[*]}"
 rm -f "$CARGO_TARGET_DIR"/debian/kith_*.deb
-cargo deb -p kith --locked --quiet
+cargo deb -p kith "${deb_args[@]}" --locked --quiet
 debs=("$CARGO_TARGET_DIR"/debian/kith_*.deb)
 [ ${#debs[@]} -eq 1 ] && [ -f "${debs[0]}" ] || { echo "expected one kith_*.deb, found: ${debs[*]}" >&2; exit 1; }
 deb=${debs[0]}
@@ -54,7 +63,7 @@ for d in chromium opt/chrome opt/edge; do
   cmp "$tmp/root/etc/$d/native-messaging-hosts/kith.json" packaging/chromium/kith.json
 done
 cmp "$tmp/root/usr/lib/systemd/user/kith.service" packaging/kith.service
-if readelf -S "$tmp/root/usr/bin/kith" | grep -qE '\.debug_|\.symtab'; then
+if readelf -SW "$tmp/root/usr/bin/kith" | grep -qE ' \.(debug_info|symtab) '; then
   echo "/usr/bin/kith is not stripped" >&2
   exit 1
 fi
@@ -65,8 +74,8 @@ lintian --fail-on error --tag-display-limit 0 "$deb"
 echo "lintian: no errors"
 
 if [ "$(id -u)" = 0 ]; then
-  step "install (apt-get install ./DEB), verify the unit, remove"
-  if dpkg -s kith >/dev/null 2>&1; then
+  step "install (apt-get install ./DEB), verify the unit, purge"
+  if [ "$(dpkg-query -W -f '${Status}' kith 2>/dev/null)" = "install ok installed" ]; then
     echo "a kith package is installed already: not touching it" >&2
     [ "${CI:-}" != true ] || exit 1
   else
@@ -80,17 +89,19 @@ if [ "$(id -u)" = 0 ]; then
     # Unknown keys and bad values are warnings with exit 0: any line naming the unit fails.
     if grep -q kith <<<"$out"; then echo "$out" >&2; exit 1; fi
     echo "systemd-analyze verify: ok (with the installed binary and man page)"
-    apt-get remove -y -o DPkg::Lock::Timeout=300 kith >/dev/null
+    apt-get purge -y -o DPkg::Lock::Timeout=300 kith >/dev/null
     installed=""
-    [ ! -e /usr/bin/kith ] || { echo "/usr/bin/kith left after removal" >&2; exit 1; }
-    echo "removed"
+    for f in /usr/bin/kith /etc/chromium/native-messaging-hosts/kith.json /usr/lib/systemd/user/kith.service; do
+      [ ! -e "$f" ] || { echo "$f left after apt-get purge" >&2; exit 1; }
+    done
+    echo "removed (apt-get purge)"
   fi
 else
   echo "not root: the install round trip is skipped"
   [ "${CI:-}" != true ] || exit 1
 fi
 
-step "cargo install --path crates/kith (reusing the deb build)"
-cargo install --path crates/kith --profile deb --locked --quiet --root "$tmp/install"
+step "cargo install --path crates/kith ${install_args[*]} (reusing the build)"
+cargo install --path crates/kith "${install_args[@]}" --locked --quiet --root "$tmp/install"
 "$tmp/install/bin/kith" --version
 echo "package checks passed in $((SECONDS - t0))s"

@@ -223,19 +223,21 @@ fn the_units_exec_start_brings_up_a_node_that_answers_status_and_stops_on_sigter
     // As systemd would run it, with the home from the environment (no --home), on loopback
     // with LAN discovery, the DHT and port mapping off.
     let log = std::fs::File::create(home.path().join("unit-node.log")).expect("log");
-    let mut child = Command::new(&program)
-        .args(&args)
-        .env("KITH_HOME", home.path())
-        .env("KITH_LOCAL_ONLY", "1")
-        .env("KITH_LISTEN", "127.0.0.1:0")
-        .env("KITH_NO_LAN", "1")
-        .env("KITH_NO_DHT", "1")
-        .env("KITH_NO_PORTMAP", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn ExecStart");
+    let mut node = KillOnDrop(
+        Command::new(&program)
+            .args(&args)
+            .env("KITH_HOME", home.path())
+            .env("KITH_LOCAL_ONLY", "1")
+            .env("KITH_LISTEN", "127.0.0.1:0")
+            .env("KITH_NO_LAN", "1")
+            .env("KITH_NO_DHT", "1")
+            .env("KITH_NO_PORTMAP", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn ExecStart"),
+    );
     let status = || {
         Command::new(common::kith_bin())
             .arg("status")
@@ -245,34 +247,28 @@ fn the_units_exec_start_brings_up_a_node_that_answers_status_and_stops_on_sigter
             .output()
             .expect("kith status")
     };
-    let up = common::wait_until(Duration::from_secs(15), || status().status.success());
     let log_text =
         || std::fs::read_to_string(home.path().join("unit-node.log")).unwrap_or_default();
-    if !up {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "the unit's ExecStart did not bring up a node:\n{}",
-            log_text()
-        );
-    }
+    let up = common::wait_until(Duration::from_secs(15), || status().status.success());
+    assert!(
+        up,
+        "the unit's ExecStart did not bring up a node:\n{}",
+        log_text()
+    );
     // `systemctl --user stop` sends SIGTERM and waits TimeoutStopSec (15 s): the node must
     // exit cleanly well before, or the unit would be marked failed.
-    let pid = i32::try_from(child.id()).expect("pid");
+    let pid = i32::try_from(node.0.id()).expect("pid");
     // SAFETY: kill(2) of our own child, which has not been waited for, so the pid is its.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let exited = common::wait_until(Duration::from_secs(10), || {
-        child.try_wait().ok().flatten().is_some()
+        node.0.try_wait().ok().flatten().is_some()
     });
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "the node did not stop within 10 s of SIGTERM:\n{}",
-            log_text()
-        );
-    }
-    let code = child.wait().expect("wait");
+    assert!(
+        exited,
+        "the node did not stop within 10 s of SIGTERM:\n{}",
+        log_text()
+    );
+    let code = node.0.wait().expect("wait");
     assert!(
         code.success(),
         "the node exited with {code} on SIGTERM:\n{}",
@@ -282,4 +278,14 @@ fn the_units_exec_start_brings_up_a_node_that_answers_status_and_stops_on_sigter
         !status().status.success(),
         "a node still answers after the stop"
     );
+}
+
+/// A child process killed (if still running) and reaped when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
