@@ -46,16 +46,22 @@ function firstRun(kith) {
   name.placeholder = t("yourNamePlaceholder");
   const err = h("p", { class: "error", attrs: { role: "alert" } });
   const go = h("button", { class: "primary", type: "submit", text: t("createIdentity") });
+  const login = h("input", { type: "checkbox", id: "init-autostart", checked: true });
   const form = h("form", { class: "card stack", id: "first-run" },
     h("h2", { text: t("welcome") }),
     h("p", { text: t("welcomeText") }),
     h("label", { text: t("yourName"), attrs: { for: "init-name" } }),
-    name, go, err);
+    name,
+    h("div", { class: "row" }, login, h("label", { text: t("startAtLogin"), attrs: { for: "init-autostart" } })),
+    h("p", { class: "muted", text: t("startAtLoginHint") }),
+    go, err);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     go.disabled = true;
     err.textContent = "";
     try {
+      // The login entry first: init attaches the node, after which this form is gone.
+      if (login.checked) await kith.call("autostart", { enable: true });
       await kith.call("init", { name: name.value.trim() });
     } catch (e) {
       err.textContent = errorText(e);

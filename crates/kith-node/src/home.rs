@@ -99,10 +99,8 @@ impl Home {
             Some(d) => d,
             None => match crate::settings::env().home.clone() {
                 Some(d) => d,
-                None => directories::ProjectDirs::from("", "", "kith")
-                    .context("no home directory is known for this user; pass --home DIR")?
-                    .data_dir()
-                    .to_path_buf(),
+                None => default_dir()
+                    .context("no home directory is known for this user; pass --home DIR")?,
             },
         };
         let dir = if dir.is_absolute() {
@@ -129,9 +127,20 @@ impl Home {
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("node.lock")
     }
-    /// The log file of a detached node.
+    /// Where a node started in the background logs: the platform's state folder for the
+    /// default home (`$XDG_STATE_HOME/kith`, `~/.local/state/kith`; macOS `~/Library/Logs/kith`;
+    /// Windows the local app-data folder's `kith\logs`), `<home>/logs` for any other home (a
+    /// test's or a second identity's), so two homes never share a log.
+    pub fn log_dir(&self) -> PathBuf {
+        let is_default = default_dir().is_some_and(|d| d == self.dir);
+        match state_dir().filter(|_| is_default) {
+            Some(d) => d,
+            None => self.dir.join("logs"),
+        }
+    }
+    /// The current log file of a node started in the background (older ones: `node.log.1`, `.2`).
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("node.log")
+        self.log_dir().join("node.log")
     }
 
     /// The control socket: in the home, or under `$XDG_RUNTIME_DIR` when that path is too long.
@@ -229,6 +238,24 @@ impl Home {
 }
 
 pub use kith_proto::names::validate_name;
+
+/// The home used when neither `--home` nor `KITH_HOME` names one: the OS data folder.
+pub fn default_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "kith").map(|d| d.data_dir().to_path_buf())
+}
+
+/// The platform's folder for this user's logs (see [`Home::log_dir`]).
+fn state_dir() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "kith")?;
+    if let Some(d) = dirs.state_dir() {
+        return Some(d.to_path_buf());
+    }
+    if cfg!(target_os = "macos") {
+        let home = directories::BaseDirs::new()?;
+        return Some(home.home_dir().join("Library/Logs/kith"));
+    }
+    Some(dirs.data_local_dir().join("logs"))
+}
 
 fn unsafe_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.

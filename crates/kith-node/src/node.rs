@@ -1156,6 +1156,10 @@ impl Node {
                     ))
                 }
             }
+            Command::Autostart { .. } => Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "autostart is answered by the native-messaging host; use `kith install --autostart`",
+            )),
             Command::Init { .. } => Err(ApiError::new(
                 ErrorCode::AlreadyInitialized,
                 "this home already has an identity",

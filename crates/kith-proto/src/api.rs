@@ -505,6 +505,13 @@ pub enum Command {
         /// The origin, without a trailing slash.
         origin: String,
     },
+    /// Whether the node starts at login, and turning that on or off (answered by the
+    /// native-messaging host, which writes the login entry as `kith install --autostart` does).
+    Autostart {
+        /// Turn it on (true) or off (false); absent: only ask.
+        #[serde(default)]
+        enable: Option<bool>,
+    },
     /// Write a passphrase-protected export of the identity and friends.
     IdentityExport {
         /// Absolute path of the file to write.

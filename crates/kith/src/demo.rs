@@ -43,9 +43,11 @@ fn start(root: &std::path::Path, name: &str) -> Result<DemoNode> {
     let child = std::process::Command::new(std::env::current_exe()?)
         .args(["serve", "--listen", "127.0.0.1:0", "--home"])
         .arg(&home.dir)
+        .arg("--log-file")
+        .arg(home.log_path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(home.log_path())?)
+        .stderr(Stdio::null())
         .spawn()
         .context("starting a demo node")?;
     Ok(DemoNode {

@@ -204,6 +204,7 @@ impl Host {
                     node_running: self.alive.load(Ordering::SeqCst),
                 }),
             )),
+            Command::Autostart { enable } => Some(api::reply(id, self.autostart(*enable).await)),
             Command::Status {} if !self.home.initialized() => Some(api::ok_reply(
                 id,
                 to_value(reply::NoIdentity {
@@ -259,6 +260,26 @@ impl Host {
         Ok(())
     }
 
+    /// `autostart`: turns the login entry on (as `kith install --autostart` does, the node
+    /// keeps running as it is) or off, and says which one is installed.
+    async fn autostart(&mut self, enable: Option<bool>) -> Result<Value, ApiError> {
+        let io = |e: anyhow::Error| ApiError::new(ErrorCode::Io, format!("{e:#}"));
+        match enable {
+            Some(true) => {
+                crate::install::install_autostart(None, &self.home).map_err(io)?;
+            }
+            Some(false) => {
+                crate::install::uninstall_autostart().map_err(io)?;
+            }
+            None => {}
+        }
+        let kind = crate::install::autostart_installed().map(|(k, _)| match k {
+            crate::install::Autostart::Systemd => "systemd".to_string(),
+            crate::install::Autostart::Xdg => "xdg".to_string(),
+        });
+        Ok(to_value(reply::Autostart { autostart: kind }))
+    }
+
     /// Connects to the home's node, starting a detached one when none runs.
     async fn attach(&mut self) -> Result<(), ApiError> {
         let client = match crate::control::Client::connect(&self.home).await {
@@ -293,23 +314,23 @@ impl Host {
     }
 }
 
-/// Starts `kith serve` for a home in its own session, logging to the home's node.log.
+/// Starts `kith serve` for a home in its own session, logging to the home's rotating log
+/// ([`Home::log_path`]).
 pub fn start_detached(home: &Home) -> Result<(), ApiError> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(ApiError::internal)?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.log_path())
-        .map_err(|e| ApiError::new(ErrorCode::Io, format!("{}: {e}", home.log_path().display())))?;
-    let log2 = log.try_clone().map_err(ApiError::internal)?;
+    let log = home.log_path();
+    kith_node::home::create_private_dir(&home.log_dir())
+        .map_err(|e| ApiError::new(ErrorCode::Io, format!("{}: {e:#}", log.display())))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("serve")
         .arg("--home")
         .arg(&home.dir)
+        .arg("--log-file")
+        .arg(&log)
         .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(log2);
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     // SAFETY: setsid is async-signal-safe; it detaches the node from the browser's session.
     unsafe {
         cmd.pre_exec(|| {
@@ -405,9 +426,10 @@ mod tests {
         // bytes of SHA-256 of the DER public key, each hex digit written as a letter a-p.
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../manifests/chromium-key.pub"
+            "/../../manifests/chromium-manifest.json"
         );
-        let b64 = std::fs::read_to_string(path).unwrap();
+        let m: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let b64 = m["key"].as_str().unwrap();
         use base64::Engine;
         let der = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())

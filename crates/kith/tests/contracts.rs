@@ -391,8 +391,9 @@ const FORMS: &[(&str, &[&str])] = &[
     ("transfers", &["--json"]),
     ("fetch", &["--out", "--timeout", "--json"]),
     ("identity", &[]),
-    ("install", &[]),
-    ("uninstall", &[]),
+    ("install", &["--autostart"]),
+    ("uninstall", &["--purge", "--yes"]),
+    ("logs", &["--lines", "--follow"]),
     ("doctor", &[]),
     ("demo", &["--once", "--friend"]),
 ];

@@ -465,6 +465,14 @@ pub struct HostHello {
     pub node_running: bool,
 }
 
+/// `autostart`, answered by the native-messaging host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Autostart {
+    /// How the node starts at login: `"systemd"` (a user unit), `"xdg"` (an autostart entry),
+    /// or null (it starts when the browser starts it).
+    pub autostart: Option<String>,
+}
+
 /// `status` of a home without an identity (answered by the host or the CLI).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoIdentity {
