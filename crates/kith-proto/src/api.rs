@@ -558,6 +558,7 @@ pub const COMMANDS: &[&str] = &[
     "album_read",
     "friend_verify",
     "addon_origin",
+    "autostart",
 ];
 
 /// A request: its id and command.
