@@ -6,6 +6,7 @@ pub mod control;
 pub mod demo;
 pub mod install;
 pub mod native;
+pub mod version;
 
 /// Native-messaging host name, as browsers know it.
 pub const HOST_NAME: &str = "kith";
