@@ -79,6 +79,23 @@ fn the_host_restarts_a_node_left_running_by_a_replaced_copy_of_its_program() {
     let new_stamp = kith_node::binary::stamp(&canonical).unwrap();
     assert_ne!(hello["binary"]["stamp"], new_stamp.as_str());
 
+    // `kith doctor` of the new program names the old node.
+    let o = common::program_command(&program)
+        .args(["doctor"])
+        .env("KITH_HOME", node.home())
+        .env("KITH_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!(
+            "!!  the running node (version {}) runs an older copy of {}",
+            kith::VERSION,
+            canonical.display()
+        )),
+        "{text}"
+    );
+
     let mut host = Host::start_program(&program, node.home(), &["/x/kith.json", "kith@kith"]);
     let h = common::ok(host.request(json!({"cmd": "hello"})));
     assert_eq!(h["node_binary"], "restarted", "{h}");
