@@ -82,7 +82,7 @@ export class Host {
    * port, so nothing more is sent; "Try again" connects afresh. Returns true then.
    */
   outdated(hello, node) {
-    const theirs = [hello && hello.protocol, node && node.protocol].find((p) => p !== undefined && p !== PROTOCOL);
+    const theirs = [hello && hello.protocol, node && node.protocol].find((p) => typeof p === "number" && p !== PROTOCOL);
     if (theirs === undefined) return false;
     const version = hello && hello.protocol !== PROTOCOL ? hello.host_version : node.node_version;
     const port = this.port;
