@@ -29,6 +29,15 @@ export function renderConnection(box, state, kith) {
         state.error ? h("p", { class: "muted", text: state.error }) : null,
         retryButton(kith)));
       return false;
+    case "outdated":
+      box.append(h("div", { class: "banner stack", attrs: { role: "alert" }, id: "update-kith" },
+        h("p", { text: t("stateOutdated", state.protocol, state.version, state.speaks) }),
+        h("p", { class: "mono", text: "sudo apt install ./kith_VERSION_amd64.deb" }),
+        h("p", { class: "muted", text: t("stateOutdatedOr") }),
+        h("p", { class: "mono", text: "cargo install --path crates/kith" }),
+        h("p", { class: "muted", text: t("stateOutdatedThen") }),
+        retryButton(kith)));
+      return false;
     case "no_identity":
       box.append(firstRun(kith));
       return false;

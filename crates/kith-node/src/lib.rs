@@ -2,6 +2,7 @@
 //! the store, transfers, media handling and the loopback gateway. Front ends reach it through
 //! `node::serve` and the control socket; the wire formats are `kith_proto`'s.
 
+pub mod binary;
 pub mod clock;
 pub mod core;
 pub mod export;

@@ -291,6 +291,8 @@ impl NodeHandle {
 /// Everything the actor owns.
 struct Node {
     home: Home,
+    /// The program file this node runs, read at its start (`hello`, `status`).
+    binary: Option<reply::Binary>,
     /// The settings in use; changed only by `Msg::ConfigSaved`, after they are written.
     config: Config,
     /// Where `settings` changes go to be written (`node/config.rs`).
@@ -414,6 +416,8 @@ impl std::str::FromStr for ListenAt {
 
 /// Runs the node for a home in the foreground until a signal or `stop`.
 pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result<()> {
+    // Read first: the file at this path may be replaced (upgraded) while the node runs.
+    let binary = crate::binary::this_program();
     let identity = Arc::new(home.identity()?);
     let config = home.config()?;
     let bind = match listen {
@@ -511,6 +515,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     let config_writer = config::start(home.clone(), config.clone(), tx.clone());
     let mut node = Node {
         me,
+        binary,
         home: home.clone(),
         config,
         config_writer,
@@ -1142,7 +1147,8 @@ impl Node {
         let r = match cmd {
             Command::Hello { .. } => to_json(Ok(reply::NodeHello {
                 node_version: crate::VERSION.to_string(),
-                protocol: 1,
+                protocol: crate::settings::env().protocol(),
+                binary: self.binary.clone(),
             })),
             Command::Status {} => to_json(self.status()),
             Command::AddonOrigin { origin } => {
@@ -1299,6 +1305,7 @@ impl Node {
             gateway: self.gateway.base(),
             version: crate::VERSION.to_string(),
             pid: std::process::id(),
+            binary: self.binary.clone(),
         })
     }
 

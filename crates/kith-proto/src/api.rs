@@ -229,6 +229,9 @@ impl ApiError {
     }
 }
 
+/// The version of this API (`hello.protocol`); the add-on speaks exactly this one.
+pub const PROTOCOL: u32 = 1;
+
 /// The Firefox add-on's ID (the host manifest's `allowed_extensions`).
 pub const ADDON_ID: &str = "kith@kith";
 /// The Chromium build's extension ID, pinned by the public key of its manifest.

@@ -1234,6 +1234,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         if let Ok(st) = call_as::<reply::Status>(&home, Command::Status {}).await {
                             findings.push(crate::install::doctor_reach(&st.reach));
                         }
+                        findings.push(crate::version::doctor_node(&home).await);
                         findings.extend(crate::install::doctor_friends(&friends));
                     }
                     Err(f) if f.error.code == ErrorCode::NoNode => findings.push(Finding::problem(

@@ -8,6 +8,7 @@ pub mod install;
 pub mod logfile;
 pub mod native;
 pub mod service;
+pub mod version;
 
 /// Native-messaging host name, as browsers know it.
 pub const HOST_NAME: &str = "kith";

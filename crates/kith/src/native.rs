@@ -92,6 +92,10 @@ struct Host {
     out: mpsc::Sender<Vec<u8>>,
     node: Option<OwnedWriteHalf>,
     alive: Arc<AtomicBool>,
+    /// The `hello` of the node attached last.
+    node_hello: Option<reply::NodeHello>,
+    /// What the last attach found about that node's program.
+    node_binary: Option<reply::NodeBinary>,
 }
 
 /// Runs the host for `caller` until stdin ends; returns the exit code.
@@ -148,6 +152,8 @@ pub async fn run(caller: &Caller) -> i32 {
         out: out.clone(),
         node: None,
         alive: Arc::new(AtomicBool::new(false)),
+        node_hello: None,
+        node_binary: None,
     };
     if host.home.initialized() {
         if let Err(e) = host.attach().await {
@@ -199,9 +205,11 @@ impl Host {
                 id,
                 to_value(reply::HostHello {
                     host_version: crate::VERSION.to_string(),
-                    protocol: 1,
+                    protocol: kith_node::settings::env().protocol(),
                     initialized: self.home.initialized(),
                     node_running: self.alive.load(Ordering::SeqCst),
+                    node: self.node_hello.clone(),
+                    node_binary: self.node_binary,
                 }),
             )),
             Command::Autostart { enable } => Some(api::reply(id, self.autostart(*enable).await)),
@@ -280,15 +288,43 @@ impl Host {
         Ok(to_value(reply::Autostart { autostart: kind }))
     }
 
-    /// Connects to the home's node, starting a detached one when none runs.
+    /// Connects to the home's node, starting a detached one when none runs, and restarting
+    /// one that still runs an older file of this program (`version.rs`).
     async fn attach(&mut self) -> Result<(), ApiError> {
-        let client = match crate::control::Client::connect(&self.home).await {
+        let mut client = match crate::control::Client::connect(&self.home).await {
             Ok(c) => c,
             Err(_) => {
                 start_detached(&self.home)?;
                 wait_for_node(&self.home, Duration::from_secs(10)).await?
             }
         };
+        let mut hello = node_hello(&mut client).await;
+        let verdict = hello
+            .as_ref()
+            .map_or(crate::version::Verdict::Unknown, |h| {
+                let me = kith_node::binary::this_program();
+                crate::version::judge(h, me.as_ref(), crate::VERSION)
+            });
+        match (&verdict, &hello) {
+            (crate::version::Verdict::Stale, Some(h)) => {
+                tracing::info!(
+                    old = %h.node_version,
+                    "the node runs an older copy of this program: restarting it"
+                );
+                crate::version::stop_and_wait(&self.home, client, Duration::from_secs(15)).await?;
+                start_detached(&self.home)?;
+                client = wait_for_node(&self.home, Duration::from_secs(10)).await?;
+                hello = node_hello(&mut client).await;
+            }
+            (crate::version::Verdict::Other(path), Some(h)) => tracing::warn!(
+                node = %path.display(),
+                version = %h.node_version,
+                "the node runs another program than this host; leaving it running"
+            ),
+            _ => {}
+        }
+        self.node_binary = Some(verdict.as_node_binary());
+        self.node_hello = hello.clone();
         let (rd, wr) = client.into_inner().into_split();
         let alive = Arc::new(AtomicBool::new(true));
         self.alive = alive.clone();
@@ -306,11 +342,26 @@ impl Host {
                 .send(serde_json::to_vec(&json!({"event": "node_down"})).unwrap_or_default())
                 .await;
         });
+        let up = json!({"event": "node_up", "node": hello});
         let _ = self
             .out
-            .send(serde_json::to_vec(&json!({"event": "node_up"})).unwrap_or_default())
+            .send(serde_json::to_vec(&up).unwrap_or_default())
             .await;
         Ok(())
+    }
+}
+
+/// The node's own `hello` (None if it does not answer one as expected).
+async fn node_hello(client: &mut crate::control::Client) -> Option<reply::NodeHello> {
+    match client
+        .call_as::<reply::NodeHello>(&Command::Hello { version: None })
+        .await
+    {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("the node's hello: {}", e.message);
+            None
+        }
     }
 }
 

@@ -22,7 +22,12 @@ pub fn kith_bin() -> PathBuf {
 /// would send anything off this machine (`KITH_LOCAL_ONLY=1`), and with nodes started without
 /// `--listen` (by the native host or `demo --friend`) on loopback, on their home's port.
 pub fn kith_command() -> Command {
-    let mut c = Command::new(kith_bin());
+    program_command(&kith_bin())
+}
+
+/// As [`kith_command`], for another copy of the program.
+pub fn program_command(program: &Path) -> Command {
+    let mut c = Command::new(program);
     c.env("KITH_LOCAL_ONLY", "1")
         .env("KITH_LISTEN", "127.0.0.1");
     c
