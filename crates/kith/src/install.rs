@@ -1,5 +1,6 @@
 //! Installing the Firefox native-messaging manifest, and `kith doctor`.
 
+#[cfg(not(windows))]
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -8,7 +9,11 @@ use serde_json::Value;
 use kith_node::home::Home;
 use kith_proto::api::reply::{Friend, LinkPath, ReachState};
 
+#[cfg(windows)]
+pub use crate::install_windows::{install, manifest_dir, manifest_path, uninstall};
+
 /// Where Firefox looks for this user's native-messaging manifests.
+#[cfg(not(windows))]
 pub fn manifest_dir() -> Result<PathBuf> {
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
@@ -22,6 +27,7 @@ pub fn manifest_dir() -> Result<PathBuf> {
 }
 
 /// The manifest file path.
+#[cfg(not(windows))]
 pub fn manifest_path() -> Result<PathBuf> {
     Ok(manifest_dir()?.join(format!("{}.json", crate::HOST_NAME)))
 }
@@ -44,6 +50,7 @@ pub fn manifest_text(binary: &std::path::Path) -> Result<String> {
 }
 
 /// Writes the manifest for the running binary; returns its path.
+#[cfg(not(windows))]
 pub fn install() -> Result<PathBuf> {
     let exe = std::env::current_exe()?.canonicalize()?;
     let path = manifest_path()?;
@@ -53,6 +60,7 @@ pub fn install() -> Result<PathBuf> {
 }
 
 /// Removes the manifest; true when there was one.
+#[cfg(not(windows))]
 pub fn uninstall() -> Result<bool> {
     let path = manifest_path()?;
     match std::fs::remove_file(&path) {
@@ -60,6 +68,14 @@ pub fn uninstall() -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
     }
+}
+
+/// Whether a file's metadata says it may run (on Windows any file: `.exe` is a name).
+fn executable(md: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    return std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o111 != 0;
+    #[cfg(windows)]
+    return md.is_file();
 }
 
 /// One finding of `doctor`.
@@ -104,7 +120,6 @@ fn check(ok: bool, text: impl Into<String>) -> Finding {
 
 /// Checks the manifest and the home (no node needed).
 pub fn doctor_offline(home: &Home) -> Vec<Finding> {
-    use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
     match manifest_path() {
         Err(e) => out.push(check(
@@ -132,8 +147,8 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
                         Ok(m) => {
                             out.push(check(true, format!("manifest found at {}", path.display())));
                             let bin = m["path"].as_str().unwrap_or_default();
-                            let exists = std::fs::metadata(bin)
-                                .map(|md| md.is_file() && md.permissions().mode() & 0o111 != 0);
+                            let exists =
+                                std::fs::metadata(bin).map(|md| md.is_file() && executable(&md));
                             out.push(match exists {
                         Ok(true) => check(true, format!("the manifest points at {bin}")),
                         _ => check(false, format!("the manifest points at {bin:?}, which is not an executable: run `kith install`")),
@@ -194,8 +209,9 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
         )),
         Err(e) => out.push(check(false, format!("{e:#}"))),
     }
+    #[cfg(unix)] // Windows has no modes; the home inherits the profile's private access list
     if let Ok(md) = std::fs::metadata(home.key_path()) {
-        let mode = md.permissions().mode() & 0o777;
+        let mode = std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o777;
         out.push(check(
             mode & 0o077 == 0,
             format!("key file mode {mode:o} (must be readable only by you)"),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::io::WriteHalf;
 use tokio::sync::mpsc;
 
 use kith_node::home::Home;
@@ -90,7 +90,7 @@ pub fn fit_for_browser(bytes: Vec<u8>) -> Option<Vec<u8>> {
 struct Host {
     home: Home,
     out: mpsc::Sender<Vec<u8>>,
-    node: Option<OwnedWriteHalf>,
+    node: Option<WriteHalf<kith_node::ipc::Stream>>,
     alive: Arc<AtomicBool>,
 }
 
@@ -268,7 +268,7 @@ impl Host {
                 wait_for_node(&self.home, Duration::from_secs(10)).await?
             }
         };
-        let (rd, wr) = client.into_inner().into_split();
+        let (rd, wr) = tokio::io::split(client.into_inner());
         let alive = Arc::new(AtomicBool::new(true));
         self.alive = alive.clone();
         self.node = Some(wr);
@@ -293,9 +293,9 @@ impl Host {
     }
 }
 
-/// Starts `kith serve` for a home in its own session, logging to the home's node.log.
+/// Starts `kith serve` for a home in its own session (on Windows: detached from the
+/// console, without a window), logging to the home's node.log.
 pub fn start_detached(home: &Home) -> Result<(), ApiError> {
-    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(ApiError::internal)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -310,13 +310,7 @@ pub fn start_detached(home: &Home) -> Result<(), ApiError> {
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log2);
-    // SAFETY: setsid is async-signal-safe; it detaches the node from the browser's session.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    detach(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         ApiError::new(
             ErrorCode::NoNode,
@@ -325,6 +319,31 @@ pub fn start_detached(home: &Home) -> Result<(), ApiError> {
     })?;
     std::thread::spawn(move || child.wait()); // reap it if it exits while we live
     Ok(())
+}
+
+/// Runs the child in a session of its own, so the browser's end does not end it.
+#[cfg(unix)]
+fn detach(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it detaches the node from the browser's session.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+/// Runs the child without a console and in a process group of its own, so closing the
+/// browser (or its console's Ctrl-C) does not end it.
+#[cfg(windows)]
+fn detach(cmd: &mut std::process::Command) {
+    use std::os::windows::process::CommandExt;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+    kith_node::platform::keep_stdio_from_children();
 }
 
 /// Waits until the home's node answers on its control socket.
