@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (skipping what is already there: firefox-esr, geckodriver,
+# Installs what the tests need (skipping what is already there: firefox-esr, geckodriver, mingw-w64, wine64,
 # selenium, pytest, cryptography, web-ext, eslint) and runs every test: Rust, lint, and the add-on in Firefox.
 # Usage: ./tests/run.sh          Each stage prints how long it took.
 set -euo pipefail
@@ -44,6 +44,8 @@ stage "dependency audit" ./scripts/audit.sh
 stage "lab tools (install)" ./tests/lab/setup.sh
 stage "media tools (install)" ./tests/media/setup.sh
 stage "cargo test" cargo test --workspace --locked --features kith/test-faults
+stage "windows tools (install)" ./tests/windows/setup.sh
+stage "windows (wine)" ./tests/windows/run.sh
 stage "protocol vectors (install)" ./tests/protocol/setup.sh
 stage "protocol vectors (python)" python3 tests/protocol/check_vectors.py
 stage "browser tools (install)" ./tests/browser/setup.sh

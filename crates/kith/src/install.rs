@@ -24,33 +24,58 @@ pub enum Family {
     Chromium,
 }
 
-/// One place a browser looks for this user's native-messaging host manifests.
+/// One manifest file a browser reads to find the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     /// The browser, for messages.
     pub browser: &'static str,
     /// The manifest form it reads.
     pub family: Family,
-    /// The folder holding `kith.json`.
-    pub dir: PathBuf,
+    /// The manifest file (`…/kith.json`; on Windows the file the registry names).
+    pub file: PathBuf,
 }
 
 impl Registration {
     /// The manifest file.
     pub fn path(&self) -> PathBuf {
-        self.dir.join(format!("{}.json", crate::HOST_NAME))
+        self.file.clone()
     }
 }
 
-/// This user's home folder (`HOME`).
+/// This user's home folder: `HOME`, else what the system says (Windows' profile folder).
 pub fn user_home() -> Result<PathBuf> {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .context("HOME is not set")?;
-    Ok(PathBuf::from(home))
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h)),
+        None => Ok(directories::BaseDirs::new()
+            .context("no home folder is known for this user")?
+            .home_dir()
+            .to_path_buf()),
+    }
 }
 
-/// Every user-level manifest place under the home folder `h`, Firefox first.
+/// Every user-level manifest on Windows: one per family under the local app-data folder, which
+/// the browsers' registry keys name (`install_windows.rs`).
+#[cfg(windows)]
+pub fn registrations(_h: &Path) -> Vec<Registration> {
+    let Ok(places) = crate::install_windows::Places::user() else {
+        return Vec::new();
+    };
+    vec![
+        Registration {
+            browser: "Firefox",
+            family: Family::Firefox,
+            file: places.manifest(Family::Firefox),
+        },
+        Registration {
+            browser: "Chrome, Chromium and Edge",
+            family: Family::Chromium,
+            file: places.manifest(Family::Chromium),
+        },
+    ]
+}
+
+/// Every user-level manifest under the home folder `h`, Firefox first.
+#[cfg(not(windows))]
 pub fn registrations(h: &Path) -> Vec<Registration> {
     let (firefox, chromium): (&str, [(&'static str, &str); 4]) = if cfg!(target_os = "macos") {
         (
@@ -79,22 +104,27 @@ pub fn registrations(h: &Path) -> Vec<Registration> {
             ],
         )
     };
+    let file = |dir: PathBuf| dir.join(format!("{}.json", crate::HOST_NAME));
     let mut out = vec![Registration {
         browser: "Firefox",
         family: Family::Firefox,
-        dir: h.join(firefox),
+        file: file(h.join(firefox)),
     }];
     out.extend(chromium.into_iter().map(|(browser, dir)| Registration {
         browser,
         family: Family::Chromium,
-        dir: h.join(dir).join("NativeMessagingHosts"),
+        file: file(h.join(dir).join("NativeMessagingHosts")),
     }));
     out
 }
 
-/// Where Firefox looks for this user's native-messaging manifests.
-pub fn manifest_dir() -> Result<PathBuf> {
-    Ok(registrations(&user_home()?).remove(0).dir)
+/// Where Firefox's manifest for this user is.
+pub fn manifest_path() -> Result<PathBuf> {
+    registrations(&user_home()?)
+        .into_iter()
+        .next()
+        .map(|r| r.file)
+        .context("no manifest place is known")
 }
 
 /// The manifest text of one family for a binary path.
@@ -134,18 +164,33 @@ pub fn this_binary() -> Result<PathBuf> {
     Ok(std::env::current_exe()?.canonicalize()?)
 }
 
-/// Writes every user-level manifest for the running binary; returns the files written.
+/// Writes every user-level manifest for the running binary (on Windows also the registry
+/// keys); returns the files written.
 pub fn install() -> Result<Vec<PathBuf>> {
     let exe = this_binary()?;
-    let mut written = Vec::new();
-    for r in registrations(&user_home()?) {
-        std::fs::create_dir_all(&r.dir).with_context(|| format!("creating {}", r.dir.display()))?;
-        let path = r.path();
-        kith_node::home::write_atomic(&path, manifest_for(r.family, &exe)?.as_bytes(), 0o644)
-            .with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
+    #[cfg(windows)]
+    {
+        crate::install_windows::install_at(&crate::install_windows::Places::user()?, &exe)?;
+        Ok(registrations(Path::new(""))
+            .into_iter()
+            .map(|r| r.file)
+            .collect())
     }
-    Ok(written)
+    #[cfg(not(windows))]
+    {
+        let mut written = Vec::new();
+        for r in registrations(&user_home()?) {
+            if let Some(dir) = r.file.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let path = r.path();
+            kith_node::home::write_atomic(&path, manifest_for(r.family, &exe)?.as_bytes(), 0o644)
+                .with_context(|| format!("writing {}", path.display()))?;
+            written.push(path);
+        }
+        Ok(written)
+    }
 }
 
 /// Removes a file; true when there was one.
@@ -157,15 +202,20 @@ fn remove(path: &Path) -> Result<bool> {
     }
 }
 
-/// Removes every user-level manifest; returns the files removed.
+/// Removes every user-level manifest (on Windows also the registry keys); returns the files
+/// removed.
 pub fn uninstall() -> Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
-    for r in registrations(&user_home()?) {
-        if remove(&r.path())? {
-            removed.push(r.path());
-        }
+    let files: Vec<PathBuf> = registrations(&user_home()?)
+        .into_iter()
+        .map(|r| r.file)
+        .collect();
+    let present: Vec<PathBuf> = files.iter().filter(|f| f.is_file()).cloned().collect();
+    #[cfg(windows)]
+    crate::install_windows::uninstall_at(&crate::install_windows::Places::user()?)?;
+    for f in &files {
+        remove(f)?;
     }
-    Ok(removed)
+    Ok(present)
 }
 
 /// How the node is started at login.
@@ -492,10 +542,9 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
         )),
         Err(e) => out.push(check(false, format!("{e:#}"))),
     }
-    #[cfg(unix)]
+    #[cfg(unix)] // Windows has no modes; the home inherits the profile's private access list
     if let Ok(md) = std::fs::metadata(home.key_path()) {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = md.permissions().mode() & 0o777;
+        let mode = std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o777;
         out.push(check(
             mode & 0o077 == 0,
             format!("key file mode {mode:o} (must be readable only by you)"),

@@ -5,6 +5,8 @@ pub mod cli;
 pub mod control;
 pub mod demo;
 pub mod install;
+#[cfg(windows)]
+pub mod install_windows;
 pub mod logfile;
 pub mod native;
 pub mod service;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::io::WriteHalf;
 use tokio::sync::mpsc;
 
 use kith_node::home::Home;
@@ -90,7 +90,7 @@ pub fn fit_for_browser(bytes: Vec<u8>) -> Option<Vec<u8>> {
 struct Host {
     home: Home,
     out: mpsc::Sender<Vec<u8>>,
-    node: Option<OwnedWriteHalf>,
+    node: Option<WriteHalf<kith_node::ipc::Stream>>,
     alive: Arc<AtomicBool>,
     /// The `hello` of the node attached last.
     node_hello: Option<reply::NodeHello>,
@@ -325,7 +325,7 @@ impl Host {
         }
         self.node_binary = Some(verdict.as_node_binary());
         self.node_hello = hello.clone();
-        let (rd, wr) = client.into_inner().into_split();
+        let (rd, wr) = tokio::io::split(client.into_inner());
         let alive = Arc::new(AtomicBool::new(true));
         self.alive = alive.clone();
         self.node = Some(wr);
@@ -365,10 +365,9 @@ async fn node_hello(client: &mut crate::control::Client) -> Option<reply::NodeHe
     }
 }
 
-/// Starts `kith serve` for a home in its own session, logging to the home's rotating log
-/// ([`Home::log_path`]).
+/// Starts `kith serve` for a home in its own session (on Windows: detached from the
+/// console, without a window), logging to the home's rotating log ([`Home::log_path`]).
 pub fn start_detached(home: &Home) -> Result<(), ApiError> {
-    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(ApiError::internal)?;
     let log = home.log_path();
     kith_node::home::create_private_dir(&home.log_dir())
@@ -382,13 +381,7 @@ pub fn start_detached(home: &Home) -> Result<(), ApiError> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    // SAFETY: setsid is async-signal-safe; it detaches the node from the browser's session.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    detach(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         ApiError::new(
             ErrorCode::NoNode,
@@ -397,6 +390,31 @@ pub fn start_detached(home: &Home) -> Result<(), ApiError> {
     })?;
     std::thread::spawn(move || child.wait()); // reap it if it exits while we live
     Ok(())
+}
+
+/// Runs the child in a session of its own, so the browser's end does not end it.
+#[cfg(unix)]
+fn detach(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it detaches the node from the browser's session.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+/// Runs the child without a console and in a process group of its own, so closing the
+/// browser (or its console's Ctrl-C) does not end it.
+#[cfg(windows)]
+fn detach(cmd: &mut std::process::Command) {
+    use std::os::windows::process::CommandExt;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+    kith_node::platform::keep_stdio_from_children();
 }
 
 /// Waits until the home's node answers on its control socket.
