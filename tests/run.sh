@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (skipping what is already there: firefox-esr, geckodriver,
-# selenium, pytest, cryptography, web-ext, eslint, cargo-deb, lintian) and runs every test: Rust, lint, and the add-on in Firefox.
+# mingw-w64, wine64, selenium, pytest, cryptography, web-ext, eslint, cargo-deb, lintian) and runs
+# every test: Rust, Windows under Wine, the package, lint, and the add-on in Firefox.
 # Usage: ./tests/run.sh          Each stage prints how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,8 @@ stage "media tools (install)" ./tests/media/setup.sh
 stage "package tools (install)" ./tests/package/setup.sh
 stage "cargo test" cargo test --workspace --locked --features kith/test-faults
 stage "package (.deb + lintian)" env KITH_DEB_FROM=test-build ./tests/package/check.sh
+stage "windows tools (install)" ./tests/windows/setup.sh
+stage "windows (wine)" ./tests/windows/run.sh
 stage "protocol vectors (install)" ./tests/protocol/setup.sh
 stage "protocol vectors (python)" python3 tests/protocol/check_vectors.py
 stage "browser tools (install)" ./tests/browser/setup.sh

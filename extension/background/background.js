@@ -54,7 +54,7 @@ function refreshUnread() {
 
 host.onState = (state) => {
   broadcast({ type: "state", state });
-  badge.bad = ["missing", "down", "node_down"].includes(state.status);
+  badge.bad = ["missing", "down", "node_down", "outdated"].includes(state.status);
   if (state.status === "ready") {
     countUnread(state.me).then((n) => {
       badge.unread = n;

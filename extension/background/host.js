@@ -1,6 +1,8 @@
 // The one native-messaging port to the `kith` host: requests with ids, events, reconnection.
 
 const HOST = "kith";
+/** The one version of Kith's API (`hello.protocol`, API.md §4) this add-on speaks. */
+export const PROTOCOL = 1;
 const CALL_TIMEOUT_MS = 30_000;
 /** Commands that may run for long (a fetch lasts as long as its download). */
 const LONG = new Set(["fetch", "invite_accept", "share"]);
@@ -63,6 +65,7 @@ export class Host {
   async handshake() {
     try {
       const hello = await this.call({ cmd: "hello", version: browser.runtime.getManifest().version });
+      if (this.outdated(hello, hello.node)) return;
       if (!hello.initialized) {
         this.retryMs = 1000;
         this.setState({ status: "no_identity", hello });
@@ -72,6 +75,26 @@ export class Host {
     } catch (e) {
       if (this.port) this.setState({ status: "down", error: e.message || e.code });
     }
+  }
+
+  /**
+   * When the host or its node speaks another protocol: says so (`outdated`) and closes the
+   * port, so nothing more is sent; "Try again" connects afresh. Returns true then.
+   */
+  outdated(hello, node) {
+    const theirs = [hello && hello.protocol, node && node.protocol].find((p) => typeof p === "number" && p !== PROTOCOL);
+    if (theirs === undefined) return false;
+    const version = hello && hello.protocol !== PROTOCOL ? hello.host_version : node.node_version;
+    const port = this.port;
+    this.port = null;
+    for (const { reject, timer } of this.pending.values()) {
+      clearTimeout(timer);
+      reject({ code: "no_node", message: browser.i18n.getMessage("errOutdated") });
+    }
+    this.pending.clear();
+    if (port) port.disconnect();
+    this.setState({ status: "outdated", protocol: theirs, version: version || "?", speaks: PROTOCOL, hello });
+    return true;
   }
 
   /** Tells the node the add-on's origin, reads its status and reports the connection as ready. */
@@ -89,6 +112,8 @@ export class Host {
         this.setState({ status: "node_down", hello: this.state.hello });
         // The host starts a new node on the next request: ask soon.
         setTimeout(() => this.refresh().catch(() => {}), 1000);
+      } else if (m.event === "node_up" && this.outdated(this.state.hello, m.node)) {
+        return;
       } else if (m.event === "node_up" && this.state.status === "node_down") {
         this.refresh().catch(() => {});
       }

@@ -29,6 +29,15 @@ export function renderConnection(box, state, kith) {
         state.error ? h("p", { class: "muted", text: state.error }) : null,
         retryButton(kith)));
       return false;
+    case "outdated":
+      box.append(h("div", { class: "banner stack", attrs: { role: "alert" }, id: "update-kith" },
+        h("p", { text: t("stateOutdated", state.protocol, state.version, state.speaks) }),
+        h("p", { class: "mono", text: "sudo apt install ./kith_VERSION_amd64.deb" }),
+        h("p", { class: "muted", text: t("stateOutdatedOr") }),
+        h("p", { class: "mono", text: "cargo install --path crates/kith" }),
+        h("p", { class: "muted", text: t("stateOutdatedThen") }),
+        retryButton(kith)));
+      return false;
     case "no_identity":
       box.append(firstRun(kith));
       return false;
@@ -46,16 +55,22 @@ function firstRun(kith) {
   name.placeholder = t("yourNamePlaceholder");
   const err = h("p", { class: "error", attrs: { role: "alert" } });
   const go = h("button", { class: "primary", type: "submit", text: t("createIdentity") });
+  const login = h("input", { type: "checkbox", id: "init-autostart", checked: true });
   const form = h("form", { class: "card stack", id: "first-run" },
     h("h2", { text: t("welcome") }),
     h("p", { text: t("welcomeText") }),
     h("label", { text: t("yourName"), attrs: { for: "init-name" } }),
-    name, go, err);
+    name,
+    h("div", { class: "row" }, login, h("label", { text: t("startAtLogin"), attrs: { for: "init-autostart" } })),
+    h("p", { class: "muted", text: t("startAtLoginHint") }),
+    go, err);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     go.disabled = true;
     err.textContent = "";
     try {
+      // The login entry first: init attaches the node, after which this form is gone.
+      if (login.checked) await kith.call("autostart", { enable: true });
       await kith.call("init", { name: name.value.trim() });
     } catch (e) {
       err.textContent = errorText(e);

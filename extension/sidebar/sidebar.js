@@ -522,7 +522,20 @@ function renderTransfers() {
 async function loadSettings() {
   const s = await kith.call("settings").catch(() => null);
   if (s) $("download-dir").textContent = s.download_dir;
+  const a = await kith.call("autostart").catch(() => null);
+  if (a) $("autostart").checked = a.autostart !== null;
 }
+
+$("autostart").addEventListener("change", async (ev) => {
+  $("autostart-error").textContent = "";
+  try {
+    const a = await kith.call("autostart", { enable: ev.target.checked });
+    ev.target.checked = a.autostart !== null;
+  } catch (e) {
+    ev.target.checked = !ev.target.checked;
+    $("autostart-error").textContent = errorText(e);
+  }
+});
 
 $("change-dir").addEventListener("click", () => {
   $("dir-form").hidden = false;

@@ -64,6 +64,9 @@ _kith() {
             kith,invite)
                 cmd="kith__subcmd__invite"
                 ;;
+            kith,logs)
+                cmd="kith__subcmd__logs"
+                ;;
             kith,serve)
                 cmd="kith__subcmd__serve"
                 ;;
@@ -145,6 +148,9 @@ _kith() {
             kith__subcmd__help,invite)
                 cmd="kith__subcmd__help__subcmd__invite"
                 ;;
+            kith__subcmd__help,logs)
+                cmd="kith__subcmd__help__subcmd__logs"
+                ;;
             kith__subcmd__help,serve)
                 cmd="kith__subcmd__help__subcmd__serve"
                 ;;
@@ -209,7 +215,7 @@ _kith() {
 
     case "${cmd}" in
         kith)
-            opts="-h -V --home --help --version init id serve start stop status invite accept friends unfriend share albums album comment comments verify unshare transfers audience settings fetch identity install uninstall doctor demo help"
+            opts="-h -V --home --help --version init id serve start stop status invite accept friends unfriend share albums album comment comments verify unshare transfers audience settings fetch identity install uninstall logs doctor demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -439,7 +445,7 @@ _kith() {
             return 0
             ;;
         kith__subcmd__help)
-            opts="init id serve start stop status invite accept friends unfriend share albums album comment comments verify unshare transfers audience settings fetch identity install uninstall doctor demo help"
+            opts="init id serve start stop status invite accept friends unfriend share albums album comment comments verify unshare transfers audience settings fetch identity install uninstall logs doctor demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -691,6 +697,20 @@ _kith() {
             return 0
             ;;
         kith__subcmd__help__subcmd__invite)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kith__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1009,12 +1029,16 @@ _kith() {
             return 0
             ;;
         kith__subcmd__install)
-            opts="-h --home --help"
+            opts="-h --autostart --home --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --autostart)
+                    COMPREPLY=($(compgen -W "auto systemd xdg" -- "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1048,8 +1072,34 @@ _kith() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kith__subcmd__logs)
+            opts="-n -f -h --lines --follow --home --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kith__subcmd__serve)
-            opts="-h --listen --rate --upload-rate --download-rate --home --help"
+            opts="-h --listen --rate --upload-rate --download-rate --log-file --home --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1068,6 +1118,10 @@ _kith() {
                     return 0
                     ;;
                 --download-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1249,7 +1303,7 @@ _kith() {
             return 0
             ;;
         kith__subcmd__uninstall)
-            opts="-h --home --help"
+            opts="-h --purge --yes --home --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

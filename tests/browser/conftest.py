@@ -168,8 +168,12 @@ class World:
         self.driver = None
         self.uuid = str(uuid.uuid4())
 
-    def start_browser(self):
-        self.me.run("install")
+    def start_browser(self, program=None):
+        """Starts Firefox with the add-on; the host manifest names `program` (default: KITH)."""
+        if program:
+            subprocess.run([str(program), "install"], env=self.me.env, check=True, capture_output=True)
+        else:
+            self.me.run("install")
         opts = Options()
         opts.add_argument("-headless")
         opts.binary_location = shutil.which("firefox-esr") or shutil.which("firefox")

@@ -49,7 +49,7 @@ def test_toolbar_button_opens_the_popup_showing_my_peer_id(friends):
     wait_for(lambda: "Grandma" in (popup_text(friends, "online") or ""), what="online friend in the popup")
 
 
-def test_first_run_popup_creates_an_identity(world):
+def test_first_run_popup_creates_an_identity_and_starts_kith_at_login(world):
     world.start_browser()
     open_popup(world)
     wait_for(lambda: world.chrome(POPUP_JS.replace("return arguments[0]", "return doc.getElementById('first-run') && arguments[0]"), "first-run"),
@@ -62,6 +62,10 @@ def test_first_run_popup_creates_an_identity(world):
     shown = wait_for(lambda: popup_text(world, "my-id"), what="the new peer ID in the popup")
     assert world.me.json("status")["peer_id"] == shown
     assert popup_text(world, "my-name") == "Rose"
+    # "Start Kith when I log in" was offered, ticked, and wrote the login entry for this home
+    # (no systemd user session here, so an XDG autostart entry).
+    entry = (world.home / ".config" / "autostart" / "kith.desktop").read_text()
+    assert f"start --home {world.me.path}" in entry, entry
 
 
 def test_context_menu_shares_an_image_and_the_friend_receives_it(friends, web):

@@ -5,7 +5,6 @@
 //! first). A request without the token or with a foreign `Host` header is refused.
 
 use std::convert::Infallible;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -304,7 +303,7 @@ async fn read_chunk(
     let file = file.clone();
     tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; chunk_len(size, i) as usize];
-        file.read_exact_at(&mut buf, i * CHUNK_SIZE)
+        crate::platform::read_exact_at(&file, &mut buf, i * CHUNK_SIZE)
             .map_err(|e| e.to_string())?;
         crate::transfer::overlay::apply(&mut buf, i * CHUNK_SIZE, &patches);
         Ok(Bytes::from(buf))

@@ -99,10 +99,8 @@ impl Home {
             Some(d) => d,
             None => match crate::settings::env().home.clone() {
                 Some(d) => d,
-                None => directories::ProjectDirs::from("", "", "kith")
-                    .context("no home directory is known for this user; pass --home DIR")?
-                    .data_dir()
-                    .to_path_buf(),
+                None => default_dir()
+                    .context("no home directory is known for this user; pass --home DIR")?,
             },
         };
         let dir = if dir.is_absolute() {
@@ -129,12 +127,25 @@ impl Home {
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("node.lock")
     }
-    /// The log file of a detached node.
+    /// Where a node started in the background logs: the platform's state folder for the
+    /// default home (`$XDG_STATE_HOME/kith`, `~/.local/state/kith`; macOS `~/Library/Logs/kith`;
+    /// Windows the local app-data folder's `kith\logs`), `<home>/logs` for any other home (a
+    /// test's or a second identity's), so two homes never share a log.
+    pub fn log_dir(&self) -> PathBuf {
+        let is_default = default_dir().is_some_and(|d| d == self.dir);
+        match state_dir().filter(|_| is_default) {
+            Some(d) => d,
+            None => self.dir.join("logs"),
+        }
+    }
+    /// The current log file of a node started in the background (older ones: `node.log.1`, `.2`).
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("node.log")
+        self.log_dir().join("node.log")
     }
 
     /// The control socket: in the home, or under `$XDG_RUNTIME_DIR` when that path is too long.
+    /// (On Windows the control channel is a named pipe: `ipc::pipe_name`.)
+    #[cfg(unix)]
     pub fn socket_path(&self) -> PathBuf {
         let p = self.dir.join("kith.sock");
         // sun_path holds 108 bytes on Linux (104 on macOS), including the NUL.
@@ -230,12 +241,32 @@ impl Home {
 
 pub use kith_proto::names::validate_name;
 
+/// The home used when neither `--home` nor `KITH_HOME` names one: the OS data folder.
+pub fn default_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "kith").map(|d| d.data_dir().to_path_buf())
+}
+
+/// The platform's folder for this user's logs (see [`Home::log_dir`]).
+fn state_dir() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "kith")?;
+    if let Some(d) = dirs.state_dir() {
+        return Some(d.to_path_buf());
+    }
+    if cfg!(target_os = "macos") {
+        let home = directories::BaseDirs::new()?;
+        return Some(home.home_dir().join("Library/Logs/kith"));
+    }
+    Some(dirs.data_local_dir().join("logs"))
+}
+
+#[cfg(unix)]
 fn unsafe_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
 }
 
 /// Creates a folder (and parents) readable only by this user.
+#[cfg(unix)]
 pub fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -245,9 +276,19 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
+/// Creates a folder (and parents). On Windows a new folder inherits its parent's access list;
+/// the home and the downloads sit in the user's profile, which only the user (and the
+/// system and administrators) may open, so no mode is set here.
+#[cfg(windows)]
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
 /// Checks that a folder is private to this user: a real folder (not a link), owned by this
 /// user, with no group or other permission bits. The control socket lives only in such a
-/// folder, so nobody else can plant, replace or watch it.
+/// folder, so nobody else can plant, replace or watch it. (Unix only: on Windows the control
+/// pipe's own security descriptor keeps others out, see `ipc`.)
+#[cfg(unix)]
 pub fn check_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let md = std::fs::symlink_metadata(dir).with_context(|| format!("{}", dir.display()))?;
@@ -278,6 +319,7 @@ pub fn check_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// This process's user ID.
+#[cfg(unix)]
 pub fn my_uid() -> u32 {
     unsafe_uid()
 }
@@ -304,17 +346,20 @@ fn write_atomic_via(
     mode: u32,
     mut name: impl FnMut(&Path) -> PathBuf,
 ) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let mut tries = 0;
     let (tmp, mut f) = loop {
         let tmp = name(path);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(mode)
-            .open(&tmp)
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true).create_new(true);
+        #[cfg(unix)]
         {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.custom_flags(libc::O_NOFOLLOW).mode(mode);
+        }
+        #[cfg(windows)]
+        let _ = mode; // no modes: the file inherits the home's access list
+                      // create_new never opens an existing name, a link included (CREATE_NEW on Windows).
+        match open.open(&tmp) {
             Ok(f) => break (tmp, f),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
             Err(e) => return Err(e).with_context(|| format!("writing {}", tmp.display())),
@@ -339,6 +384,17 @@ fn write_atomic_via(
 /// Entries of a home open to group or others, path and mode: the home and every folder in it,
 /// and the files with secrets (`identity.key`, `config.json`, the store under `db/`). Links
 /// are not followed. (Other files — copies of shared photos, logs — sit in 0700 folders.)
+/// Windows has no modes: the home inherits the private access list of the user's profile,
+/// so nothing is reported there.
+#[cfg(windows)]
+pub fn loose_entries(_dir: &Path) -> Vec<(PathBuf, u32)> {
+    Vec::new()
+}
+
+/// Entries of a home open to group or others, path and mode: the home and every folder in it,
+/// and the files with secrets (`identity.key`, `config.json`, the store under `db/`). Links
+/// are not followed. (Other files — copies of shared photos, logs — sit in 0700 folders.)
+#[cfg(unix)]
 pub fn loose_entries(dir: &Path) -> Vec<(PathBuf, u32)> {
     let secret = |p: &Path| {
         p.parent() == Some(&dir.join("db"))
@@ -375,17 +431,26 @@ impl Home {
     /// without group or other bits): the store holds invite and reach secrets. Returns what
     /// was changed.
     pub fn tighten(&self) -> Vec<PathBuf> {
-        use std::os::unix::fs::PermissionsExt;
         let mut changed = Vec::new();
         for (p, mode) in loose_entries(&self.dir) {
-            let perm = std::fs::Permissions::from_mode(mode & !0o077);
-            match std::fs::set_permissions(&p, perm) {
+            match set_mode(&p, mode & !0o077) {
                 Ok(()) => changed.push(p),
                 Err(e) => tracing::warn!(path = %p.display(), "cannot tighten: {e}"),
             }
         }
         changed
     }
+}
+
+#[cfg(unix)]
+fn set_mode(p: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(windows)]
+fn set_mode(_p: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(()) // no modes (and `loose_entries` names nothing there)
 }
 
 /// A free UDP port in the dynamic range, for the node's stable listening port.
@@ -399,7 +464,8 @@ fn pick_port() -> Result<u16> {
     bail!("no free UDP port found for the node")
 }
 
-#[cfg(test)]
+// Both tests are about unix links and modes (Windows has no modes; see loose_entries).
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

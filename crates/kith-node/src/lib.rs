@@ -2,14 +2,17 @@
 //! the store, transfers, media handling and the loopback gateway. Front ends reach it through
 //! `node::serve` and the control socket; the wire formats are `kith_proto`'s.
 
+pub mod binary;
 pub mod clock;
 pub mod core;
 pub mod export;
 pub mod gateway;
 pub mod home;
+pub mod ipc;
 pub mod media;
 pub mod net;
 pub mod node;
+pub mod platform;
 pub mod settings;
 pub mod store;
 pub mod transfer;

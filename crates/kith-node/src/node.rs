@@ -291,6 +291,8 @@ impl NodeHandle {
 /// Everything the actor owns.
 struct Node {
     home: Home,
+    /// The program file this node runs, read at its start (`hello`, `status`).
+    binary: Option<reply::Binary>,
     /// The settings in use; changed only by `Msg::ConfigSaved`, after they are written.
     config: Config,
     /// Where `settings` changes go to be written (`node/config.rs`).
@@ -414,6 +416,8 @@ impl std::str::FromStr for ListenAt {
 
 /// Runs the node for a home in the foreground until a signal or `stop`.
 pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result<()> {
+    // Read first: the file at this path may be replaced (upgraded) while the node runs.
+    let binary = crate::binary::this_program();
     let identity = Arc::new(home.identity()?);
     let config = home.config()?;
     let bind = match listen {
@@ -458,24 +462,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     let endpoint = crate::net::endpoint(bind, server)?;
     let listen = endpoint.local_addr()?;
 
-    let sock_path = home.socket_path();
-    if let Some(parent) = sock_path.parent() {
-        crate::home::create_private_dir(parent)?;
-        if parent != home.dir {
-            // A folder outside the home (the runtime or temporary folder's) must be private.
-            crate::home::check_private_dir(parent)
-                .context("refusing the control socket's folder")?;
-        }
-    }
-    let _ = std::fs::remove_file(&sock_path); // stale: we hold the lock, so no node uses it
-    let listener = {
-        // The umask makes the socket 0600 from the moment it exists.
-        // SAFETY: umask only changes this process's file-creation mask.
-        let old = unsafe { libc::umask(0o177) };
-        let l = tokio::net::UnixListener::bind(&sock_path);
-        unsafe { libc::umask(old) };
-        l.with_context(|| format!("cannot create the control socket {}", sock_path.display()))?
-    };
+    let listener = crate::ipc::Listener::bind(&home)?;
 
     let (tx, rx) = mpsc::channel(256);
     let (events, _) = broadcast::channel(256);
@@ -511,6 +498,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     let config_writer = config::start(home.clone(), config.clone(), tx.clone());
     let mut node = Node {
         me,
+        binary,
         home: home.clone(),
         config,
         config_writer,
@@ -571,10 +559,9 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     });
     let actor = tokio::spawn(node.run(rx));
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
-        _ = term.recv() => tracing::info!("terminated"),
+        r = terminated() => { r?; tracing::info!("terminated") }
         _ = shutdown_rx => {
             tracing::info!("stop requested");
             // Let the answer to `stop` reach its client.
@@ -593,7 +580,7 @@ pub async fn serve(home: Home, listen: Option<ListenAt>, rates: Rates) -> Result
     drop(tx);
     actor.abort();
     let _ = actor.await; // the store is flushed on every write and dropped here
-    let _ = std::fs::remove_file(&sock_path);
+    let _ = control.await; // drops the listener, which removes the socket
     eprintln!("kith node stopped");
     Ok(())
 }
@@ -654,6 +641,29 @@ fn start_port_mapping(
         }
     });
     crate::net::portmap::PortMap::start(listen.port(), mtx)
+}
+
+/// Resolves when the system asks the node to end: SIGTERM on unix; on Windows Ctrl-Break
+/// (Ctrl-C is `ctrl_c` for both), or the console closing.
+#[cfg(unix)]
+pub async fn terminated() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    term.recv().await;
+    Ok(())
+}
+
+/// Resolves when the system asks the node to end: SIGTERM on unix; on Windows Ctrl-Break
+/// (Ctrl-C is `ctrl_c` for both), or the console closing.
+#[cfg(windows)]
+pub async fn terminated() -> std::io::Result<()> {
+    use tokio::signal::windows;
+    let mut brk = windows::ctrl_break()?;
+    let mut close = windows::ctrl_close()?;
+    tokio::select! {
+        _ = brk.recv() => {}
+        _ = close.recv() => {}
+    }
+    Ok(())
 }
 
 /// Takes the home's lock so only one node runs for it; the lock file names the holder's pid.
@@ -1142,7 +1152,8 @@ impl Node {
         let r = match cmd {
             Command::Hello { .. } => to_json(Ok(reply::NodeHello {
                 node_version: crate::VERSION.to_string(),
-                protocol: 1,
+                protocol: crate::settings::env().protocol(),
+                binary: self.binary.clone(),
             })),
             Command::Status {} => to_json(self.status()),
             Command::AddonOrigin { origin } => {
@@ -1156,6 +1167,10 @@ impl Node {
                     ))
                 }
             }
+            Command::Autostart { .. } => Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "autostart is answered by the native-messaging host; use `kith install --autostart`",
+            )),
             Command::Init { .. } => Err(ApiError::new(
                 ErrorCode::AlreadyInitialized,
                 "this home already has an identity",
@@ -1295,6 +1310,7 @@ impl Node {
             gateway: self.gateway.base(),
             version: crate::VERSION.to_string(),
             pid: std::process::id(),
+            binary: self.binary.clone(),
         })
     }
 

@@ -38,6 +38,9 @@ pub const FAULT_CORRUPT_CHUNKS: &str = "KITH_FAULT_CORRUPT_CHUNKS";
 /// Test builds only (cargo feature `test-faults`): milliseconds each upload piece's write is
 /// delayed, so tests can show the node answers while an upload is written.
 pub const FAULT_SLOW_UPLOAD_MS: &str = "KITH_FAULT_SLOW_UPLOAD_MS";
+/// Test builds only (cargo feature `test-faults`): the API version (`hello.protocol`) the
+/// node and the native host report instead of `kith_proto::api::PROTOCOL`.
+pub const FAULT_PROTOCOL: &str = "KITH_FAULT_PROTOCOL";
 
 /// The settings the environment gives this process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,6 +69,8 @@ pub struct Env {
     pub fault_corrupt_chunks: bool,
     /// `KITH_FAULT_SLOW_UPLOAD_MS`, honoured only in builds with the `test-faults` feature.
     pub fault_slow_upload_ms: Option<u64>,
+    /// `KITH_FAULT_PROTOCOL`, honoured only in builds with the `test-faults` feature.
+    pub fault_protocol: Option<u32>,
 }
 
 impl Env {
@@ -99,10 +104,19 @@ impl Env {
                 FAULT_SLOW_UPLOAD_MS if cfg!(feature = "test-faults") => {
                     env.fault_slow_upload_ms = v.to_str().and_then(|s| s.parse().ok())
                 }
+                FAULT_PROTOCOL if cfg!(feature = "test-faults") => {
+                    env.fault_protocol = v.to_str().and_then(|s| s.parse().ok())
+                }
                 _ => {}
             }
         }
         env
+    }
+
+    /// The API version this process reports in `hello`: `kith_proto::api::PROTOCOL`, unless a
+    /// test build was told another (`KITH_FAULT_PROTOCOL`).
+    pub fn protocol(&self) -> u32 {
+        self.fault_protocol.unwrap_or(kith_proto::api::PROTOCOL)
     }
 }
 
@@ -143,6 +157,18 @@ mod tests {
     fn the_corrupt_chunks_fault_exists_only_in_test_fault_builds() {
         let e = vars(&[(FAULT_CORRUPT_CHUNKS, "1")]);
         assert_eq!(e.fault_corrupt_chunks, cfg!(feature = "test-faults"));
+    }
+
+    #[test]
+    fn the_protocol_override_exists_only_in_test_fault_builds() {
+        let e = vars(&[(FAULT_PROTOCOL, "7")]);
+        let want = if cfg!(feature = "test-faults") {
+            7
+        } else {
+            kith_proto::api::PROTOCOL
+        };
+        assert_eq!(e.protocol(), want);
+        assert_eq!(vars(&[]).protocol(), kith_proto::api::PROTOCOL);
     }
 
     #[test]

@@ -229,6 +229,9 @@ impl ApiError {
     }
 }
 
+/// The version of this API (`hello.protocol`); the add-on speaks exactly this one.
+pub const PROTOCOL: u32 = 1;
+
 /// The Firefox add-on's ID (the host manifest's `allowed_extensions`).
 pub const ADDON_ID: &str = "kith@kith";
 /// The Chromium build's extension ID, pinned by the public key of its manifest.
@@ -505,6 +508,13 @@ pub enum Command {
         /// The origin, without a trailing slash.
         origin: String,
     },
+    /// Whether the node starts at login, and turning that on or off (answered by the
+    /// native-messaging host, which writes the login entry as `kith install --autostart` does).
+    Autostart {
+        /// Turn it on (true) or off (false); absent: only ask.
+        #[serde(default)]
+        enable: Option<bool>,
+    },
     /// Write a passphrase-protected export of the identity and friends.
     IdentityExport {
         /// Absolute path of the file to write.
@@ -551,6 +561,7 @@ pub const COMMANDS: &[&str] = &[
     "album_read",
     "friend_verify",
     "addon_origin",
+    "autostart",
 ];
 
 /// A request: its id and command.

@@ -51,6 +51,9 @@ pub enum Cmd {
         /// Limit downloads (overrides --rate and the saved setting for this run).
         #[arg(long, value_parser = kith_node::transfer::rate::parse_rate)]
         download_rate: Option<u64>,
+        /// Log to this file, rotated at 10 MiB (set by `kith start`; default: stderr).
+        #[arg(long, hide = true, value_name = "FILE")]
+        log_file: Option<PathBuf>,
     },
     /// Start the node in the background unless one runs (exit 0 once it answers).
     Start,
@@ -262,10 +265,31 @@ pub enum Cmd {
         #[command(subcommand)]
         op: IdentityOp,
     },
-    /// Install the Firefox native-messaging manifest for this user.
-    Install,
-    /// Remove the Firefox native-messaging manifest.
-    Uninstall,
+    /// Register Kith with Firefox and the Chromium-family browsers for this user.
+    Install {
+        /// Also start the node at login (a systemd user unit where one can run, otherwise an
+        /// XDG autostart entry), and start it now.
+        #[arg(long, value_name = "HOW", num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
+        autostart: Option<AutostartArg>,
+    },
+    /// Undo `install`: remove the registrations and the login entry, and stop the node.
+    Uninstall {
+        /// Also delete this home (identity, friends, albums' records) and its logs.
+        #[arg(long)]
+        purge: bool,
+        /// Do not ask before deleting the home.
+        #[arg(long, requires = "purge")]
+        yes: bool,
+    },
+    /// Show the end of the log of the node started in the background.
+    Logs {
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+        /// Keep printing lines as they are written.
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// Explain what is wrong with this installation.
     Doctor,
     /// Start two local nodes in a temporary home, befriend them and show the handshake.
@@ -277,6 +301,27 @@ pub enum Cmd {
         #[arg(long)]
         friend: bool,
     },
+}
+
+/// `install --autostart[=HOW]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AutostartArg {
+    /// systemd when a user session manager runs, otherwise XDG.
+    Auto,
+    /// A systemd user unit.
+    Systemd,
+    /// An XDG autostart entry.
+    Xdg,
+}
+
+impl Cmd {
+    /// The file a background node logs to (`serve --log-file`).
+    pub fn log_file(&self) -> Option<&std::path::Path> {
+        match self {
+            Cmd::Serve { log_file, .. } => log_file.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Identity export/import.
@@ -501,6 +546,183 @@ pub fn wants_json(cmd: &Cmd) -> bool {
     )
 }
 
+/// Starts the home's node in the background unless one answers; true when it started one.
+async fn start_node(home: &Home) -> Result<bool, Failure> {
+    if !home.initialized() {
+        return Err(ApiError::new(
+            ErrorCode::NotInitialized,
+            "this home has no identity yet: run `kith init --name NAME` first",
+        )
+        .into());
+    }
+    if Client::connect(home).await.is_ok() {
+        return Ok(false);
+    }
+    crate::native::start_detached(home)?;
+    crate::native::wait_for_node(home, std::time::Duration::from_secs(10)).await?;
+    Ok(true)
+}
+
+/// Asks the node to stop and waits until it has let go of its socket.
+async fn stop_node(home: &Home, client: &mut Client) -> Result<(), Failure> {
+    match client.call(&Command::Stop {}).await {
+        Ok(_) => {}
+        // The node may close the socket before its answer is out: it is stopping.
+        Err(e) if e.code == ErrorCode::NoNode => {}
+        Err(e) => return Err(e.into()),
+    }
+    for _ in 0..100 {
+        if Client::connect(home).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// `kith install [--autostart[=HOW]]`.
+async fn install(home: &Home, autostart: Option<AutostartArg>) -> Result<(), Failure> {
+    use crate::install::Autostart;
+    for p in crate::install::install()? {
+        eprintln!("wrote {}", p.display());
+    }
+    eprintln!("Firefox, Chromium, Chrome, Edge and Brave can now start Kith");
+    let Some(how) = autostart else {
+        return Ok(());
+    };
+    let kind = match how {
+        AutostartArg::Auto => None,
+        AutostartArg::Systemd => Some(Autostart::Systemd),
+        AutostartArg::Xdg => Some(Autostart::Xdg),
+    };
+    let (kind, path) = crate::install::install_autostart(kind, home)?;
+    eprintln!("wrote {}: the node starts at login", path.display());
+    if !home.initialized() {
+        eprintln!("It will serve once this home has an identity (`kith init --name NAME`)");
+        return Ok(());
+    }
+    if kind == Autostart::Systemd && crate::install::has_user_systemd() {
+        // Hand the node over to systemd: one started by the browser stops first.
+        if let Ok(mut c) = Client::connect(home).await {
+            stop_node(home, &mut c).await?;
+        }
+        let ok = std::process::Command::new("systemctl")
+            .args(["--user", "start", "kith.service"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(ApiError::new(
+                ErrorCode::NoNode,
+                "`systemctl --user start kith.service` failed",
+            )
+            .into());
+        }
+        crate::native::wait_for_node(home, std::time::Duration::from_secs(10)).await?;
+    } else {
+        start_node(home).await?;
+    }
+    eprintln!("The node runs now");
+    Ok(())
+}
+
+/// `kith uninstall [--purge [--yes]]`.
+async fn uninstall(home: &Home, purge: bool, yes: bool) -> Result<(), Failure> {
+    // Ask before changing anything, so a "no" leaves Kith as it was.
+    let question = format!(
+        "Delete {} (your identity, friends and albums' records)?",
+        home.dir.display()
+    );
+    if purge && !yes && !confirm(&question)? {
+        return Err(ApiError::new(ErrorCode::BadRequest, "nothing deleted").into());
+    }
+    for p in crate::install::uninstall_autostart()? {
+        eprintln!("removed {}", p.display());
+    }
+    if let Ok(mut c) = Client::connect(home).await {
+        stop_node(home, &mut c).await?;
+        eprintln!("stopped the node for {}", home.dir.display());
+    }
+    for p in crate::install::uninstall()? {
+        eprintln!("removed {}", p.display());
+    }
+    if !purge {
+        eprintln!(
+            "Kith is no longer registered; your home {} is kept",
+            home.dir.display()
+        );
+        return Ok(());
+    }
+    let log_dir = home.log_dir();
+    for dir in [&home.dir, &log_dir] {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => eprintln!("deleted {}", dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ApiError::new(
+                    ErrorCode::Io,
+                    format!("deleting {}: {e}", dir.display()),
+                )
+                .into())
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Asks a yes/no question on the terminal; refuses when there is none to ask on.
+fn confirm(question: &str) -> Result<bool, Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "refusing to delete the home without asking: pass --yes",
+        )
+        .into());
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(anyhow::Error::from)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `kith logs [-n N] [--follow]`.
+async fn logs(home: &Home, lines: usize, follow: bool) -> Result<(), Failure> {
+    let path = home.log_path();
+    let tail = crate::logfile::tail(&path, lines).map_err(|e| {
+        ApiError::new(
+            ErrorCode::Io,
+            format!(
+                "no log at {} ({e}): a node started with `kith start` or by the browser writes one",
+                path.display()
+            ),
+        )
+    })?;
+    for l in &tail {
+        println!("{l}");
+    }
+    if !follow {
+        return Ok(());
+    }
+    let mut at = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if len < at {
+            at = 0; // rotated: read the new file from its start
+        }
+        if len > at {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = std::fs::File::open(&path).map_err(anyhow::Error::from)?;
+            f.seek(SeekFrom::Start(at)).map_err(anyhow::Error::from)?;
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf).map_err(anyhow::Error::from)?;
+            at += buf.len() as u64;
+            print!("{}", String::from_utf8_lossy(&buf));
+        }
+    }
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let home = Home::resolve(cli.home)?;
@@ -528,6 +750,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             rate,
             upload_rate,
             download_rate,
+            log_file: _,
         } => {
             let rates = kith_node::node::Rates {
                 upload: upload_rate.or(rate),
@@ -542,40 +765,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 })?
         }
         Cmd::Start => {
-            if !home.initialized() {
-                return Err(ApiError::new(
-                    ErrorCode::NotInitialized,
-                    "this home has no identity yet: run `kith init --name NAME` first",
-                )
-                .into());
-            }
-            if Client::connect(&home).await.is_ok() {
-                eprintln!("The Kith node for {} runs already", home.dir.display());
-            } else {
-                crate::native::start_detached(&home)?;
-                crate::native::wait_for_node(&home, std::time::Duration::from_secs(10)).await?;
+            if start_node(&home).await? {
                 eprintln!(
                     "Started the Kith node for {} (log: {})",
                     home.dir.display(),
                     home.log_path().display()
                 );
+            } else {
+                eprintln!("The Kith node for {} runs already", home.dir.display());
             }
         }
         Cmd::Stop => {
             let mut client = Client::connect(&home).await?;
-            match client.call(&Command::Stop {}).await {
-                Ok(_) => {}
-                // The node may close the socket before its answer is out: it is stopping.
-                Err(e) if e.code == ErrorCode::NoNode => {}
-                Err(e) => return Err(e.into()),
-            }
-            // Wait until the node has let go of its socket.
-            for _ in 0..100 {
-                if Client::connect(&home).await.is_err() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+            stop_node(&home, &mut client).await?;
             eprintln!("Stopped the Kith node for {}", home.dir.display());
         }
         Cmd::Status { json } => {
@@ -1014,17 +1216,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             );
             println!("{}", id.peer_id());
         }
-        Cmd::Install => {
-            let p = crate::install::install()?;
-            eprintln!("Firefox can now start Kith: wrote {}", p.display());
-        }
-        Cmd::Uninstall => {
-            if crate::install::uninstall()? {
-                eprintln!("Removed the native-messaging manifest");
-            } else {
-                eprintln!("No native-messaging manifest was installed");
-            }
-        }
+        Cmd::Install { autostart } => install(&home, autostart).await?,
+        Cmd::Uninstall { purge, yes } => uninstall(&home, purge, yes).await?,
+        Cmd::Logs { lines, follow } => logs(&home, lines, follow).await?,
         Cmd::Doctor => {
             use crate::install::Finding;
             let mut findings = crate::install::doctor_offline(&home);
@@ -1040,14 +1234,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                         if let Ok(st) = call_as::<reply::Status>(&home, Command::Status {}).await {
                             findings.push(crate::install::doctor_reach(&st.reach));
                         }
+                        findings.push(crate::version::doctor_node(&home).await);
                         findings.extend(crate::install::doctor_friends(&friends));
                     }
-                    Err(f) if f.error.code == ErrorCode::NoNode => {
-                        findings.push(Finding::problem(format!(
-                            "no node is running: start one with `kith serve --home {}`",
-                            home.dir.display()
-                        )))
-                    }
+                    Err(f) if f.error.code == ErrorCode::NoNode => findings.push(Finding::problem(
+                        "no node is running: start one with `kith start`",
+                    )),
                     Err(f) => findings.push(Finding::problem(format!(
                         "the node did not answer `friends`: {}",
                         f.error.message

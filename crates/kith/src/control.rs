@@ -1,21 +1,19 @@
-//! The control socket's client: how the CLI, the native host and the demo reach a running
-//! node (the node's side is `node/control.rs`).
-
-use std::path::Path;
+//! The control channel's client: how the CLI, the native host and the demo reach a running
+//! node (the node's side is `node/control.rs`; the transport, socket or pipe, is `ipc`).
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio::io::BufReader;
-use tokio::net::UnixStream;
 
 use kith_node::home::Home;
+use kith_node::ipc::Stream;
 use kith_node::wire::{read_frame, write_frame};
 use kith_proto::api::{ApiError, Command, ErrorCode};
 use kith_proto::frame::MAX_FROM_CLIENT;
 
 /// A connection to a running node.
 pub struct Client {
-    stream: BufReader<UnixStream>,
+    stream: BufReader<Stream>,
     next_id: u64,
 }
 
@@ -34,28 +32,13 @@ pub fn no_node(home: &Home) -> ApiError {
 impl Client {
     /// Connects to the home's node.
     pub async fn connect(home: &Home) -> Result<Client, ApiError> {
-        Self::connect_path(&home.socket_path())
+        // The node answering must be this user's own (`ipc::connect` checks).
+        let s = kith_node::ipc::connect(home)
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::PermissionDenied => ApiError::new(ErrorCode::Io, e.to_string()),
                 _ => no_node(home),
-            })
-    }
-
-    /// Connects to a socket path.
-    pub async fn connect_path(path: &Path) -> std::io::Result<Client> {
-        let s = UnixStream::connect(path).await?;
-        // The node answering must be this user's own (its socket's peer credentials).
-        let owner = s.peer_cred()?.uid();
-        if owner != kith_node::home::my_uid() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!(
-                    "the control socket {} is served by user {owner}, not by you",
-                    path.display()
-                ),
-            ));
-        }
+            })?;
         Ok(Client {
             stream: BufReader::new(s),
             next_id: 1,
@@ -112,7 +95,7 @@ impl Client {
     }
 
     /// Gives up the stream, for relaying raw frames.
-    pub fn into_inner(self) -> UnixStream {
+    pub fn into_inner(self) -> Stream {
         self.stream.into_inner()
     }
 }

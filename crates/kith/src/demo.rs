@@ -21,9 +21,22 @@ struct DemoNode {
 
 impl Drop for DemoNode {
     fn drop(&mut self) {
-        // SIGTERM for a clean close, then reap.
+        // SIGTERM for a clean close (Windows: `kith stop`), then reap.
+        #[cfg(unix)]
         // SAFETY: kill with a valid pid and signal has no memory effects.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM)
+        };
+        #[cfg(windows)]
+        if let Ok(exe) = std::env::current_exe() {
+            let _ = std::process::Command::new(exe)
+                .arg("--home")
+                .arg(&self.home.dir)
+                .arg("stop")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
         for _ in 0..50 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
@@ -43,9 +56,11 @@ fn start(root: &std::path::Path, name: &str) -> Result<DemoNode> {
     let child = std::process::Command::new(std::env::current_exe()?)
         .args(["serve", "--listen", "127.0.0.1:0", "--home"])
         .arg(&home.dir)
+        .arg("--log-file")
+        .arg(home.log_path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(home.log_path())?)
+        .stderr(Stdio::null())
         .spawn()
         .context("starting a demo node")?;
     Ok(DemoNode {
@@ -250,10 +265,9 @@ async fn befriend_and_share(me: &Home, root: &std::path::Path, once: bool) -> Re
         eprintln!(
             "Open the Kith sidebar in Firefox to see it. Press Ctrl-C to stop the demo friend."
         );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            r = kith_node::node::terminated() => r?,
         }
     }
     // Leave no friend behind who will never come back.

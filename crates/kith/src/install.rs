@@ -1,65 +1,335 @@
-//! Installing the Firefox native-messaging manifest, and `kith doctor`.
+//! Registering Kith with the browsers and the desktop (`kith install`, `kith uninstall`), and
+//! `kith doctor`'s checks of all of it.
+//!
+//! `install` writes this user's native-messaging host manifests for Firefox and every
+//! Chromium-family browser (whether or not the browser is there, so one installed later finds
+//! Kith), and with `--autostart` a systemd user unit or an XDG autostart entry that starts the
+//! node at login. `uninstall` removes all of it and stops the node; `--purge` also removes the
+//! home and its logs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use kith_node::home::Home;
 use kith_proto::api::reply::{Friend, LinkPath, ReachState};
 
-/// Where Firefox looks for this user's native-messaging manifests.
-pub fn manifest_dir() -> Result<PathBuf> {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .context("HOME is not set")?;
-    let home = PathBuf::from(home);
-    Ok(if cfg!(target_os = "macos") {
-        home.join("Library/Application Support/Mozilla/NativeMessagingHosts")
+/// Which manifest form a browser reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Firefox: `allowed_extensions` lists add-on IDs.
+    Firefox,
+    /// Chromium, Chrome, Edge, Brave: `allowed_origins` lists extension origins.
+    Chromium,
+}
+
+/// One manifest file a browser reads to find the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The browser, for messages.
+    pub browser: &'static str,
+    /// The manifest form it reads.
+    pub family: Family,
+    /// The manifest file (`…/kith.json`; on Windows the file the registry names).
+    pub file: PathBuf,
+}
+
+impl Registration {
+    /// The manifest file.
+    pub fn path(&self) -> PathBuf {
+        self.file.clone()
+    }
+}
+
+/// This user's home folder: `HOME`, else what the system says (Windows' profile folder).
+pub fn user_home() -> Result<PathBuf> {
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h)),
+        None => Ok(directories::BaseDirs::new()
+            .context("no home folder is known for this user")?
+            .home_dir()
+            .to_path_buf()),
+    }
+}
+
+/// Every user-level manifest on Windows: one per family under the local app-data folder, which
+/// the browsers' registry keys name (`install_windows.rs`).
+#[cfg(windows)]
+pub fn registrations(_h: &Path) -> Vec<Registration> {
+    let Ok(places) = crate::install_windows::Places::user() else {
+        return Vec::new();
+    };
+    vec![
+        Registration {
+            browser: "Firefox",
+            family: Family::Firefox,
+            file: places.manifest(Family::Firefox),
+        },
+        Registration {
+            browser: "Chrome, Chromium and Edge",
+            family: Family::Chromium,
+            file: places.manifest(Family::Chromium),
+        },
+    ]
+}
+
+/// Every user-level manifest under the home folder `h`, Firefox first.
+#[cfg(not(windows))]
+pub fn registrations(h: &Path) -> Vec<Registration> {
+    let (firefox, chromium): (&str, [(&'static str, &str); 4]) = if cfg!(target_os = "macos") {
+        (
+            "Library/Application Support/Mozilla/NativeMessagingHosts",
+            [
+                ("Chromium", "Library/Application Support/Chromium"),
+                ("Google Chrome", "Library/Application Support/Google/Chrome"),
+                (
+                    "Microsoft Edge",
+                    "Library/Application Support/Microsoft Edge",
+                ),
+                (
+                    "Brave",
+                    "Library/Application Support/BraveSoftware/Brave-Browser",
+                ),
+            ],
+        )
     } else {
-        home.join(".mozilla/native-messaging-hosts")
-    })
+        (
+            ".mozilla/native-messaging-hosts",
+            [
+                ("Chromium", ".config/chromium"),
+                ("Google Chrome", ".config/google-chrome"),
+                ("Microsoft Edge", ".config/microsoft-edge"),
+                ("Brave", ".config/BraveSoftware/Brave-Browser"),
+            ],
+        )
+    };
+    let file = |dir: PathBuf| dir.join(format!("{}.json", crate::HOST_NAME));
+    let mut out = vec![Registration {
+        browser: "Firefox",
+        family: Family::Firefox,
+        file: file(h.join(firefox)),
+    }];
+    out.extend(chromium.into_iter().map(|(browser, dir)| Registration {
+        browser,
+        family: Family::Chromium,
+        file: file(h.join(dir).join("NativeMessagingHosts")),
+    }));
+    out
 }
 
-/// The manifest file path.
+/// Where Firefox's manifest for this user is.
 pub fn manifest_path() -> Result<PathBuf> {
-    Ok(manifest_dir()?.join(format!("{}.json", crate::HOST_NAME)))
+    registrations(&user_home()?)
+        .into_iter()
+        .next()
+        .map(|r| r.file)
+        .context("no manifest place is known")
 }
 
-/// The manifest text for a binary path.
-pub fn manifest_text(binary: &std::path::Path) -> Result<String> {
+/// The manifest text of one family for a binary path.
+pub fn manifest_for(family: Family, binary: &Path) -> Result<String> {
     let path = binary
         .to_str()
         .context("the binary's path is not valid UTF-8")?;
-    let manifest = serde_json::json!({
+    let mut manifest = serde_json::json!({
         "name": crate::HOST_NAME,
         "description": "Kith: share photos, videos and files straight with friends",
         "path": path,
         "type": "stdio",
-        "allowed_extensions": [crate::ADDON_ID],
     });
+    match family {
+        Family::Firefox => manifest["allowed_extensions"] = serde_json::json!([crate::ADDON_ID]),
+        Family::Chromium => {
+            manifest["allowed_origins"] = serde_json::json!([crate::chromium_origin()])
+        }
+    }
     let mut text = serde_json::to_string_pretty(&manifest)?;
     text.push('\n');
     Ok(text)
 }
 
-/// Writes the manifest for the running binary; returns its path.
-pub fn install() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?.canonicalize()?;
-    let path = manifest_path()?;
-    std::fs::create_dir_all(manifest_dir()?)?;
-    kith_node::home::write_atomic(&path, manifest_text(&exe)?.as_bytes(), 0o644)?;
-    Ok(path)
+/// Firefox's manifest text for a binary path.
+pub fn manifest_text(binary: &Path) -> Result<String> {
+    manifest_for(Family::Firefox, binary)
 }
 
-/// Removes the manifest; true when there was one.
-pub fn uninstall() -> Result<bool> {
-    let path = manifest_path()?;
-    match std::fs::remove_file(&path) {
+/// The Chromium family's manifest text for a binary path.
+pub fn chromium_manifest_text(binary: &Path) -> Result<String> {
+    manifest_for(Family::Chromium, binary)
+}
+
+/// This binary's canonical path, as manifests and autostart entries name it.
+pub fn this_binary() -> Result<PathBuf> {
+    Ok(std::env::current_exe()?.canonicalize()?)
+}
+
+/// Writes every user-level manifest for the running binary (on Windows also the registry
+/// keys); returns the files written.
+pub fn install() -> Result<Vec<PathBuf>> {
+    let exe = this_binary()?;
+    #[cfg(windows)]
+    {
+        crate::install_windows::install_at(&crate::install_windows::Places::user()?, &exe)?;
+        Ok(registrations(Path::new(""))
+            .into_iter()
+            .map(|r| r.file)
+            .collect())
+    }
+    #[cfg(not(windows))]
+    {
+        let mut written = Vec::new();
+        for r in registrations(&user_home()?) {
+            if let Some(dir) = r.file.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let path = r.path();
+            kith_node::home::write_atomic(&path, manifest_for(r.family, &exe)?.as_bytes(), 0o644)
+                .with_context(|| format!("writing {}", path.display()))?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
+
+/// Removes a file; true when there was one.
+fn remove(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
     }
+}
+
+/// Removes every user-level manifest (on Windows also the registry keys); returns the files
+/// removed.
+pub fn uninstall() -> Result<Vec<PathBuf>> {
+    let files: Vec<PathBuf> = registrations(&user_home()?)
+        .into_iter()
+        .map(|r| r.file)
+        .collect();
+    let present: Vec<PathBuf> = files.iter().filter(|f| f.is_file()).cloned().collect();
+    #[cfg(windows)]
+    crate::install_windows::uninstall_at(&crate::install_windows::Places::user()?)?;
+    for f in &files {
+        remove(f)?;
+    }
+    Ok(present)
+}
+
+/// How the node is started at login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Autostart {
+    /// A systemd user unit, where a user session manager runs.
+    Systemd,
+    /// An XDG autostart entry, started by the desktop at login.
+    Xdg,
+}
+
+/// The systemd user unit and the XDG autostart entry under the home folder `h`.
+pub fn autostart_paths(h: &Path) -> (PathBuf, PathBuf) {
+    (
+        h.join(".config/systemd/user/kith.service"),
+        h.join(".config/autostart/kith.desktop"),
+    )
+}
+
+/// Whether this system runs systemd (as `sd_booted` checks) with `systemctl` to talk to it.
+pub fn has_user_systemd() -> bool {
+    Path::new("/run/systemd/system").is_dir() && which("systemctl")
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// `--home DIR` when the home is not the default one (so the login entry starts this home).
+fn home_arg(home: &Home) -> Option<&Path> {
+    match kith_node::home::default_dir() {
+        Some(d) if d == home.dir => None,
+        _ => Some(home.dir.as_path()),
+    }
+}
+
+/// Runs `systemctl --user ARGS…`, failing with what it printed.
+fn systemctl(args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new("systemctl")
+        .arg("--user")
+        .args(args)
+        .output()
+        .context("running systemctl")?;
+    if !out.status.success() {
+        bail!(
+            "`systemctl --user {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the login entry of `kind` (chosen from the system when None) for this binary and
+/// home, and enables it; returns the kind and the file written. The caller starts the node.
+pub fn install_autostart(kind: Option<Autostart>, home: &Home) -> Result<(Autostart, PathBuf)> {
+    let kind = kind.unwrap_or(if has_user_systemd() {
+        Autostart::Systemd
+    } else {
+        Autostart::Xdg
+    });
+    let exe = this_binary()?;
+    let (unit, desktop) = autostart_paths(&user_home()?);
+    let (path, text) = match kind {
+        Autostart::Systemd => (unit, crate::service::systemd_unit(&exe, home_arg(home))?),
+        Autostart::Xdg => (
+            desktop,
+            crate::service::desktop_entry(&exe, home_arg(home))?,
+        ),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    kith_node::home::write_atomic(&path, text.as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", path.display()))?;
+    if kind == Autostart::Systemd && has_user_systemd() {
+        systemctl(&["daemon-reload"])?;
+        systemctl(&["enable", "kith.service"])?;
+    }
+    Ok((kind, path))
+}
+
+/// Which login entry is installed, if any (the unit first).
+pub fn autostart_installed() -> Option<(Autostart, PathBuf)> {
+    let (unit, desktop) = autostart_paths(&user_home().ok()?);
+    if unit.is_file() {
+        Some((Autostart::Systemd, unit))
+    } else if desktop.is_file() {
+        Some((Autostart::Xdg, desktop))
+    } else {
+        None
+    }
+}
+
+/// Disables and removes both login entries; returns the files removed.
+pub fn uninstall_autostart() -> Result<Vec<PathBuf>> {
+    let (unit, desktop) = autostart_paths(&user_home()?);
+    let mut removed = Vec::new();
+    if unit.is_file() && has_user_systemd() {
+        // The unit may run the node: stop and disable it before its file goes.
+        if let Err(e) = systemctl(&["disable", "--now", "kith.service"]) {
+            tracing::warn!("{e:#}");
+        }
+    }
+    for p in [unit, desktop] {
+        if remove(&p)? {
+            removed.push(p);
+        }
+    }
+    if !removed.is_empty() && has_user_systemd() {
+        let _ = systemctl(&["daemon-reload"]);
+    }
+    Ok(removed)
 }
 
 /// One finding of `doctor`.
@@ -102,69 +372,150 @@ fn check(ok: bool, text: impl Into<String>) -> Finding {
     }
 }
 
-/// Checks the manifest and the home (no node needed).
+/// Whether `path` is an executable file.
+fn is_executable(path: &str) -> bool {
+    let Ok(md) = std::fs::metadata(path) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        md.is_file() && md.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    md.is_file()
+}
+
+/// One browser's manifest: present, valid, naming an executable, allowing Kith's add-on.
+pub fn doctor_manifest(r: &Registration) -> Finding {
+    let path = r.path();
+    let fix = "run `kith install`";
+    let text = match std::fs::read_to_string(&path) {
+        Err(_) => {
+            return check(
+                false,
+                format!(
+                    "{}: no native-messaging manifest at {}: {fix}",
+                    r.browser,
+                    path.display()
+                ),
+            )
+        }
+        Ok(t) => t,
+    };
+    let m: Value = match serde_json::from_str(&text) {
+        Err(e) => {
+            return check(
+                false,
+                format!(
+                    "{}: {} is not valid JSON ({e}): {fix}",
+                    r.browser,
+                    path.display()
+                ),
+            )
+        }
+        Ok(m) => m,
+    };
+    let bin = m["path"].as_str().unwrap_or_default();
+    if !is_executable(bin) {
+        return check(
+            false,
+            format!(
+                "{}: {} names {bin:?}, which is not an executable: {fix}",
+                r.browser,
+                path.display()
+            ),
+        );
+    }
+    let (field, allowed) = match r.family {
+        Family::Firefox => ("allowed_extensions", crate::ADDON_ID.to_string()),
+        Family::Chromium => ("allowed_origins", crate::chromium_origin()),
+    };
+    let ok = m[field]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|v| *v == allowed.as_str()));
+    if !ok {
+        return check(
+            false,
+            format!(
+                "{}: {} does not allow {allowed} in {field}: {fix}",
+                r.browser,
+                path.display()
+            ),
+        );
+    }
+    let mut line = format!("{}: {} starts {bin}", r.browser, path.display());
+    if this_binary().is_ok_and(|me| Path::new(bin) != me) {
+        line.push_str(" (not this kith)");
+    }
+    check(true, line)
+}
+
+/// The login entry: none is fine (the browser starts the node); one that names a missing
+/// binary is a problem.
+pub fn doctor_autostart() -> Vec<Finding> {
+    let Some((kind, path)) = autostart_installed() else {
+        let mut f = check(
+            true,
+            "the node starts when the browser starts it, not at login",
+        );
+        f.hint = Some("to serve friends from login: `kith install --autostart`".to_string());
+        return vec![f];
+    };
+    let key = match kind {
+        Autostart::Systemd => "ExecStart=",
+        Autostart::Xdg => "Exec=",
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let bin = text
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(crate::service::first_word)
+        .unwrap_or_default();
+    let mut out = vec![if is_executable(&bin) {
+        check(
+            true,
+            format!("starts at login: {} runs {bin}", path.display()),
+        )
+    } else {
+        check(
+            false,
+            format!(
+                "{} runs {bin:?}, which is not an executable: run `kith install --autostart`",
+                path.display()
+            ),
+        )
+    }];
+    if kind == Autostart::Systemd && has_user_systemd() {
+        let on = std::process::Command::new("systemctl")
+            .args(["--user", "is-enabled", "kith.service"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        out.push(check(
+            on,
+            if on {
+                "the systemd user unit is enabled".to_string()
+            } else {
+                "the systemd user unit is not enabled: run `kith install --autostart`".to_string()
+            },
+        ));
+    }
+    out
+}
+
+/// Checks every registration, the login entry and the home (no node needed).
 pub fn doctor_offline(home: &Home) -> Vec<Finding> {
-    use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
-    match manifest_path() {
+    match user_home() {
         Err(e) => out.push(check(
             false,
-            format!("cannot locate the manifest folder: {e}"),
+            format!("cannot locate the manifest folders: {e}"),
         )),
-        Ok(path) => {
-            match std::fs::read_to_string(&path) {
-                Err(_) => out.push(check(
-                    false,
-                    format!(
-                        "no native-messaging manifest at {}: run `kith install`",
-                        path.display()
-                    ),
-                )),
-                Ok(text) => {
-                    match serde_json::from_str::<Value>(&text) {
-                        Err(e) => out.push(check(
-                            false,
-                            format!(
-                                "{} is not valid JSON ({e}): run `kith install`",
-                                path.display()
-                            ),
-                        )),
-                        Ok(m) => {
-                            out.push(check(true, format!("manifest found at {}", path.display())));
-                            let bin = m["path"].as_str().unwrap_or_default();
-                            let exists = std::fs::metadata(bin)
-                                .map(|md| md.is_file() && md.permissions().mode() & 0o111 != 0);
-                            out.push(match exists {
-                        Ok(true) => check(true, format!("the manifest points at {bin}")),
-                        _ => check(false, format!("the manifest points at {bin:?}, which is not an executable: run `kith install`")),
-                    });
-                            let me = std::env::current_exe()
-                                .ok()
-                                .and_then(|p| p.canonicalize().ok());
-                            if let Some(me) = me {
-                                if std::path::Path::new(bin) != me {
-                                    out.push(check(true, format!("note: this kith is {}, the manifest names another binary", me.display())));
-                                }
-                            }
-                            let ids = m["allowed_extensions"]
-                                .as_array()
-                                .cloned()
-                                .unwrap_or_default();
-                            out.push(if ids.iter().any(|i| i == crate::ADDON_ID) {
-                                check(true, format!("the manifest allows {}", crate::ADDON_ID))
-                            } else {
-                                check(
-                                    false,
-                                    format!(
-                                        "the manifest does not allow {}: run `kith install`",
-                                        crate::ADDON_ID
-                                    ),
-                                )
-                            });
-                        }
-                    }
-                }
+        Ok(h) => {
+            for r in registrations(&h) {
+                out.push(doctor_manifest(&r));
             }
+            out.extend(doctor_autostart());
         }
     }
     if !home.dir.is_dir() {
@@ -194,8 +545,9 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
         )),
         Err(e) => out.push(check(false, format!("{e:#}"))),
     }
+    #[cfg(unix)] // Windows has no modes; the home inherits the profile's private access list
     if let Ok(md) = std::fs::metadata(home.key_path()) {
-        let mode = md.permissions().mode() & 0o777;
+        let mode = std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o777;
         out.push(check(
             mode & 0o077 == 0,
             format!("key file mode {mode:o} (must be readable only by you)"),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::io::WriteHalf;
 use tokio::sync::mpsc;
 
 use kith_node::home::Home;
@@ -90,8 +90,12 @@ pub fn fit_for_browser(bytes: Vec<u8>) -> Option<Vec<u8>> {
 struct Host {
     home: Home,
     out: mpsc::Sender<Vec<u8>>,
-    node: Option<OwnedWriteHalf>,
+    node: Option<WriteHalf<kith_node::ipc::Stream>>,
     alive: Arc<AtomicBool>,
+    /// The `hello` of the node attached last.
+    node_hello: Option<reply::NodeHello>,
+    /// What the last attach found about that node's program.
+    node_binary: Option<reply::NodeBinary>,
 }
 
 /// Runs the host for `caller` until stdin ends; returns the exit code.
@@ -148,6 +152,8 @@ pub async fn run(caller: &Caller) -> i32 {
         out: out.clone(),
         node: None,
         alive: Arc::new(AtomicBool::new(false)),
+        node_hello: None,
+        node_binary: None,
     };
     if host.home.initialized() {
         if let Err(e) = host.attach().await {
@@ -199,11 +205,14 @@ impl Host {
                 id,
                 to_value(reply::HostHello {
                     host_version: crate::VERSION.to_string(),
-                    protocol: 1,
+                    protocol: kith_node::settings::env().protocol(),
                     initialized: self.home.initialized(),
                     node_running: self.alive.load(Ordering::SeqCst),
+                    node: self.node_hello.clone(),
+                    node_binary: self.node_binary,
                 }),
             )),
+            Command::Autostart { enable } => Some(api::reply(id, self.autostart(*enable).await)),
             Command::Status {} if !self.home.initialized() => Some(api::ok_reply(
                 id,
                 to_value(reply::NoIdentity {
@@ -259,16 +268,64 @@ impl Host {
         Ok(())
     }
 
-    /// Connects to the home's node, starting a detached one when none runs.
+    /// `autostart`: turns the login entry on (as `kith install --autostart` does, the node
+    /// keeps running as it is) or off, and says which one is installed.
+    async fn autostart(&mut self, enable: Option<bool>) -> Result<Value, ApiError> {
+        let io = |e: anyhow::Error| ApiError::new(ErrorCode::Io, format!("{e:#}"));
+        match enable {
+            Some(true) => {
+                crate::install::install_autostart(None, &self.home).map_err(io)?;
+            }
+            Some(false) => {
+                crate::install::uninstall_autostart().map_err(io)?;
+            }
+            None => {}
+        }
+        let kind = crate::install::autostart_installed().map(|(k, _)| match k {
+            crate::install::Autostart::Systemd => "systemd".to_string(),
+            crate::install::Autostart::Xdg => "xdg".to_string(),
+        });
+        Ok(to_value(reply::Autostart { autostart: kind }))
+    }
+
+    /// Connects to the home's node, starting a detached one when none runs, and restarting
+    /// one that still runs an older file of this program (`version.rs`).
     async fn attach(&mut self) -> Result<(), ApiError> {
-        let client = match crate::control::Client::connect(&self.home).await {
+        let mut client = match crate::control::Client::connect(&self.home).await {
             Ok(c) => c,
             Err(_) => {
                 start_detached(&self.home)?;
                 wait_for_node(&self.home, Duration::from_secs(10)).await?
             }
         };
-        let (rd, wr) = client.into_inner().into_split();
+        let mut hello = node_hello(&mut client).await;
+        let verdict = hello
+            .as_ref()
+            .map_or(crate::version::Verdict::Unknown, |h| {
+                let me = kith_node::binary::this_program();
+                crate::version::judge(h, me.as_ref(), crate::VERSION)
+            });
+        match (&verdict, &hello) {
+            (crate::version::Verdict::Stale, Some(h)) => {
+                tracing::info!(
+                    old = %h.node_version,
+                    "the node runs an older copy of this program: restarting it"
+                );
+                crate::version::stop_and_wait(&self.home, client, Duration::from_secs(15)).await?;
+                start_detached(&self.home)?;
+                client = wait_for_node(&self.home, Duration::from_secs(10)).await?;
+                hello = node_hello(&mut client).await;
+            }
+            (crate::version::Verdict::Other(path), Some(h)) => tracing::warn!(
+                node = %path.display(),
+                version = %h.node_version,
+                "the node runs another program than this host; leaving it running"
+            ),
+            _ => {}
+        }
+        self.node_binary = Some(verdict.as_node_binary());
+        self.node_hello = hello.clone();
+        let (rd, wr) = tokio::io::split(client.into_inner());
         let alive = Arc::new(AtomicBool::new(true));
         self.alive = alive.clone();
         self.node = Some(wr);
@@ -285,38 +342,46 @@ impl Host {
                 .send(serde_json::to_vec(&json!({"event": "node_down"})).unwrap_or_default())
                 .await;
         });
+        let up = json!({"event": "node_up", "node": hello});
         let _ = self
             .out
-            .send(serde_json::to_vec(&json!({"event": "node_up"})).unwrap_or_default())
+            .send(serde_json::to_vec(&up).unwrap_or_default())
             .await;
         Ok(())
     }
 }
 
-/// Starts `kith serve` for a home in its own session, logging to the home's node.log.
+/// The node's own `hello` (None if it does not answer one as expected).
+async fn node_hello(client: &mut crate::control::Client) -> Option<reply::NodeHello> {
+    match client
+        .call_as::<reply::NodeHello>(&Command::Hello { version: None })
+        .await
+    {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("the node's hello: {}", e.message);
+            None
+        }
+    }
+}
+
+/// Starts `kith serve` for a home in its own session (on Windows: detached from the
+/// console, without a window), logging to the home's rotating log ([`Home::log_path`]).
 pub fn start_detached(home: &Home) -> Result<(), ApiError> {
-    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(ApiError::internal)?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.log_path())
-        .map_err(|e| ApiError::new(ErrorCode::Io, format!("{}: {e}", home.log_path().display())))?;
-    let log2 = log.try_clone().map_err(ApiError::internal)?;
+    let log = home.log_path();
+    kith_node::home::create_private_dir(&home.log_dir())
+        .map_err(|e| ApiError::new(ErrorCode::Io, format!("{}: {e:#}", log.display())))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("serve")
         .arg("--home")
         .arg(&home.dir)
+        .arg("--log-file")
+        .arg(&log)
         .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(log2);
-    // SAFETY: setsid is async-signal-safe; it detaches the node from the browser's session.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    detach(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         ApiError::new(
             ErrorCode::NoNode,
@@ -325,6 +390,31 @@ pub fn start_detached(home: &Home) -> Result<(), ApiError> {
     })?;
     std::thread::spawn(move || child.wait()); // reap it if it exits while we live
     Ok(())
+}
+
+/// Runs the child in a session of its own, so the browser's end does not end it.
+#[cfg(unix)]
+fn detach(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it detaches the node from the browser's session.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+/// Runs the child without a console and in a process group of its own, so closing the
+/// browser (or its console's Ctrl-C) does not end it.
+#[cfg(windows)]
+fn detach(cmd: &mut std::process::Command) {
+    use std::os::windows::process::CommandExt;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+    kith_node::platform::keep_stdio_from_children();
 }
 
 /// Waits until the home's node answers on its control socket.
@@ -405,9 +495,10 @@ mod tests {
         // bytes of SHA-256 of the DER public key, each hex digit written as a letter a-p.
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../manifests/chromium-key.pub"
+            "/../../manifests/chromium-manifest.json"
         );
-        let b64 = std::fs::read_to_string(path).unwrap();
+        let m: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let b64 = m["key"].as_str().unwrap();
         use base64::Engine;
         let der = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())

@@ -1,6 +1,6 @@
-//! Texts that make the node run at login, and the Chromium-family host manifest: the systemd
-//! user unit, the XDG autostart entry, and the manifest with `allowed_origins`. The `.deb`
-//! ships the unit and the manifests made here (committed under `packaging/`).
+//! Texts that make the node run at login: the systemd user unit and the XDG autostart entry.
+//! The `.deb` ships the unit made here (committed under `packaging/`); `kith install
+//! --autostart` writes either for this user (naming the home when it is not the default one).
 
 use std::path::{Path, PathBuf};
 
@@ -45,11 +45,16 @@ fn systemd_word(path: &str) -> String {
     }
 }
 
-/// A systemd user unit that runs `BINARY serve` in the foreground (its logs go to the journal),
-/// restarted on failure. Hardening is limited to what keeps the user's files reachable: the
-/// node reads shared files and writes downloads anywhere in the home.
-pub fn systemd_unit(binary: &Path) -> Result<String, ServiceError> {
-    let exec = systemd_word(path_text(binary)?);
+/// A systemd user unit that runs `BINARY serve [--home HOME]` in the foreground (its logs go to
+/// the journal), restarted on failure. Hardening is limited to what keeps the user's files
+/// reachable: the node reads shared files and writes downloads anywhere in the home.
+pub fn systemd_unit(binary: &Path, home: Option<&Path>) -> Result<String, ServiceError> {
+    let mut exec = systemd_word(path_text(binary)?);
+    exec.push_str(" serve");
+    if let Some(h) = home {
+        exec.push_str(" --home ");
+        exec.push_str(&systemd_word(path_text(h)?));
+    }
     Ok(format!(
         "[Unit]
 Description=Kith node: shares photos, videos and files straight with friends
@@ -60,7 +65,7 @@ StartLimitBurst=5
 
 [Service]
 Type=exec
-ExecStart={exec} serve
+ExecStart={exec}
 Restart=on-failure
 RestartSec=5s
 TimeoutStopSec=15s
@@ -102,13 +107,18 @@ fn desktop_word(path: &str) -> String {
     word.replace('%', "%%").replace('\\', "\\\\")
 }
 
-/// An XDG autostart entry (for `~/.config/autostart/kith.desktop`) that runs `BINARY start`
-/// at login: it starts the node in the background, logging to its log file, and does nothing
+/// An XDG autostart entry (for `~/.config/autostart/kith.desktop`) that runs `BINARY start
+/// [--home HOME]` at login: it starts the node in the background, logging to its log file, and does nothing
 /// when one already runs (started by the browser, say). Desktops without a systemd user
 /// session read these.
-pub fn desktop_entry(binary: &Path) -> Result<String, ServiceError> {
+pub fn desktop_entry(binary: &Path, home: Option<&Path>) -> Result<String, ServiceError> {
     let path = path_text(binary)?;
-    let exec = desktop_word(path);
+    let mut exec = desktop_word(path);
+    exec.push_str(" start");
+    if let Some(h) = home {
+        exec.push_str(" --home ");
+        exec.push_str(&desktop_word(path_text(h)?));
+    }
     // TryExec takes a plain string, not a quoted command line: only `\` is escaped.
     let try_exec = path.replace('\\', "\\\\");
     Ok(format!(
@@ -116,7 +126,7 @@ pub fn desktop_entry(binary: &Path) -> Result<String, ServiceError> {
 Type=Application
 Name=Kith
 Comment=Shares photos, videos and files straight with friends
-Exec={exec} start
+Exec={exec}
 TryExec={try_exec}
 Terminal=false
 NoDisplay=true
@@ -126,18 +136,23 @@ X-GNOME-Autostart-enabled=true
     ))
 }
 
-/// The native-messaging host manifest for Chromium, Chrome, Edge and Brave: it allows Kith's
-/// extension by origin (`allowed_origins`; Firefox's manifest names the add-on instead).
-pub fn chromium_manifest_text(binary: &Path) -> Result<String, ServiceError> {
-    let path = path_text(binary)?;
-    let manifest = serde_json::json!({
-        "name": crate::HOST_NAME,
-        "description": "Kith: share photos, videos and files straight with friends",
-        "path": path,
-        "type": "stdio",
-        "allowed_origins": [crate::chromium_origin()],
-    });
-    Ok(format!("{manifest:#}\n"))
+/// The program of an `ExecStart=` or `Exec=` command line written here: its first word,
+/// unquoted (what `kith doctor` checks exists).
+pub fn first_word(cmd: &str) -> Option<String> {
+    let cmd = cmd.trim_start();
+    let Some(rest) = cmd.strip_prefix('"') else {
+        return cmd.split_whitespace().next().map(str::to_string);
+    };
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -153,7 +168,7 @@ mod tests {
 
     #[test]
     fn unit_runs_the_given_binary_in_the_foreground_and_restarts_on_failure() {
-        let u = systemd_unit(Path::new("/opt/kith/bin/kith")).unwrap();
+        let u = systemd_unit(Path::new("/opt/kith/bin/kith"), None).unwrap();
         assert_eq!(value(&u, "ExecStart"), "/opt/kith/bin/kith serve");
         assert_eq!(value(&u, "Restart"), "on-failure");
         assert_eq!(value(&u, "Documentation"), "man:kith(1)");
@@ -171,51 +186,51 @@ mod tests {
 
     #[test]
     fn unit_quotes_a_path_with_spaces_and_doubles_specifiers() {
-        let u = systemd_unit(Path::new("/home/a b/100%/$x/kith")).unwrap();
+        let u = systemd_unit(Path::new("/home/a b/100%/$x/kith"), None).unwrap();
         assert_eq!(value(&u, "ExecStart"), "\"/home/a b/100%%/$$x/kith\" serve");
     }
 
     #[test]
     fn desktop_entry_starts_the_node_and_quotes_per_the_xdg_spec() {
-        let d = desktop_entry(Path::new("/usr/bin/kith")).unwrap();
+        let d = desktop_entry(Path::new("/usr/bin/kith"), None).unwrap();
         assert!(d.starts_with("[Desktop Entry]\n"));
         assert_eq!(value(&d, "Exec"), "/usr/bin/kith start");
         assert_eq!(value(&d, "TryExec"), "/usr/bin/kith");
         assert_eq!(value(&d, "Hidden"), "false");
         assert_eq!(value(&d, "X-GNOME-Autostart-enabled"), "true");
-        let d = desktop_entry(Path::new("/home/a b/50%/kith")).unwrap();
+        let d = desktop_entry(Path::new("/home/a b/50%/kith"), None).unwrap();
         assert_eq!(value(&d, "Exec"), "\"/home/a b/50%%/kith\" start");
         // A `$` is escaped inside the quotes, and the escape's backslash doubled in the file.
-        let d = desktop_entry(Path::new("/x/$y/kith")).unwrap();
+        let d = desktop_entry(Path::new("/x/$y/kith"), None).unwrap();
         assert_eq!(value(&d, "Exec"), "\"/x/\\\\$y/kith\" start");
     }
 
     #[test]
     fn relative_or_multiline_paths_are_refused() {
         assert_eq!(
-            systemd_unit(Path::new("kith")),
+            systemd_unit(Path::new("kith"), None),
             Err(ServiceError::NotAbsolute("kith".into()))
         );
         assert_eq!(
-            desktop_entry(Path::new("/a\nb")),
+            desktop_entry(Path::new("/a\nb"), None),
             Err(ServiceError::LineBreak("/a\nb".into()))
         );
     }
 
     #[test]
-    fn chromium_manifest_allows_the_pinned_extension_origin() {
-        let text = chromium_manifest_text(Path::new("/usr/bin/kith")).unwrap();
-        let m: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(m["name"], crate::HOST_NAME);
-        assert_eq!(m["path"], "/usr/bin/kith");
-        assert_eq!(m["type"], "stdio");
+    fn another_home_is_named_and_the_first_word_is_the_binary() {
+        let bin = Path::new("/opt/my kith/kith");
+        let u = systemd_unit(bin, Some(Path::new("/home/a b/kith"))).unwrap();
+        let exec = value(&u, "ExecStart");
+        assert_eq!(exec, r#""/opt/my kith/kith" serve --home "/home/a b/kith""#);
+        assert_eq!(first_word(exec).as_deref(), Some("/opt/my kith/kith"));
+        let d = desktop_entry(Path::new("/usr/bin/kith"), Some(Path::new("/srv/k"))).unwrap();
+        let exec = value(&d, "Exec");
+        assert_eq!(exec, "/usr/bin/kith start --home /srv/k");
+        assert_eq!(first_word(exec).as_deref(), Some("/usr/bin/kith"));
         assert_eq!(
-            m["allowed_origins"],
-            serde_json::json!([format!(
-                "chrome-extension://{}/",
-                crate::CHROMIUM_EXTENSION_ID
-            )])
+            systemd_unit(bin, Some(Path::new("rel"))),
+            Err(ServiceError::NotAbsolute("rel".into()))
         );
-        assert!(m.get("allowed_extensions").is_none());
     }
 }

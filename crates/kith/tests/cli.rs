@@ -17,6 +17,8 @@ fn with_home_env(
         .unwrap()
 }
 
+// Unix only: manifests under HOME; Windows has its own test below (registry).
+#[cfg(unix)]
 #[test]
 fn install_writes_the_firefox_manifest_for_this_binary_and_uninstall_removes_it() {
     let user = tempfile::tempdir().unwrap();
@@ -37,6 +39,8 @@ fn install_writes_the_firefox_manifest_for_this_binary_and_uninstall_removes_it(
     assert!(!path.exists());
 }
 
+// Unix only: keeps its manifests apart by HOME, and checks file modes; Windows installs in the registry.
+#[cfg(unix)]
 #[test]
 fn doctor_names_each_problem_and_passes_when_all_is_well() {
     let user = tempfile::tempdir().unwrap();
@@ -198,6 +202,8 @@ fn demo_starts_two_nodes_befriends_them_shares_an_album_and_cleans_up() {
     assert!(err.contains("Bob fetched it, verified"), "{err}");
 }
 
+// Unix only: it ends the demo with SIGINT, which Windows cannot send to another console's process.
+#[cfg(unix)]
 #[test]
 fn demo_friend_befriends_my_node_shares_photos_comments_and_leaves_no_friend_behind() {
     let me = common::Node::started("Me");
@@ -273,4 +279,42 @@ fn start_brings_up_one_background_node_and_status_never_starts_one() {
     let o = common::kith(empty.path(), &["start"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("kith init"));
+}
+
+#[cfg(windows)]
+#[test]
+fn install_on_windows_writes_both_manifests_and_the_four_registry_keys_and_uninstall_removes_them()
+{
+    use kith::install_windows::{Browser, Places, BROWSER_KEYS};
+    use winreg::{enums::HKEY_CURRENT_USER, RegKey};
+    let home = tempfile::tempdir().unwrap();
+    let places = Places::user().unwrap();
+    let o = with_home_env(home.path(), home.path(), &["install"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let hkcu = RegKey::predef(HKEY_CURRENT_USER);
+    let bin = common::kith_bin();
+    for (browser_key, b) in BROWSER_KEYS {
+        let file: String = hkcu
+            .open_subkey(places.key(browser_key))
+            .unwrap()
+            .get_value("")
+            .unwrap();
+        assert_eq!(std::path::PathBuf::from(&file), places.manifest(b));
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(
+            std::fs::canonicalize(m["path"].as_str().unwrap()).unwrap(),
+            std::fs::canonicalize(&bin).unwrap()
+        );
+        let allowed = match b {
+            Browser::Firefox => &m["allowed_extensions"],
+            Browser::Chromium => &m["allowed_origins"],
+        };
+        assert_eq!(allowed.as_array().map(|a| a.len()), Some(1), "{m}");
+    }
+    let o = with_home_env(home.path(), home.path(), &["uninstall"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (browser_key, b) in BROWSER_KEYS {
+        assert!(hkcu.open_subkey(places.key(browser_key)).is_err());
+        assert!(!places.manifest(b).exists());
+    }
 }

@@ -91,6 +91,7 @@ enum Ty {
     StrOrNull,
     IntOrNull,
     FloatOrNull,
+    ObjOrNull,
 }
 
 impl Ty {
@@ -105,6 +106,7 @@ impl Ty {
             Ty::StrOrNull => v.is_string() || v.is_null(),
             Ty::IntOrNull => v.is_u64() || v.is_null(),
             Ty::FloatOrNull => v.is_f64() || v.is_null(),
+            Ty::ObjOrNull => v.is_object() || v.is_null(),
         }
     }
 }
@@ -156,6 +158,7 @@ const STATUS: Shape = &[
     ("gateway", Ty::Str),
     ("version", Ty::Str),
     ("pid", Ty::Int),
+    ("binary", Ty::ObjOrNull),
 ];
 /// API.md §4 `status`, the `reach` field.
 const REACH: Shape = &[
@@ -296,7 +299,17 @@ const HELLO_HOST: Shape = &[
     ("protocol", Ty::Int),
     ("initialized", Ty::Bool),
     ("node_running", Ty::Bool),
+    ("node", Ty::ObjOrNull),
+    ("node_binary", Ty::StrOrNull),
 ];
+/// API.md §4 `hello`, **N** (also `hello.node` of **H**).
+const HELLO_NODE: Shape = &[
+    ("node_version", Ty::Str),
+    ("protocol", Ty::Int),
+    ("binary", Ty::ObjOrNull),
+];
+/// API.md §4 `hello`, **N**: `binary` (also `status.binary`).
+const BINARY: Shape = &[("path", Ty::Str), ("stamp", Ty::Str)];
 /// API.md §4 `status`, **H** with no identity.
 const STATUS_NO_IDENTITY: Shape = &[("initialized", Ty::Bool), ("home", Ty::Str)];
 /// API.md §3: replies.
@@ -391,8 +404,9 @@ const FORMS: &[(&str, &[&str])] = &[
     ("transfers", &["--json"]),
     ("fetch", &["--out", "--timeout", "--json"]),
     ("identity", &[]),
-    ("install", &[]),
-    ("uninstall", &[]),
+    ("install", &["--autostart"]),
+    ("uninstall", &["--purge", "--yes"]),
+    ("logs", &["--lines", "--follow"]),
     ("doctor", &[]),
     ("demo", &["--once", "--friend"]),
 ];
@@ -906,9 +920,15 @@ fn the_frames_the_addon_sees_keep_their_shape_replies_errors_hello_and_events() 
     let b = Node::started("Bo");
     let mut h = Host::start(b.home(), "kith@kith");
     let up = h.event("node_up", Duration::from_secs(10));
-    assert_event(&doc, &up, "node_up", &[]);
+    assert_event(&doc, &up, "node_up", &[("node", Ty::ObjOrNull)]);
     let r = h.request(json!({"cmd": "hello"}));
     assert_shape("hello (with a node)", &r["result"], HELLO_HOST);
+    assert_doc_quotes(&doc, "### `hello`", &names_of(HELLO_NODE));
+    assert_doc_quotes(&doc, "### `hello`", &names_of(BINARY));
+    assert_shape("the node's hello", &r["result"]["node"], HELLO_NODE);
+    assert_shape("the node's binary", &r["result"]["node"]["binary"], BINARY);
+    assert_eq!(up["node"], r["result"]["node"]);
+    assert_eq!(r["result"]["node_binary"], "current");
     assert_eq!(r["result"]["initialized"], true);
     assert_eq!(r["result"]["node_running"], true);
     let r = h.request(json!({"cmd": "status"}));

@@ -241,6 +241,8 @@ fn second_init_refuses_and_changes_nothing() {
     assert_eq!(n.id(), id);
 }
 
+// Unix only: file modes; on Windows the pipe's descriptor is unit-tested in kith_node::ipc.
+#[cfg(unix)]
 #[test]
 fn key_file_and_control_socket_are_private_to_the_user() {
     use std::os::unix::fs::PermissionsExt;
@@ -274,6 +276,8 @@ fn one_node_per_home_and_stop_ends_it() {
     n.start(); // a stopped node starts again on the same home
 }
 
+// Unix only: socket paths and XDG_RUNTIME_DIR; Windows names a pipe from a hash of the home.
+#[cfg(unix)]
 #[test]
 fn long_home_path_puts_the_control_socket_under_xdg_runtime_dir() {
     let base = tempfile::tempdir().unwrap();
@@ -310,6 +314,8 @@ fn long_home_path_puts_the_control_socket_under_xdg_runtime_dir() {
     assert!(common::wait_child(&mut child, SOON).is_some());
 }
 
+// Unix only: the socket's folder and its modes; a Windows pipe has no folder.
+#[cfg(unix)]
 #[test]
 fn a_planted_link_or_open_folder_for_the_control_socket_makes_serve_refuse() {
     use std::os::unix::fs::PermissionsExt;
@@ -582,6 +588,7 @@ fn one_friends_observed_address_is_not_my_public_address_until_a_second_friend_a
 }
 
 /// Open file descriptors of a running node.
+#[cfg(unix)]
 fn open_fds(n: &Node) -> usize {
     let pid = n.child.as_ref().expect("running").id();
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -592,6 +599,8 @@ fn open_fds(n: &Node) -> usize {
 /// A relay asks its target first and opens a socket only once it agrees: 2,000 asks the
 /// target refuses leave the helping node's descriptors within 64 of where they were. And a
 /// friend gets at most 4 relays at once: the fifth is refused with `relay_busy`.
+// Unix only: counts the node's descriptors in /proc.
+#[cfg(unix)]
 #[test]
 fn refused_relay_asks_open_no_socket_and_a_fifth_relay_at_once_for_one_friend_is_refused() {
     let p = Node::started("Pat");

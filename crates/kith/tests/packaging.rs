@@ -86,11 +86,11 @@ fn generated() -> Vec<(String, String)> {
         ),
         (
             "chromium/kith.json",
-            kith::service::chromium_manifest_text(bin).expect("Chromium manifest"),
+            kith::install::chromium_manifest_text(bin).expect("Chromium manifest"),
         ),
         (
             "kith.service",
-            kith::service::systemd_unit(bin).expect("unit"),
+            kith::service::systemd_unit(bin, None).expect("unit"),
         ),
         ("completions/kith.bash", completion(Shell::Bash)),
         ("completions/_kith", completion(Shell::Zsh)),
@@ -169,7 +169,7 @@ fn exec_start(unit: &str) -> (PathBuf, Vec<String>) {
 /// The unit for the built binary, written to `dir/kith.service`.
 fn unit_for_built_binary(dir: &Path) -> PathBuf {
     let path = dir.join("kith.service");
-    let unit = kith::service::systemd_unit(&common::kith_bin()).expect("unit");
+    let unit = kith::service::systemd_unit(&common::kith_bin(), None).expect("unit");
     std::fs::write(&path, unit).expect("write unit");
     path
 }

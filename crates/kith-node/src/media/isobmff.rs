@@ -43,12 +43,11 @@ impl ReadAt for std::fs::File {
         self.metadata().map(|m| m.len()).unwrap_or(0)
     }
     fn read(&self, at: u64, len: u64) -> Result<Vec<u8>, StripError> {
-        use std::os::unix::fs::FileExt;
         if at.checked_add(len).is_none_or(|e| e > self.size()) {
             return Err(StripError::Malformed("read past the end"));
         }
         let mut b = vec![0u8; len as usize];
-        self.read_exact_at(&mut b, at)
+        crate::platform::read_exact_at(self, &mut b, at)
             .map_err(|e| StripError::Io(e.to_string()))?;
         Ok(b)
     }

@@ -4,6 +4,8 @@ pub mod dht;
 pub mod dial;
 pub mod gate;
 pub mod lan;
+#[cfg(windows)]
+pub mod plain_udp;
 pub mod portmap;
 pub mod relay;
 pub mod tls;
@@ -44,18 +46,50 @@ pub fn transport() -> Arc<quinn::TransportConfig> {
 
 /// Binds the node's UDP socket and makes a quinn endpoint that serves with `server`.
 pub fn endpoint(addr: SocketAddr, server: quinn::ServerConfig) -> Result<quinn::Endpoint> {
+    endpoint_with(addr, Some(server))
+}
+
+/// A client-only endpoint on `addr` (tests speak QUIC to a node with it).
+pub fn client_endpoint(addr: SocketAddr) -> Result<quinn::Endpoint> {
+    endpoint_with(addr, None)
+}
+
+fn endpoint_with(addr: SocketAddr, server: Option<quinn::ServerConfig>) -> Result<quinn::Endpoint> {
     let socket = UdpSocket::bind(addr).with_context(|| format!("cannot listen on UDP {addr}"))?;
-    let state = quinn::udp::UdpSocketState::new((&socket).into())?;
+    let state = match quinn::udp::UdpSocketState::new((&socket).into()) {
+        Ok(s) => s,
+        #[cfg(windows)]
+        Err(e) if options_unsupported(&e) => {
+            tracing::warn!(
+                "this UDP stack refuses ECN or packet-info options ({e}); plain datagrams"
+            );
+            let socket = plain_udp::PlainUdp::new(socket)?;
+            return Ok(quinn::Endpoint::new_with_abstract_socket(
+                quinn::EndpointConfig::default(),
+                server,
+                socket,
+                Arc::new(quinn::TokioRuntime),
+            )?);
+        }
+        Err(e) => return Err(e.into()),
+    };
     // Best effort: the kernel may cap these (net.core.rmem_max); the node still works.
     let _ = state.set_recv_buffer_size((&socket).into(), UDP_BUFFER);
     let _ = state.set_send_buffer_size((&socket).into(), UDP_BUFFER);
     let ep = quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
-        Some(server),
+        server,
         socket,
         Arc::new(quinn::TokioRuntime),
     )?;
     Ok(ep)
+}
+
+/// Whether a socket-option error says the option is not there (WSAENOPROTOOPT,
+/// WSAEOPNOTSUPP), as under Wine, rather than that something failed.
+#[cfg(windows)]
+fn options_unsupported(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(10042) | Some(10045))
 }
 
 /// The addresses to announce for a listening address: itself, or every interface's address

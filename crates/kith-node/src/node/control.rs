@@ -5,26 +5,22 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
+use crate::ipc::{Listener, ServerStream};
 use crate::node::NodeHandle;
 use crate::wire::{read_frame, write_frame, ReadError};
 use kith_proto::api::{self, ApiError, ErrorCode};
 use kith_proto::frame::MAX_FROM_CLIENT;
 
-/// Serves control clients until the listener fails; a client of another user (by the
-/// socket's peer credentials) is dropped unanswered.
-pub async fn serve(listener: UnixListener, node: NodeHandle) {
+/// Serves control clients until the task ends; only this user's clients get through
+/// (`ipc::Listener` drops or refuses the others).
+pub async fn serve(mut listener: Listener, node: NodeHandle) {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => match stream.peer_cred() {
-                Ok(c) if c.uid() == crate::home::my_uid() => {
-                    tokio::spawn(client(stream, node.clone()));
-                }
-                Ok(c) => tracing::warn!(uid = c.uid(), "control socket: a client of another user"),
-                Err(e) => tracing::warn!("control socket: no peer credentials: {e}"),
-            },
+            Ok(stream) => {
+                tokio::spawn(client(stream, node.clone()));
+            }
             Err(e) => {
                 tracing::warn!("control socket: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -33,8 +29,8 @@ pub async fn serve(listener: UnixListener, node: NodeHandle) {
     }
 }
 
-async fn client(stream: UnixStream, node: NodeHandle) {
-    let (rd, mut wr) = stream.into_split();
+async fn client(stream: ServerStream, node: NodeHandle) {
+    let (rd, mut wr) = tokio::io::split(stream);
     let mut rd = BufReader::new(rd);
     let (out_tx, mut out_rx) = mpsc::channel::<Value>(64);
     let mut events = node.subscribe();

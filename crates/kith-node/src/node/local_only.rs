@@ -4,7 +4,6 @@
 //! `KITH_NETNS` and checked against the namespace it is really in.
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
 
 use thiserror::Error;
 
@@ -103,6 +102,19 @@ pub fn in_named_netns(name: &str) -> Result<(), String> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         return Err(format!("{NETNS_VAR}={name:?} is not a namespace name"));
     }
+    in_netns(name)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn in_netns(name: &str) -> Result<(), String> {
+    Err(format!(
+        "{NETNS_VAR}={name}: network namespaces exist only on Linux"
+    ))
+}
+
+#[cfg(target_os = "linux")]
+fn in_netns(name: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
     let id = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
     let mine = id("/proc/self/ns/net").map_err(|e| format!("reading my namespace: {e}"))?;
     let named = id(&format!("/run/netns/{name}"))

@@ -1,7 +1,6 @@
 //! The node's sharing side: albums, the outbox that delivers them, serving verified chunks
 //! to an album's audience, and starting fetches.
 
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -154,9 +153,10 @@ pub async fn answer(send: &mut quinn::SendStream, a: PeerReply) -> anyhow::Resul
                 for (k, want) in hashes.into_iter().enumerate() {
                     let i = from + k as u64;
                     let mut buf = vec![0u8; chunk_len(size, i) as usize];
-                    let read = file.read_exact_at(&mut buf, i * CHUNK_SIZE).map(|()| {
-                        crate::transfer::overlay::apply(&mut buf, i * CHUNK_SIZE, &patches)
-                    });
+                    let read =
+                        crate::platform::read_exact_at(&file, &mut buf, i * CHUNK_SIZE).map(|()| {
+                            crate::transfer::overlay::apply(&mut buf, i * CHUNK_SIZE, &patches)
+                        });
                     let r = match read {
                         Err(e) => Err(e.to_string()),
                         // Changed in place since it was shared: never serve it as the old content.

@@ -80,7 +80,7 @@ pub(super) fn clean_stale(home: &crate::home::Home) {
 }
 
 fn io_err(p: &Path, e: std::io::Error) -> ApiError {
-    if e.raw_os_error() == Some(libc::ENOSPC) {
+    if crate::platform::is_disk_full(&e) {
         return ApiError::new(
             ErrorCode::DiskFull,
             format!("{}: the disk is full", p.display()),

@@ -3,7 +3,6 @@
 //! from what is already verified on disk.
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,7 +61,7 @@ fn err(code: ErrorCode, m: impl Into<String>) -> ApiError {
 }
 
 fn io_err(what: &str, e: std::io::Error) -> ApiError {
-    if e.raw_os_error() == Some(libc::ENOSPC) {
+    if crate::platform::is_disk_full(&e) {
         return err(
             ErrorCode::DiskFull,
             format!("{what}: the disk is full; the partial download is kept"),
@@ -103,16 +102,7 @@ async fn blob(conn: &quinn::Connection, msg: &PeerMsg, max: usize) -> Result<Vec
 }
 
 /// Free bytes on the file system holding `dir`.
-pub fn free_space(dir: &Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a valid NUL-terminated path and s a valid out-pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(s.f_bavail as u64 * s.f_frsize as u64)
-}
+pub use crate::platform::free_space;
 
 /// Which chunks of `file` already match their hashes.
 fn verified_chunks(file: &std::fs::File, size: u64, hashes: &[Hash]) -> Vec<bool> {
@@ -125,7 +115,7 @@ fn verified_chunks(file: &std::fs::File, size: u64, hashes: &[Hash]) -> Vec<bool
             let n = chunk_len(size, i as u64) as usize;
             let off = i as u64 * CHUNK_SIZE;
             off + n as u64 <= len
-                && file.read_exact_at(&mut buf[..n], off).is_ok()
+                && crate::platform::read_exact_at(file, &mut buf[..n], off).is_ok()
                 && sha256(&buf[..n]) == *h
         })
         .collect()
@@ -658,14 +648,7 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
 
-/// Whether two paths name the same file (one inode), without following a final symlink.
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
-        (Ok(x), Ok(y)) => x.is_file() && x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
-}
+use crate::platform::same_file;
 
 /// Gives the finished part file its name without ever replacing an existing file: a hard link
 /// fails when the name is taken (then the next ` (n)` name is tried); rename is the fallback
@@ -746,8 +729,8 @@ async fn get_run(
             if sha256(&buf) != hashes[(i - from) as usize] {
                 return stop(RunError::Source(Fault::BadChunk));
             }
-            if let Err(e) = file.write_all_at(&buf, i * CHUNK_SIZE) {
-                return stop(if e.raw_os_error() == Some(libc::ENOSPC) {
+            if let Err(e) = crate::platform::write_all_at(&file, &buf, i * CHUNK_SIZE) {
+                return stop(if crate::platform::is_disk_full(&e) {
                     RunError::DiskFull
                 } else {
                     RunError::Io(e)

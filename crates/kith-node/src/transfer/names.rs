@@ -26,10 +26,42 @@ const MAX_KEPT_EXTENSION: usize = 16;
 /// Numbered candidates `name (n).ext` tried by [`unique_path`] before a pid-based suffix.
 const UNIQUE_ATTEMPTS: u32 = 10_000;
 
-/// Windows device names, reserved whatever the extension.
-const RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+/// Windows device names, reserved whatever the extension (Microsoft's "Naming Files" list,
+/// with the superscript digits Windows also treats as digits). These rules apply on every
+/// system: an album shared from Linux may be fetched by a friend on Windows.
+const RESERVED: [&str; 32] = [
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "CONIN$",
+    "CONOUT$",
+    "COM0",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "COM\u{b9}",
+    "COM\u{b2}",
+    "COM\u{b3}",
+    "LPT0",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
+    "LPT9",
+    "LPT\u{b9}",
+    "LPT\u{b2}",
+    "LPT\u{b3}",
 ];
 
 /// Turns a peer-supplied relative path into safe path components; None when nothing usable is left.
@@ -371,6 +403,90 @@ mod tests {
         }
         assert_eq!(sanitize_component(" . . "), None);
         assert_eq!(sanitize_component("..."), None);
+    }
+
+    #[test]
+    fn every_device_name_windows_reserves_is_prefixed_with_any_case_and_extension() {
+        for r in RESERVED {
+            for name in [
+                r.to_string(),
+                r.to_lowercase(),
+                format!("{r}.jpg"),
+                format!("{r}.tar.gz"),
+                format!("{r} .txt"),
+                format!("{r}.."),
+            ] {
+                let safe = sanitize_component(&name).unwrap();
+                assert!(safe.starts_with('_'), "{name:?} became {safe:?}");
+                assert!(!is_reserved(&safe), "{safe:?} is still a device");
+            }
+        }
+        for fine in [
+            "CONSOLE.txt",
+            "COM10",
+            "LPT",
+            "NULL",
+            "AUXILIARY.md",
+            "PRN2",
+            "con-x",
+        ] {
+            assert_eq!(sanitize_component(fine).as_deref(), Some(fine));
+        }
+    }
+
+    #[test]
+    fn each_character_windows_forbids_in_a_name_becomes_an_underscore() {
+        for c in ['<', '>', ':', '"', '/', '\\', '|', '?', '*'] {
+            assert_eq!(
+                sanitize_component(&format!("a{c}b")).as_deref(),
+                Some("a_b"),
+                "{c:?}"
+            );
+        }
+        // A colon would name an NTFS alternate data stream.
+        assert_eq!(
+            sanitize_component("photo.jpg:hidden").as_deref(),
+            Some("photo.jpg_hidden")
+        );
+    }
+
+    #[test]
+    fn trailing_dots_and_spaces_which_windows_drops_are_removed() {
+        for (input, expected) in [
+            ("a.", "a"),
+            ("a ", "a"),
+            ("a. .", "a"),
+            ("a.b. ", "a.b"),
+            (" a", "a"),
+        ] {
+            assert_eq!(
+                sanitize_component(input).as_deref(),
+                Some(expected),
+                "{input:?}"
+            );
+        }
+        // A folder name too: "Holiday." and "Holiday" are one folder on Windows.
+        assert_eq!(
+            sanitize_relative("Holiday./x.jpg "),
+            Some(PathBuf::from("Holiday").join("x.jpg"))
+        );
+    }
+
+    #[test]
+    fn control_characters_are_removed_from_names() {
+        let all: String = (0u32..0x20)
+            .chain(0x7f..0xa0)
+            .filter_map(char::from_u32)
+            .collect();
+        assert_eq!(
+            sanitize_component(&format!("a{all}b")).as_deref(),
+            Some("ab")
+        );
+        assert_eq!(
+            sanitize_component("new\nline\ttab\u{0}nul").as_deref(),
+            Some("newlinetabnul")
+        );
+        assert_eq!(sanitize_component(&all), None);
     }
 
     #[test]

@@ -18,8 +18,37 @@ pub struct Done {}
 pub struct NodeHello {
     /// The node's version.
     pub node_version: String,
-    /// The API's version (1).
+    /// The API's version ([`crate::api::PROTOCOL`]).
     pub protocol: u32,
+    /// The program file the node runs, as it was when the node started (null from nodes
+    /// older than this field, or when the node could not read it).
+    #[serde(default)]
+    pub binary: Option<Binary>,
+}
+
+/// The program file a node runs, read when it started (`hello.binary`, `status.binary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binary {
+    /// The program's canonical path.
+    pub path: PathBuf,
+    /// What changes when the file at `path` is replaced: `<device>:<inode>:<size>:<mtime ns>`
+    /// on unix, `<size>:<mtime ns>` elsewhere.
+    pub stamp: String,
+}
+
+/// What the native host found about the node it attached to (`hello.node_binary` of **H**).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeBinary {
+    /// The node runs the host's own program file, as it is now, and the host's version.
+    Current,
+    /// The node ran an older program at the host's path (or another version): the host
+    /// stopped it and started the current program.
+    Restarted,
+    /// The node runs another program file (another build): left running.
+    Other,
+    /// The node did not say which program it runs (an older node): left running.
+    Unknown,
 }
 
 /// `status` of a node with an identity.
@@ -53,6 +82,9 @@ pub struct Status {
     pub version: String,
     /// The node's process ID.
     pub pid: u32,
+    /// The program file the node runs, as it was when the node started.
+    #[serde(default)]
+    pub binary: Option<Binary>,
 }
 
 /// How friends can reach this node (`status.reach`).
@@ -463,6 +495,20 @@ pub struct HostHello {
     pub initialized: bool,
     /// Whether the host is attached to a running node.
     pub node_running: bool,
+    /// The `hello` of the node the host attached to last (null before any).
+    #[serde(default)]
+    pub node: Option<NodeHello>,
+    /// What the host found about that node's program (null before any attach).
+    #[serde(default)]
+    pub node_binary: Option<NodeBinary>,
+}
+
+/// `autostart`, answered by the native-messaging host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Autostart {
+    /// How the node starts at login: `"systemd"` (a user unit), `"xdg"` (an autostart entry),
+    /// or null (it starts when the browser starts it).
+    pub autostart: Option<String>,
 }
 
 /// `status` of a home without an identity (answered by the host or the CLI).

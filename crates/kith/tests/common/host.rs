@@ -28,7 +28,12 @@ impl Host {
 
     /// The host started with these arguments.
     pub fn start_with(home: &Path, args: &[&str]) -> Host {
-        let mut child = super::kith_command()
+        Host::start_program(&super::kith_bin(), home, args)
+    }
+
+    /// The host started from another copy of the `kith` program, as Firefox does.
+    pub fn start_program(program: &Path, home: &Path, args: &[&str]) -> Host {
+        let mut child = super::program_command(program)
             .args(args)
             .env("KITH_HOME", home)
             .env("KITH_LOG", "info")

@@ -8,9 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-
 use serde_json::{json, Value};
 
 /// The kith binary under test.
@@ -22,7 +19,12 @@ pub fn kith_bin() -> PathBuf {
 /// would send anything off this machine (`KITH_LOCAL_ONLY=1`), and with nodes started without
 /// `--listen` (by the native host or `demo --friend`) on loopback, on their home's port.
 pub fn kith_command() -> Command {
-    let mut c = Command::new(kith_bin());
+    program_command(&kith_bin())
+}
+
+/// As [`kith_command`], for another copy of the program.
+pub fn program_command(program: &Path) -> Command {
+    let mut c = Command::new(program);
     c.env("KITH_LOCAL_ONLY", "1")
         .env("KITH_LISTEN", "127.0.0.1");
     c
@@ -199,10 +201,16 @@ impl Node {
         );
     }
 
-    /// Stops the node with SIGTERM and waits for it.
+    /// Stops the node with SIGTERM (on Windows, where no signal reaches a process of another
+    /// console, with `kith stop`) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            #[cfg(unix)]
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM)
+            };
+            #[cfg(windows)]
+            let _ = self.cli(&["stop"]);
             let _ = wait_child(&mut c, Duration::from_secs(5));
         }
     }
@@ -331,9 +339,13 @@ pub fn wait_child(c: &mut Child, limit: Duration) -> Option<std::process::ExitSt
     None
 }
 
-/// One connection to a node's control socket: length-prefixed JSON frames both ways.
+/// One connection to a node's control channel (socket or pipe, `kith_node::ipc`):
+/// length-prefixed JSON frames both ways. A task on its own runtime reads the frames as they
+/// come, so waiting for one can time out without losing part of the next.
 pub struct Control {
-    stream: UnixStream,
+    rt: tokio::runtime::Runtime,
+    write: tokio::io::WriteHalf<kith_node::ipc::Stream>,
+    frames: std::sync::mpsc::Receiver<Vec<u8>>,
     next_id: u64,
     /// Events that arrived while waiting for replies, oldest first.
     pub events: Vec<Value>,
@@ -344,9 +356,28 @@ impl Control {
         let home = kith_node::home::Home {
             dir: n.home().to_path_buf(),
         };
-        let stream = UnixStream::connect(home.socket_path()).expect("connect to the node");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stream = rt
+            .block_on(kith_node::ipc::connect(&home))
+            .expect("connect to the node");
+        let (read, write) = tokio::io::split(stream);
+        let (tx, frames) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let mut read = tokio::io::BufReader::new(read);
+            while let Ok(Some(f)) = kith_node::wire::read_frame(&mut read, usize::MAX >> 1).await {
+                if tx.send(f).is_err() {
+                    break;
+                }
+            }
+        });
         Control {
-            stream,
+            rt,
+            write,
+            frames,
             next_id: 1,
             events: Vec::new(),
         }
@@ -354,41 +385,28 @@ impl Control {
 
     /// Sends one request (`id` is added) and returns its id without waiting.
     pub fn send(&mut self, mut cmd: Value) -> u64 {
+        use tokio::io::AsyncWriteExt;
         let id = self.next_id;
         self.next_id += 1;
         cmd["id"] = json!(id);
         let body = serde_json::to_vec(&cmd).unwrap();
-        self.stream
-            .write_all(&kith_proto::frame::encode(&body))
+        self.rt
+            .block_on(self.write.write_all(&kith_proto::frame::encode(&body)))
             .unwrap();
         id
     }
 
     /// The next frame; None when nothing arrives before `limit`.
     pub fn frame(&mut self, limit: Duration) -> Option<Value> {
-        self.stream
-            .set_read_timeout(Some(limit.max(Duration::from_millis(1))))
-            .unwrap();
-        let mut prefix = [0u8; 4];
-        match self.stream.read_exact(&mut prefix) {
-            Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return None
-            }
-            Err(e) => panic!("control socket: {e}"),
+        use std::sync::mpsc::RecvTimeoutError;
+        match self
+            .frames
+            .recv_timeout(limit.max(Duration::from_millis(1)))
+        {
+            Ok(body) => Some(serde_json::from_slice(&body).unwrap()),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => panic!("control socket: closed by the node"),
         }
-        let len = u32::from_ne_bytes(prefix) as usize;
-        let mut body = vec![0u8; len];
-        self.stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        self.stream.read_exact(&mut body).unwrap();
-        Some(serde_json::from_slice(&body).unwrap())
     }
 
     /// Waits for the reply to request `id` (the whole reply: `ok`, `result` or `error`).
@@ -488,7 +506,7 @@ pub fn as_peer_observed(
     rt.block_on(async {
         let (cert, key) = me.certificate(None).unwrap();
         let cfg = kith_node::net::tls::client_config(cert, key, to_id).unwrap();
-        let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let ep = kith_node::net::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
         let conn = ep.connect_with(cfg, addr, "kith").unwrap().await.unwrap();
         let hello = kith_proto::peer::PeerMsg::Hello(kith_proto::peer::Hello {
             name: as_node.name.clone(),
