@@ -45,10 +45,23 @@ stage "dependency audit" ./scripts/audit.sh
 stage "lab tools (install)" ./tests/lab/setup.sh
 stage "media tools (install)" ./tests/media/setup.sh
 stage "package tools (install)" ./tests/package/setup.sh
+stage "windows tools (install)" ./tests/windows/setup.sh
+# The Windows build compiles in the background, on one core at the lowest priority, while the
+# Linux tests run (they spend much of their time waiting); its stage below then only runs it.
+win_log=target/windows-build.log
+nice -n 19 env CARGO_BUILD_JOBS=1 ./tests/windows/run.sh --no-run >"$win_log" 2>&1 &
+win_build=$!
+trap 'kill "$win_build" 2>/dev/null || true' EXIT
+windows_stage() {
+  local rc=0
+  wait "$win_build" || rc=$?
+  tail -n 3 "$win_log"
+  [ "$rc" = 0 ] || { cat "$win_log"; return "$rc"; }
+  ./tests/windows/run.sh
+}
 stage "cargo test" cargo test --workspace --locked --features kith/test-faults
 stage "package (.deb + lintian)" env KITH_DEB_FROM=test-build ./tests/package/check.sh
-stage "windows tools (install)" ./tests/windows/setup.sh
-stage "windows (wine)" ./tests/windows/run.sh
+stage "windows (wine)" windows_stage
 stage "protocol vectors (install)" ./tests/protocol/setup.sh
 stage "protocol vectors (python)" python3 tests/protocol/check_vectors.py
 stage "browser tools (install)" ./tests/browser/setup.sh

@@ -159,9 +159,15 @@ pub fn chromium_manifest_text(binary: &Path) -> Result<String> {
     manifest_for(Family::Chromium, binary)
 }
 
-/// This binary's canonical path, as manifests and autostart entries name it.
+/// This binary's canonical path, as manifests and autostart entries name it (on Windows the
+/// path as the system gives it: a canonical one there starts with `\\?\`, which browsers may
+/// not take).
 pub fn this_binary() -> Result<PathBuf> {
-    Ok(std::env::current_exe()?.canonicalize()?)
+    let exe = std::env::current_exe()?;
+    if cfg!(windows) {
+        return Ok(exe);
+    }
+    Ok(exe.canonicalize()?)
 }
 
 /// Writes every user-level manifest for the running binary (on Windows also the registry

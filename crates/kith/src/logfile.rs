@@ -21,7 +21,8 @@ pub struct Rotating {
     keep: usize,
     file: File,
     written: u64,
-    /// Whether stdout and stderr follow the file (off in tests, which keep their own).
+    /// Whether stdout and stderr follow the file (off in tests, which keep their own; unix only).
+    #[cfg_attr(not(unix), allow(dead_code))]
     redirect: bool,
 }
 

@@ -155,7 +155,8 @@ pub fn first_word(cmd: &str) -> Option<String> {
     None
 }
 
-#[cfg(test)]
+// systemd and XDG autostart are Linux's; a Windows path is not absolute in their sense.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -285,7 +285,8 @@ fn start_brings_up_one_background_node_and_status_never_starts_one() {
 #[test]
 fn install_on_windows_writes_both_manifests_and_the_four_registry_keys_and_uninstall_removes_them()
 {
-    use kith::install_windows::{Browser, Places, BROWSER_KEYS};
+    use kith::install::Family as Browser;
+    use kith::install_windows::{Places, BROWSER_KEYS};
     use winreg::{enums::HKEY_CURRENT_USER, RegKey};
     let home = tempfile::tempdir().unwrap();
     let places = Places::user().unwrap();
