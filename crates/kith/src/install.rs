@@ -279,6 +279,11 @@ fn systemctl(args: &[&str]) -> Result<()> {
 /// Writes the login entry of `kind` (chosen from the system when None) for this binary and
 /// home, and enables it; returns the kind and the file written. The caller starts the node.
 pub fn install_autostart(kind: Option<Autostart>, home: &Home) -> Result<(Autostart, PathBuf)> {
+    if cfg!(windows) {
+        bail!(
+            "starting at login is built for Linux (systemd or XDG autostart), not yet for Windows"
+        );
+    }
     let kind = kind.unwrap_or(if has_user_systemd() {
         Autostart::Systemd
     } else {
@@ -521,6 +526,15 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
             for r in registrations(&h) {
                 out.push(doctor_manifest(&r));
             }
+            #[cfg(windows)]
+            if let Ok(places) = crate::install_windows::Places::user() {
+                out.extend(
+                    crate::install_windows::doctor_keys(&places)
+                        .into_iter()
+                        .map(|(ok, text)| check(ok, text)),
+                );
+            }
+            #[cfg(not(windows))]
             out.extend(doctor_autostart());
         }
     }

@@ -79,6 +79,36 @@ pub fn install_at(places: &Places, binary: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks each browser's key: present, naming the manifest file `install` writes for it.
+/// Returns (all well, what was found) per key.
+pub fn doctor_keys(places: &Places) -> Vec<(bool, String)> {
+    let hkcu = RegKey::predef(HKEY_CURRENT_USER);
+    BROWSER_KEYS
+        .iter()
+        .map(|(browser_key, b)| {
+            let key = places.key(browser_key);
+            let want = places.manifest(*b);
+            match hkcu
+                .open_subkey(&key)
+                .and_then(|k| k.get_value::<String, _>(""))
+            {
+                Ok(v) if PathBuf::from(&v) == want => (true, format!(r"HKCU\{key} names {v}")),
+                Ok(v) => (
+                    false,
+                    format!(
+                        r"HKCU\{key} names {v:?}, not {}: run `kith install`",
+                        want.display()
+                    ),
+                ),
+                Err(_) => (
+                    false,
+                    format!(r"no registry key HKCU\{key}: run `kith install`"),
+                ),
+            }
+        })
+        .collect()
+}
+
 /// Removes the keys and the manifests; true when any was there.
 pub fn uninstall_at(places: &Places) -> Result<bool> {
     let mut found = false;

@@ -283,8 +283,8 @@ fn start_brings_up_one_background_node_and_status_never_starts_one() {
 
 #[cfg(windows)]
 #[test]
-fn install_on_windows_writes_both_manifests_and_the_four_registry_keys_and_uninstall_removes_them()
-{
+fn install_on_windows_writes_both_manifests_and_the_four_registry_keys_doctor_checks_them_and_uninstall_removes_them(
+) {
     use kith::install::Family as Browser;
     use kith::install_windows::{Places, BROWSER_KEYS};
     use winreg::{enums::HKEY_CURRENT_USER, RegKey};
@@ -312,6 +312,18 @@ fn install_on_windows_writes_both_manifests_and_the_four_registry_keys_and_unins
         };
         assert_eq!(allowed.as_array().map(|a| a.len()), Some(1), "{m}");
     }
+    // doctor checks every key, and names one that is gone.
+    let doctor = |want: &str| {
+        let o = with_home_env(home.path(), home.path(), &["doctor"]);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(out.contains(want), "doctor lacks {want:?}: {out}");
+    };
+    let edge = places.key(r"Microsoft\Edge\NativeMessagingHosts");
+    doctor(&format!(r"ok  HKCU\{edge} names "));
+    hkcu.delete_subkey_all(&edge).unwrap();
+    doctor(&format!(
+        r"!!  no registry key HKCU\{edge}: run `kith install`"
+    ));
     let o = with_home_env(home.path(), home.path(), &["uninstall"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (browser_key, b) in BROWSER_KEYS {
