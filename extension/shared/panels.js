@@ -69,9 +69,8 @@ function firstRun(kith) {
     go.disabled = true;
     err.textContent = "";
     try {
-      // The login entry first: init attaches the node, after which this form is gone. Where
-      // it cannot be made (Windows, for now), the identity is still created; the sidebar's
-      // switch then shows it off.
+      // The login entry first: init attaches the node, after which this form is gone. If it
+      // cannot be made, the identity is still created; the sidebar's switch then shows it off.
       if (login.checked) await kith.call("autostart", { enable: true }).catch((e) => console.warn("autostart:", e.message));
       await kith.call("init", { name: name.value.trim() });
     } catch (e) {

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use kith_node::home::Home;
@@ -231,6 +231,19 @@ pub enum Autostart {
     Systemd,
     /// An XDG autostart entry, started by the desktop at login.
     Xdg,
+    /// Windows: a value under `HKCU\Software\Microsoft\Windows\CurrentVersion\Run`.
+    Windows,
+}
+
+impl Autostart {
+    /// Its name in the API's `autostart` reply.
+    pub fn name(self) -> &'static str {
+        match self {
+            Autostart::Systemd => "systemd",
+            Autostart::Xdg => "xdg",
+            Autostart::Windows => "windows",
+        }
+    }
 }
 
 /// The systemd user unit and the XDG autostart entry under the home folder `h`.
@@ -260,6 +273,7 @@ fn home_arg(home: &Home) -> Option<&Path> {
 }
 
 /// Runs `systemctl --user ARGS…`, failing with what it printed.
+#[cfg(not(windows))]
 fn systemctl(args: &[&str]) -> Result<()> {
     let out = std::process::Command::new("systemctl")
         .arg("--user")
@@ -267,7 +281,7 @@ fn systemctl(args: &[&str]) -> Result<()> {
         .output()
         .context("running systemctl")?;
     if !out.status.success() {
-        bail!(
+        anyhow::bail!(
             "`systemctl --user {}` failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
@@ -279,11 +293,20 @@ fn systemctl(args: &[&str]) -> Result<()> {
 /// Writes the login entry of `kind` (chosen from the system when None) for this binary and
 /// home, and enables it; returns the kind and the file written. The caller starts the node.
 pub fn install_autostart(kind: Option<Autostart>, home: &Home) -> Result<(Autostart, PathBuf)> {
-    if cfg!(windows) {
-        bail!(
-            "starting at login is built for Linux (systemd or XDG autostart), not yet for Windows"
-        );
+    #[cfg(windows)]
+    {
+        let _ = kind; // one way on Windows
+        let places = crate::install_windows::Places::user()?;
+        let cmd = crate::install_windows::start_command(&this_binary()?, home_arg(home));
+        crate::install_windows::set_run(&places, &cmd)?;
+        Ok((Autostart::Windows, places.run_entry()))
     }
+    #[cfg(not(windows))]
+    install_autostart_unix(kind, home)
+}
+
+#[cfg(not(windows))]
+fn install_autostart_unix(kind: Option<Autostart>, home: &Home) -> Result<(Autostart, PathBuf)> {
     let kind = kind.unwrap_or(if has_user_systemd() {
         Autostart::Systemd
     } else {
@@ -293,7 +316,7 @@ pub fn install_autostart(kind: Option<Autostart>, home: &Home) -> Result<(Autost
     let (unit, desktop) = autostart_paths(&user_home()?);
     let (path, text) = match kind {
         Autostart::Systemd => (unit, crate::service::systemd_unit(&exe, home_arg(home))?),
-        Autostart::Xdg => (
+        Autostart::Xdg | Autostart::Windows => (
             desktop,
             crate::service::desktop_entry(&exe, home_arg(home))?,
         ),
@@ -312,6 +335,18 @@ pub fn install_autostart(kind: Option<Autostart>, home: &Home) -> Result<(Autost
 
 /// Which login entry is installed, if any (the unit first).
 pub fn autostart_installed() -> Option<(Autostart, PathBuf)> {
+    #[cfg(windows)]
+    {
+        let places = crate::install_windows::Places::user().ok()?;
+        crate::install_windows::run_command(&places)
+            .map(|_| (Autostart::Windows, places.run_entry()))
+    }
+    #[cfg(not(windows))]
+    autostart_installed_unix()
+}
+
+#[cfg(not(windows))]
+fn autostart_installed_unix() -> Option<(Autostart, PathBuf)> {
     let (unit, desktop) = autostart_paths(&user_home().ok()?);
     if unit.is_file() {
         Some((Autostart::Systemd, unit))
@@ -324,6 +359,22 @@ pub fn autostart_installed() -> Option<(Autostart, PathBuf)> {
 
 /// Disables and removes both login entries; returns the files removed.
 pub fn uninstall_autostart() -> Result<Vec<PathBuf>> {
+    #[cfg(windows)]
+    {
+        let places = crate::install_windows::Places::user()?;
+        let removed = crate::install_windows::remove_run(&places)?;
+        Ok(if removed {
+            vec![places.run_entry()]
+        } else {
+            Vec::new()
+        })
+    }
+    #[cfg(not(windows))]
+    uninstall_autostart_unix()
+}
+
+#[cfg(not(windows))]
+fn uninstall_autostart_unix() -> Result<Vec<PathBuf>> {
     let (unit, desktop) = autostart_paths(&user_home()?);
     let mut removed = Vec::new();
     if unit.is_file() && has_user_systemd() {
@@ -462,6 +513,28 @@ pub fn doctor_manifest(r: &Registration) -> Finding {
     check(true, line)
 }
 
+/// The program a login entry runs.
+fn autostart_program(kind: Autostart, path: &Path) -> Option<String> {
+    let key = match kind {
+        Autostart::Systemd => "ExecStart=",
+        Autostart::Xdg => "Exec=",
+        Autostart::Windows => {
+            #[cfg(windows)]
+            {
+                let places = crate::install_windows::Places::user().ok()?;
+                let cmd = crate::install_windows::run_command(&places)?;
+                return crate::install_windows::program_of(&cmd);
+            }
+            #[cfg(not(windows))]
+            return None;
+        }
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(crate::service::first_word)
+}
+
 /// The login entry: none is fine (the browser starts the node); one that names a missing
 /// binary is a problem.
 pub fn doctor_autostart() -> Vec<Finding> {
@@ -473,16 +546,7 @@ pub fn doctor_autostart() -> Vec<Finding> {
         f.hint = Some("to serve friends from login: `kith install --autostart`".to_string());
         return vec![f];
     };
-    let key = match kind {
-        Autostart::Systemd => "ExecStart=",
-        Autostart::Xdg => "Exec=",
-    };
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let bin = text
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(crate::service::first_word)
-        .unwrap_or_default();
+    let bin = autostart_program(kind, &path).unwrap_or_default();
     let mut out = vec![if is_executable(&bin) {
         check(
             true,
@@ -534,7 +598,6 @@ pub fn doctor_offline(home: &Home) -> Vec<Finding> {
                         .map(|(ok, text)| check(ok, text)),
                 );
             }
-            #[cfg(not(windows))]
             out.extend(doctor_autostart());
         }
     }

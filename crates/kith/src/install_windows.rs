@@ -48,6 +48,16 @@ impl Places {
         })
     }
 
+    /// The registry key (under HKCU) whose values Windows runs at login.
+    pub fn run_key(&self) -> String {
+        format!(r"{}\Microsoft\Windows\CurrentVersion\Run", self.software)
+    }
+
+    /// The login entry, as `doctor` and `install` name it: `HKCU\…\Run\Kith`.
+    pub fn run_entry(&self) -> PathBuf {
+        PathBuf::from(format!(r"HKCU\{}\{RUN_VALUE}", self.run_key()))
+    }
+
     /// The registry key (under HKCU) for one browser.
     pub fn key(&self, browser_key: &str) -> String {
         format!(r"{}\{browser_key}\{}", self.software, crate::HOST_NAME)
@@ -107,6 +117,60 @@ pub fn doctor_keys(places: &Places) -> Vec<(bool, String)> {
             }
         })
         .collect()
+}
+
+/// The name of Kith's value under the Run key.
+pub const RUN_VALUE: &str = "Kith";
+
+/// The command line Windows runs at login: `"BINARY" start [--home "HOME"]` (a Windows path
+/// holds no `"`, so quoting is enough).
+pub fn start_command(binary: &Path, home: Option<&Path>) -> String {
+    let mut cmd = format!("\"{}\" start", binary.display());
+    if let Some(h) = home {
+        cmd.push_str(&format!(" --home \"{}\"", h.display()));
+    }
+    cmd
+}
+
+/// The program of a command line made by [`start_command`].
+pub fn program_of(cmd: &str) -> Option<String> {
+    let rest = cmd.strip_prefix('"')?;
+    rest.split_once('"').map(|(p, _)| p.to_string())
+}
+
+/// Makes Windows run `cmd` at login (HKCU's Run key, value `Kith`).
+pub fn set_run(places: &Places, cmd: &str) -> Result<()> {
+    let key = places.run_key();
+    let (k, _) = RegKey::predef(HKEY_CURRENT_USER)
+        .create_subkey(&key)
+        .with_context(|| format!(r"creating HKCU\{key}"))?;
+    k.set_value(RUN_VALUE, &cmd)
+        .with_context(|| format!(r"setting HKCU\{key}\{RUN_VALUE}"))
+}
+
+/// The command Windows runs at login for Kith, if any.
+pub fn run_command(places: &Places) -> Option<String> {
+    RegKey::predef(HKEY_CURRENT_USER)
+        .open_subkey(places.run_key())
+        .and_then(|k| k.get_value::<String, _>(RUN_VALUE))
+        .ok()
+}
+
+/// Removes Kith's login entry; true when there was one.
+pub fn remove_run(places: &Places) -> Result<bool> {
+    let key = places.run_key();
+    let k = match RegKey::predef(HKEY_CURRENT_USER)
+        .open_subkey_with_flags(&key, winreg::enums::KEY_SET_VALUE)
+    {
+        Ok(k) => k,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!(r"opening HKCU\{key}")),
+    };
+    match k.delete_value(RUN_VALUE) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!(r"removing HKCU\{key}\{RUN_VALUE}")),
+    }
 }
 
 /// Removes the keys and the manifests; true when any was there.

@@ -281,10 +281,7 @@ impl Host {
             }
             None => {}
         }
-        let kind = crate::install::autostart_installed().map(|(k, _)| match k {
-            crate::install::Autostart::Systemd => "systemd".to_string(),
-            crate::install::Autostart::Xdg => "xdg".to_string(),
-        });
+        let kind = crate::install::autostart_installed().map(|(k, _)| k.name().to_string());
         Ok(to_value(reply::Autostart { autostart: kind }))
     }
 

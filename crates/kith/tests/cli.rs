@@ -281,6 +281,10 @@ fn start_brings_up_one_background_node_and_status_never_starts_one() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("kith init"));
 }
 
+/// The Windows tests share HKCU's real keys: one at a time.
+#[cfg(windows)]
+static REGISTRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(windows)]
 #[test]
 fn install_on_windows_writes_both_manifests_and_the_four_registry_keys_doctor_checks_them_and_uninstall_removes_them(
@@ -288,6 +292,7 @@ fn install_on_windows_writes_both_manifests_and_the_four_registry_keys_doctor_ch
     use kith::install::Family as Browser;
     use kith::install_windows::{Places, BROWSER_KEYS};
     use winreg::{enums::HKEY_CURRENT_USER, RegKey};
+    let _one = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let places = Places::user().unwrap();
     let o = with_home_env(home.path(), home.path(), &["install"]);
@@ -330,4 +335,38 @@ fn install_on_windows_writes_both_manifests_and_the_four_registry_keys_doctor_ch
         assert!(hkcu.open_subkey(places.key(browser_key)).is_err());
         assert!(!places.manifest(b).exists());
     }
+}
+
+#[cfg(windows)]
+#[test]
+fn install_autostart_on_windows_sets_the_run_value_starts_the_node_and_uninstall_undoes_both() {
+    use kith::install_windows::{program_of, run_command, Places};
+    let _one = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let user = tempfile::tempdir().unwrap();
+    let n = common::Node::new("Win");
+    let _stop = StopOnDrop(&n);
+    let o = with_home_env(user.path(), n.home(), &["install", "--autostart"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let places = Places::user().unwrap();
+    let cmd = run_command(&places).expect("the Run value");
+    let program = program_of(&cmd).expect("a quoted program");
+    assert_eq!(
+        std::fs::canonicalize(program).unwrap(),
+        std::fs::canonicalize(common::kith_bin()).unwrap()
+    );
+    assert!(
+        cmd.ends_with(&format!(" start --home \"{}\"", n.home().display())),
+        "{cmd}"
+    );
+    assert!(
+        n.cli(&["status"]).status.success(),
+        "install --autostart started the node"
+    );
+    let o = with_home_env(user.path(), n.home(), &["doctor"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("ok  starts at login: HKCU\\"), "{out}");
+    let o = with_home_env(user.path(), n.home(), &["uninstall"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(run_command(&places), None);
+    assert_eq!(n.cli(&["status"]).status.code(), Some(3));
 }

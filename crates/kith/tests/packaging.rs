@@ -2,6 +2,7 @@
 //! each again and fail when a committed one is stale (`KITH_BLESS=1` rewrites them). And the
 //! systemd user unit: `systemd-analyze verify` accepts it, and its `ExecStart` brings up a node.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may panic on what it checks
+#![cfg(unix)] // the .deb and systemd are Linux's
 
 mod common;
 
