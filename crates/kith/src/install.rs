@@ -200,6 +200,7 @@ pub fn install() -> Result<Vec<PathBuf>> {
 }
 
 /// Removes a file; true when there was one.
+#[cfg(not(windows))]
 fn remove(path: &Path) -> Result<bool> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
@@ -217,7 +218,8 @@ pub fn uninstall() -> Result<Vec<PathBuf>> {
         .collect();
     let present: Vec<PathBuf> = files.iter().filter(|f| f.is_file()).cloned().collect();
     #[cfg(windows)]
-    crate::install_windows::uninstall_at(&crate::install_windows::Places::user()?)?;
+    crate::install_windows::uninstall_at(&crate::install_windows::Places::user()?)?; // keys and files
+    #[cfg(not(windows))]
     for f in &files {
         remove(f)?;
     }
@@ -225,7 +227,7 @@ pub fn uninstall() -> Result<Vec<PathBuf>> {
 }
 
 /// How the node is started at login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Autostart {
     /// A systemd user unit, where a user session manager runs.
     Systemd,

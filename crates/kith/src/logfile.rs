@@ -46,14 +46,8 @@ impl Rotating {
         Ok(log)
     }
 
-    /// `path`, `path.1`, `path.2`, …: the n-th newest file.
     fn nth(&self, n: usize) -> PathBuf {
-        if n == 0 {
-            return self.path.clone();
-        }
-        let mut p = self.path.clone().into_os_string();
-        p.push(format!(".{n}"));
-        PathBuf::from(p)
+        nth(&self.path, n)
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -87,6 +81,16 @@ impl Rotating {
     }
 }
 
+/// `path`, `path.1`, `path.2`, …: the n-th newest file of the log at `path`.
+fn nth(path: &Path, n: usize) -> PathBuf {
+    if n == 0 {
+        return path.to_path_buf();
+    }
+    let mut p = path.to_path_buf().into_os_string();
+    p.push(format!(".{n}"));
+    PathBuf::from(p)
+}
+
 fn open_append(path: &Path) -> io::Result<File> {
     let mut o = OpenOptions::new();
     o.create(true).append(true);
@@ -114,14 +118,8 @@ impl Write for Rotating {
 /// the current one holds fewer.
 pub fn tail(path: &Path, lines: usize) -> io::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
-    let mut p = path.to_path_buf();
     for n in 0..KEEP {
-        if n > 0 {
-            let mut s = path.to_path_buf().into_os_string();
-            s.push(format!(".{n}"));
-            p = PathBuf::from(s);
-        }
-        let text = match std::fs::read(&p) {
+        let text = match std::fs::read(nth(path, n)) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) if e.kind() == io::ErrorKind::NotFound && n > 0 => break,
             Err(e) => return Err(e),
